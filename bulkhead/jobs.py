@@ -1,0 +1,98 @@
+"""Submit a zone's work as a Ray job to that zone's cluster and follow it to the end.
+
+Jobs go through the zone's Jobs API with the zone's own token, exactly as a KubeRay
+``RayJob`` would run them; the CLI never becomes a driver on a zone's cluster itself.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from bulkhead.secrets import read_secret
+from bulkhead.state import ZoneState
+
+RESULT_PREFIX = "BULKHEAD_RESULT "
+ERROR_PREFIX = "BULKHEAD_ERROR "
+
+
+class JobOutcome(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: str
+    status: str
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    log_tail: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "SUCCEEDED" and self.error is None
+
+
+def job_client(zone: ZoneState) -> Any:
+    from ray.job_submission import JobSubmissionClient
+
+    token = read_secret(zone.token_file)
+    return JobSubmissionClient(
+        zone.dashboard_url, headers={"Authorization": f"Bearer {token}"}, verify=True
+    )
+
+
+def run_job(
+    zone: ZoneState,
+    entrypoint: str,
+    on_line: Callable[[str], None],
+    timeout_s: float,
+    submission_prefix: str,
+) -> JobOutcome:
+    """Submit, relay progress lines (``[zone] …``) as they appear, and parse the result line."""
+    client = job_client(zone)
+    job_id = client.submit_job(
+        entrypoint=entrypoint,
+        submission_id=f"{submission_prefix}-{int(time.time())}-{time.time_ns() % 100000:05d}",
+    )
+    deadline = time.monotonic() + timeout_s
+    seen = 0
+    status = "PENDING"
+    logs = ""
+    while True:
+        status = str(client.get_job_status(job_id).value)
+        logs = client.get_job_logs(job_id)
+        lines = logs.splitlines()
+        for line in lines[seen:]:
+            if line.startswith("[") and "] " in line[:16]:
+                on_line(line)
+        seen = len(lines)
+        if status in {"SUCCEEDED", "FAILED", "STOPPED"}:
+            break
+        if time.monotonic() > deadline:
+            client.stop_job(job_id)
+            return JobOutcome(
+                job_id=job_id,
+                status="TIMEOUT",
+                error=f"job {job_id} did not finish within {timeout_s:.0f} s and was stopped",
+                log_tail="\n".join(lines[-20:]),
+            )
+        time.sleep(1.0)
+    return _parse_outcome(job_id, status, logs)
+
+
+def _parse_outcome(job_id: str, status: str, logs: str) -> JobOutcome:
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    lines = logs.splitlines()
+    for line in reversed(lines):
+        if line.startswith(RESULT_PREFIX) and result is None and error is None:
+            result = json.loads(line[len(RESULT_PREFIX) :])
+        elif line.startswith(ERROR_PREFIX) and result is None and error is None:
+            error = line[len(ERROR_PREFIX) :]
+    if status != "SUCCEEDED" and error is None:
+        error = f"job {job_id} ended {status}; last log lines:\n" + "\n".join(lines[-15:])
+    return JobOutcome(
+        job_id=job_id, status=status, result=result, error=error, log_tail="\n".join(lines[-20:])
+    )

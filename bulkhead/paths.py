@@ -1,0 +1,87 @@
+"""The layout of the platform's state folder. Computing a path never creates anything."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bulkhead.settings import Zone
+
+
+@dataclass(frozen=True)
+class StatePaths:
+    """Every file and folder under the platform home (``.bulkhead/`` by default)."""
+
+    home: Path
+
+    @classmethod
+    def at(cls, home: Path) -> StatePaths:
+        return cls(home=home.expanduser().resolve())
+
+    @property
+    def state_file(self) -> Path:
+        return self.home / "state.json"
+
+    @property
+    def secrets(self) -> Path:
+        return self.home / "secrets"
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def registry_dir(self) -> Path:
+        return self.home / "registry"
+
+    @property
+    def registry_db(self) -> Path:
+        return self.registry_dir / "mlflow.db"
+
+    @property
+    def auth_db(self) -> Path:
+        return self.registry_dir / "auth.db"
+
+    @property
+    def artifacts(self) -> Path:
+        return self.registry_dir / "artifacts"
+
+    @property
+    def auth_config(self) -> Path:
+        return self.secrets / "mlflow-auth.ini"
+
+    @property
+    def flask_secret(self) -> Path:
+        return self.secrets / "mlflow-flask-secret"
+
+    @property
+    def serve_api_key(self) -> Path:
+        return self.secrets / "serve-api-key"
+
+    @property
+    def snapshots(self) -> Path:
+        return self.home / "data" / "snapshots"
+
+    @property
+    def jobs(self) -> Path:
+        return self.home / "jobs"
+
+    def registry_credentials(self, user: str) -> Path:
+        return self.secrets / f"registry-{user}.json"
+
+    def ray_token(self, zone: Zone) -> Path:
+        return self.secrets / f"ray-{zone.value}.token"
+
+    def ray_temp_dir(self, zone: Zone) -> Path:
+        # Ray puts Unix sockets under here; AF_UNIX paths are limited to 107 bytes, so a
+        # deep project folder gets a short path under /tmp keyed by the home's location.
+        candidate = self.home / "ray" / zone.value
+        if len(str(candidate)) <= 40:
+            return candidate
+        import hashlib
+
+        key = hashlib.sha256(str(self.home).encode()).hexdigest()[:10]
+        return Path("/tmp") / f"bulkhead-{key}" / zone.value
+
+    def log_file(self, name: str) -> Path:
+        return self.logs / f"{name}.log"

@@ -1,0 +1,327 @@
+"""Bring the local platform up, report on it, and take it down again.
+
+``up`` is idempotent: services that already run (same PID, same start time, port answering)
+are reused. If a step fails, ``up`` stops what this call started, says which step failed and
+why, and leaves what was already running before it alone.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets as pysecrets
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+from rich.console import Console
+
+from bulkhead import services
+from bulkhead.paths import StatePaths
+from bulkhead.procs import (
+    ServiceStartError,
+    ensure_ports_free,
+    is_alive,
+    stop_session,
+    tcp_open,
+)
+from bulkhead.secrets import ensure_secret_dir, ensure_token, read_secret, write_secret
+from bulkhead.settings import PlatformSettings, Zone
+from bulkhead.state import PlatformState, RegistryState, ZoneState
+from registry.admin import ZONE_USERS, RegistryAdmin, RegistryError, bootstrap
+from registry.credentials import RegistryCredentials
+
+ADMIN_USER = "admin"
+
+
+class PlatformError(RuntimeError):
+    """A platform step failed; the message names the step and the cause."""
+
+
+class Platform:
+    def __init__(self, settings: PlatformSettings, console: Console | None = None) -> None:
+        self.settings = settings
+        self.paths = StatePaths.at(settings.home)
+        self.console = console or Console(stderr=True)
+
+    # ------------------------------------------------------------ helpers
+
+    def load_state(self) -> PlatformState:
+        return PlatformState.load(self.paths.state_file)
+
+    def save_state(self, state: PlatformState) -> None:
+        self.paths.home.mkdir(parents=True, exist_ok=True)
+        state.save(self.paths.state_file)
+
+    @contextmanager
+    def _step(self, title: str) -> Iterator[None]:
+        started = time.monotonic()
+        with self.console.status(f"[bold]{title}[/]…"):
+            try:
+                yield
+            except (ServiceStartError, RegistryError, OSError) as err:
+                self.console.print(f"[red]✗ {title}[/] failed: {err}")
+                raise PlatformError(f"{title}: {err}") from err
+        self.console.print(f"[green]✓[/] {title} ({time.monotonic() - started:.1f} s)")
+
+    def credentials(self, user: str) -> RegistryCredentials:
+        return RegistryCredentials.from_file(self.paths.registry_credentials(user))
+
+    def admin_client(self) -> RegistryAdmin:
+        admin = self.credentials(ADMIN_USER)
+        return RegistryAdmin(
+            admin.tracking_uri, admin.username, admin.password.get_secret_value()
+        )
+
+    # ------------------------------------------------------------ secrets
+
+    def _ensure_secrets(self) -> None:
+        paths = self.paths
+        ensure_secret_dir(paths.secrets)
+        ensure_token(paths.flask_secret)
+        ensure_token(paths.serve_api_key)
+        for zone in Zone:
+            ensure_token(paths.ray_token(zone))
+        url = self.settings.registry_url
+        admin_file = paths.registry_credentials(ADMIN_USER)
+        given = self.settings.admin_password
+        if admin_file.exists():
+            stored = self.credentials(ADMIN_USER)
+            if given is not None and given.get_secret_value() != stored.password.get_secret_value():
+                raise PlatformError(
+                    "BULKHEAD_ADMIN_PASSWORD differs from the admin password this platform "
+                    f"was created with ({admin_file}); unset it or rotate it in the registry"
+                )
+        password = (
+            given.get_secret_value() if given is not None else pysecrets.token_urlsafe(24)
+        )
+        users = [ADMIN_USER, *(user.username for user in ZONE_USERS)]
+        for user in users:
+            file = paths.registry_credentials(user)
+            if file.exists():
+                current = self.credentials(user)
+                if current.tracking_uri == url:
+                    continue
+                secret = current.password.get_secret_value()
+            else:
+                secret = password if user == ADMIN_USER else pysecrets.token_urlsafe(24)
+            creds = RegistryCredentials.model_validate(
+                {"tracking_uri": url, "username": user, "password": secret}
+            )
+            write_secret(file, creds.to_json())
+
+    # ------------------------------------------------------------ up
+
+    def up(self) -> PlatformState:
+        state = self.load_state()
+        started: list[Any] = []
+        self.paths.home.mkdir(parents=True, exist_ok=True)
+        try:
+            with self._step("secrets (.bulkhead/secrets, mode 0600)"):
+                self._ensure_secrets()
+            self._up_registry(state, started)
+            for zone in Zone:
+                self._up_zone(state, zone, started)
+        except (PlatformError, KeyboardInterrupt):
+            if started:
+                self.console.print(f"[yellow]stopping the {len(started)} service(s) this call started[/]")
+                for record in reversed(started):
+                    stop_session(record)
+                state = self._forget_dead(state)
+                self.save_state(state)
+            raise
+        self.save_state(state)
+        return state
+
+    def _forget_dead(self, state: PlatformState) -> PlatformState:
+        if state.registry and not is_alive(state.registry.process):
+            state.registry = None
+        state.zones = {z: s for z, s in state.zones.items() if is_alive(s.process)}
+        return state
+
+    def _registry_running(self, state: PlatformState) -> bool:
+        return (
+            state.registry is not None
+            and is_alive(state.registry.process)
+            and tcp_open(self.settings.host, self.settings.registry_port)
+        )
+
+    def _up_registry(self, state: PlatformState, started: list[Any]) -> None:
+        title = f"registry (MLflow, basic-auth) at {self.settings.registry_url}"
+        if self._registry_running(state):
+            self.console.print(f"[green]✓[/] {title} (already running)")
+        else:
+            with self._step(title):
+                ensure_ports_free({"registry": self.settings.registry_port}, "the registry")
+                admin = self.credentials(ADMIN_USER)
+                services.write_auth_config(self.paths, admin.password.get_secret_value())
+                record = services.start_registry(self.settings, self.paths)
+                started.append(record)
+                state.registry = RegistryState(url=self.settings.registry_url, process=record)
+                self.save_state(state)
+        assert state.registry is not None
+        with self._step("registry users and permissions (ingest, trainer, server)"):
+            passwords = {
+                user.username: self.credentials(user.username).password.get_secret_value()
+                for user in ZONE_USERS
+            }
+            try:
+                with self.admin_client() as admin_client:
+                    state.registry.experiment_id = bootstrap(
+                        admin_client,
+                        self.settings.experiment_name,
+                        self.settings.model_name,
+                        passwords,
+                    )
+            except RegistryError as err:
+                if " 401" in str(err):
+                    raise RegistryError(
+                        "the registry refused the admin password in "
+                        f"{self.paths.registry_credentials(ADMIN_USER)}; its auth database "
+                        f"{self.paths.auth_db} was created with another one"
+                    ) from err
+                raise
+            self.save_state(state)
+
+    def _zone_running(self, state: PlatformState, zone: Zone) -> bool:
+        zone_state = state.zones.get(zone)
+        return (
+            zone_state is not None
+            and is_alive(zone_state.process)
+            and tcp_open(self.settings.host, self.settings.zone(zone).ports.gcs)
+        )
+
+    def _up_zone(self, state: PlatformState, zone: Zone, started: list[Any]) -> None:
+        zs = self.settings.zone(zone)
+        title = (
+            f"{zone} zone: Ray cluster at {self.settings.host}:{zs.ports.gcs} "
+            f"({zs.num_cpus:g} CPU, token auth)"
+        )
+        if self._zone_running(state, zone):
+            self.console.print(f"[green]✓[/] {title} (already running)")
+            return
+        with self._step(title):
+            stale = state.zones.pop(zone, None)
+            if stale is not None:
+                stop_session(stale.process)
+            ports = zs.ports.listening()
+            if zone is Zone.SERVE:
+                ports["serve http"] = self.settings.serve_http_port
+            ensure_ports_free(ports, f"the {zone} zone")
+            zone_state = services.start_zone(self.settings, self.paths, zone)
+            started.append(zone_state.process)
+            state.zones[zone] = zone_state
+            self.save_state(state)
+
+    # ------------------------------------------------------------ down
+
+    def down(self, purge: bool = False) -> int:
+        state = self.load_state()
+        stopped = 0
+        for zone in reversed(list(Zone)):
+            zone_state = state.zones.pop(zone, None)
+            if zone_state is None:
+                continue
+            with self._step(f"stop the {zone} zone (session {zone_state.process.pid})"):
+                stop_session(zone_state.process)
+            stopped += 1
+            self.save_state(state)
+        if state.registry is not None:
+            with self._step(f"stop the registry (session {state.registry.process.pid})"):
+                stop_session(state.registry.process)
+            state.registry = None
+            stopped += 1
+        self.save_state(state)
+        if purge:
+            for zone in Zone:
+                shutil.rmtree(self.paths.ray_temp_dir(zone), ignore_errors=True)
+            shutil.rmtree(self.paths.home, ignore_errors=True)
+            self.console.print(f"[green]✓[/] removed {self.paths.home}")
+        return stopped
+
+    # ------------------------------------------------------------ status
+
+    def status(self) -> PlatformStatus:
+        state = self.load_state()
+        registry_up = self._registry_running(state)
+        champion: str | None = None
+        registry_error: str | None = None
+        if registry_up:
+            try:
+                with self.admin_client() as admin_client:
+                    champion = admin_client.alias_version(self.settings.model_name, "champion")
+            except (RegistryError, httpx.HTTPError, OSError) as err:
+                registry_error = str(err)
+        zones = {}
+        for zone in Zone:
+            zs = self.settings.zone(zone)
+            zone_state = state.zones.get(zone)
+            alive = zone_state is not None and is_alive(zone_state.process)
+            answering = tcp_open(self.settings.host, zs.ports.gcs)
+            zones[zone.value] = ZoneStatus(
+                address=f"{self.settings.host}:{zs.ports.gcs}",
+                dashboard_url=f"http://{self.settings.host}:{zs.ports.dashboard}",
+                state="running" if alive and answering else ("starting" if alive else "stopped"),
+                pid=zone_state.process.pid if zone_state and alive else None,
+                num_cpus=zs.num_cpus,
+                token_file=str(self.paths.ray_token(zone)),
+            )
+        return PlatformStatus(
+            serve_url=self.settings.serve_url,
+            mlflow_url=self.settings.registry_url,
+            registry_state="running" if registry_up else "stopped",
+            registry_error=registry_error,
+            model_name=self.settings.model_name,
+            experiment_name=self.settings.experiment_name,
+            champion_version=champion,
+            api_key_file=str(self.paths.serve_api_key),
+            secrets_dir=str(self.paths.secrets),
+            latest_snapshot=str(state.latest_snapshot) if state.latest_snapshot else None,
+            zones=zones,
+        )
+
+
+class ZoneStatus(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    address: str
+    dashboard_url: str
+    state: str
+    pid: int | None
+    num_cpus: float
+    token_file: str
+
+
+class PlatformStatus(BaseModel):
+    """What ``bulkhead status --json`` prints; scripts rely on these keys."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    serve_url: str
+    mlflow_url: str
+    registry_state: str
+    registry_error: str | None
+    model_name: str
+    experiment_name: str
+    champion_version: str | None
+    api_key_file: str
+    secrets_dir: str
+    latest_snapshot: str | None
+    zones: dict[str, ZoneStatus]
+
+    @property
+    def all_running(self) -> bool:
+        return self.registry_state == "running" and all(
+            z.state == "running" for z in self.zones.values()
+        )
+
+
+def read_api_key(paths: StatePaths) -> str:
+    return read_secret(paths.serve_api_key)
+
+
+def status_json(status: PlatformStatus) -> str:
+    return json.dumps(status.model_dump(), indent=2)

@@ -1,0 +1,191 @@
+"""Start services in their own process session and stop exactly those sessions.
+
+Every service ``up`` starts (MLflow, each ``ray start --head --block``) becomes the leader of
+a new session. Everything it spawns (Ray's GCS, raylet, dashboard, workers) stays in that
+session, so ``down`` can stop the whole service and nothing else on the machine — unlike
+``ray stop``, which kills every Ray cluster it can find.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import psutil
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ProcessRecord(BaseModel):
+    """Enough to find a process again and be sure it is still the one we started."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pid: int = Field(description="PID of the session leader.")
+    create_time: float = Field(description="Start time, guards against PID reuse.")
+    log: Path = Field(description="File the service's stdout and stderr go to.")
+
+
+class ServiceStartError(RuntimeError):
+    """A service did not come up; the message says which and why."""
+
+
+class PortInUseError(ServiceStartError):
+    """A port the platform needs is already bound by another process."""
+
+
+def spawn(cmd: Sequence[str], env: Mapping[str, str], log: Path, cwd: Path) -> ProcessRecord:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            list(cmd),
+            env=dict(env),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return ProcessRecord(pid=proc.pid, create_time=psutil.Process(proc.pid).create_time(), log=log)
+
+
+def _leader(record: ProcessRecord) -> psutil.Process | None:
+    try:
+        proc = psutil.Process(record.pid)
+        if abs(proc.create_time() - record.create_time) > 1.0:
+            return None  # the PID was reused by an unrelated process
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return proc
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+
+
+def is_alive(record: ProcessRecord) -> bool:
+    return _leader(record) is not None
+
+
+def session_members(session_id: int) -> list[psutil.Process]:
+    members = []
+    for proc in psutil.process_iter():
+        try:
+            if os.getsid(proc.pid) == session_id:
+                members.append(proc)
+        except (ProcessLookupError, PermissionError, psutil.NoSuchProcess):
+            continue
+    return members
+
+
+def stop_session(record: ProcessRecord, grace_s: float = 20.0) -> int:
+    """Stop the leader gracefully, then anything left in its session. Returns how many."""
+    leader = _leader(record)
+    members = session_members(record.pid) if leader is not None else []
+    if leader is None:
+        # Leader gone: children it left behind still carry its session id.
+        members = session_members(record.pid)
+        if not members:
+            return 0
+    else:
+        leader.send_signal(signal.SIGTERM)
+        try:
+            leader.wait(timeout=grace_s)
+        except psutil.TimeoutExpired:
+            pass
+    survivors = [p for p in members if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    for proc in survivors:
+        try:
+            proc.terminate()
+        except psutil.NoSuchProcess:
+            continue
+    _, alive = psutil.wait_procs(survivors, timeout=5)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            continue
+    psutil.wait_procs(alive, timeout=5)
+    return len(members)
+
+
+def port_owner(port: int) -> str | None:
+    """Describe the process listening on ``port`` (``None`` when it is free)."""
+    try:
+        conns = psutil.net_connections(kind="inet")
+    except psutil.AccessDenied:
+        conns = []
+    for conn in conns:
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+            if conn.pid is None:
+                return "an unknown process"
+            try:
+                name = " ".join(psutil.Process(conn.pid).cmdline()[:3])
+            except psutil.NoSuchProcess:
+                name = "a process that just exited"
+            return f"pid {conn.pid} ({name})"
+    if not _can_bind(port):
+        return "another process"
+    return None
+
+
+def _can_bind(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def ensure_ports_free(ports: Mapping[str, int], owner: str) -> None:
+    for label, port in ports.items():
+        holder = port_owner(port)
+        if holder is not None:
+            raise PortInUseError(
+                f"{owner}: port {port} ({label}) is already in use by {holder}; "
+                f"stop it or move {owner} with the BULKHEAD_* port settings"
+            )
+
+
+def tcp_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def log_tail(log: Path, lines: int = 15) -> str:
+    try:
+        text = log.read_text(errors="replace")
+    except FileNotFoundError:
+        return "(no log written)"
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def wait_until(
+    ready: Callable[[], bool],
+    record: ProcessRecord,
+    what: str,
+    timeout_s: float,
+    interval_s: float = 0.5,
+) -> None:
+    """Poll ``ready()`` until it is true; fail fast with the log tail if the process died."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        if not is_alive(record):
+            raise ServiceStartError(
+                f"{what} exited during start-up; last lines of {record.log}:\n"
+                f"{log_tail(record.log)}"
+            )
+        time.sleep(interval_s)
+    raise ServiceStartError(
+        f"{what} was not ready after {timeout_s:.0f} s; last lines of {record.log}:\n"
+        f"{log_tail(record.log)}"
+    )

@@ -1,0 +1,52 @@
+"""Secret files: generated once, written owner-only (0600), never printed or logged."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+_SECRET_FILE_MODE = 0o600
+_SECRET_DIR_MODE = 0o700
+
+
+class SecretFileError(RuntimeError):
+    """A secret file exists but is unsafe or unreadable."""
+
+
+def ensure_secret_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, _SECRET_DIR_MODE)
+
+
+def write_secret(path: Path, content: str) -> None:
+    """Write ``content`` so that it is never, even briefly, readable by others."""
+    ensure_secret_dir(path.parent)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _SECRET_FILE_MODE)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(content)
+    os.replace(tmp, path)
+    os.chmod(path, _SECRET_FILE_MODE)
+
+
+def read_secret(path: Path) -> str:
+    """Read a secret file, refusing one that others can read (it may have leaked)."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError as err:
+        raise SecretFileError(f"secret file {path} is missing; run `bulkhead up`") from err
+    if mode & 0o077:
+        raise SecretFileError(
+            f"secret file {path} has mode {oct(mode)}; it must be readable by its owner only"
+        )
+    return path.read_text().strip()
+
+
+def ensure_token(path: Path, nbytes: int = 32) -> str:
+    """Return the token in ``path``, generating it on first use."""
+    if path.exists():
+        return read_secret(path)
+    token = secrets.token_urlsafe(nbytes)
+    write_secret(path, token)
+    return token

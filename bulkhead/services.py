@@ -1,0 +1,199 @@
+"""Start the registry and the zones' Ray clusters as real processes.
+
+Each service gets an environment built from scratch for it: the zone's own Ray token and its
+own registry credentials, and none of another zone's secrets.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import httpx
+
+from bulkhead.paths import StatePaths
+from bulkhead.procs import ProcessRecord, spawn, tcp_open, wait_until
+from bulkhead.secrets import read_secret
+from bulkhead.settings import PlatformSettings, Zone
+from bulkhead.state import ZoneState
+from registry.credentials import CREDENTIALS_ENV
+
+# Variables that could carry another zone's identity into a child process.
+_INHERITED_SECRETS_PREFIXES = (
+    "MLFLOW_TRACKING_",
+    "MLFLOW_AUTH_",
+    "RAY_AUTH_",
+    "RAY_ADDRESS",
+    "BULKHEAD_REGISTRY_",
+    "BULKHEAD_ADMIN_",
+)
+
+ZONE_REGISTRY_USER = {Zone.INGEST: "ingest", Zone.TRAIN: "trainer", Zone.SERVE: "server"}
+
+
+def _venv_bin() -> Path:
+    return Path(sys.executable).parent
+
+
+def clean_env() -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(_INHERITED_SECRETS_PREFIXES)
+    }
+    env["PATH"] = f"{_venv_bin()}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def ray_client_env(token_file: Path) -> dict[str, str]:
+    """What a Ray client (driver, job client, ``serve deploy``) needs to talk to one zone."""
+    return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token_file)}
+
+
+# ---------------------------------------------------------------- registry
+
+
+def registry_command(settings: PlatformSettings, paths: StatePaths) -> list[str]:
+    return [
+        str(_venv_bin() / "mlflow"),
+        "server",
+        "--host",
+        settings.host,
+        "--port",
+        str(settings.registry_port),
+        # One worker: the default spawns several (~2.5 GB RSS) for a load we do not have.
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        f"sqlite:///{paths.registry_db}",
+        "--artifacts-destination",
+        str(paths.artifacts),
+        "--serve-artifacts",
+        "--app-name",
+        "basic-auth",
+    ]
+
+
+def write_auth_config(paths: StatePaths, admin_password: str) -> None:
+    from bulkhead.secrets import write_secret
+
+    write_secret(
+        paths.auth_config,
+        "[mlflow]\n"
+        "default_permission = NO_PERMISSIONS\n"
+        f"database_uri = sqlite:///{paths.auth_db}\n"
+        "admin_username = admin\n"
+        f"admin_password = {admin_password}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        "grant_default_workspace_access = false\n",
+    )
+
+
+def start_registry(settings: PlatformSettings, paths: StatePaths) -> ProcessRecord:
+    paths.artifacts.mkdir(parents=True, exist_ok=True)
+    env = clean_env()
+    env["MLFLOW_AUTH_CONFIG_PATH"] = str(paths.auth_config)
+    env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = read_secret(paths.flask_secret)
+    record = spawn(
+        registry_command(settings, paths), env, paths.log_file("registry"), cwd=paths.home
+    )
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"{settings.registry_url}/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(healthy, record, "the registry (MLflow server)", settings.startup_timeout_s)
+    return record
+
+
+# ---------------------------------------------------------------- Ray zones
+
+
+def zone_command(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> list[str]:
+    zs = settings.zone(zone)
+    ports = zs.ports
+    return [
+        str(_venv_bin() / "ray"),
+        "start",
+        "--head",
+        "--block",
+        f"--node-ip-address={settings.host}",
+        f"--port={ports.gcs}",
+        f"--dashboard-host={settings.host}",
+        f"--dashboard-port={ports.dashboard}",
+        f"--ray-client-server-port={ports.client_server}",
+        f"--node-manager-port={ports.node_manager}",
+        f"--object-manager-port={ports.object_manager}",
+        f"--dashboard-agent-grpc-port={ports.dashboard_agent_grpc}",
+        f"--dashboard-agent-listen-port={ports.dashboard_agent_listen}",
+        f"--metrics-export-port={ports.metrics_export}",
+        f"--runtime-env-agent-port={ports.runtime_env_agent}",
+        f"--min-worker-port={ports.min_worker}",
+        f"--max-worker-port={ports.max_worker}",
+        f"--num-cpus={zs.num_cpus:g}",
+        f"--num-gpus={zs.num_gpus}",
+        f"--object-store-memory={zs.object_store_mb * 1024 * 1024}",
+        f"--temp-dir={paths.ray_temp_dir(zone)}",
+        f"--resources={{\"zone_{zone.value}\": 1000}}",
+        "--disable-usage-stats",
+    ]
+
+
+def zone_env(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> dict[str, str]:
+    env = clean_env()
+    env.update(ray_client_env(paths.ray_token(zone)))
+    env.update(
+        {
+            # Keep --node-ip-address=127.0.0.1 as given instead of the machine's address.
+            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+            "RAY_USAGE_STATS_ENABLED": "0",
+            "BULKHEAD_ZONE": zone.value,
+            CREDENTIALS_ENV: str(paths.registry_credentials(ZONE_REGISTRY_USER[zone])),
+            # Nothing in any zone may fetch weights or data from a hub at run time.
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+        }
+    )
+    return env
+
+
+def start_zone(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> ZoneState:
+    zs = settings.zone(zone)
+    token_file = paths.ray_token(zone)
+    temp_dir = paths.ray_temp_dir(zone)
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    record = spawn(
+        zone_command(settings, paths, zone),
+        zone_env(settings, paths, zone),
+        paths.log_file(f"ray-{zone.value}"),
+        cwd=paths.home,
+    )
+    state = ZoneState(
+        zone=zone,
+        gcs_address=f"{settings.host}:{zs.ports.gcs}",
+        dashboard_url=f"http://{settings.host}:{zs.ports.dashboard}",
+        token_file=token_file,
+        temp_dir=temp_dir,
+        process=record,
+    )
+    token = read_secret(token_file)
+
+    def dashboard_ready() -> bool:
+        if not tcp_open(settings.host, zs.ports.gcs):
+            return False
+        try:
+            response = httpx.get(
+                f"{state.dashboard_url}/api/version",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=2,
+            )
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    wait_until(dashboard_ready, record, f"the {zone} zone's Ray head", settings.startup_timeout_s)
+    return state

