@@ -153,4 +153,3 @@ def main() -> None:  # pragma: no cover - console script indirection for `python
 
 if __name__ == "__main__":  # pragma: no cover
     main()
-

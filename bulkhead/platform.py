@@ -30,7 +30,7 @@ from bulkhead.procs import (
 )
 from bulkhead.secrets import ensure_secret_dir, ensure_token, read_secret, write_secret
 from bulkhead.settings import PlatformSettings, Zone
-from bulkhead.state import PlatformState, RegistryState, ZoneState
+from bulkhead.state import PlatformState, RegistryState
 from registry.admin import ZONE_USERS, RegistryAdmin, RegistryError, bootstrap
 from registry.credentials import RegistryCredentials
 
@@ -72,9 +72,7 @@ class Platform:
 
     def admin_client(self) -> RegistryAdmin:
         admin = self.credentials(ADMIN_USER)
-        return RegistryAdmin(
-            admin.tracking_uri, admin.username, admin.password.get_secret_value()
-        )
+        return RegistryAdmin(admin.tracking_uri, admin.username, admin.password.get_secret_value())
 
     # ------------------------------------------------------------ secrets
 
@@ -95,9 +93,7 @@ class Platform:
                     "BULKHEAD_ADMIN_PASSWORD differs from the admin password this platform "
                     f"was created with ({admin_file}); unset it or rotate it in the registry"
                 )
-        password = (
-            given.get_secret_value() if given is not None else pysecrets.token_urlsafe(24)
-        )
+        password = given.get_secret_value() if given is not None else pysecrets.token_urlsafe(24)
         users = [ADMIN_USER, *(user.username for user in ZONE_USERS)]
         for user in users:
             file = paths.registry_credentials(user)
@@ -127,7 +123,9 @@ class Platform:
                 self._up_zone(state, zone, started)
         except (PlatformError, KeyboardInterrupt):
             if started:
-                self.console.print(f"[yellow]stopping the {len(started)} service(s) this call started[/]")
+                self.console.print(
+                    f"[yellow]stopping the {len(started)} service(s) this call started[/]"
+                )
                 for record in reversed(started):
                     stop_session(record)
                 state = self._forget_dead(state)

@@ -8,6 +8,7 @@ session, so ``down`` can stop the whole service and nothing else on the machine 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -70,10 +71,12 @@ def is_alive(record: ProcessRecord) -> bool:
 
 
 def session_members(session_id: int) -> list[psutil.Process]:
+    """Live processes of a session. Zombies are skipped: they are already dead and are
+    reaped by whoever adopted them (in containers PID 1 may never reap them)."""
     members = []
     for proc in psutil.process_iter():
         try:
-            if os.getsid(proc.pid) == session_id:
+            if os.getsid(proc.pid) == session_id and proc.status() != psutil.STATUS_ZOMBIE:
                 members.append(proc)
         except (ProcessLookupError, PermissionError, psutil.NoSuchProcess):
             continue
@@ -91,10 +94,8 @@ def stop_session(record: ProcessRecord, grace_s: float = 20.0) -> int:
             return 0
     else:
         leader.send_signal(signal.SIGTERM)
-        try:
+        with contextlib.suppress(psutil.TimeoutExpired):
             leader.wait(timeout=grace_s)
-        except psutil.TimeoutExpired:
-            pass
     survivors = [p for p in members if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     for proc in survivors:
         try:

@@ -138,7 +138,7 @@ def zone_command(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> l
         f"--num-gpus={zs.num_gpus}",
         f"--object-store-memory={zs.object_store_mb * 1024 * 1024}",
         f"--temp-dir={paths.ray_temp_dir(zone)}",
-        f"--resources={{\"zone_{zone.value}\": 1000}}",
+        f'--resources={{"zone_{zone.value}": 1000}}',
         "--disable-usage-stats",
     ]
 

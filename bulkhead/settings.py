@@ -87,6 +87,30 @@ class ZoneSettings(BaseModel):
         return ZonePorts.from_base(self.port_base)
 
 
+class IngestZoneSettings(ZoneSettings):
+    """CPU / high-memory work; one CPU is plenty for the bundled set."""
+
+    port_base: int = 21000
+    num_cpus: float = 1
+    object_store_mb: int = 256
+
+
+class TrainZoneSettings(ZoneSettings):
+    """GPU nodes in production; here both cores so the training loop has them."""
+
+    port_base: int = 22000
+    num_cpus: float = 2
+    object_store_mb: int = 512
+
+
+class ServeZoneSettings(ZoneSettings):
+    """Low-latency CPU nodes."""
+
+    port_base: int = 23000
+    num_cpus: float = 2
+    object_store_mb: int = 256
+
+
 class PlatformSettings(BaseSettings):
     """Where the platform keeps its state, which ports it binds and what it names things."""
 
@@ -109,9 +133,9 @@ class PlatformSettings(BaseSettings):
         None,
         description="Registry admin password; generated into the secrets folder when unset.",
     )
-    ingest: ZoneSettings = ZoneSettings(port_base=21000, num_cpus=1, object_store_mb=256)
-    train: ZoneSettings = ZoneSettings(port_base=22000, num_cpus=2, object_store_mb=512)
-    serve: ZoneSettings = ZoneSettings(port_base=23000, num_cpus=2, object_store_mb=256)
+    ingest: IngestZoneSettings = Field(default_factory=IngestZoneSettings)
+    train: TrainZoneSettings = Field(default_factory=TrainZoneSettings)
+    serve: ServeZoneSettings = Field(default_factory=ServeZoneSettings)
     startup_timeout_s: float = Field(
         120, gt=0, description="How long to wait for one service to come up before giving up."
     )

@@ -151,15 +151,19 @@ def build_snapshot(config: IngestConfig, snapshots_dir: Path) -> tuple[Path, boo
         f"stratified split (seed {config.seed}, validation {config.validation_fraction:g}, "
         f"test {config.test_fraction:g})"
     )
-    splitted = deduped.groupby("label").map_groups(
-        split_mod.assign_splits,
-        batch_format="pandas",
-        fn_kwargs={
-            "seed": config.seed,
-            "validation_fraction": config.validation_fraction,
-            "test_fraction": config.test_fraction,
-        },
-    ).materialize()
+    splitted = (
+        deduped.groupby("label")
+        .map_groups(
+            split_mod.assign_splits,
+            batch_format="pandas",
+            fn_kwargs={
+                "seed": config.seed,
+                "validation_fraction": config.validation_fraction,
+                "test_fraction": config.test_fraction,
+            },
+        )
+        .materialize()
+    )
 
     snapshots_dir.mkdir(parents=True, exist_ok=True)
     staging = snapshots_dir / f".staging-{uuid.uuid4().hex[:12]}"
@@ -212,7 +216,9 @@ def _group_stats(groups: pd.DataFrame) -> pd.DataFrame:
 
 def _label_counts(deduped: Any) -> dict[str, int]:
     counts = deduped.groupby("label").count().to_pandas()
-    return {str(row["label"]): int(row["count()"]) for _, row in counts.sort_values("label").iterrows()}
+    return {
+        str(row["label"]): int(row["count()"]) for _, row in counts.sort_values("label").iterrows()
+    }
 
 
 def log_to_registry(manifest: Manifest, folder: Path, experiment_name: str) -> str | None:
@@ -226,7 +232,9 @@ def log_to_registry(manifest: Manifest, folder: Path, experiment_name: str) -> s
     credentials.activate()
     import mlflow
     from mlflow.data.meta_dataset import MetaDataset
-    from mlflow.data.sources import LocalArtifactDatasetSource
+
+    # Generated at import time from the registered artifact repositories, so mypy cannot see it.
+    from mlflow.data.sources import LocalArtifactDatasetSource  # type: ignore[attr-defined]
 
     mlflow.set_experiment(experiment_name)
     with mlflow.start_run(
@@ -249,7 +257,8 @@ def log_to_registry(manifest: Manifest, folder: Path, experiment_name: str) -> s
         )
         mlflow.log_metrics(metrics)
         for name in manifest.splits:
-            dataset = MetaDataset(
+            # MetaDataset's `profile` is abstract in the stubs but optional at run time.
+            dataset = MetaDataset(  # type: ignore[abstract]
                 source=LocalArtifactDatasetSource(str(folder / name)),
                 name=f"{folder.name}/{name}",
                 digest=manifest.digest[:20],

@@ -134,7 +134,9 @@ def describe(
                 )
             )
         all_labels.update(label_counts)
-        splits[split] = SplitStats(rows=rows, labels=dict(sorted(label_counts.items())), files=files)
+        splits[split] = SplitStats(
+            rows=rows, labels=dict(sorted(label_counts.items())), files=files
+        )
     content = hashlib.sha256(f"bulkhead-snapshot-v{FORMAT_VERSION}\n".encode())
     for digest in sorted(row_digests):
         content.update(bytes.fromhex(digest))

@@ -61,15 +61,13 @@ class RegistryAdmin:
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         response = self._http.request(method, path, **kwargs)
         if response.status_code >= 400 and response.status_code != 404:
-            raise RegistryError(
-                f"{method} {path} -> {response.status_code}: {response.text[:300]}"
-            )
+            raise RegistryError(f"{method} {path} -> {response.status_code}: {response.text[:300]}")
         return response
 
     def ensure_experiment(self, name: str) -> str:
-        got = self._call("GET", "/api/2.0/mlflow/experiments/get-by-name", params={
-            "experiment_name": name
-        })
+        got = self._call(
+            "GET", "/api/2.0/mlflow/experiments/get-by-name", params={"experiment_name": name}
+        )
         if got.status_code == 200:
             experiment_id: str = got.json()["experiment"]["experiment_id"]
             return experiment_id

@@ -1,0 +1,1 @@
+"""Locust load profiles and the comparison benchmark (lands with the load-test issue)."""

@@ -1,0 +1,40 @@
+"""One real platform (MLflow + three Ray clusters) for the whole integration session.
+
+Started through the real CLI, stopped through it at the end, and checked to have left no
+process behind.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bulkhead.procs import session_members
+from bulkhead.settings import Zone
+from bulkhead.state import PlatformState
+from tests.utils.platform import TestPlatform
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPlatform]:
+    home = Path(tmp_path_factory.mktemp("platform")) / ".bulkhead"
+    test_platform = TestPlatform(home=home, registry_port=15500, serve_http_port=18500, port_base=41000)
+    done = test_platform.cli("up", "--no-pipeline", timeout=300)
+    if done.returncode != 0:
+        test_platform.cli("down")
+        pytest.fail(f"bulkhead up failed:\n{done.stderr[-4000:]}")
+    state = PlatformState.load(test_platform.paths.state_file)
+    leaders = [state.registry.process.pid] if state.registry else []
+    leaders += [z.process.pid for z in state.zones.values()]
+    try:
+        yield test_platform
+    finally:
+        down = test_platform.cli("down", timeout=300)
+        leftovers = {pid: session_members(pid) for pid in leaders}
+        for zone in Zone:
+            shutil.rmtree(test_platform.paths.ray_temp_dir(zone), ignore_errors=True)
+        assert down.returncode == 0, down.stderr[-3000:]
+        assert all(not members for members in leftovers.values()), leftovers

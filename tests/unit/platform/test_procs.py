@@ -1,0 +1,73 @@
+import socket
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from bulkhead import procs
+
+# A leader that starts two grandchildren, like `ray start --block` starting gcs and raylet.
+TREE = (
+    "import subprocess, sys, time\n"
+    "kids = [subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)'])"
+    " for _ in range(2)]\n"
+    "print('ready', flush=True)\n"
+    "time.sleep(300)\n"
+)
+
+
+def _wait_for(predicate, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def test_stop_session_stops_the_whole_tree_and_nothing_else(tmp_path: Path) -> None:
+    bystander = psutil.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    record = procs.spawn([sys.executable, "-c", TREE], {}, tmp_path / "tree.log", cwd=tmp_path)
+    try:
+        _wait_for(lambda: len(procs.session_members(record.pid)) == 3)
+        assert procs.is_alive(record)
+        stopped = procs.stop_session(record, grace_s=2)
+        assert stopped == 3
+        assert procs.session_members(record.pid) == []
+        assert not procs.is_alive(record)
+        assert bystander.is_running()
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_a_reused_pid_is_not_mistaken_for_our_process(tmp_path: Path) -> None:
+    record = procs.ProcessRecord(pid=1, create_time=0.0, log=tmp_path / "x.log")
+    assert not procs.is_alive(record)
+
+
+def test_port_owner_and_ensure_ports_free() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        owner = procs.port_owner(port)
+        assert owner is not None and "pid" in owner
+        with pytest.raises(procs.PortInUseError, match=rf"port {port} \(gcs\) is already in use"):
+            procs.ensure_ports_free({"gcs": port}, "the serve zone")
+    assert procs.port_owner(port) is None
+
+
+def test_wait_until_fails_fast_with_the_log_when_the_process_dies(tmp_path: Path) -> None:
+    record = procs.spawn(
+        [sys.executable, "-c", "print('boom: bad flag'); raise SystemExit(1)"],
+        {},
+        tmp_path / "dies.log",
+        cwd=tmp_path,
+    )
+    started = time.monotonic()
+    with pytest.raises(procs.ServiceStartError, match=r"exited during start-up(.|\n)*boom"):
+        procs.wait_until(lambda: False, record, "the thing", timeout_s=30)
+    assert time.monotonic() - started < 10

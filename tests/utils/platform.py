@@ -1,0 +1,84 @@
+"""Run the real `bulkhead` CLI against a platform on its own ports and state folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bulkhead.paths import StatePaths
+from bulkhead.settings import PlatformSettings
+
+BULKHEAD = str(Path(sys.executable).parent / "bulkhead")
+
+
+@dataclass(frozen=True)
+class TestPlatform:
+    """Ports chosen away from the defaults so a developer's own `make up` can keep running."""
+
+    home: Path
+    registry_port: int
+    serve_http_port: int
+    port_base: int
+
+    __test__ = False  # not a pytest class
+
+    def env(self) -> dict[str, str]:
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("BULKHEAD_", "MLFLOW_", "RAY_"))
+        }
+        env.update(
+            {
+                "BULKHEAD_HOME": str(self.home),
+                "BULKHEAD_REGISTRY_PORT": str(self.registry_port),
+                "BULKHEAD_SERVE_HTTP_PORT": str(self.serve_http_port),
+                "BULKHEAD_INGEST__PORT_BASE": str(self.port_base),
+                "BULKHEAD_TRAIN__PORT_BASE": str(self.port_base + 1000),
+                "BULKHEAD_SERVE__PORT_BASE": str(self.port_base + 2000),
+                "COLUMNS": "200",
+            }
+        )
+        return env
+
+    @property
+    def settings(self) -> PlatformSettings:
+        from bulkhead.settings import IngestZoneSettings, ServeZoneSettings, TrainZoneSettings
+
+        return PlatformSettings(
+            home=self.home,
+            registry_port=self.registry_port,
+            serve_http_port=self.serve_http_port,
+            ingest=IngestZoneSettings(port_base=self.port_base),
+            train=TrainZoneSettings(port_base=self.port_base + 1000),
+            serve=ServeZoneSettings(port_base=self.port_base + 2000),
+        )
+
+    @property
+    def paths(self) -> StatePaths:
+        return StatePaths.at(self.home)
+
+    def cli(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [BULKHEAD, *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def cli_json(self, *args: str, timeout: float = 600) -> Any:
+        done = self.cli(*args, "--json", timeout=timeout)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout)
+
+    def secret(self, name: str) -> str:
+        return (self.paths.secrets / name).read_text().strip()
+
+    def password(self, user: str) -> str:
+        data = json.loads(self.paths.registry_credentials(user).read_text())
+        return str(data["password"])
