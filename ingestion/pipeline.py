@@ -20,7 +20,8 @@ from ingestion import split as split_mod
 from ingestion import transforms
 from ingestion.config import IngestConfig, IngestJobSpec
 from ingestion.errors import IngestError
-from ingestion.snapshot import CleaningStats, Manifest, SourceInfo, describe, publish, sha256_file
+from ingestion.snapshot import CleaningStats, Manifest, SourceInfo, describe, publish
+from registry.digest import sha256_file
 from ingestion.sources import ResolvedSource, SourceFormat, resolve
 
 log = logging.getLogger("bulkhead.ingest")

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ingestion.split import SPLITS
 from ingestion.transforms import row_digest
+from registry.digest import sha256_file
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -87,14 +88,6 @@ class Manifest(BaseModel):
 
 class SnapshotError(RuntimeError):
     """A snapshot on disk does not match its manifest."""
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _split_files(folder: Path, split: str) -> list[Path]:

@@ -21,7 +21,9 @@ from tests.utils.platform import TestPlatform
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPlatform]:
     home = Path(tmp_path_factory.mktemp("platform")) / ".bulkhead"
-    test_platform = TestPlatform(home=home, registry_port=15500, serve_http_port=18500, port_base=41000)
+    test_platform = TestPlatform(
+        home=home, registry_port=15500, serve_http_port=18500, port_base=41000
+    )
     done = test_platform.cli("up", "--no-pipeline", timeout=300)
     if done.returncode != 0:
         test_platform.cli("down")

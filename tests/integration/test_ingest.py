@@ -56,7 +56,10 @@ def test_bundled_set_gives_a_stable_snapshot_logged_to_mlflow(platform: TestPlat
     assert run.status_code == 200
     inputs = run.json()["run"]["inputs"]["dataset_inputs"]
     contexts = {
-        tag["value"] for item in inputs for tag in item["tags"] if tag["key"] == "mlflow.data.context"
+        tag["value"]
+        for item in inputs
+        for tag in item["tags"]
+        if tag["key"] == "mlflow.data.context"
     }
     assert contexts == {"train", "validation", "test"}
     tags = {t["key"]: t["value"] for t in run.json()["run"]["data"]["tags"]}
@@ -74,7 +77,12 @@ def test_user_csv_with_own_columns_duplicates_and_conflicts(
     file = tmp_path / "reviews.csv"
     frame.to_csv(file, index=False)
     result = platform.cli_json(
-        "ingest", str(file), "--text-column", "body", "--label-column", "stars",
+        "ingest",
+        str(file),
+        "--text-column",
+        "body",
+        "--label-column",
+        "stars",
         "--no-log-to-registry",
     )
     assert result["cleaning"] == {
@@ -112,7 +120,9 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     garbage = tmp_path / "garbage.parquet"
     garbage.write_bytes(b"this is not parquet at all" * 10)
     one_class = tmp_path / "one.csv"
-    pd.DataFrame({"text": [f"t{i}" for i in range(30)], "label": "pos"}).to_csv(one_class, index=False)
+    pd.DataFrame({"text": [f"t{i}" for i in range(30)], "label": "pos"}).to_csv(
+        one_class, index=False
+    )
     empty = tmp_path / "empty.csv"
     pd.DataFrame({"text": ["  ", "", "\t"] * 5, "label": ["a", "b", "c"] * 5}).to_csv(
         empty, index=False

@@ -84,7 +84,9 @@ def test_registry_users_have_least_privilege(platform: TestPlatform) -> None:
         assert ingest.get("/api/2.0/mlflow/registered-models/get", params=model).status_code == 403
     with _registry(platform, "trainer") as trainer:
         tag = {"name": "sentiment", "key": "bulkhead.owner", "value": "train-zone"}
-        assert trainer.post("/api/2.0/mlflow/registered-models/set-tag", json=tag).status_code == 200
+        assert (
+            trainer.post("/api/2.0/mlflow/registered-models/set-tag", json=tag).status_code == 200
+        )
 
 
 def test_every_secret_file_is_owner_only(platform: TestPlatform) -> None:

@@ -29,7 +29,9 @@ class TestPlatform:
 
     def env(self) -> dict[str, str]:
         env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("BULKHEAD_", "MLFLOW_", "RAY_"))
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("BULKHEAD_", "MLFLOW_", "RAY_"))
         }
         env.update(
             {
