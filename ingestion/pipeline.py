@@ -21,8 +21,8 @@ from ingestion import transforms
 from ingestion.config import IngestConfig, IngestJobSpec
 from ingestion.errors import IngestError
 from ingestion.snapshot import CleaningStats, Manifest, SourceInfo, describe, publish
-from registry.digest import sha256_file
 from ingestion.sources import ResolvedSource, SourceFormat, resolve
+from registry.digest import sha256_file
 
 log = logging.getLogger("bulkhead.ingest")
 
