@@ -74,7 +74,8 @@ def _shuffle_partitions() -> int:
     scheduling per step on a small zone and buys nothing at this data size."""
     import ray
 
-    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+    resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
+    return max(1, int(resources.get("CPU", 1)))
 
 
 def _status_counts(tagged: Any) -> dict[str, int]:
