@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -142,6 +143,114 @@ def ingest(
     )
     if as_json:
         print(result.model_dump_json(indent=2))
+
+
+@app.command()
+def train(
+    preset: Annotated[str, typer.Option(help="tiny | default | full.")] = "default",
+    config: Annotated[
+        Path | None, typer.Option(help="YAML/JSON file of TrainConfig fields over the preset.")
+    ] = None,
+    snapshot: Annotated[
+        Path | None, typer.Option(help="Dataset snapshot folder (default: the latest).")
+    ] = None,
+    num_workers: Annotated[int | None, typer.Option(help="Ray Train workers.")] = None,
+    use_gpu: Annotated[
+        bool | None, typer.Option("--use-gpu/--no-gpu", help="One GPU per worker.")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs.")] = None,
+    max_train_examples: Annotated[
+        int | None, typer.Option(help="Subsample of the train split.")
+    ] = None,
+    checkpoint_every_steps: Annotated[
+        int | None, typer.Option(help="Also checkpoint every N steps.")
+    ] = None,
+    auto_promote: Annotated[
+        bool,
+        typer.Option(
+            "--auto-promote/--no-auto-promote",
+            help="Move `champion` when the gate passes and the version beats the champion.",
+        ),
+    ] = True,
+    as_json: JsonOption = False,
+) -> None:
+    """Fine-tune on the train cluster, evaluate, export ONNX, register, gate (and promote)."""
+    from bulkhead.train_cli import run_train
+
+    result = run_train(
+        _platform(),
+        preset=preset,
+        config_file=config,
+        overrides={
+            "num_workers": num_workers,
+            "use_gpu": use_gpu,
+            "epochs": epochs,
+            "max_train_examples": max_train_examples,
+            "checkpoint_every_steps": checkpoint_every_steps,
+        },
+        snapshot=snapshot,
+        auto_promote=auto_promote,
+    )
+    if as_json:
+        print(result.model_dump_json(indent=2))
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Argument(help="Model version to make champion.")],
+    reason: Annotated[str, typer.Option(help="Why; recorded on the version.")] = "",
+    force: Annotated[
+        bool, typer.Option("--force", help="Promote a version that failed the gate.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Point the `champion` alias at VERSION (serving follows it)."""
+    from bulkhead.train_cli import registry_writer
+    from registry.writer import PromotionRefused
+
+    writer = registry_writer(_platform())
+    try:
+        previous = writer.promote(version, reason=reason, force=force)
+    except PromotionRefused as err:
+        console.print(f"[red]promote refused:[/] {err}")
+        raise typer.Exit(4) from err
+    if as_json:
+        print(json.dumps({"champion": version, "previous": previous}))
+    else:
+        console.print(f"[green]✓[/] champion: v{previous or '—'} → v{version}")
+
+
+@app.command()
+def rollback(
+    reason: Annotated[str, typer.Option(help="Why; recorded on the version.")] = "rollback",
+    as_json: JsonOption = False,
+) -> None:
+    """Move `champion` back to the previous champion."""
+    from bulkhead.train_cli import registry_writer
+    from registry.writer import PromotionRefused
+
+    writer = registry_writer(_platform())
+    try:
+        current, target = writer.rollback(reason)
+    except PromotionRefused as err:
+        console.print(f"[red]rollback refused:[/] {err}")
+        raise typer.Exit(4) from err
+    if as_json:
+        print(json.dumps({"champion": target, "previous": current}))
+    else:
+        console.print(f"[green]✓[/] champion: v{current} → v{target}")
+
+
+@app.command()
+def models(as_json: JsonOption = False) -> None:
+    """Every registered version with its metrics, aliases and gate result."""
+    from bulkhead.train_cli import models_table, registry_writer
+
+    rows = registry_writer(_platform()).versions()
+    if as_json:
+        print(json.dumps([row.model_dump() for row in rows], indent=2))
+    else:
+        console.print(models_table(rows))
 
 
 def main() -> None:  # pragma: no cover - console script indirection for `python -m bulkhead`

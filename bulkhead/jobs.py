@@ -50,7 +50,7 @@ def run_job(
     timeout_s: float,
     submission_prefix: str,
 ) -> JobOutcome:
-    """Submit, relay progress lines (``[zone] …``) as they appear, and parse the result line."""
+    """Submit, relay progress lines (``[<zone>] …``) as they appear, parse the result line."""
     client = job_client(zone)
     job_id = client.submit_job(
         entrypoint=entrypoint,
@@ -58,6 +58,7 @@ def run_job(
     )
     deadline = time.monotonic() + timeout_s
     seen = 0
+    last_relayed = ""
     status = "PENDING"
     logs = ""
     while True:
@@ -65,8 +66,12 @@ def run_job(
         logs = client.get_job_logs(job_id)
         lines = logs.splitlines()
         for line in lines[seen:]:
-            if line.startswith("[") and "] " in line[:16]:
-                on_line(line)
+            # Progress lines are "[<zone>] ..."; Ray prefixes worker output with its actor.
+            marker = line.find(f"[{zone.zone.value}] ")
+            # Ray may relay a worker's line twice (worker and controller); show it once.
+            if marker != -1 and line[marker:] != last_relayed:
+                last_relayed = line[marker:]
+                on_line(last_relayed)
         seen = len(lines)
         if status in {"SUCCEEDED", "FAILED", "STOPPED"}:
             break
@@ -83,13 +88,15 @@ def run_job(
 
 
 def _parse_outcome(job_id: str, status: str, logs: str) -> JobOutcome:
+    """The job's last result line and last error line (a job may print both: a gate failure
+    still registers a version)."""
     result: dict[str, Any] | None = None
     error: str | None = None
     lines = logs.splitlines()
-    for line in reversed(lines):
-        if line.startswith(RESULT_PREFIX) and result is None and error is None:
+    for line in lines:
+        if line.startswith(RESULT_PREFIX):
             result = json.loads(line[len(RESULT_PREFIX) :])
-        elif line.startswith(ERROR_PREFIX) and result is None and error is None:
+        elif line.startswith(ERROR_PREFIX):
             error = line[len(ERROR_PREFIX) :]
     if status != "SUCCEEDED" and error is None:
         error = f"job {job_id} ended {status}; last log lines:\n" + "\n".join(lines[-15:])

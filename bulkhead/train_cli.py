@@ -1,0 +1,130 @@
+"""``bulkhead train|promote|rollback|models``: the train zone and the registry's aliases."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from bulkhead.jobs import run_job
+from bulkhead.platform import Platform
+from bulkhead.settings import Zone
+from ingestion.snapshot import SnapshotError, verify
+from training.config import load_config
+from training.job import EXIT_GATE_FAILED, TrainJobSpec, TrainResult, encode_spec
+
+TRAIN_TIMEOUT_S = 3600.0
+
+
+def code_version(root: Path) -> str:
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except OSError:
+        return "unknown"
+    return done.stdout.strip() or "unknown"
+
+
+def run_train(
+    platform: Platform,
+    preset: str,
+    config_file: Path | None,
+    overrides: dict[str, Any],
+    snapshot: Path | None,
+    auto_promote: bool,
+) -> TrainResult:
+    console = platform.console
+    try:
+        config = load_config(preset, config_file, overrides)
+    except (ValueError, OSError) as err:
+        console.print(f"[red]train: invalid configuration:[/] {err}")
+        raise typer.Exit(2) from err
+    state = platform.load_state()
+    chosen = snapshot or state.latest_snapshot
+    if chosen is None:
+        console.print("[red]train: no dataset snapshot; run `bulkhead ingest` first[/]")
+        raise typer.Exit(2)
+    try:
+        manifest = verify(chosen)
+    except (SnapshotError, FileNotFoundError, ValueError) as err:
+        console.print(f"[red]train: snapshot {chosen} is unusable:[/] {err}")
+        raise typer.Exit(2) from err
+    zone = state.zones.get(Zone.TRAIN)
+    if zone is None:
+        console.print("[red]train: the train zone is not running; run `bulkhead up`[/]")
+        raise typer.Exit(3)
+    spec = TrainJobSpec(
+        config=config,
+        snapshot=chosen.resolve(),
+        ray_address=zone.gcs_address,
+        storage_path=platform.paths.home.resolve() / "train-runs",
+        model_name=platform.settings.model_name,
+        experiment_name=platform.settings.experiment_name,
+        auto_promote=auto_promote,
+        code_version=code_version(Path.cwd()),
+    )
+    console.print(
+        f"training preset [bold]{config.preset}[/] ({config.backbone}, "
+        f"{config.max_train_examples or 'all'} examples, {config.epochs} epoch(s)) on snapshot "
+        f"{chosen.name} ({manifest.total_rows} rows)"
+    )
+    entrypoint = f"{shlex.quote(sys.executable)} -m training.job {encode_spec(spec)}"
+    with console.status("[bold]train job on the train cluster[/]…"):
+        outcome = run_job(
+            zone,
+            entrypoint,
+            on_line=lambda line: console.print(f"  {line}", markup=False, highlight=False),
+            timeout_s=TRAIN_TIMEOUT_S,
+            submission_prefix="train",
+        )
+    if outcome.result is None:
+        console.print(f"[red]train failed ({outcome.job_id}):[/] {outcome.error}")
+        raise typer.Exit(1)
+    result = TrainResult.model_validate(outcome.result)
+    m = result.metrics
+    console.print(
+        f"version {result.version}: accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}, "
+        f"parity {m['parity_max_abs_diff']:.1e}, p50 {m['latency_p50_ms']:.2f} ms "
+        f"({result.seconds:.0f} s)"
+    )
+    if not result.gate.passed:
+        console.print(f"[red]✗ gate failed:[/] {'; '.join(result.gate.reasons)}")
+        raise typer.Exit(EXIT_GATE_FAILED)
+    verdict = "promoted to champion" if result.promoted else "challenger (champion kept)"
+    console.print(f"[green]✓[/] gate passed; {verdict}; champion is v{result.champion}")
+    return result
+
+
+def registry_writer(platform: Platform) -> Any:
+    """The writer as the `trainer` user: promotion is a train-side act, not an admin one."""
+    from registry.writer import RegistryWriter
+
+    platform.credentials("trainer").activate()
+    return RegistryWriter(platform.settings.model_name)
+
+
+def models_table(rows: list[Any]) -> Table:
+    table = Table(title="Registered versions")
+    for column in ("version", "aliases", "accuracy", "macro-F1", "parity", "p50 ms", "gate"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row.version,
+            ",".join(row.aliases) or "—",
+            f"{row.accuracy:.4f}" if row.accuracy is not None else "—",
+            f"{row.macro_f1:.4f}" if row.macro_f1 is not None else "—",
+            f"{row.parity:.1e}" if row.parity is not None else "—",
+            f"{row.latency_p50_ms:.2f}" if row.latency_p50_ms is not None else "—",
+            row.gate,
+        )
+    return table

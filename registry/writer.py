@@ -1,0 +1,195 @@
+"""The train zone's only way into the registry: register bundles, tag evidence, move aliases.
+
+Runs as the ``trainer`` user (EDIT on the model). Aliases, not stages: ``challenger`` is the
+newest version that passed the gate, ``champion`` is what serving serves. Every champion move
+is recorded in the model's ``bulkhead.champion_history`` tag so ``rollback`` can undo it.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from registry.gate import Evidence, GateResult
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+HISTORY_TAG = "bulkhead.champion_history"
+GATE_PASSED_TAG = "gate.passed"
+GATE_FAILED_TAG = "gate.failed"
+EVIDENCE_TAGS = ("accuracy", "macro_f1", "parity_max_abs_diff", "dataset_digest")
+
+
+class PromotionRefused(RuntimeError):
+    """A promotion or rollback the registry state does not allow; the message says why."""
+
+
+class VersionRow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: str
+    aliases: list[str]
+    accuracy: float | None
+    macro_f1: float | None
+    parity: float | None
+    latency_p50_ms: float | None
+    gate: str
+    run_id: str | None
+    created_at: str
+
+
+def _float(tags: dict[str, str], key: str) -> float | None:
+    try:
+        return float(tags[key])
+    except (KeyError, ValueError):
+        return None
+
+
+class RegistryWriter:
+    def __init__(self, model_name: str, client: Any | None = None) -> None:
+        if client is None:
+            from mlflow import MlflowClient
+
+            client = MlflowClient()
+        self.client = client
+        self.model_name = model_name
+
+    # -------------------------------------------------------------- reading
+
+    def alias_version(self, alias: str) -> str | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            version: str = self.client.get_model_version_by_alias(self.model_name, alias).version
+        except MlflowException:
+            return None
+        return version
+
+    def tags(self, version: str) -> dict[str, str]:
+        tags: dict[str, str] = self.client.get_model_version(self.model_name, version).tags
+        return tags
+
+    def evidence(self, version: str) -> Evidence | None:
+        tags = self.tags(version)
+        if not all(key in tags for key in EVIDENCE_TAGS):
+            return None
+        return Evidence(
+            accuracy=float(tags["accuracy"]),
+            macro_f1=float(tags["macro_f1"]),
+            parity_max_abs_diff=float(tags["parity_max_abs_diff"]),
+            dataset_digest=tags["dataset_digest"],
+        )
+
+    def history(self) -> list[str]:
+        model = self.client.get_registered_model(self.model_name)
+        raw = model.tags.get(HISTORY_TAG, "[]")
+        history: list[str] = json.loads(raw)
+        return history
+
+    def versions(self) -> list[VersionRow]:
+        found = self.client.search_model_versions(f"name='{self.model_name}'")
+        rows = []
+        for mv in sorted(found, key=lambda v: int(v.version)):
+            tags = mv.tags
+            gate = "passed" if tags.get(GATE_PASSED_TAG) == "true" else "failed"
+            if GATE_PASSED_TAG not in tags:
+                gate = "unknown"
+            rows.append(
+                VersionRow(
+                    version=str(mv.version),
+                    aliases=sorted(getattr(mv, "aliases", []) or []),
+                    accuracy=_float(tags, "accuracy"),
+                    macro_f1=_float(tags, "macro_f1"),
+                    parity=_float(tags, "parity_max_abs_diff"),
+                    latency_p50_ms=_float(tags, "latency_p50_ms"),
+                    gate=gate if gate != "failed" else f"failed: {tags.get(GATE_FAILED_TAG, '')}",
+                    run_id=mv.run_id,
+                    created_at=datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC).isoformat(
+                        timespec="seconds"
+                    ),
+                )
+            )
+        return rows
+
+    # -------------------------------------------------------------- writing
+
+    def log_bundle(self, run_id: str, folder: Path) -> str:
+        self.client.log_artifacts(run_id, str(folder), "bundle")
+        artifact_uri: str = self.client.get_run(run_id).info.artifact_uri
+        return f"{artifact_uri}/bundle"
+
+    def register(self, run_id: str, source: str, tags: dict[str, str]) -> str:
+        mv = self.client.create_model_version(self.model_name, source, run_id=run_id, tags=tags)
+        deadline = time.monotonic() + 60
+        while mv.status == "PENDING_REGISTRATION" and time.monotonic() < deadline:
+            time.sleep(0.5)
+            mv = self.client.get_model_version(self.model_name, mv.version)
+        if mv.status != "READY":
+            raise RuntimeError(f"model version {mv.version} ended {mv.status}")
+        version: str = str(mv.version)
+        return version
+
+    def record_gate(self, version: str, result: GateResult) -> None:
+        """Tags first, aliases after: a crash in between leaves a tagged, unaliased version."""
+        self.client.set_model_version_tag(
+            self.model_name, version, GATE_PASSED_TAG, str(result.passed).lower()
+        )
+        if not result.passed:
+            self.client.set_model_version_tag(
+                self.model_name, version, GATE_FAILED_TAG, "; ".join(result.reasons)
+            )
+        else:
+            self.client.set_registered_model_alias(self.model_name, CHALLENGER, version)
+
+    def promote(self, version: str, reason: str, force: bool = False) -> str | None:
+        """Point ``champion`` at ``version``; returns the previous champion."""
+        tags = self.tags(version)
+        if tags.get(GATE_PASSED_TAG) != "true" and not force:
+            why = tags.get(GATE_FAILED_TAG, "it has no gate result")
+            raise PromotionRefused(
+                f"version {version} did not pass the gate ({why}); pass --force with a --reason "
+                "to promote it anyway"
+            )
+        if force and not reason:
+            raise PromotionRefused("a forced promotion needs a --reason, recorded on the version")
+        previous = self.alias_version(CHAMPION)
+        if previous == version:
+            return previous
+        history = self.history()
+        if previous is not None:
+            history.append(previous)
+        self.client.set_registered_model_tag(self.model_name, HISTORY_TAG, json.dumps(history))
+        self.client.set_registered_model_alias(self.model_name, CHAMPION, version)
+        stamp = {
+            "promoted_by": getpass.getuser(),
+            "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "promotion_reason": reason or "gate passed",
+        }
+        if force:
+            stamp["promotion_forced"] = "true"
+        for key, value in stamp.items():
+            self.client.set_model_version_tag(self.model_name, version, key, value)
+        return previous
+
+    def rollback(self, reason: str) -> tuple[str, str]:
+        """Move ``champion`` back to the previous champion; returns (from, to)."""
+        history = self.history()
+        current = self.alias_version(CHAMPION)
+        if not history or current is None:
+            raise PromotionRefused("there is no previous champion to roll back to")
+        target = history.pop()
+        self.client.set_registered_model_alias(self.model_name, CHAMPION, target)
+        self.client.set_registered_model_tag(self.model_name, HISTORY_TAG, json.dumps(history))
+        self.client.set_model_version_tag(
+            self.model_name,
+            current,
+            "rolled_back",
+            f"{datetime.now(UTC).isoformat(timespec='seconds')} by {getpass.getuser()}: {reason}",
+        )
+        return current, target
