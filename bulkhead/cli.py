@@ -193,6 +193,10 @@ def train(
     )
     if as_json:
         print(result.model_dump_json(indent=2))
+    if not result.gate.passed:
+        from training.job import EXIT_GATE_FAILED
+
+        raise typer.Exit(EXIT_GATE_FAILED)
 
 
 @app.command()

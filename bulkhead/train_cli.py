@@ -16,7 +16,7 @@ from bulkhead.platform import Platform
 from bulkhead.settings import Zone
 from ingestion.snapshot import SnapshotError, verify
 from training.config import load_config
-from training.job import EXIT_GATE_FAILED, TrainJobSpec, TrainResult, encode_spec
+from training.job import TrainJobSpec, TrainResult, encode_spec
 
 TRAIN_TIMEOUT_S = 3600.0
 
@@ -98,10 +98,14 @@ def run_train(
         f"({result.seconds:.0f} s)"
     )
     if not result.gate.passed:
-        console.print(f"[red]✗ gate failed:[/] {'; '.join(result.gate.reasons)}")
-        raise typer.Exit(EXIT_GATE_FAILED)
+        console.print(
+            f"[red]✗ gate failed:[/] {'; '.join(result.gate.reasons)} "
+            f"(version {result.version} registered with its evidence, not aliased)"
+        )
+        return result
     verdict = "promoted to champion" if result.promoted else "challenger (champion kept)"
-    console.print(f"[green]✓[/] gate passed; {verdict}; champion is v{result.champion}")
+    champion = f"v{result.champion}" if result.champion else "not set"
+    console.print(f"[green]✓[/] gate passed; {verdict}; champion is {champion}")
     return result
 
 

@@ -16,6 +16,13 @@ class GatePolicy(BaseModel):
     max_parity_diff: float = Field(
         1e-4, gt=0, description="Max |torch - ONNX| logit difference on real texts."
     )
+    promote_min_gain: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Auto-promotion needs accuracy above the champion's by more than this; "
+        "a version that passes the gate without it becomes `challenger` only.",
+    )
 
 
 class Evidence(BaseModel):
@@ -60,3 +67,8 @@ def evaluate(
                 f"v{champion_version} ({champion.accuracy:.4f}, margin {policy.max_regression})"
             )
     return GateResult(passed=not reasons, reasons=reasons, compared_with=champion_version)
+
+
+def beats_champion(policy: GatePolicy, candidate: Evidence, champion: Evidence | None) -> bool:
+    """Whether a gate-passing candidate should replace the champion automatically."""
+    return champion is None or candidate.accuracy > champion.accuracy + policy.promote_min_gain

@@ -94,6 +94,10 @@ class RegistryWriter:
 
     def versions(self) -> list[VersionRow]:
         found = self.client.search_model_versions(f"name='{self.model_name}'")
+        # Search results carry no aliases; the registered model maps alias -> version.
+        aliases: dict[str, list[str]] = {}
+        for alias, version in self.client.get_registered_model(self.model_name).aliases.items():
+            aliases.setdefault(str(version), []).append(alias)
         rows = []
         for mv in sorted(found, key=lambda v: int(v.version)):
             tags = mv.tags
@@ -103,7 +107,7 @@ class RegistryWriter:
             rows.append(
                 VersionRow(
                     version=str(mv.version),
-                    aliases=sorted(getattr(mv, "aliases", []) or []),
+                    aliases=sorted(aliases.get(str(mv.version), [])),
                     accuracy=_float(tags, "accuracy"),
                     macro_f1=_float(tags, "macro_f1"),
                     parity=_float(tags, "parity_max_abs_diff"),

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from registry import bundle
-from registry.gate import Evidence, GateResult
+from registry.gate import Evidence, GateResult, beats_champion
 from registry.gate import evaluate as gate_evaluate
 from training.config import TrainConfig
 
@@ -276,8 +276,7 @@ def run(spec: TrainJobSpec) -> TrainResult:
         writer.record_gate(version, gate)
         promoted = False
         if gate.passed and spec.auto_promote:
-            better = champion_evidence is None or candidate.accuracy > champion_evidence.accuracy
-            if better:
+            if beats_champion(spec.config.gate, candidate, champion_evidence):
                 writer.promote(version, reason="auto-promote: passed the gate")
                 promoted = True
             else:

@@ -40,3 +40,10 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPlatform]
             shutil.rmtree(test_platform.paths.ray_temp_dir(zone), ignore_errors=True)
         assert down.returncode == 0, down.stderr[-3000:]
         assert all(not members for members in leftovers.values()), leftovers
+
+
+@pytest.fixture(scope="session")
+def snapshot(platform: TestPlatform) -> Path:
+    """The bundled data set's snapshot (ingested once; identical digest every time)."""
+    result = platform.cli_json("ingest", "--no-log-to-registry")
+    return Path(result["snapshot"])

@@ -1,6 +1,6 @@
 import pytest
 
-from registry.gate import Evidence, GatePolicy, evaluate
+from registry.gate import Evidence, GatePolicy, beats_champion, evaluate
 
 
 def _evidence(accuracy: float = 0.8, f1: float = 0.78, parity: float = 1e-6) -> Evidence:
@@ -34,3 +34,11 @@ def test_regression_against_the_champion_beyond_the_margin_fails() -> None:
     assert not failed.passed
     assert "regresses against champion v3" in failed.reasons[0]
     assert failed.compared_with == "3"
+
+
+def test_auto_promotion_needs_a_gain_over_the_champion() -> None:
+    champion = _evidence(accuracy=0.80)
+    assert beats_champion(GatePolicy(), _evidence(accuracy=0.80), None)
+    assert not beats_champion(GatePolicy(), _evidence(accuracy=0.80), champion)
+    assert beats_champion(GatePolicy(), _evidence(accuracy=0.801), champion)
+    assert not beats_champion(GatePolicy(promote_min_gain=0.01), _evidence(0.805), champion)

@@ -1,0 +1,227 @@
+"""`bulkhead train` as a real Ray Train job on the train cluster, and the registry after it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from bulkhead.procs import session_members
+from bulkhead.settings import Zone
+from bulkhead.state import PlatformState
+from registry import bundle
+from tests.utils.platform import BULKHEAD, TestPlatform
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+# The tiny model cannot reach the production floors; these runs test the mechanics, so the
+# floors are lowered explicitly (parity stays gated).
+PROMOTABLE_TINY = "gate:\n  min_accuracy: 0.0\n  min_macro_f1: 0.0\n"
+
+
+@pytest.fixture(scope="module")
+def tiny_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    file = Path(tmp_path_factory.mktemp("cfg")) / "tiny.yaml"
+    file.write_text(PROMOTABLE_TINY)
+    return file
+
+
+def _train(platform: TestPlatform, snapshot: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return platform.cli("train", "--snapshot", str(snapshot), "--json", *args, timeout=900)
+
+
+def _models(platform: TestPlatform) -> dict[str, dict]:
+    return {row["version"]: row for row in platform.cli_json("models")}
+
+
+def _registry(platform: TestPlatform, user: str) -> httpx.Client:
+    return httpx.Client(
+        base_url=f"http://127.0.0.1:{platform.registry_port}/api/2.0/mlflow",
+        auth=(user, platform.password(user)),
+    )
+
+
+def test_train_register_gate_promote_rollback(
+    platform: TestPlatform, snapshot: Path, tiny_config: Path, tmp_path: Path
+) -> None:
+    first = _train(platform, snapshot, "--preset", "tiny", "--config", str(tiny_config))
+    assert first.returncode == 0, first.stderr[-3000:]
+    v1 = json.loads(first.stdout)
+    assert v1["promoted"] and v1["champion"] == v1["version"]
+    assert v1["metrics"]["parity_max_abs_diff"] < 1e-4
+    with _registry(platform, "admin") as admin:
+        tags = admin.get(
+            "/model-versions/get", params={"name": "sentiment", "version": v1["version"]}
+        ).json()["model_version"]["tags"]
+    tag_keys = {t["key"] for t in tags}
+    assert {
+        "accuracy",
+        "macro_f1",
+        "parity_max_abs_diff",
+        "latency_p50_ms",
+        "dataset_digest",
+        "code_version",
+        "training_run_id",
+        "behaviour_invariance_names",
+        "gate.passed",
+    } <= tag_keys
+
+    # Again, now asking for a clear gain over the champion (a tiny model's accuracy moves by
+    # noise between runs): it passes the gate, is no better, so champion stays.
+    demanding = tmp_path / "demanding.yaml"
+    demanding.write_text(PROMOTABLE_TINY + "  promote_min_gain: 0.05\n")
+    second = json.loads(
+        _train(platform, snapshot, "--preset", "tiny", "--config", str(demanding)).stdout
+    )
+    assert second["gate"]["passed"] and not second["promoted"]
+    assert second["champion"] == v1["version"]
+    rows = _models(platform)
+    assert "challenger" in rows[second["version"]]["aliases"]
+    assert rows[v1["version"]]["aliases"] == ["champion"]
+
+    # Production floors on the tiny model: registered with evidence, gate failed, exit 3.
+    failing = _train(platform, snapshot, "--preset", "tiny")
+    assert failing.returncode == 3, failing.stderr[-3000:]
+    assert "gate failed" in failing.stderr and "< floor 0.7500" in " ".join(failing.stderr.split())
+    bad = json.loads(failing.stdout)["version"]
+    rows = _models(platform)
+    assert rows[bad]["aliases"] == [] and rows[bad]["gate"].startswith("failed: accuracy")
+
+    refused = platform.cli("promote", bad)
+    assert refused.returncode == 4 and "did not pass the gate" in refused.stderr
+    forced = platform.cli("promote", bad, "--force", "--reason", "test of a forced promotion")
+    assert forced.returncode == 0, forced.stderr
+    assert _models(platform)[bad]["aliases"] == ["champion"]
+    back = platform.cli_json("rollback", "--reason", "forced version was bad")
+    assert back == {"champion": v1["version"], "previous": bad}
+    assert platform.cli_json("status")["champion_version"] == v1["version"]
+
+
+def test_server_user_reads_the_champion_bundle_but_cannot_write(
+    platform: TestPlatform, snapshot: Path, tiny_config: Path, tmp_path: Path
+) -> None:
+    import os
+
+    if platform.cli_json("status")["champion_version"] is None:
+        done = _train(platform, snapshot, "--preset", "tiny", "--config", str(tiny_config))
+        assert done.returncode == 0, done.stderr[-2000:]
+    server = json.loads(platform.paths.registry_credentials("server").read_text())
+    code = (
+        "import mlflow, sys\n"
+        "path = mlflow.artifacts.download_artifacts("
+        "artifact_uri='models:/sentiment@champion', dst_path=sys.argv[1])\n"
+        "print(path)\n"
+    )
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": server["tracking_uri"],
+        "MLFLOW_TRACKING_USERNAME": "server",
+        "MLFLOW_TRACKING_PASSWORD": server["password"],
+    }
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    manifest = bundle.verify(Path(done.stdout.strip().splitlines()[-1]))
+    assert manifest.labels == ["fresh", "rotten"]
+
+    champion = platform.cli_json("status")["champion_version"]
+    with _registry(platform, "server") as client:
+        attempts = [
+            client.post(
+                "/registered-models/alias",
+                json={"name": "sentiment", "alias": "champion", "version": champion},
+            ),
+            client.request(
+                "DELETE",
+                "/registered-models/alias",
+                json={"name": "sentiment", "alias": "champion"},
+            ),
+            client.request(
+                "DELETE", "/model-versions/delete", json={"name": "sentiment", "version": champion}
+            ),
+            client.post(
+                "/model-versions/create",
+                json={"name": "sentiment", "source": "mlflow-artifacts:/x"},
+            ),
+        ]
+    assert [r.status_code for r in attempts] == [403, 403, 403, 403]
+
+
+def _train_workers(platform: TestPlatform) -> list[psutil.Process]:
+    state = PlatformState.load(platform.paths.state_file)
+    members = session_members(state.zones[Zone.TRAIN].process.pid)
+    found = []
+    for proc in members:
+        try:
+            if "RayTrainWorker" in " ".join(proc.cmdline()):
+                found.append(proc)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def test_killed_worker_resumes_from_its_checkpoint(
+    platform: TestPlatform, snapshot: Path, tiny_config: Path
+) -> None:
+    storage = platform.paths.home.resolve() / "train-runs"
+    before = set(storage.rglob("checkpoint_*")) if storage.exists() else set()
+    proc = subprocess.Popen(
+        [
+            BULKHEAD,
+            "train",
+            "--snapshot",
+            str(snapshot),
+            "--preset",
+            "tiny",
+            "--config",
+            str(tiny_config),
+            "--epochs",
+            "4",
+            "--max-train-examples",
+            "6000",
+            "--no-auto-promote",
+            "--json",
+        ],
+        env=platform.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    killed = 0
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            new = set(storage.rglob("checkpoint_*")) - before if storage.exists() else set()
+            workers = _train_workers(platform)
+            if new and workers:
+                # The checkpoint folder appears before the controller has committed it; kill
+                # a little later, well inside the next epoch (~4 s here).
+                time.sleep(1.5)
+                for worker in _train_workers(platform):
+                    worker.kill()
+                    killed += 1
+                break
+            time.sleep(0.2)
+        out, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert killed >= 1, "no checkpoint appeared while a worker was alive"
+    assert proc.returncode == 0, err[-3000:]
+    assert "resumed from checkpoint at epoch 2, step 0" in err
+    assert err.count("epoch 1/4:") == 1  # epoch 1 was not trained twice
+    result = json.loads(out)
+    assert result["metrics"]["parity_max_abs_diff"] < 1e-4
