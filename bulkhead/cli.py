@@ -58,7 +58,8 @@ def up(
         bool,
         typer.Option(
             "--pipeline/--no-pipeline",
-            help="After the services, run the data pipeline (ingest) on the bundled data set.",
+            help="After the services: ingest the bundled data set, train (default preset), "
+            "gate and promote, unless the champion was trained on that same snapshot.",
         ),
     ] = True,
     as_json: JsonOption = False,
@@ -72,8 +73,10 @@ def up(
         raise typer.Exit(1) from err
     if pipeline:
         from bulkhead.ingest_cli import run_ingest
+        from bulkhead.train_cli import train_unless_current
 
-        run_ingest(platform, source=None, text_column=None, label_column=None, seed=None)
+        snapshot = run_ingest(platform, source=None, text_column=None, label_column=None, seed=None)
+        train_unless_current(platform, Path(snapshot.snapshot), snapshot.digest)
     status = platform.status()
     if as_json:
         print(status_json(status))
@@ -197,6 +200,22 @@ def train(
         from training.job import EXIT_GATE_FAILED
 
         raise typer.Exit(EXIT_GATE_FAILED)
+
+
+@app.command("bench-train")
+def bench_train(
+    examples: Annotated[int, typer.Option(help="Training examples per run.")] = 512,
+    report: Annotated[Path, typer.Option(help="Folder for train-bench.json/png.")] = Path(
+        "reports"
+    ),
+    as_json: JsonOption = False,
+) -> None:
+    """Ray Train throughput against a plain torch loop, same model and data, same node."""
+    from bulkhead.train_cli import run_train_bench
+
+    result = run_train_bench(_platform(), examples, report)
+    if as_json:
+        print(result.model_dump_json(indent=2))
 
 
 @app.command()

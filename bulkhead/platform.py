@@ -217,15 +217,19 @@ class Platform:
     # ------------------------------------------------------------ down
 
     def down(self, purge: bool = False) -> int:
+        """Stop the zones (in parallel: each may take its grace period), then the registry."""
+        from concurrent.futures import ThreadPoolExecutor
+
         state = self.load_state()
+        zones = [state.zones.pop(zone) for zone in reversed(list(Zone)) if zone in state.zones]
         stopped = 0
-        for zone in reversed(list(Zone)):
-            zone_state = state.zones.pop(zone, None)
-            if zone_state is None:
-                continue
-            with self._step(f"stop the {zone} zone (session {zone_state.process.pid})"):
-                stop_session(zone_state.process)
-            stopped += 1
+        if zones:
+            with (
+                self._step(f"stop the {', '.join(z.zone.value for z in zones)} zone(s)"),
+                ThreadPoolExecutor(max_workers=len(zones)) as pool,
+            ):
+                list(pool.map(lambda z: stop_session(z.process), zones))
+            stopped += len(zones)
             self.save_state(state)
         if state.registry is not None:
             with self._step(f"stop the registry (session {state.registry.process.pid})"):

@@ -83,7 +83,7 @@ def session_members(session_id: int) -> list[psutil.Process]:
     return members
 
 
-def stop_session(record: ProcessRecord, grace_s: float = 20.0) -> int:
+def stop_session(record: ProcessRecord, grace_s: float = 10.0) -> int:
     """Stop the leader gracefully, then anything left in its session. Returns how many."""
     leader = _leader(record)
     members = session_members(record.pid) if leader is not None else []

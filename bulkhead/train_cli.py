@@ -14,6 +14,7 @@ from rich.table import Table
 from bulkhead.jobs import run_job
 from bulkhead.platform import Platform
 from bulkhead.settings import Zone
+from bulkhead.state import ZoneState
 from ingestion.snapshot import SnapshotError, verify
 from training.config import load_config
 from training.job import TrainJobSpec, TrainResult, encode_spec
@@ -35,14 +36,15 @@ def code_version(root: Path) -> str:
     return done.stdout.strip() or "unknown"
 
 
-def run_train(
+def train_spec(
     platform: Platform,
     preset: str,
     config_file: Path | None,
     overrides: dict[str, Any],
     snapshot: Path | None,
     auto_promote: bool,
-) -> TrainResult:
+) -> tuple[TrainJobSpec, ZoneState, int]:
+    """Validate config and snapshot and find the train zone; returns (spec, zone, rows)."""
     console = platform.console
     try:
         config = load_config(preset, config_file, overrides)
@@ -73,10 +75,24 @@ def run_train(
         auto_promote=auto_promote,
         code_version=code_version(Path.cwd()),
     )
+    return spec, zone, manifest.total_rows
+
+
+def run_train(
+    platform: Platform,
+    preset: str,
+    config_file: Path | None,
+    overrides: dict[str, Any],
+    snapshot: Path | None,
+    auto_promote: bool,
+) -> TrainResult:
+    console = platform.console
+    spec, zone, rows = train_spec(platform, preset, config_file, overrides, snapshot, auto_promote)
+    config = spec.config
     console.print(
         f"training preset [bold]{config.preset}[/] ({config.backbone}, "
         f"{config.max_train_examples or 'all'} examples, {config.epochs} epoch(s)) on snapshot "
-        f"{chosen.name} ({manifest.total_rows} rows)"
+        f"{spec.snapshot.name} ({rows} rows)"
     )
     entrypoint = f"{shlex.quote(sys.executable)} -m training.job {encode_spec(spec)}"
     with console.status("[bold]train job on the train cluster[/]…"):
@@ -132,3 +148,70 @@ def models_table(rows: list[Any]) -> Table:
             row.gate,
         )
     return table
+
+
+def run_train_bench(platform: Platform, examples: int, report: Path) -> Any:
+    """Ray Train vs a plain loop on the train zone; prints the ratio and writes JSON + PNG."""
+    from training.benchmark import TrainBenchResult
+
+    console = platform.console
+    spec, zone, _ = train_spec(
+        platform, "default", None, {"max_train_examples": examples}, None, auto_promote=False
+    )
+    entrypoint = f"{shlex.quote(sys.executable)} -m training.benchmark {encode_spec(spec)}"
+    with console.status("[bold]training benchmark on the train cluster[/]…"):
+        outcome = run_job(
+            zone,
+            entrypoint,
+            on_line=lambda line: console.print(f"  {line}", markup=False, highlight=False),
+            timeout_s=TRAIN_TIMEOUT_S,
+            submission_prefix="train-bench",
+        )
+    if outcome.result is None:
+        console.print(f"[red]benchmark failed ({outcome.job_id}):[/] {outcome.error}")
+        raise typer.Exit(1)
+    result = TrainBenchResult.model_validate(outcome.result)
+    report.mkdir(parents=True, exist_ok=True)
+    (report / "train-bench.json").write_text(result.model_dump_json(indent=2))
+    _plot_train_bench(result, report / "train-bench.png")
+    table = Table(
+        title=f"Training throughput, {result.examples} examples, {result.threads} threads"
+    )
+    for column in ("loop", "examples/s", "ratio"):
+        table.add_column(column)
+    table.add_row("plain torch loop", f"{result.plain_examples_per_s:.1f}", "1.00")
+    table.add_row("Ray Train", f"{result.ray_train_examples_per_s:.1f}", f"{result.ratio:.2f}")
+    console.print(table)
+    console.print(f"goal ratio >= 0.90: {'met' if result.ratio >= 0.9 else 'NOT met'}; {report}")
+    return result
+
+
+def _plot_train_bench(result: Any, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(5, 3))
+    rates = [result.plain_examples_per_s, result.ray_train_examples_per_s]
+    axes.bar(["plain torch loop", "Ray Train"], rates, color=["#888888", "#1f77b4"])
+    axes.set_ylabel("examples / s")
+    axes.set_title(f"Ray Train / plain = {result.ratio:.2f}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def train_unless_current(platform: Platform, snapshot: Path, digest: str) -> None:
+    """`up`'s training step: skipped when the champion already comes from this snapshot."""
+    writer = registry_writer(platform)
+    champion = writer.alias_version("champion")
+    if champion is not None and writer.tags(champion).get("dataset_digest") == digest:
+        platform.console.print(
+            f"[green]✓[/] champion v{champion} was trained on this snapshot; not retraining "
+            "(`bulkhead train` retrains)"
+        )
+        return
+    result = run_train(platform, "default", None, {}, snapshot, auto_promote=True)
+    if not result.gate.passed:
+        raise typer.Exit(3)

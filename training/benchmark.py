@@ -1,0 +1,84 @@
+"""Ray Train overhead benchmark: ``python -m training.benchmark <base64 spec>`` (a Ray job).
+
+Runs the same model, data, batch size and steps twice on the same train-zone node, one after
+the other: a plain single-process torch loop, then the TorchTrainer. Both time only the
+training steps (model loading and worker start-up are reported separately), so the ratio is
+Ray Train's cost per step. Goal: Ray Train throughput >= 0.9 x the plain loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+from pydantic import BaseModel, ConfigDict
+
+from training.job import RESULT_PREFIX, TrainJobSpec, decode_spec
+
+
+class TrainBenchResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    examples: int
+    epochs: int
+    threads: int
+    plain_examples_per_s: float
+    ray_train_examples_per_s: float
+    ratio: float
+    plain_wall_s: float
+    ray_train_wall_s: float
+
+
+def run(spec: TrainJobSpec) -> TrainBenchResult:
+    import ray
+    from ray.train import RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    from training.loop import plain_loop_throughput, train_loop_per_worker
+
+    config = spec.config
+    started = time.perf_counter()
+    plain = plain_loop_throughput(spec.snapshot, config)
+    plain_wall = time.perf_counter() - started
+    print(f"[train] plain loop: {plain:.1f} examples/s", flush=True)
+
+    ray.init(address=spec.ray_address, logging_level=logging.WARNING)
+    try:
+        started = time.perf_counter()
+        result = TorchTrainer(
+            train_loop_per_worker,
+            train_loop_config={
+                "config": config.model_dump(mode="json"),
+                "snapshot": str(spec.snapshot),
+                "mlflow_run_id": None,
+            },
+            scaling_config=ScalingConfig(
+                num_workers=config.num_workers,
+                use_gpu=config.use_gpu,
+                resources_per_worker={"CPU": config.cpus_per_worker},
+            ),
+            run_config=RunConfig(name="train-benchmark", storage_path=str(spec.storage_path)),
+        ).fit()
+        ray_wall = time.perf_counter() - started
+    finally:
+        ray.shutdown()
+    if not result.metrics:
+        raise RuntimeError("the TorchTrainer reported no metrics")
+    ray_rate = float(result.metrics["train_examples_per_s"])
+    print(f"[train] Ray Train: {ray_rate:.1f} examples/s", flush=True)
+    return TrainBenchResult(
+        examples=config.max_train_examples or 0,
+        epochs=config.epochs,
+        threads=config.torch_threads or int(config.cpus_per_worker),
+        plain_examples_per_s=plain,
+        ray_train_examples_per_s=ray_rate,
+        ratio=ray_rate / plain,
+        plain_wall_s=plain_wall,
+        ray_train_wall_s=ray_wall,
+    )
+
+
+if __name__ == "__main__":
+    outcome = run(decode_spec(sys.argv[1]))
+    print(f"{RESULT_PREFIX}{outcome.model_dump_json()}", flush=True)
