@@ -65,3 +65,9 @@ def test_long_home_gets_a_short_ray_temp_dir(tmp_path: Path) -> None:
     deep = StatePaths.at(tmp_path / ("x" * 80) / ".bulkhead")
     temp = deep.ray_temp_dir(Zone.SERVE)
     assert len(str(temp)) < 60 and temp.name == "serve"
+
+
+def test_only_the_train_zone_runs_workers_at_normal_priority(paths: StatePaths) -> None:
+    settings = PlatformSettings()
+    assert services.zone_env(settings, paths, Zone.TRAIN)["RAY_worker_niceness"] == "0"
+    assert "RAY_worker_niceness" not in services.zone_env(settings, paths, Zone.SERVE)
