@@ -77,6 +77,9 @@ def up(
 
         snapshot = run_ingest(platform, source=None, text_column=None, label_column=None, seed=None)
         train_unless_current(platform, Path(snapshot.snapshot), snapshot.digest)
+        from bulkhead.serve_cli import deploy as deploy_app
+
+        deploy_app(platform, Path("serve_config.yaml"))
     status = platform.status()
     if as_json:
         print(status_json(status))
@@ -200,6 +203,19 @@ def train(
         from training.job import EXIT_GATE_FAILED
 
         raise typer.Exit(EXIT_GATE_FAILED)
+
+
+@app.command()
+def deploy(
+    config: Annotated[Path, typer.Argument(help="Serve config file.")] = Path("serve_config.yaml"),
+    as_json: JsonOption = False,
+) -> None:
+    """`serve deploy` the config to the serve zone, wait until a replica serves, try it."""
+    from bulkhead.serve_cli import deploy as deploy_app
+
+    body = deploy_app(_platform(), config)
+    if as_json:
+        print(json.dumps(body, indent=2))
 
 
 @app.command("bench-train")

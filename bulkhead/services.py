@@ -158,6 +158,8 @@ def zone_env(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> dict[
             "TRANSFORMERS_OFFLINE": "1",
         }
     )
+    if zone is Zone.SERVE:
+        env["BULKHEAD_SERVE_API_KEY_FILE"] = str(paths.serve_api_key)
     if zone is Zone.TRAIN:
         # Ray starts workers at nice 15; in the train zone the workers are the workload, and
         # at nice 15 they lose CPU to every daemon on the node (measured: bench-train 0.89x

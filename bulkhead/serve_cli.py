@@ -1,0 +1,90 @@
+"""``bulkhead deploy``: `serve deploy serve_config.yaml` against the serve zone, then prove it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import typer
+
+from bulkhead.platform import Platform, read_api_key
+from bulkhead.services import ray_client_env
+from bulkhead.settings import Zone
+
+READY_TIMEOUT_S = 180.0
+SAMPLE_TEXTS = ["A warm, funny and beautifully acted film.", "Tedious, clumsy and far too long."]
+
+
+def deploy(platform: Platform, config: Path) -> dict[str, Any]:
+    console = platform.console
+    state = platform.load_state()
+    zone = state.zones.get(Zone.SERVE)
+    if zone is None:
+        console.print("[red]deploy: the serve zone is not running; run `bulkhead up`[/]")
+        raise typer.Exit(3)
+    env = {
+        **os.environ,
+        **ray_client_env(zone.token_file),
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    }
+    serve_bin = str(Path(sys.executable).parent / "serve")
+    started = time.monotonic()
+    with console.status(f"[bold]serve deploy {config}[/]…"):
+        done = subprocess.run(
+            [serve_bin, "deploy", str(config), "--address", zone.dashboard_url],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    if done.returncode != 0:
+        console.print(f"[red]serve deploy failed:[/]\n{done.stderr[-2000:]}")
+        raise typer.Exit(1)
+    url = platform.settings.serve_url
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    with console.status("[bold]waiting for a replica with a verified model[/]…"):
+        ready: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            try:
+                response = httpx.get(f"{url}/v2/health/ready", timeout=2)
+                ready = (
+                    response.json()
+                    if response.headers.get("content-type", "").startswith("application/json")
+                    else {}
+                )
+                if response.status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        else:
+            console.print(f"[red]serve app not ready after {READY_TIMEOUT_S:.0f} s:[/] {ready}")
+            raise typer.Exit(1)
+    key = read_api_key(platform.paths)
+    sample = httpx.post(
+        f"{url}/v1/predict",
+        json={"texts": SAMPLE_TEXTS},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=10,
+    )
+    console.print(
+        f"[green]✓[/] serve app ready at {url} with model v{ready.get('model_version')} "
+        f"({time.monotonic() - started:.0f} s)"
+    )
+    body: dict[str, Any] = sample.json()
+    for text, prediction in zip(SAMPLE_TEXTS, body.get("predictions", []), strict=False):
+        console.print(f"  {text!r} → {prediction['label']} ({prediction['score']:.3f})")
+    key_file = platform.paths.serve_api_key
+    console.print(
+        "try it:\n"
+        f'  curl -s {url}/v1/predict -H "Authorization: Bearer $(cat {key_file})" '
+        "-H 'content-type: application/json' -d '{\"texts\": [\"a delightful film\"]}'\n"
+        f"  API docs: {url}/docs"
+    )
+    return body

@@ -1,0 +1,420 @@
+"""The serve zone's Ray Serve application: ``serving.app:app`` in serve_config.yaml.
+
+(No ``from __future__ import annotations`` here: FastAPI must see the route signatures' real
+types through Serve's class-based ingress.)
+
+One deployment with a FastAPI ingress does everything in one hop: authenticate, bound the
+body, validate, tokenise and run onnxruntime (off the event loop). Each replica follows the
+registry alias and swaps models atomically; a failed load never replaces a working model.
+"""
+
+import asyncio
+import hmac
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from ray import serve
+
+from serving.config import ServeAppConfig
+from serving.predictor import ModelInfo, ModelLoadError, Prediction, Predictor
+from serving.schemas import (
+    InferOutput,
+    InferRequest,
+    InferResponse,
+    LimitsOut,
+    ModelMetadata,
+    ModelRef,
+    PredictionOut,
+    PredictRequest,
+    PredictResponse,
+    TensorMeta,
+)
+
+log = logging.getLogger("ray.serve")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class BodyLimit:
+    """Pure ASGI middleware: buffer the body up to the limit, answer 413 beyond it.
+
+    Works for chunked bodies too (no Content-Length to trust), and never lets an oversized
+    body reach JSON parsing.
+    """
+
+    # One replica per process: reconfigure() sets the limit for this process's app.
+    limit = 65_536
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") in {"GET", "HEAD", "OPTIONS"}:
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._too_large(send)
+            return
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._too_large(send)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, send: Send) -> None:
+        response = JSONResponse(
+            {"detail": f"request body exceeds the limit of {self.limit} bytes"}, status_code=413
+        )
+        await response({"type": "http"}, _no_receive, send)
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+api = FastAPI(
+    title="Bulkhead serving",
+    description="Sentiment predictions from the registry's champion model. "
+    "Send `Authorization: Bearer <API key>` on /v1 and /v2/models routes.",
+    version="1",
+)
+api.add_middleware(BodyLimit)
+
+
+@serve.deployment
+@serve.ingress(api)
+class SentimentService:
+    def __init__(self) -> None:
+        from ray.serve import metrics
+
+        self._config = ServeAppConfig()
+        self._predictor: Predictor | None = None
+        self._api_key: bytes | None = None
+        self._reader: Any = None
+        self._poller: asyncio.Task[None] | None = None
+        self._rejected: dict[str, str] = {}
+        self._last_error: str | None = None
+        self._cache = Path(tempfile.mkdtemp(prefix="bulkhead-serve-"))
+        self._requests = metrics.Counter(
+            "bulkhead_requests",
+            "Requests by route and status.",
+            tag_keys=("route", "status"),  # type: ignore[arg-type]
+        )
+        self._latency = metrics.Histogram(
+            "bulkhead_request_latency_ms",
+            "Request latency in milliseconds.",
+            boundaries=[1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000],
+            tag_keys=("route",),
+        )
+        self._version_gauge = metrics.Gauge("bulkhead_model_version", "Model version served.")
+        self._swaps = metrics.Counter("bulkhead_model_swaps", "Successful model swaps.")
+        self._swap_failures = metrics.Counter(
+            "bulkhead_model_swap_failures", "Rejected or failed model loads.", tag_keys=("reason",)
+        )
+
+    # ------------------------------------------------------------ configuration and models
+
+    async def reconfigure(self, user_config: dict[str, Any]) -> None:
+        self._config = ServeAppConfig.model_validate(user_config or {})
+        BodyLimit.limit = self._config.limits.max_body_bytes
+        key_file = os.environ.get(self._config.api_key_file_env)
+        self._api_key = Path(key_file).read_text().strip().encode() if key_file else None
+        if self._api_key is None:
+            log.warning(
+                "no API key file in $%s: every request is refused", self._config.api_key_file_env
+            )
+        batched = self._batched_predict
+        batched.set_max_batch_size(self._config.batching.max_batch_size)  # type: ignore[attr-defined]
+        batched.set_batch_wait_timeout_s(self._config.batching.batch_wait_timeout_s)  # type: ignore[attr-defined]
+        await self._refresh()
+        if self._poller is None:
+            self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
+
+    async def _poll_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._config.poll_interval_s)
+            try:
+                await self._refresh()
+            except Exception:  # the poller must survive anything; the old model keeps serving
+                log.exception("model refresh crashed")
+
+    async def _refresh(self) -> None:
+        config = self._config
+        try:
+            resolved = await asyncio.to_thread(
+                self._reader_client().resolve, config.model_name, config.alias
+            )
+        except Exception as err:
+            self._fail("registry", f"registry unreachable or alias unset: {_short(err)}")
+            return
+        current = self._predictor
+        if current is not None and current.info.version == resolved.version:
+            return
+        if resolved.version in self._rejected:
+            return
+        if not resolved.approved:
+            self._reject(resolved.version, "unapproved", f"v{resolved.version} {resolved.reason}")
+            return
+        try:
+            predictor = await asyncio.to_thread(
+                self._load, resolved.name, resolved.version, resolved.run_id
+            )
+        except ModelLoadError as err:
+            self._reject(resolved.version, "load", f"v{resolved.version}: {err}")
+            return
+        except Exception as err:  # download errors: retry on the next poll
+            self._fail("download", f"v{resolved.version} could not be fetched: {_short(err)}")
+            return
+        previous = current.info.version if current else None
+        self._predictor = predictor  # one reference swap: in-flight requests keep the old one
+        self._last_error = None
+        self._swaps.inc()
+        self._version_gauge.set(float(resolved.version))
+        log.info("serving %s v%s (was v%s)", resolved.name, resolved.version, previous)
+
+    def _reader_client(self) -> Any:
+        if self._reader is None:
+            from registry.credentials import RegistryCredentials
+            from registry.reader import RegistryReader
+
+            credentials = RegistryCredentials.from_environment()
+            if credentials is None:
+                raise RuntimeError("the serve zone has no registry credentials")
+            credentials.activate()
+            self._reader = RegistryReader()
+        return self._reader
+
+    def _load(self, name: str, version: str, run_id: str | None) -> Predictor:
+        folder = self._reader_client().download(name, version, self._cache / f"v{version}")
+        predictor = Predictor(
+            folder,
+            ModelInfo(name=name, version=version, run_id=run_id, precision=self._config.precision),
+            threads=self._config.ort_threads,
+            precision=self._config.precision,
+        )
+        predictor.self_check(self._config.self_check_tolerance)
+        predictor.warm_up()
+        return predictor
+
+    def _fail(self, reason: str, message: str) -> None:
+        if message != self._last_error:
+            log.warning("model refresh: %s", message)
+        self._last_error = message
+        self._swap_failures.inc(tags={"reason": reason})
+
+    def _reject(self, version: str, reason: str, message: str) -> None:
+        self._rejected[version] = message
+        self._fail(reason, message)
+
+    # ------------------------------------------------------------ request helpers
+
+    def _authorize(self, request: Request) -> None:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if (
+            self._api_key is None
+            or scheme.lower() != "bearer"
+            or not hmac.compare_digest(token.strip().encode(), self._api_key)
+        ):
+            raise HTTPException(
+                401, "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"}
+            )
+
+    def _model(self) -> Predictor:
+        predictor = self._predictor
+        if predictor is None:
+            raise HTTPException(
+                503,
+                f"no model loaded yet ({self._last_error or 'loading'})",
+                headers={"Retry-After": "5"},
+            )
+        return predictor
+
+    def _check_texts(self, texts: list[str], field: str) -> None:
+        limits = self._config.limits
+        if len(texts) > limits.max_texts:
+            raise HTTPException(
+                422, f"{field}: {len(texts)} texts, the limit is {limits.max_texts} per request"
+            )
+        for i, text in enumerate(texts):
+            if not text.strip():
+                raise HTTPException(422, f"{field}[{i}] is empty")
+            if len(text) > limits.max_chars:
+                raise HTTPException(
+                    422,
+                    f"{field}[{i}] has {len(text)} characters, the limit is {limits.max_chars}",
+                )
+
+    async def _infer(self, predictor: Predictor, texts: list[str]) -> list[Prediction]:
+        if self._config.batching.enabled:
+            return list(await asyncio.gather(*(self._batched_predict(t) for t in texts)))
+        return await asyncio.to_thread(predictor.predict, texts)
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.002)
+    async def _batched_predict(self, texts: list[str]) -> list[Prediction]:
+        return await asyncio.to_thread(self._model().predict, texts)
+
+    def _observe(self, route: str, status: int, started: float) -> None:
+        self._requests.inc(tags={"route": route, "status": str(status)})
+        self._latency.observe((time.perf_counter() - started) * 1000, tags={"route": route})
+
+    # ------------------------------------------------------------ routes
+
+    @api.post("/v1/predict", response_model=PredictResponse)
+    async def predict(self, request: Request, payload: PredictRequest) -> PredictResponse:
+        started = time.perf_counter()
+        status = 500
+        try:
+            self._authorize(request)
+            self._check_texts(payload.texts, "texts")
+            predictor = self._model()
+            predictions = await self._infer(predictor, payload.texts)
+            info = predictor.info
+            status = 200
+            return PredictResponse(
+                predictions=[PredictionOut(**p.__dict__) for p in predictions],
+                model=ModelRef(
+                    name=info.name,
+                    version=info.version,
+                    run_id=info.run_id,
+                    precision=info.precision,
+                ),
+            )
+        except HTTPException as err:
+            status = err.status_code
+            raise
+        finally:
+            self._observe("/v1/predict", status, started)
+
+    @api.get("/v1/limits", response_model=LimitsOut)
+    async def limits(self) -> LimitsOut:
+        return LimitsOut(**self._config.limits.model_dump())
+
+    @api.get("/healthz")
+    async def healthz(self) -> dict[str, str]:
+        return {"status": "ok"}
+
+    @api.get("/v2/health/live")
+    async def live(self) -> dict[str, bool]:
+        return {"live": True}
+
+    @api.get("/v2/health/ready")
+    async def ready(self) -> JSONResponse:
+        predictor = self._predictor
+        if predictor is None:
+            return JSONResponse(
+                {"ready": False, "reason": self._last_error or "loading"}, status_code=503
+            )
+        return JSONResponse({"ready": True, "model_version": predictor.info.version})
+
+    def _named(self, name: str) -> Predictor:
+        if name != self._config.model_name:
+            raise HTTPException(404, f"model {name!r} is not served here")
+        return self._model()
+
+    @api.get("/v2/models/{name}", response_model=ModelMetadata)
+    async def model_metadata(self, name: str, request: Request) -> ModelMetadata:
+        self._authorize(request)
+        predictor = self._named(name)
+        k = len(predictor.labels)
+        return ModelMetadata(
+            name=name,
+            versions=[predictor.info.version],
+            platform="onnxruntime_onnx",
+            inputs=[TensorMeta(name="text", datatype="BYTES", shape=[-1])],
+            outputs=[
+                TensorMeta(name="label", datatype="BYTES", shape=[-1]),
+                TensorMeta(name="score", datatype="FP32", shape=[-1]),
+                TensorMeta(name="scores", datatype="FP32", shape=[-1, k]),
+            ],
+        )
+
+    @api.get("/v2/models/{name}/ready")
+    async def model_ready(self, name: str, request: Request) -> dict[str, bool]:
+        self._authorize(request)
+        self._named(name)
+        return {"ready": True}
+
+    @api.post("/v2/models/{name}/infer", response_model=InferResponse)
+    async def infer(self, name: str, request: Request, payload: InferRequest) -> InferResponse:
+        started = time.perf_counter()
+        status = 500
+        try:
+            self._authorize(request)
+            tensor = payload.inputs[0]
+            if tensor.shape != [len(tensor.data)]:
+                raise HTTPException(
+                    422, f"inputs[0].shape {tensor.shape} does not match {len(tensor.data)} texts"
+                )
+            self._check_texts(tensor.data, "inputs[0].data")
+            predictor = self._named(name)
+            predictions = await self._infer(predictor, tensor.data)
+            n, k = len(predictions), len(predictor.labels)
+            status = 200
+            return InferResponse(
+                model_name=name,
+                model_version=predictor.info.version,
+                id=payload.id,
+                outputs=[
+                    InferOutput(
+                        name="label",
+                        shape=[n],
+                        datatype="BYTES",
+                        data=[p.label for p in predictions],
+                    ),
+                    InferOutput(
+                        name="score",
+                        shape=[n],
+                        datatype="FP32",
+                        data=[p.score for p in predictions],
+                    ),
+                    InferOutput(
+                        name="scores",
+                        shape=[n, k],
+                        datatype="FP32",
+                        data=[p.scores[label] for p in predictions for label in predictor.labels],
+                    ),
+                ],
+            )
+        except HTTPException as err:
+            status = err.status_code
+            raise
+        finally:
+            self._observe("/v2/infer", status, started)
+
+
+def _short(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0][:200] if text else ''}"
+
+
+app = SentimentService.bind()  # type: ignore[attr-defined]

@@ -1,0 +1,58 @@
+"""The serve app's live settings: `user_config` in serve_config.yaml, applied by reconfigure()."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class BatchingConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(
+        False,
+        description="Dynamic batching with @serve.batch. Off by default: at one text per "
+        "request on small replicas most batches hold one text and the wait only adds latency.",
+    )
+    max_batch_size: int = Field(8, ge=1, le=256, description="Texts per model call.")
+    batch_wait_timeout_s: float = Field(0.002, ge=0, le=1, description="Wait to fill a batch.")
+
+
+class LimitsConfig(BaseModel):
+    """Every request limit, each answered with a clear 4xx."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_body_bytes: int = Field(65_536, ge=1024, description="Request body size (413 above).")
+    max_texts: int = Field(64, ge=1, le=4096, description="Texts per request (422 above).")
+    max_chars: int = Field(2_000, ge=1, description="Characters per text (422 above).")
+
+
+class ServeAppConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model_name: str = Field("sentiment", min_length=1, description="Registered model.")
+    alias: str = Field("champion", min_length=1, description="Alias to serve and follow.")
+    precision: Literal["fp32", "int8"] = Field(
+        "fp32", description="int8 is used only when the bundle ships it; else fp32."
+    )
+    poll_interval_s: float = Field(
+        2.0, gt=0, le=3600, description="How often each replica checks the alias."
+    )
+    api_key_file_env: str = Field(
+        "BULKHEAD_SERVE_API_KEY_FILE",
+        description="Environment variable naming the file that holds the API key.",
+    )
+    ort_threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads.")
+    self_check_tolerance: float = Field(
+        1e-3, gt=0, description="Max |logit - golden| accepted by the post-load self-check."
+    )
+    batching: BatchingConfig = Field(default_factory=BatchingConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+
+    @model_validator(mode="after")
+    def _batch_fits_limits(self) -> ServeAppConfig:
+        if self.batching.enabled and self.batching.max_batch_size > 256:
+            raise ValueError("batching.max_batch_size must be <= 256")
+        return self

@@ -1,0 +1,88 @@
+"""Request and response payloads of the ingress (v1 and the Open Inference Protocol v2)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    texts: list[StrictStr] = Field(
+        min_length=1, description="Texts to classify (limits: see the service's /v1/limits)."
+    )
+
+
+class PredictionOut(BaseModel):
+    label: str
+    score: float = Field(description="Probability of `label`.")
+    scores: dict[str, float] = Field(description="Probability of every label.")
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+    run_id: str | None
+    precision: str
+
+
+class PredictResponse(BaseModel):
+    predictions: list[PredictionOut]
+    model: ModelRef
+
+
+class LimitsOut(BaseModel):
+    max_body_bytes: int
+    max_texts: int
+    max_chars: int
+
+
+class InferTensor(BaseModel):
+    """One OIP v2 input tensor; Bulkhead takes a single BYTES tensor of texts."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    shape: list[int]
+    datatype: Literal["BYTES"]
+    data: list[StrictStr]
+    parameters: dict[str, Any] | None = None
+
+
+class InferRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str | None = None
+    inputs: list[InferTensor] = Field(min_length=1, max_length=1)
+    outputs: list[dict[str, Any]] | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class InferOutput(BaseModel):
+    name: str
+    shape: list[int]
+    datatype: str
+    data: list[Any]
+
+
+class InferResponse(BaseModel):
+    model_name: str
+    model_version: str
+    id: str | None = None
+    outputs: list[InferOutput]
+
+
+class TensorMeta(BaseModel):
+    name: str
+    datatype: str
+    shape: list[int]
+
+
+class ModelMetadata(BaseModel):
+    name: str
+    versions: list[str]
+    platform: str
+    inputs: list[TensorMeta]
+    outputs: list[TensorMeta]
