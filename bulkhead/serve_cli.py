@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import typer
+import yaml
 
 from bulkhead.platform import Platform, read_api_key
 from bulkhead.services import ray_client_env
@@ -18,6 +19,18 @@ from bulkhead.settings import Zone
 
 READY_TIMEOUT_S = 180.0
 SAMPLE_TEXTS = ["A warm, funny and beautifully acted film.", "Tedious, clumsy and far too long."]
+
+
+def render_config(platform: Platform, config: Path) -> Path:
+    """The user's config with the platform's serve address: the platform owns its ports, so
+    a second platform (tests, another checkout) never binds the first one's port."""
+    data = yaml.safe_load(config.read_text())
+    data.setdefault("http_options", {})
+    data["http_options"]["host"] = platform.settings.host
+    data["http_options"]["port"] = platform.settings.serve_http_port
+    rendered = platform.paths.home / "serve_config.rendered.yaml"
+    rendered.write_text(yaml.safe_dump(data, sort_keys=False))
+    return rendered
 
 
 def deploy(platform: Platform, config: Path) -> dict[str, Any]:
@@ -33,10 +46,11 @@ def deploy(platform: Platform, config: Path) -> dict[str, Any]:
         "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     }
     serve_bin = str(Path(sys.executable).parent / "serve")
+    rendered = render_config(platform, config)
     started = time.monotonic()
     with console.status(f"[bold]serve deploy {config}[/]…"):
         done = subprocess.run(
-            [serve_bin, "deploy", str(config), "--address", zone.dashboard_url],
+            [serve_bin, "deploy", str(rendered), "--address", zone.dashboard_url],
             env=env,
             capture_output=True,
             text=True,

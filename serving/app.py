@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from ray import serve
 
@@ -101,6 +101,26 @@ async def _no_receive() -> Message:
     return {"type": "http.disconnect"}
 
 
+class ApiKey:
+    """The replica's API key. One replica per process; reconfigure() sets it."""
+
+    value: bytes | None = None
+
+
+def require_api_key(request: Request) -> None:
+    """Runs before body validation, so an unauthenticated caller learns nothing else."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if (
+        ApiKey.value is None
+        or scheme.lower() != "bearer"
+        or not hmac.compare_digest(token.strip().encode(), ApiKey.value)
+    ):
+        raise HTTPException(401, "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"})
+
+
+AUTHENTICATED = [Depends(require_api_key)]
+
 api = FastAPI(
     title="Bulkhead serving",
     description="Sentiment predictions from the registry's champion model. "
@@ -118,7 +138,6 @@ class SentimentService:
 
         self._config = ServeAppConfig()
         self._predictor: Predictor | None = None
-        self._api_key: bytes | None = None
         self._reader: Any = None
         self._poller: asyncio.Task[None] | None = None
         self._rejected: dict[str, str] = {}
@@ -147,8 +166,8 @@ class SentimentService:
         self._config = ServeAppConfig.model_validate(user_config or {})
         BodyLimit.limit = self._config.limits.max_body_bytes
         key_file = os.environ.get(self._config.api_key_file_env)
-        self._api_key = Path(key_file).read_text().strip().encode() if key_file else None
-        if self._api_key is None:
+        ApiKey.value = Path(key_file).read_text().strip().encode() if key_file else None
+        if ApiKey.value is None:
             log.warning(
                 "no API key file in $%s: every request is refused", self._config.api_key_file_env
             )
@@ -237,18 +256,6 @@ class SentimentService:
 
     # ------------------------------------------------------------ request helpers
 
-    def _authorize(self, request: Request) -> None:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if (
-            self._api_key is None
-            or scheme.lower() != "bearer"
-            or not hmac.compare_digest(token.strip().encode(), self._api_key)
-        ):
-            raise HTTPException(
-                401, "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"}
-            )
-
     def _model(self) -> Predictor:
         predictor = self._predictor
         if predictor is None:
@@ -289,12 +296,11 @@ class SentimentService:
 
     # ------------------------------------------------------------ routes
 
-    @api.post("/v1/predict", response_model=PredictResponse)
-    async def predict(self, request: Request, payload: PredictRequest) -> PredictResponse:
+    @api.post("/v1/predict", response_model=PredictResponse, dependencies=AUTHENTICATED)
+    async def predict(self, payload: PredictRequest) -> PredictResponse:
         started = time.perf_counter()
         status = 500
         try:
-            self._authorize(request)
             self._check_texts(payload.texts, "texts")
             predictor = self._model()
             predictions = await self._infer(predictor, payload.texts)
@@ -341,9 +347,8 @@ class SentimentService:
             raise HTTPException(404, f"model {name!r} is not served here")
         return self._model()
 
-    @api.get("/v2/models/{name}", response_model=ModelMetadata)
-    async def model_metadata(self, name: str, request: Request) -> ModelMetadata:
-        self._authorize(request)
+    @api.get("/v2/models/{name}", response_model=ModelMetadata, dependencies=AUTHENTICATED)
+    async def model_metadata(self, name: str) -> ModelMetadata:
         predictor = self._named(name)
         k = len(predictor.labels)
         return ModelMetadata(
@@ -358,18 +363,16 @@ class SentimentService:
             ],
         )
 
-    @api.get("/v2/models/{name}/ready")
-    async def model_ready(self, name: str, request: Request) -> dict[str, bool]:
-        self._authorize(request)
+    @api.get("/v2/models/{name}/ready", dependencies=AUTHENTICATED)
+    async def model_ready(self, name: str) -> dict[str, bool]:
         self._named(name)
         return {"ready": True}
 
-    @api.post("/v2/models/{name}/infer", response_model=InferResponse)
-    async def infer(self, name: str, request: Request, payload: InferRequest) -> InferResponse:
+    @api.post("/v2/models/{name}/infer", response_model=InferResponse, dependencies=AUTHENTICATED)
+    async def infer(self, name: str, payload: InferRequest) -> InferResponse:
         started = time.perf_counter()
         status = 500
         try:
-            self._authorize(request)
             tensor = payload.inputs[0]
             if tensor.shape != [len(tensor.data)]:
                 raise HTTPException(

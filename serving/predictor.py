@@ -116,15 +116,19 @@ class Predictor:
             raise ModelLoadError("golden.jsonl is empty")
         logits = self.logits([g.text for g in golden])
         for example, row in zip(golden, logits, strict=True):
-            label = self.labels[int(row.argmax())]
             diff = float(np.abs(row - np.asarray(example.logits)).max())
-            # int8 legitimately moves logits; its label must still match where fp32 was sure.
-            margin = abs(example.logits[0] - example.logits[-1])
-            if self.info.precision == "fp32" and (diff > tolerance or not math.isfinite(diff)):
-                raise ModelLoadError(
-                    f"self-check failed: logits differ by {diff:.2e} on {example.text[:40]!r}"
-                )
-            if label != example.label and (self.info.precision == "fp32" or margin > 1.0):
+            if self.info.precision == "fp32":
+                # fp32 must reproduce the exported logits; labels then follow (a label check
+                # would only add false alarms on near-ties).
+                if diff > tolerance or not math.isfinite(diff):
+                    raise ModelLoadError(
+                        f"self-check failed: logits differ by {diff:.2e} on {example.text[:40]!r}"
+                    )
+                continue
+            # int8 legitimately moves logits: its label must match where fp32 was sure.
+            label = self.labels[int(row.argmax())]
+            margin = float(max(example.logits) - min(example.logits))
+            if label != example.label and margin > 1.0:
                 raise ModelLoadError(
                     f"self-check failed: {example.text[:40]!r} -> {label}, expected {example.label}"
                 )

@@ -189,7 +189,7 @@ def test_killed_worker_resumes_from_its_checkpoint(
             "--config",
             str(tiny_config),
             "--epochs",
-            "4",
+            "5",
             "--max-train-examples",
             "6000",
             "--no-auto-promote",
@@ -206,11 +206,10 @@ def test_killed_worker_resumes_from_its_checkpoint(
         while time.monotonic() < deadline and proc.poll() is None:
             new = set(storage.rglob("checkpoint_*")) - before if storage.exists() else set()
             workers = _train_workers(platform)
-            if new and workers:
-                # The checkpoint folder appears before the controller has committed it; kill
-                # a little later, well inside the next epoch (~4 s here).
-                time.sleep(1.5)
-                for worker in _train_workers(platform):
+            # A checkpoint folder appears before the controller has committed it; once the
+            # second one appears the first is committed for sure, whatever the machine's load.
+            if len(new) >= 2 and workers:
+                for worker in workers:
                     worker.kill()
                     killed += 1
                 break
@@ -221,7 +220,7 @@ def test_killed_worker_resumes_from_its_checkpoint(
             proc.kill()
     assert killed >= 1, "no checkpoint appeared while a worker was alive"
     assert proc.returncode == 0, err[-3000:]
-    assert "resumed from checkpoint at epoch 2, step 0" in err
-    assert err.count("epoch 1/4:") == 1  # epoch 1 was not trained twice
+    assert "resumed from checkpoint at epoch" in err
+    assert err.count("epoch 1/5:") == 1  # epoch 1 was not trained twice
     result = json.loads(out)
     assert result["metrics"]["parity_max_abs_diff"] < 1e-4

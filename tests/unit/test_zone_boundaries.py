@@ -22,7 +22,18 @@ sys.meta_path.insert(0, Block())
 """
 
 
-@pytest.mark.parametrize("module", ["serving", "registry", "registry.admin", "ingestion.job"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "serving",
+        "serving.app",
+        "serving.predictor",
+        "registry",
+        "registry.reader",
+        "registry.admin",
+        "ingestion.job",
+    ],
+)
 def test_module_imports_without_torch(module: str) -> None:
     code = _BLOCK_TORCH + f"import {module}\nassert 'torch' not in sys.modules\n"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
@@ -43,7 +54,7 @@ def _imported_roots(package: str) -> set[str]:
 @pytest.mark.parametrize(
     ("package", "forbidden"),
     [
-        ("serving", {"torch", "transformers", "training", "ingestion", "bulkhead"}),
+        ("serving", {"torch", "transformers", "training", "ingestion", "bulkhead", "mlflow"}),
         ("training", {"serving", "bulkhead"}),
         ("ingestion", {"serving", "training", "torch", "bulkhead"}),
         ("registry", {"serving", "training", "ingestion", "torch", "bulkhead"}),

@@ -1,0 +1,186 @@
+"""The serve zone through real HTTP: auth, limits, OIP v2, readiness and hot swaps."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.utils.platform import TestPlatform
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+PROMOTABLE_TINY = "gate:\n  min_accuracy: 0.0\n  min_macro_f1: 0.0\n"
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str
+    key: str
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+def _train_tiny(platform: TestPlatform, snapshot: Path, tmp: Path, *extra: str) -> dict:
+    config = tmp / "tiny.yaml"
+    config.write_text(PROMOTABLE_TINY)
+    done = platform.cli(
+        "train",
+        "--snapshot",
+        str(snapshot),
+        "--preset",
+        "tiny",
+        "--config",
+        str(config),
+        "--json",
+        *extra,
+        timeout=900,
+    )
+    assert done.returncode in (0, 3), done.stderr[-3000:]
+    result: dict = json.loads(done.stdout)
+    return result
+
+
+@pytest.fixture(scope="module")
+def served(
+    platform: TestPlatform, snapshot: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    if platform.cli_json("status")["champion_version"] is None:
+        _train_tiny(platform, snapshot, Path(tmp_path_factory.mktemp("cfg")))
+    done = platform.cli("deploy", timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    yield Served(
+        url=f"http://127.0.0.1:{platform.serve_http_port}", key=platform.secret("serve-api-key")
+    )
+
+
+def test_predict_names_the_model_that_answered(platform: TestPlatform, served: Served) -> None:
+    response = httpx.post(
+        f"{served.url}/v1/predict",
+        json={"texts": ["a wonderful film", "dull and far too long"]},
+        headers=served.headers(),
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert len(body["predictions"]) == 2
+    for prediction in body["predictions"]:
+        assert prediction["label"] in {"fresh", "rotten"}
+        assert abs(sum(prediction["scores"].values()) - 1) < 1e-4
+    assert body["model"]["name"] == "sentiment"
+    assert body["model"]["version"] == platform.cli_json("status")["champion_version"]
+    assert body["model"]["run_id"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [({}, 401), ({"Authorization": "Bearer wrong"}, 401), ({"Authorization": "Basic x"}, 401)],
+)
+def test_prediction_routes_need_the_api_key(served: Served, headers: dict, status: int) -> None:
+    for method, path, body in [
+        ("POST", "/v1/predict", {"texts": ["x"]}),
+        ("GET", "/v2/models/sentiment", None),
+        ("POST", "/v2/models/sentiment/infer", {"inputs": []}),
+    ]:
+        response = httpx.request(method, f"{served.url}{path}", json=body, headers=headers)
+        assert response.status_code == status, (path, response.text)
+
+
+def test_bad_input_gets_a_clear_4xx_and_the_service_keeps_answering(served: Served) -> None:
+    cases = [
+        ({"content": b"x" * 70_000}, 413, "exceeds the limit of 65536 bytes"),
+        ({"json": {"texts": ["ok"] * 65}}, 422, "65 texts, the limit is 64"),
+        ({"json": {"texts": ["y" * 2001]}}, 422, "texts[0] has 2001 characters, the limit is 2000"),
+        ({"json": {"texts": ["fine", "   "]}}, 422, "texts[1] is empty"),
+        ({"json": {"texts": []}}, 422, "at least 1 item"),
+        ({"json": {"texts": [3]}}, 422, "valid string"),
+        ({"json": {"texts": None}}, 422, "valid list"),
+        ({"json": {"text": "x"}}, 422, "Field required"),
+        ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 422, "JSON"),
+        ({"content": b"\xff\xfe\x00bad", "headers": {"content-type": "application/json"}}, 422, ""),
+    ]
+    for kwargs, status, message in cases:
+        headers = {**served.headers(), **kwargs.pop("headers", {})}
+        response = httpx.post(f"{served.url}/v1/predict", headers=headers, **kwargs)
+        assert response.status_code == status, (kwargs, response.text)
+        assert message in response.text, response.text
+    assert httpx.get(f"{served.url}/v1/predict").status_code == 405
+    ok = httpx.post(
+        f"{served.url}/v1/predict", json={"texts": ["still up"]}, headers=served.headers()
+    )
+    assert ok.status_code == 200
+
+
+def test_open_inference_protocol_v2(served: Served) -> None:
+    assert httpx.get(f"{served.url}/v2/health/live").json() == {"live": True}
+    assert httpx.get(f"{served.url}/v2/health/ready").status_code == 200
+    meta = httpx.get(f"{served.url}/v2/models/sentiment", headers=served.headers()).json()
+    assert meta["inputs"] == [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
+    request = {
+        "id": "42",
+        "inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": ["good", "bad"]}],
+    }
+    response = httpx.post(
+        f"{served.url}/v2/models/sentiment/infer", json=request, headers=served.headers()
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["id"] == "42" and body["model_name"] == "sentiment"
+    outputs = {o["name"]: o for o in body["outputs"]}
+    assert outputs["label"]["shape"] == [2] and outputs["scores"]["shape"] == [2, 2]
+    assert len(outputs["scores"]["data"]) == 4
+    wrong_shape = {**request, "inputs": [{**request["inputs"][0], "shape": [3]}]}
+    bad = httpx.post(
+        f"{served.url}/v2/models/sentiment/infer", json=wrong_shape, headers=served.headers()
+    )
+    assert bad.status_code == 422 and "does not match" in bad.text
+    unknown = httpx.post(
+        f"{served.url}/v2/models/other/infer", json=request, headers=served.headers()
+    )
+    assert unknown.status_code == 404
+    docs = httpx.get(f"{served.url}/openapi.json").json()
+    assert "/v1/predict" in docs["paths"] and "/v2/models/{name}/infer" in docs["paths"]
+
+
+def _served_version(served: Served) -> str:
+    response = httpx.post(
+        f"{served.url}/v1/predict", json={"texts": ["x"]}, headers=served.headers()
+    )
+    assert response.status_code == 200, response.text
+    version: str = response.json()["model"]["version"]
+    return version
+
+
+def test_promotion_is_served_within_seconds_and_unapproved_versions_are_refused(
+    platform: TestPlatform, served: Served, snapshot: Path, tmp_path: Path
+) -> None:
+    before = _served_version(served)
+    new = _train_tiny(platform, snapshot, tmp_path, "--no-auto-promote")["version"]
+    promoted_at = time.monotonic()
+    done = platform.cli("promote", new, "--reason", "hot-swap test")
+    assert done.returncode == 0, done.stderr
+    while _served_version(served) != new:
+        assert time.monotonic() - promoted_at < 10, "new champion not served within 10 s"
+        time.sleep(0.2)
+    assert new != before
+
+    # A version that failed the gate, aliased champion by hand (bypassing `promote`):
+    # serving refuses it and keeps answering with the approved one.
+    failing = platform.cli("train", "--snapshot", str(snapshot), "--preset", "tiny", "--json")
+    assert failing.returncode == 3
+    bad = json.loads(failing.stdout)["version"]
+    admin = ("admin", platform.password("admin"))
+    aliased = httpx.post(
+        f"http://127.0.0.1:{platform.registry_port}/api/2.0/mlflow/registered-models/alias",
+        json={"name": "sentiment", "alias": "champion", "version": bad},
+        auth=admin,
+    )
+    assert aliased.status_code == 200
+    time.sleep(5)  # two poll intervals
+    assert _served_version(served) == new
+    platform.cli("promote", new, "--reason", "restore")

@@ -1,0 +1,94 @@
+"""The Ray-free predictor on a real exported bundle: load, verify, self-check, predict."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from registry import bundle
+from serving.config import ServeAppConfig
+from serving.predictor import ModelInfo, ModelLoadError, Predictor
+from tests.utils.bundles import make_bundle
+
+INFO = ModelInfo(name="sentiment", version="1", run_id="r", precision="fp32")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_bundle(Path(tmp_path_factory.mktemp("bundle")) / "b", with_int8=True)
+
+
+@pytest.fixture
+def copy(built: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(built, tmp_path / "b"))
+
+
+def test_predicts_probabilities_that_match_the_export(built: Path) -> None:
+    predictor = Predictor(built, INFO)
+    predictor.self_check(1e-4)
+    out = predictor.predict(["a wonderful film", "dull"])
+    assert len(out) == 2
+    for prediction in out:
+        assert prediction.label in {"fresh", "rotten"}
+        assert abs(sum(prediction.scores.values()) - 1) < 1e-5
+        assert prediction.score == max(prediction.scores.values())
+    # The serving tokenizer (tokenizers) must reproduce training's (transformers) exactly.
+    golden = bundle.read_golden(built)
+    logits = predictor.logits([g.text for g in golden])
+    assert abs(logits - [g.logits for g in golden]).max() < 1e-5
+
+
+def test_int8_is_used_only_when_asked_and_shipped(built: Path) -> None:
+    assert Predictor(built, INFO, precision="int8").info.precision == "int8"
+    assert Predictor(built, INFO).info.precision == "fp32"
+
+
+def test_tampered_file_is_rejected(copy: Path) -> None:
+    (copy / bundle.LABELS).write_text(json.dumps(["rotten", "fresh"]))
+    with pytest.raises(ModelLoadError, match="bundle rejected"):
+        Predictor(copy, INFO)
+
+
+def test_non_onnx_model_is_rejected(copy: Path) -> None:
+    (copy / bundle.MODEL_FP32).write_bytes(b"definitely not onnx")
+    manifest = json.loads((copy / bundle.MANIFEST).read_text())
+    from registry.digest import sha256_file
+
+    manifest["files"][bundle.MODEL_FP32] = sha256_file(copy / bundle.MODEL_FP32)
+    (copy / bundle.MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ModelLoadError, match="not a loadable ONNX model"):
+        Predictor(copy, INFO)
+
+
+def test_failed_golden_self_check_is_rejected(copy: Path) -> None:
+    lines = (copy / bundle.GOLDEN).read_text().splitlines()
+    first = json.loads(lines[0])
+    first["logits"] = [v + 1.0 for v in first["logits"]]
+    (copy / bundle.GOLDEN).write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    manifest = json.loads((copy / bundle.MANIFEST).read_text())
+    from registry.digest import sha256_file
+
+    manifest["files"][bundle.GOLDEN] = sha256_file(copy / bundle.GOLDEN)
+    (copy / bundle.MANIFEST).write_text(json.dumps(manifest))
+    predictor = Predictor(copy, INFO)
+    with pytest.raises(ModelLoadError, match="self-check failed"):
+        predictor.self_check(1e-3)
+
+
+def test_serve_config_yaml_user_config_is_valid() -> None:
+    import yaml
+
+    root = Path(__file__).resolve().parents[3]
+    config = yaml.safe_load((root / "serve_config.yaml").read_text())
+    (application,) = config["applications"]
+    assert application["import_path"] == "serving.app:app"
+    (deployment,) = application["deployments"]
+    parsed = ServeAppConfig.model_validate(deployment["user_config"])
+    assert parsed.limits.max_body_bytes == 65536
+    assert deployment["max_queued_requests"] > 0
+    assert deployment["max_ongoing_requests"] >= parsed.batching.max_batch_size
+    with pytest.raises(ValueError, match="extra"):
+        ServeAppConfig.model_validate({"unknown_knob": 1})
