@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import shlex
-import sys
 from pathlib import Path
 
 import typer
 
-from bulkhead.jobs import run_job
+from bulkhead.jobs import run_module_job
 from bulkhead.platform import Platform
 from bulkhead.settings import Zone
 from ingestion.config import IngestConfig, IngestJobSpec
@@ -53,15 +51,14 @@ def run_ingest(
         snapshots_dir=platform.paths.snapshots,
         experiment_name=platform.settings.experiment_name if log_to_registry else None,
     )
-    entrypoint = f"{shlex.quote(sys.executable)} -m ingestion.job {encode_spec(spec)}"
-    with console.status("[bold]ingest job on the ingest cluster[/]…"):
-        outcome = run_job(
-            zone,
-            entrypoint,
-            on_line=lambda line: console.print(f"  {line}", markup=False, highlight=False),
-            timeout_s=INGEST_TIMEOUT_S,
-            submission_prefix="ingest",
-        )
+    outcome = run_module_job(
+        console,
+        zone,
+        "ingestion.job",
+        encode_spec(spec),
+        "ingest job on the ingest cluster",
+        INGEST_TIMEOUT_S,
+    )
     if not outcome.succeeded or outcome.result is None:
         console.print(f"[red]ingest failed ({outcome.job_id}):[/] {outcome.error}")
         raise typer.Exit(2 if outcome.status == "FAILED" else 1)

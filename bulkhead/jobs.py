@@ -7,6 +7,8 @@ Jobs go through the zone's Jobs API with the zone's own token, exactly as a Kube
 from __future__ import annotations
 
 import json
+import shlex
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -103,3 +105,19 @@ def _parse_outcome(job_id: str, status: str, logs: str) -> JobOutcome:
     return JobOutcome(
         job_id=job_id, status=status, result=result, error=error, log_tail="\n".join(lines[-20:])
     )
+
+
+def run_module_job(
+    console: Any, zone: ZoneState, module: str, encoded_spec: str, title: str, timeout_s: float
+) -> JobOutcome:
+    """Run ``python -m <module> <spec>`` as a job on ``zone`` under a spinner, relaying
+    progress lines; the same entry point a KubeRay RayJob would run."""
+    entrypoint = f"{shlex.quote(sys.executable)} -m {module} {encoded_spec}"
+    with console.status(f"[bold]{title}[/]…"):
+        return run_job(
+            zone,
+            entrypoint,
+            on_line=lambda line: console.print(f"  {line}", markup=False, highlight=False),
+            timeout_s=timeout_s,
+            submission_prefix=module.replace(".", "-"),
+        )

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import shlex
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.table import Table
 
-from bulkhead.jobs import run_job
+from bulkhead.jobs import run_module_job
 from bulkhead.platform import Platform
 from bulkhead.settings import Zone
 from bulkhead.state import ZoneState
@@ -94,15 +92,14 @@ def run_train(
         f"{config.max_train_examples or 'all'} examples, {config.epochs} epoch(s)) on snapshot "
         f"{spec.snapshot.name} ({rows} rows)"
     )
-    entrypoint = f"{shlex.quote(sys.executable)} -m training.job {encode_spec(spec)}"
-    with console.status("[bold]train job on the train cluster[/]…"):
-        outcome = run_job(
-            zone,
-            entrypoint,
-            on_line=lambda line: console.print(f"  {line}", markup=False, highlight=False),
-            timeout_s=TRAIN_TIMEOUT_S,
-            submission_prefix="train",
-        )
+    outcome = run_module_job(
+        console,
+        zone,
+        "training.job",
+        encode_spec(spec),
+        "train job on the train cluster",
+        TRAIN_TIMEOUT_S,
+    )
     if outcome.result is None:
         console.print(f"[red]train failed ({outcome.job_id}):[/] {outcome.error}")
         raise typer.Exit(1)
@@ -158,15 +155,14 @@ def run_train_bench(platform: Platform, examples: int, report: Path) -> Any:
     spec, zone, _ = train_spec(
         platform, "default", None, {"max_train_examples": examples}, None, auto_promote=False
     )
-    entrypoint = f"{shlex.quote(sys.executable)} -m training.benchmark {encode_spec(spec)}"
-    with console.status("[bold]training benchmark on the train cluster[/]…"):
-        outcome = run_job(
-            zone,
-            entrypoint,
-            on_line=lambda line: console.print(f"  {line}", markup=False, highlight=False),
-            timeout_s=TRAIN_TIMEOUT_S,
-            submission_prefix="train-bench",
-        )
+    outcome = run_module_job(
+        console,
+        zone,
+        "training.benchmark",
+        encode_spec(spec),
+        "training benchmark on the train cluster",
+        TRAIN_TIMEOUT_S,
+    )
     if outcome.result is None:
         console.print(f"[red]benchmark failed ({outcome.job_id}):[/] {outcome.error}")
         raise typer.Exit(1)

@@ -14,7 +14,7 @@ import time
 
 from pydantic import BaseModel, ConfigDict
 
-from training.job import RESULT_PREFIX, TrainJobSpec, decode_spec
+from training.job import RESULT_PREFIX, TrainJobSpec, decode_spec, make_trainer
 
 
 class TrainBenchResult(BaseModel):
@@ -32,10 +32,8 @@ class TrainBenchResult(BaseModel):
 
 def run(spec: TrainJobSpec) -> TrainBenchResult:
     import ray
-    from ray.train import RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
 
-    from training.loop import plain_loop_throughput, train_loop_per_worker
+    from training.loop import plain_loop_throughput
 
     config = spec.config
     started = time.perf_counter()
@@ -46,20 +44,7 @@ def run(spec: TrainJobSpec) -> TrainBenchResult:
     ray.init(address=spec.ray_address, logging_level=logging.WARNING)
     try:
         started = time.perf_counter()
-        result = TorchTrainer(
-            train_loop_per_worker,
-            train_loop_config={
-                "config": config.model_dump(mode="json"),
-                "snapshot": str(spec.snapshot),
-                "mlflow_run_id": None,
-            },
-            scaling_config=ScalingConfig(
-                num_workers=config.num_workers,
-                use_gpu=config.use_gpu,
-                resources_per_worker={"CPU": config.cpus_per_worker},
-            ),
-            run_config=RunConfig(name="train-benchmark", storage_path=str(spec.storage_path)),
-        ).fit()
+        result = make_trainer(spec, None, "train-benchmark").fit()
         ray_wall = time.perf_counter() - started
     finally:
         ray.shutdown()

@@ -184,3 +184,98 @@ def test_promotion_is_served_within_seconds_and_unapproved_versions_are_refused(
     time.sleep(5)  # two poll intervals
     assert _served_version(served) == new
     platform.cli("promote", new, "--reason", "restore")
+
+
+class _Load:
+    """Closed-loop clients on loopback, bounded in time, counting every outcome."""
+
+    def __init__(self, served: Served, clients: int = 4) -> None:
+        import threading
+
+        self.served = served
+        self.stop = threading.Event()
+        self.ok = 0
+        self.http_errors: list[int] = []
+        self.connection_errors: list[str] = []
+        self.versions: list[str] = []
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=10) as client:
+            while not self.stop.is_set():
+                try:
+                    response = client.post(
+                        f"{self.served.url}/v1/predict",
+                        json={"texts": ["an entertaining film"]},
+                        headers=self.served.headers(),
+                    )
+                except httpx.HTTPError as err:
+                    with self._lock:
+                        self.connection_errors.append(type(err).__name__)
+                    continue
+                with self._lock:
+                    if response.status_code == 200:
+                        self.ok += 1
+                        self.versions.append(response.json()["model"]["version"])
+                    else:
+                        self.http_errors.append(response.status_code)
+
+    def __enter__(self) -> _Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        for thread in self._threads:
+            thread.join(timeout=15)
+
+
+def _wait_for_version(load: _Load, version: str, since: float, limit_s: float = 10) -> float:
+    while True:
+        with load._lock:
+            latest = load.versions[-8:]
+        if latest and all(v == version for v in latest):
+            return time.monotonic() - since
+        assert time.monotonic() - since < limit_s, f"v{version} not served within {limit_s} s"
+        time.sleep(0.1)
+
+
+def test_promote_and_rollback_under_load_fail_no_request(
+    platform: TestPlatform, served: Served, snapshot: Path, tmp_path: Path
+) -> None:
+    before = _served_version(served)
+    new = _train_tiny(platform, snapshot, tmp_path, "--no-auto-promote")["version"]
+    with _Load(served) as load:
+        time.sleep(1)
+        started = time.monotonic()
+        assert platform.cli("promote", new, "--reason", "swap under load").returncode == 0
+        to_new = _wait_for_version(load, new, started)
+        started = time.monotonic()
+        assert platform.cli("rollback", "--reason", "swap back under load").returncode == 0
+        to_old = _wait_for_version(load, before, started)
+        time.sleep(1)
+    print(
+        f"\nunder load: {load.ok} ok, {len(load.http_errors)} HTTP errors, "
+        f"{len(load.connection_errors)} connection errors; promote served in {to_new:.1f} s, "
+        f"rollback in {to_old:.1f} s"
+    )
+    assert load.ok > 50
+    assert load.http_errors == [] and load.connection_errors == []
+
+
+def test_tampered_bundle_is_refused_and_the_old_model_keeps_serving(
+    platform: TestPlatform, served: Served, snapshot: Path, tmp_path: Path
+) -> None:
+    before = _served_version(served)
+    result = _train_tiny(platform, snapshot, tmp_path, "--no-auto-promote")
+    run_id, version = result["run_id"], result["version"]
+    (labels,) = platform.paths.artifacts.glob(f"*/{run_id}/artifacts/bundle/labels.json")
+    labels.write_text('["rotten", "fresh"]')  # swaps the meaning of every prediction
+    assert platform.cli("promote", version, "--reason", "tamper test").returncode == 0
+    time.sleep(6)  # three poll intervals
+    assert _served_version(served) == before
+    ready = httpx.get(f"{served.url}/v2/health/ready").json()
+    assert ready == {"ready": True, "model_version": before}
+    assert platform.cli("rollback", "--reason", "tampered").returncode == 0
