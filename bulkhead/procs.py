@@ -3,7 +3,7 @@
 Every service ``up`` starts (MLflow, each ``ray start --head --block``) becomes the leader of
 a new session. Everything it spawns (Ray's GCS, raylet, dashboard, workers) stays in that
 session, so ``down`` can stop the whole service and nothing else on the machine — unlike
-``ray stop``, which kills every Ray cluster it can find.
+Ray's own stop command, which kills every Ray cluster it can find.
 """
 
 from __future__ import annotations
