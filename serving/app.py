@@ -229,6 +229,10 @@ class SentimentService:
             if credentials is None:
                 raise RuntimeError("the serve zone has no registry credentials")
             credentials.activate()
+            # MLflow's client retries for minutes by default; a replica should notice an
+            # unreachable registry within seconds and keep serving what it has.
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
             self._reader = RegistryReader()
         return self._reader
 
