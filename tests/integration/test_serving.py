@@ -11,11 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.utils.platform import TestPlatform
+from tests.utils.platform import PROMOTABLE_TINY, TestPlatform
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-PROMOTABLE_TINY = "gate:\n  min_accuracy: 0.0\n  min_macro_f1: 0.0\n"
 
 
 @dataclass(frozen=True)

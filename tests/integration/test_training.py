@@ -15,13 +15,9 @@ from bulkhead.procs import session_members
 from bulkhead.settings import Zone
 from bulkhead.state import PlatformState
 from registry import bundle
-from tests.utils.platform import BULKHEAD, TestPlatform
+from tests.utils.platform import BULKHEAD, PROMOTABLE_TINY, TestPlatform
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-# The tiny model cannot reach the production floors; these runs test the mechanics, so the
-# floors are lowered explicitly (parity stays gated).
-PROMOTABLE_TINY = "gate:\n  min_accuracy: 0.0\n  min_macro_f1: 0.0\n"
 
 
 @pytest.fixture(scope="module")
