@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bulkhead.platform import Platform, PlatformError, PlatformStatus, status_json
@@ -29,7 +30,7 @@ def _settings() -> PlatformSettings:
     try:
         return PlatformSettings()
     except ValidationError as err:
-        console.print(f"[red]invalid BULKHEAD_* settings:[/]\n{err}")
+        console.print(f"[red]invalid BULKHEAD_* settings:[/]\n{escape(str(err))}")
         raise typer.Exit(2) from err
 
 
@@ -69,7 +70,7 @@ def up(
     try:
         platform.up()
     except PlatformError as err:
-        console.print(f"[red]bulkhead up failed:[/] {err}")
+        console.print(f"[red]bulkhead up failed:[/] {escape(str(err))}")
         raise typer.Exit(1) from err
     if pipeline:
         from bulkhead.ingest_cli import run_ingest
@@ -235,6 +236,24 @@ def bench_train(
 
 
 @app.command()
+def loadtest(
+    profile: Annotated[
+        str, typer.Option(help="smoke | steady | step | spike | latency | throughput.")
+    ] = "steady",
+    report: Annotated[
+        Path | None, typer.Option(help="Report folder (default reports/loadtest-PROFILE-TIME).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run a staged Locust profile against the serve zone; write CSVs, summary.json, a plot."""
+    from bulkhead.loadtest_cli import run_loadtest
+
+    summary = run_loadtest(_platform(), profile, report)
+    if as_json:
+        print(summary.model_dump_json(indent=2))
+
+
+@app.command()
 def promote(
     version: Annotated[str, typer.Argument(help="Model version to make champion.")],
     reason: Annotated[str, typer.Option(help="Why; recorded on the version.")] = "",
@@ -251,7 +270,7 @@ def promote(
     try:
         previous = writer.promote(version, reason=reason, force=force)
     except PromotionRefused as err:
-        console.print(f"[red]promote refused:[/] {err}")
+        console.print(f"[red]promote refused:[/] {escape(str(err))}")
         raise typer.Exit(4) from err
     if as_json:
         print(json.dumps({"champion": version, "previous": previous}))
@@ -272,7 +291,7 @@ def rollback(
     try:
         current, target = writer.rollback(reason)
     except PromotionRefused as err:
-        console.print(f"[red]rollback refused:[/] {err}")
+        console.print(f"[red]rollback refused:[/] {escape(str(err))}")
         raise typer.Exit(4) from err
     if as_json:
         print(json.dumps({"champion": target, "previous": current}))

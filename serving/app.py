@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from ray import serve
 
@@ -38,6 +38,10 @@ from serving.schemas import (
 )
 
 log = logging.getLogger("ray.serve")
+
+# Every prediction response names the version that produced it, also in a header so that load
+# generators and proxies can count versions without parsing bodies.
+MODEL_VERSION_HEADER = "x-model-version"
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -301,7 +305,7 @@ class SentimentService:
     # ------------------------------------------------------------ routes
 
     @api.post("/v1/predict", response_model=PredictResponse, dependencies=AUTHENTICATED)
-    async def predict(self, payload: PredictRequest) -> PredictResponse:
+    async def predict(self, payload: PredictRequest, response: Response) -> PredictResponse:
         started = time.perf_counter()
         status = 500
         try:
@@ -310,6 +314,7 @@ class SentimentService:
             predictions = await self._infer(predictor, payload.texts)
             info = predictor.info
             status = 200
+            response.headers[MODEL_VERSION_HEADER] = info.version
             return PredictResponse(
                 predictions=[PredictionOut(**p.__dict__) for p in predictions],
                 model=ModelRef(
@@ -373,7 +378,7 @@ class SentimentService:
         return {"ready": True}
 
     @api.post("/v2/models/{name}/infer", response_model=InferResponse, dependencies=AUTHENTICATED)
-    async def infer(self, name: str, payload: InferRequest) -> InferResponse:
+    async def infer(self, name: str, payload: InferRequest, response: Response) -> InferResponse:
         started = time.perf_counter()
         status = 500
         try:
@@ -387,6 +392,7 @@ class SentimentService:
             predictions = await self._infer(predictor, tensor.data)
             n, k = len(predictions), len(predictor.labels)
             status = 200
+            response.headers[MODEL_VERSION_HEADER] = predictor.info.version
             return InferResponse(
                 model_name=name,
                 model_version=predictor.info.version,
