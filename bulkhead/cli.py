@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -251,6 +252,31 @@ def loadtest(
     summary = run_loadtest(_platform(), profile, report)
     if as_json:
         print(summary.model_dump_json(indent=2))
+
+
+@app.command()
+def bench(
+    report: Annotated[
+        Path | None, typer.Option(help="Report folder (default reports/bench-TIME).")
+    ] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(help="Stacks to run (fastapi, mlflow, bulkhead); default all."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Champion bundle in-process, behind FastAPI, `mlflow models serve` and Bulkhead; compared."""
+    from bulkhead.bench_cli import run_bench
+
+    chosen = set(only or ["fastapi", "mlflow", "bulkhead"])
+    unknown = chosen - {"fastapi", "mlflow", "bulkhead"}
+    if unknown:
+        console.print(f"[red]unknown stack(s): {', '.join(sorted(unknown))}[/]")
+        raise typer.Exit(2)
+    out = report or Path("reports") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
+    result = run_bench(_platform(), out, chosen)
+    if as_json:
+        print(result.model_dump_json(indent=2))
 
 
 @app.command()

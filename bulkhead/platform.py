@@ -231,6 +231,8 @@ class Platform:
             ):
                 list(pool.map(lambda z: stop_session(z.process), zones))
             stopped += len(zones)
+            # HAProxy's config, admin socket and state of the stopped serve zone.
+            shutil.rmtree(self.paths.haproxy_dir, ignore_errors=True)
             self.save_state(state)
         if state.registry is not None:
             with self._step(f"stop the registry (session {state.registry.process.pid})"):
@@ -241,6 +243,7 @@ class Platform:
         if purge:
             for zone in Zone:
                 shutil.rmtree(self.paths.ray_temp_dir(zone), ignore_errors=True)
+            shutil.rmtree(self.paths.haproxy_dir, ignore_errors=True)
             shutil.rmtree(self.paths.home, ignore_errors=True)
             self.console.print(f"[green]✓[/] removed {self.paths.home}")
         return stopped

@@ -22,19 +22,35 @@ READY_TIMEOUT_S = 180.0
 SAMPLE_TEXTS = ["A warm, funny and beautifully acted film.", "Tedious, clumsy and far too long."]
 
 
-def render_config(platform: Platform, config: Path) -> Path:
+def render_config(
+    platform: Platform, config: Path, user_config: dict[str, Any] | None = None
+) -> Path:
     """The user's config with the platform's serve address: the platform owns its ports, so
-    a second platform (tests, another checkout) never binds the first one's port."""
+    a second platform (tests, another checkout) never binds the first one's port.
+
+    ``user_config`` overrides keys of every deployment's live settings (the benchmark uses it
+    to switch precision without editing the user's file).
+    """
     data = yaml.safe_load(config.read_text())
     data.setdefault("http_options", {})
     data["http_options"]["host"] = platform.settings.host
     data["http_options"]["port"] = platform.settings.serve_http_port
+    for application in data.get("applications", []):
+        for deployment in application.get("deployments", []):
+            if user_config:
+                deployment.setdefault("user_config", {}).update(user_config)
     rendered = platform.paths.home / "serve_config.rendered.yaml"
     rendered.write_text(yaml.safe_dump(data, sort_keys=False))
     return rendered
 
 
-def deploy(platform: Platform, config: Path) -> dict[str, Any]:
+def deploy(
+    platform: Platform,
+    config: Path,
+    user_config: dict[str, Any] | None = None,
+    *,
+    show_usage: bool = True,
+) -> dict[str, Any]:
     console = platform.console
     state = platform.load_state()
     zone = state.zones.get(Zone.SERVE)
@@ -47,7 +63,7 @@ def deploy(platform: Platform, config: Path) -> dict[str, Any]:
         "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     }
     serve_bin = str(Path(sys.executable).parent / "serve")
-    rendered = render_config(platform, config)
+    rendered = render_config(platform, config, user_config)
     started = time.monotonic()
     with console.status(f"[bold]serve deploy {config}[/]…"):
         done = subprocess.run(
@@ -95,6 +111,8 @@ def deploy(platform: Platform, config: Path) -> dict[str, Any]:
         f"({time.monotonic() - started:.0f} s)"
     )
     body: dict[str, Any] = sample.json()
+    if not show_usage:
+        return body
     for text, prediction in zip(SAMPLE_TEXTS, body.get("predictions", []), strict=False):
         console.print(f"  {text!r} → {prediction['label']} ({prediction['score']:.3f})")
     key_file = platform.paths.serve_api_key

@@ -161,10 +161,10 @@ def zone_env(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> dict[
     if zone is Zone.SERVE:
         env["BULKHEAD_SERVE_API_KEY_FILE"] = str(paths.serve_api_key)
         env.update(serve_ingress_env(settings, paths))
-    if zone is Zone.TRAIN:
-        # Ray starts workers at nice 15; in the train zone the workers are the workload, and
-        # at nice 15 they lose CPU to every daemon on the node (measured: bench-train 0.89x
-        # the plain loop at 15).
+    if zone in (Zone.TRAIN, Zone.SERVE):
+        # Ray starts workers at nice 15; in the train and serve zones the workers (trainers,
+        # replicas) are the workload, and at nice 15 they lose CPU to every daemon on the
+        # node (measured: bench-train 0.89x the plain loop at 15).
         env["RAY_worker_niceness"] = "0"
     return env
 
@@ -184,13 +184,23 @@ def serve_ingress_env(settings: PlatformSettings, paths: StatePaths) -> dict[str
     0700 folder of this zone instead of the machine-wide ``/tmp/haproxy-serve``.
     """
     serve = settings.serve
-    env: dict[str, str] = {}
+    ports = serve.ingress_ports
+    env: dict[str, str] = {
+        # Replicas push their load every second (default 10 s): autoscaling reacts in seconds.
+        "RAY_SERVE_REPLICA_AUTOSCALING_METRIC_PUSH_INTERVAL_S": "1",
+        # Whatever ingress runs, every port Serve opens stays inside this zone's block.
+        "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(ports.fallback_proxy_http),
+        "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": str(ports.fallback_proxy_grpc),
+        "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(ports.replica_http_min),
+        "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(ports.replica_http_max),
+        "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT": str(ports.replica_grpc_min),
+        "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT": str(ports.replica_grpc_max),
+    }
     if serve.throughput_optimized:
         env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = "1"
     if not serve.haproxy_ingress:
         return env
     folder = paths.haproxy_dir
-    ports = serve.ingress_ports
     env.update(
         {
             "RAY_SERVE_ENABLE_HA_PROXY": "1",
@@ -199,12 +209,14 @@ def serve_ingress_env(settings: PlatformSettings, paths: StatePaths) -> dict[str
             "RAY_SERVE_HAPROXY_SOCKET_PATH": str(folder / "admin.sock"),
             "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(folder),
             "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(folder / "server-state"),
+            "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": str(folder / "metrics.sock"),
+            # Per-request HAProxy metrics make the HAProxy actor parse one log datagram per
+            # request in Python; the replicas export their own request metrics instead.
+            "RAY_SERVE_HAPROXY_METRICS_ENABLED": "0",
+            # One HAProxy thread per core the zone advertises (Ray's default is 4).
+            "RAY_SERVE_HAPROXY_NBTHREAD": str(max(1, int(serve.num_cpus))),
             "RAY_SERVE_HAPROXY_STATS_PORT": str(ports.haproxy_stats),
             "RAY_SERVE_HAPROXY_METRICS_PORT": str(ports.haproxy_metrics),
-            "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(ports.replica_http_min),
-            "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(ports.replica_http_max),
-            "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT": str(ports.replica_grpc_min),
-            "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT": str(ports.replica_grpc_max),
         }
     )
     return env

@@ -107,7 +107,8 @@ class ServeIngressPorts(BaseModel):
     """Ports of the serve zone's HAProxy ingress, inside the zone's own block.
 
     Ray's defaults (replica HTTP ports 30000-31000, gRPC 40000-41000, HAProxy stats 8404,
-    metrics 9101) are machine-wide and would collide with another zone or a second platform.
+    metrics 9101, the fallback proxy 8500/9500) are machine-wide and would collide with
+    another zone or a second platform.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -118,6 +119,8 @@ class ServeIngressPorts(BaseModel):
     replica_grpc_max: int
     haproxy_stats: int
     haproxy_metrics: int
+    fallback_proxy_http: int
+    fallback_proxy_grpc: int
 
     @classmethod
     def from_base(cls, base: int) -> ServeIngressPorts:
@@ -128,6 +131,8 @@ class ServeIngressPorts(BaseModel):
             replica_grpc_max=base + 49,
             haproxy_stats=base + 50,
             haproxy_metrics=base + 51,
+            fallback_proxy_http=base + 52,
+            fallback_proxy_grpc=base + 53,
         )
 
 

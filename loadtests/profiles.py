@@ -123,7 +123,7 @@ PROFILES: dict[str, LoadProfile] = {
             user_classes=SINGLE,
         ),
         _one("latency", "1 user, one text per request: latency.", 1, 25, 5, SINGLE),
-        _one("throughput", "8 users, one text per request: throughput.", 8, 25, 5, SINGLE),
+        _one("throughput", "8 users, one text per request: throughput.", 8, 28, 8, SINGLE),
     )
 }
 

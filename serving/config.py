@@ -44,7 +44,25 @@ class ServeAppConfig(BaseModel):
         "BULKHEAD_SERVE_API_KEY_FILE",
         description="Environment variable naming the file that holds the API key.",
     )
-    ort_threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads.")
+    ort_threads: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description=(
+            "onnxruntime intra-op threads for a model call that runs alone: an idle replica "
+            "spends all of them on one request (lowest latency)."
+        ),
+    )
+    inference_workers: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description=(
+            "Model calls one replica runs at once. Calls that overlap another use a "
+            "single-thread session, so under load the cores serve separate requests in "
+            "parallel (more throughput than splitting one small request over threads)."
+        ),
+    )
     self_check_tolerance: float = Field(
         1e-3, gt=0, description="Max |logit - golden| accepted by the post-load self-check."
     )

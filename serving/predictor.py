@@ -42,6 +42,7 @@ class Predictor:
         self, folder: Path, info: ModelInfo, threads: int = 1, precision: str = "fp32"
     ) -> None:
         self.folder = folder
+        self.threads = threads
         try:
             self.manifest = bundle.verify(folder)
         except bundle.BundleError as err:
@@ -52,6 +53,9 @@ class Predictor:
         self._tokenizer = self._load_tokenizer(folder, self.manifest.max_length)
         model_file = folder / (bundle.MODEL_INT8 if use_int8 else bundle.MODEL_FP32)
         self._session = self._load_session(model_file, threads)
+        # Concurrent calls use a single-thread session of the same model: one session per
+        # thread count, because onnxruntime fixes the intra-op pool when a session is made.
+        self._narrow = self._session if threads == 1 else self._load_session(model_file, 1)
         self._inputs = list(self.manifest.input_names)
 
     @staticmethod
@@ -82,7 +86,8 @@ class Predictor:
         except Exception as err:  # onnxruntime raises its own untyped errors
             raise ModelLoadError(f"{path.name} is not a loadable ONNX model: {err}") from err
 
-    def logits(self, texts: list[str]) -> np.ndarray:
+    def logits(self, texts: list[str], *, alone: bool = True) -> np.ndarray:
+        """Model outputs; ``alone=False`` when other calls run at the same time (1 thread)."""
         encodings = self._tokenizer.encode_batch(texts)
         columns = {
             "input_ids": [e.ids for e in encodings],
@@ -90,11 +95,12 @@ class Predictor:
             "token_type_ids": [e.type_ids for e in encodings],
         }
         feeds = {name: np.asarray(columns[name], dtype=np.int64) for name in self._inputs}
-        result: np.ndarray = self._session.run(["logits"], feeds)[0]
+        session = self._session if alone else self._narrow
+        result: np.ndarray = session.run(["logits"], feeds)[0]
         return result
 
-    def predict(self, texts: list[str]) -> list[Prediction]:
-        logits = self.logits(texts)
+    def predict(self, texts: list[str], *, alone: bool = True) -> list[Prediction]:
+        logits = self.logits(texts, alone=alone)
         shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
         probs = shifted / shifted.sum(axis=-1, keepdims=True)
         out = []
@@ -135,4 +141,5 @@ class Predictor:
 
     def warm_up(self) -> None:
         for size in (1, 8):
-            self.logits(["warm-up text for the first calls"] * size)
+            for alone in (True, False):
+                self.logits(["warm-up text for the first calls"] * size, alone=alone)

@@ -67,7 +67,40 @@ def test_long_home_gets_a_short_ray_temp_dir(tmp_path: Path) -> None:
     assert len(str(temp)) < 60 and temp.name == "serve"
 
 
-def test_only_the_train_zone_runs_workers_at_normal_priority(paths: StatePaths) -> None:
+def test_train_and_serve_workers_run_at_normal_priority(paths: StatePaths) -> None:
     settings = PlatformSettings()
     assert services.zone_env(settings, paths, Zone.TRAIN)["RAY_worker_niceness"] == "0"
-    assert "RAY_worker_niceness" not in services.zone_env(settings, paths, Zone.SERVE)
+    assert services.zone_env(settings, paths, Zone.SERVE)["RAY_worker_niceness"] == "0"
+    assert "RAY_worker_niceness" not in services.zone_env(settings, paths, Zone.INGEST)
+
+
+def test_serve_zone_runs_haproxy_on_its_own_ports_and_files(paths: StatePaths) -> None:
+    settings = PlatformSettings()
+    env = services.zone_env(settings, paths, Zone.SERVE)
+    assert env["RAY_SERVE_ENABLE_HA_PROXY"] == "1"
+    assert env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "1"
+    assert Path(env["RAY_SERVE_HAPROXY_BINARY_PATH"]).is_file()
+    block = range(settings.serve.port_base, settings.serve.port_base + 100)
+    for key in (
+        "RAY_SERVE_HAPROXY_STATS_PORT",
+        "RAY_SERVE_HAPROXY_METRICS_PORT",
+        "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT",
+        "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT",
+        "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT",
+        "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT",
+    ):
+        assert int(env[key]) in block, key
+    for key in ("RAY_SERVE_HAPROXY_SOCKET_PATH", "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC"):
+        assert Path(env[key]).parent == paths.haproxy_dir
+    # HAProxy refuses admin socket paths over 97 bytes; Ray adds a 56-character folder.
+    assert len(str(paths.haproxy_dir)) + 1 + 56 + len("/admin.sock") <= 97
+    # No other zone gets any of it.
+    assert not any(
+        k.startswith("RAY_SERVE_") for k in services.zone_env(settings, paths, Zone.TRAIN)
+    )
+
+
+def test_serve_zone_can_fall_back_to_rays_python_proxy(paths: StatePaths) -> None:
+    settings = PlatformSettings.model_validate({"serve": {"haproxy_ingress": False}})
+    env = services.zone_env(settings, paths, Zone.SERVE)
+    assert "RAY_SERVE_ENABLE_HA_PROXY" not in env
