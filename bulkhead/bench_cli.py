@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from bulkhead.loadtest_cli import request_texts, run_with_progress, serve_target
@@ -221,8 +222,10 @@ def run_bench(platform: Platform, out: Path, systems: set[str]) -> BenchReport:
     )
     (out / "bench.json").write_text(report.model_dump_json(indent=2))
     plot(report, out / "bench.png")
-    console.print(bench_table(report))
-    console.print(targets_table(report))
+    # Wide enough for every column even when the output is not a terminal (rich assumes 80).
+    wide = Console(stderr=True, width=max(console.width, 150))
+    wide.print(bench_table(report))
+    wide.print(targets_table(report))
     console.print(f"report: {out}/bench.json, {out}/bench.png")
     return report
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.console import Console
 from rich.table import Table
 
 from bulkhead.platform import Platform
@@ -114,7 +115,7 @@ def run_loadtest(platform: Platform, profile_name: str, report: Path | None) -> 
     )
     summary = run_with_progress(platform, profile, target, out, texts)
     console = platform.console
-    console.print(summary_table(summary))
+    Console(stderr=True, width=max(console.width, 110)).print(summary_table(summary))
     versions = ", ".join(f"v{v}: {n}" for v, n in summary.versions_seen.items()) or "—"
     console.print(f"model versions seen: {versions}")
     if summary.max_replicas is not None:

@@ -136,7 +136,7 @@ def summarize(
     stages = []
     for stage, start, stop in profile.stage_windows():
         lo, hi = max(start, warm), min(stop, end)
-        window = [s for s in measured if lo <= s.t < hi]
+        window = [s for s in measured if lo <= s.t < stop]
         stages.append(
             StageFigures(
                 stage=stage.name,

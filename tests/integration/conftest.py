@@ -15,7 +15,7 @@ import pytest
 from bulkhead.procs import session_members
 from bulkhead.settings import Zone
 from bulkhead.state import PlatformState
-from tests.utils.platform import TestPlatform
+from tests.utils.platform import Served, TestPlatform, train_tiny
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +47,17 @@ def snapshot(platform: TestPlatform) -> Path:
     """The bundled data set's snapshot (ingested once; identical digest every time)."""
     result = platform.cli_json("ingest", "--no-log-to-registry")
     return Path(result["snapshot"])
+
+
+@pytest.fixture(scope="session")
+def served(
+    platform: TestPlatform, snapshot: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Served:
+    """The serve app deployed once per session, serving a champion (tiny when none exists)."""
+    if platform.cli_json("status")["champion_version"] is None:
+        train_tiny(platform, snapshot, Path(tmp_path_factory.mktemp("cfg")))
+    done = platform.cli("deploy", timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return Served(
+        url=f"http://127.0.0.1:{platform.serve_http_port}", key=platform.secret("serve-api-key")
+    )

@@ -4,58 +4,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.utils.platform import PROMOTABLE_TINY, TestPlatform
+from tests.utils.platform import Served, TestPlatform, train_tiny
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-@dataclass(frozen=True)
-class Served:
-    url: str
-    key: str
-
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.key}"}
-
-
-def _train_tiny(platform: TestPlatform, snapshot: Path, tmp: Path, *extra: str) -> dict:
-    config = tmp / "tiny.yaml"
-    config.write_text(PROMOTABLE_TINY)
-    done = platform.cli(
-        "train",
-        "--snapshot",
-        str(snapshot),
-        "--preset",
-        "tiny",
-        "--config",
-        str(config),
-        "--json",
-        *extra,
-        timeout=900,
-    )
-    assert done.returncode in (0, 3), done.stderr[-3000:]
-    result: dict = json.loads(done.stdout)
-    return result
-
-
-@pytest.fixture(scope="module")
-def served(
-    platform: TestPlatform, snapshot: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Served]:
-    if platform.cli_json("status")["champion_version"] is None:
-        _train_tiny(platform, snapshot, Path(tmp_path_factory.mktemp("cfg")))
-    done = platform.cli("deploy", timeout=400)
-    assert done.returncode == 0, done.stderr[-3000:]
-    yield Served(
-        url=f"http://127.0.0.1:{platform.serve_http_port}", key=platform.secret("serve-api-key")
-    )
 
 
 def test_predict_names_the_model_that_answered(platform: TestPlatform, served: Served) -> None:
@@ -158,7 +114,7 @@ def test_promotion_is_served_within_seconds_and_unapproved_versions_are_refused(
     platform: TestPlatform, served: Served, snapshot: Path, tmp_path: Path
 ) -> None:
     before = _served_version(served)
-    new = _train_tiny(platform, snapshot, tmp_path, "--no-auto-promote")["version"]
+    new = train_tiny(platform, snapshot, tmp_path, "--no-auto-promote")["version"]
     done = platform.cli("promote", new, "--reason", "hot-swap test")
     assert done.returncode == 0, done.stderr
     promoted_at = time.monotonic()
@@ -244,7 +200,7 @@ def test_promote_and_rollback_under_load_fail_no_request(
     platform: TestPlatform, served: Served, snapshot: Path, tmp_path: Path
 ) -> None:
     before = _served_version(served)
-    new = _train_tiny(platform, snapshot, tmp_path, "--no-auto-promote")["version"]
+    new = train_tiny(platform, snapshot, tmp_path, "--no-auto-promote")["version"]
     with _Load(served) as load:
         time.sleep(1)
         # Timed from the alias move (the CLI's own start-up under load is not serving's).
@@ -266,7 +222,7 @@ def test_tampered_bundle_is_refused_and_the_old_model_keeps_serving(
     platform: TestPlatform, served: Served, snapshot: Path, tmp_path: Path
 ) -> None:
     before = _served_version(served)
-    result = _train_tiny(platform, snapshot, tmp_path, "--no-auto-promote")
+    result = train_tiny(platform, snapshot, tmp_path, "--no-auto-promote")
     run_id, version = result["run_id"], result["version"]
     (labels,) = platform.paths.artifacts.glob(f"*/{run_id}/artifacts/bundle/labels.json")
     labels.write_text('["rotten", "fresh"]')  # swaps the meaning of every prediction

@@ -88,3 +88,35 @@ class TestPlatform:
     def password(self, user: str) -> str:
         data = json.loads(self.paths.registry_credentials(user).read_text())
         return str(data["password"])
+
+
+@dataclass(frozen=True)
+class Served:
+    """The integration serve zone's URL and API key."""
+
+    url: str
+    key: str
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+def train_tiny(platform: TestPlatform, snapshot: Path, tmp: Path, *extra: str) -> dict[str, Any]:
+    """Train the tiny preset with lowered floors so that it can become champion."""
+    config = tmp / "tiny.yaml"
+    config.write_text(PROMOTABLE_TINY)
+    done = platform.cli(
+        "train",
+        "--snapshot",
+        str(snapshot),
+        "--preset",
+        "tiny",
+        "--config",
+        str(config),
+        "--json",
+        *extra,
+        timeout=900,
+    )
+    assert done.returncode in (0, 3), done.stderr[-3000:]
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
