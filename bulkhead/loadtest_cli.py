@@ -6,9 +6,9 @@ import time
 from pathlib import Path
 
 import typer
+from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.console import Console
 from rich.table import Table
 
 from bulkhead.platform import Platform
