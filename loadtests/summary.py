@@ -134,9 +134,12 @@ def summarize(
     end = max((s.t for s in samples), default=0.0)
     measured = [s for s in samples if s.t >= warm]
     stages = []
-    for stage, start, stop in profile.stage_windows():
-        lo, hi = max(start, warm), min(stop, end)
-        window = [s for s in measured if lo <= s.t < stop]
+    windows = profile.stage_windows()
+    for i, (stage, start, stop) in enumerate(windows):
+        # Requests still finishing as Locust stops its users count in the last stage.
+        last = i == len(windows) - 1
+        lo, hi = max(start, warm), end if last else min(stop, end)
+        window = [s for s in measured if lo <= s.t and (last or s.t < stop)]
         stages.append(
             StageFigures(
                 stage=stage.name,

@@ -39,12 +39,12 @@ def measure(
     )
     rng = random.Random(seed)
     for _ in range(warmup_calls):
-        predictor.predict(rng.sample(texts, batch_size))
+        predictor.predict(rng.choices(texts, k=batch_size))
     latencies = []
     deadline = time.perf_counter() + seconds
     started = time.perf_counter()
     while time.perf_counter() < deadline:
-        batch = rng.sample(texts, batch_size)
+        batch = rng.choices(texts, k=batch_size)
         t0 = time.perf_counter()
         predictor.predict(batch)
         latencies.append((time.perf_counter() - t0) * 1000)
