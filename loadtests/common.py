@@ -1,4 +1,7 @@
-"""What every locustfile here shares: request texts, the API key header, the load shape."""
+"""What every locustfile here shares: request texts, the API key header, the load shape.
+
+Importing it reads the texts and the key: only locustfiles import it.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +10,11 @@ from pathlib import Path
 
 from locust import LoadTestShape
 
+from loadtests.envnames import API_KEY_FILE_ENV, DEFAULT_API_KEY_FILE, MODEL_NAME_ENV, PROFILE_ENV
 from loadtests.profiles import LoadProfile, get_profile
 from loadtests.texts import load_texts
 
-API_KEY_FILE_ENV = "BULKHEAD_API_KEY_FILE"
-MODEL_NAME_ENV = "BULKHEAD_MODEL_NAME"
-PROFILE_ENV = "BULKHEAD_PROFILE"
-DEFAULT_API_KEY_FILE = ".bulkhead/secrets/serve-api-key"
+# Loaded when a locustfile imports this module (in the Locust process), never by the CLI.
 
 
 def auth_headers() -> dict[str, str]:

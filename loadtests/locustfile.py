@@ -28,7 +28,8 @@ from typing import Any
 from locust import FastHttpUser, constant, events, task
 
 from loadtests import recorder
-from loadtests.common import MODEL_NAME, PROFILE_ENV, TEXTS, auth_headers
+from loadtests.common import MODEL_NAME, TEXTS, auth_headers
+from loadtests.envnames import PROFILE_ENV
 
 HEADERS = auth_headers()
 

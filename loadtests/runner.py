@@ -19,7 +19,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from loadtests import recorder
-from loadtests.common import API_KEY_FILE_ENV, MODEL_NAME_ENV, PROFILE_ENV
+from loadtests.envnames import API_KEY_FILE_ENV, MODEL_NAME_ENV, PROFILE_ENV
 from loadtests.plots import plot_run
 from loadtests.profiles import LoadProfile
 from loadtests.summary import LoadTestSummary, ReplicaPoint, read_samples, summarize

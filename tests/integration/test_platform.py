@@ -20,7 +20,8 @@ def test_status_json_reports_every_zone_and_the_registry(platform: TestPlatform)
     assert status["mlflow_url"] == "http://127.0.0.1:15500"
     assert status["serve_url"] == "http://127.0.0.1:18500"
     assert status["model_name"] == "sentiment"
-    assert status["champion_version"] is None
+    # None on a fresh platform; other modules of the session may have trained one already.
+    assert status["champion_version"] is None or status["champion_version"].isdigit()
     assert status["api_key_file"].endswith("secrets/serve-api-key")
     assert set(status["zones"]) == {"ingest", "train", "serve"}
     for name, zone in status["zones"].items():
