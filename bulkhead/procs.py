@@ -84,32 +84,32 @@ def session_members(session_id: int) -> list[psutil.Process]:
 
 
 def stop_session(record: ProcessRecord, grace_s: float = 10.0) -> int:
-    """Stop the leader gracefully, then anything left in its session. Returns how many."""
+    """Stop the leader gracefully, then anything left in its session. Returns how many.
+
+    The session is scanned again until it is empty: a process may spawn while the cluster
+    shuts down (Serve reloads HAProxy with a fresh process, for one), and a list taken once at
+    the start would miss it.
+    """
     leader = _leader(record)
-    members = session_members(record.pid) if leader is not None else []
-    if leader is None:
-        # Leader gone: children it left behind still carry its session id.
-        members = session_members(record.pid)
-        if not members:
-            return 0
-    else:
+    if leader is not None:
         leader.send_signal(signal.SIGTERM)
         with contextlib.suppress(psutil.TimeoutExpired):
             leader.wait(timeout=grace_s)
-    survivors = [p for p in members if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    for proc in survivors:
-        try:
-            proc.terminate()
-        except psutil.NoSuchProcess:
-            continue
-    _, alive = psutil.wait_procs(survivors, timeout=5)
-    for proc in alive:
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            continue
-    psutil.wait_procs(alive, timeout=5)
-    return len(members)
+    seen: set[int] = set() if leader is None else {leader.pid}
+    for _ in range(5):
+        survivors = session_members(record.pid)
+        if not survivors:
+            break
+        seen.update(p.pid for p in survivors)
+        for proc in survivors:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.terminate()
+        _, alive = psutil.wait_procs(survivors, timeout=5)
+        for proc in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+        psutil.wait_procs(alive, timeout=5)
+    return len(seen)
 
 
 def port_owner(port: int) -> str | None:

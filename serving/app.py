@@ -103,6 +103,43 @@ class BodyLimit:
         await response({"type": "http"}, _no_receive, send)
 
 
+class AdmissionLimit:
+    """Pure ASGI middleware: at most `limit` prediction requests in this replica at once.
+
+    Beyond it the answer is an immediate 503 with Retry-After, before the body is read: under
+    overload a client learns in microseconds to back off, and the requests already admitted
+    keep a bounded queue (Serve's own queue answered 503 without Retry-After and let admitted
+    requests wait 1.5 s at p99 under 96 clients).
+    """
+
+    limit = 32
+    in_flight = 0
+    RETRY_AFTER_S = "1"
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not (path.startswith("/v1/predict") or path.startswith("/v2/models/")):
+            await self.app(scope, receive, send)
+            return
+        cls = AdmissionLimit
+        if cls.in_flight >= cls.limit:
+            response = JSONResponse(
+                {"detail": f"overloaded: {cls.limit} requests in flight on this replica; retry"},
+                status_code=503,
+                headers={"Retry-After": cls.RETRY_AFTER_S},
+            )
+            await response({"type": "http"}, _no_receive, send)
+            return
+        cls.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            cls.in_flight -= 1
+
+
 async def _no_receive() -> Message:
     return {"type": "http.disconnect"}
 
@@ -138,6 +175,8 @@ api = FastAPI(
     version="1",
 )
 api.add_middleware(BodyLimit)
+# Added last, so it runs first: an overloaded replica refuses before reading any body.
+api.add_middleware(AdmissionLimit)
 
 
 def _server_timing(started: float, infer_ms: float) -> str:
@@ -191,6 +230,7 @@ class SentimentService:
     async def reconfigure(self, user_config: dict[str, Any]) -> None:
         self._config = ServeAppConfig.model_validate(user_config or {})
         BodyLimit.limit = self._config.limits.max_body_bytes
+        AdmissionLimit.limit = self._config.limits.max_in_flight
         key_file = os.environ.get(self._config.api_key_file_env)
         ApiKey.value = Path(key_file).read_text().strip().encode() if key_file else None
         if ApiKey.value is None:

@@ -27,6 +27,16 @@ class LimitsConfig(BaseModel):
     max_body_bytes: int = Field(65_536, ge=1024, description="Request body size (413 above).")
     max_texts: int = Field(64, ge=1, le=4096, description="Texts per request (422 above).")
     max_chars: int = Field(2_000, ge=1, description="Characters per text (422 above).")
+    max_in_flight: int = Field(
+        32,
+        ge=1,
+        le=4096,
+        description=(
+            "Prediction requests one replica holds at once; beyond it the replica answers 503 "
+            "with Retry-After at once instead of queueing (keeps accepted requests' latency "
+            "bounded under overload). Keep it below the deployment's max_ongoing_requests."
+        ),
+    )
 
 
 class ServeAppConfig(BaseModel):

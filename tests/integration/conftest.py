@@ -10,12 +10,20 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from bulkhead.procs import session_members
 from bulkhead.settings import Zone
 from bulkhead.state import PlatformState
 from tests.utils.platform import Served, TestPlatform, train_tiny
+
+
+def _cmdline(proc: psutil.Process) -> list[str]:
+    try:
+        return proc.cmdline()
+    except psutil.Error:
+        return []
 
 
 @pytest.fixture(scope="session")
@@ -36,10 +44,13 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPlatform]
     finally:
         down = test_platform.cli("down", timeout=300)
         leftovers = {pid: session_members(pid) for pid in leaders}
+        haproxy_dir = str(test_platform.paths.haproxy_dir)
+        strays = [p.pid for p in psutil.process_iter() if haproxy_dir in " ".join(_cmdline(p))]
         for zone in Zone:
             shutil.rmtree(test_platform.paths.ray_temp_dir(zone), ignore_errors=True)
         assert down.returncode == 0, down.stderr[-3000:]
         assert all(not members for members in leftovers.values()), leftovers
+        assert not strays, f"HAProxy processes left running: {strays}"
 
 
 @pytest.fixture(scope="session")
