@@ -8,7 +8,6 @@ but idle while the baselines run.
 
 from __future__ import annotations
 
-import json
 import os
 import platform as host
 import sys
@@ -288,7 +287,3 @@ def targets_table(report: BenchReport) -> Table:
     for t in report.targets:
         table.add_row(t.name, t.wanted, t.measured, "[green]met[/]" if t.met else "[red]not met[/]")
     return table
-
-
-def report_json(report: BenchReport) -> str:
-    return json.dumps(report.model_dump(), indent=2)
