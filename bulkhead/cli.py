@@ -388,6 +388,35 @@ def models(as_json: JsonOption = False) -> None:
         console.print(models_table(rows))
 
 
+@app.command()
+def manifests(
+    check: Annotated[
+        bool, typer.Option("--check", help="Only report whether deploy/ is current; exit 1 if not.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Render deploy/kuberay/ray-service.serve.yaml from serve_config.yaml."""
+    from bulkhead import manifests as rendering
+
+    target = rendering.RAY_SERVICE
+    if check:
+        current = rendering.is_current()
+        changed = False
+    else:
+        changed = rendering.write()
+        current = True
+    if as_json:
+        print(json.dumps({"file": str(target), "current": current, "changed": changed}))
+    elif not current:
+        console.print(
+            f"[red]✗[/] {target} differs from serve_config.yaml: run `bulkhead manifests`"
+        )
+    else:
+        console.print(f"[green]✓[/] {target} {'rewritten' if changed else 'is current'}")
+    if not current:
+        raise typer.Exit(1)
+
+
 def main() -> None:  # pragma: no cover - console script indirection for `python -m bulkhead`
     try:
         app()

@@ -8,6 +8,10 @@ from pathlib import Path
 
 _SECRET_FILE_MODE = 0o600
 _SECRET_DIR_MODE = 0o700
+# Bits a secret file must not carry: anything for "others", and group write/execute. Group
+# read is tolerated because Kubernetes secret volumes with an ``fsGroup`` come out 0440 (the
+# only way a non-root pod can read them); the local platform writes 0600 regardless.
+UNSAFE_SECRET_BITS = 0o037
 
 
 class SecretFileError(RuntimeError):
@@ -36,9 +40,10 @@ def read_secret(path: Path) -> str:
         mode = path.stat().st_mode & 0o777
     except FileNotFoundError as err:
         raise SecretFileError(f"secret file {path} is missing; run `bulkhead up`") from err
-    if mode & 0o077:
+    if mode & UNSAFE_SECRET_BITS:
         raise SecretFileError(
-            f"secret file {path} has mode {oct(mode)}; it must be readable by its owner only"
+            f"secret file {path} has mode {oct(mode)}; it must be readable by its owner only "
+            "(or its group, as Kubernetes mounts secrets)"
         )
     return path.read_text().strip()
 

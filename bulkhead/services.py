@@ -15,7 +15,7 @@ import httpx
 from bulkhead.paths import StatePaths
 from bulkhead.procs import ProcessRecord, spawn, tcp_open, wait_until
 from bulkhead.secrets import read_secret
-from bulkhead.settings import PlatformSettings, Zone
+from bulkhead.settings import PlatformSettings, ServeZoneSettings, Zone
 from bulkhead.state import ZoneState
 from registry.credentials import CREDENTIALS_ENV
 
@@ -176,6 +176,37 @@ def haproxy_binary() -> Path:
     return Path(get_haproxy_binary())
 
 
+def serve_tuning_env(settings: ServeZoneSettings) -> dict[str, str]:
+    """Serve settings that hold wherever the serve zone runs (here or in ``deploy/``)."""
+    env: dict[str, str] = {
+        # Replicas push their load every second (default 10 s): autoscaling reacts in seconds.
+        "RAY_SERVE_REPLICA_AUTOSCALING_METRIC_PUSH_INTERVAL_S": "1",
+        # Ray starts workers at nice 15; here the replicas are the workload.
+        "RAY_worker_niceness": "0",
+    }
+    if settings.throughput_optimized:
+        env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = "1"
+    if settings.haproxy_ingress:
+        env.update(
+            {
+                "RAY_SERVE_ENABLE_HA_PROXY": "1",
+                # Per-request HAProxy metrics make the HAProxy actor parse one log datagram per
+                # request in Python; the replicas export their own request metrics instead.
+                "RAY_SERVE_HAPROXY_METRICS_ENABLED": "0",
+                # Predictions are pure functions of the request, so a request whose replica
+                # died before answering is safe to send to another replica (Ray's default
+                # retries only when no connection was made; measured: 4 of 1,452 requests
+                # lost to a replica kill).
+                "RAY_SERVE_HAPROXY_RETRY_ON": "conn-failure empty-response",
+                "RAY_SERVE_HAPROXY_RETRIES": "2",
+                # A client that goes quiet mid-request (slowloris) is dropped after 30 s, not
+                # the hour of Ray's template.
+                "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": "30",
+            }
+        )
+    return env
+
+
 def serve_ingress_env(settings: PlatformSettings, paths: StatePaths) -> dict[str, str]:
     """The environment that puts the serve zone behind HAProxy in throughput mode.
 
@@ -185,44 +216,31 @@ def serve_ingress_env(settings: PlatformSettings, paths: StatePaths) -> dict[str
     """
     serve = settings.serve
     ports = serve.ingress_ports
-    env: dict[str, str] = {
-        # Replicas push their load every second (default 10 s): autoscaling reacts in seconds.
-        "RAY_SERVE_REPLICA_AUTOSCALING_METRIC_PUSH_INTERVAL_S": "1",
-        # Whatever ingress runs, every port Serve opens stays inside this zone's block.
-        "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(ports.fallback_proxy_http),
-        "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": str(ports.fallback_proxy_grpc),
-        "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(ports.replica_http_min),
-        "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(ports.replica_http_max),
-        "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT": str(ports.replica_grpc_min),
-        "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT": str(ports.replica_grpc_max),
-    }
-    if serve.throughput_optimized:
-        env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = "1"
+    env = serve_tuning_env(serve)
+    env.update(
+        {
+            # Whatever ingress runs, every port Serve opens stays inside this zone's block.
+            "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(ports.fallback_proxy_http),
+            "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": str(ports.fallback_proxy_grpc),
+            "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(ports.replica_http_min),
+            "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(ports.replica_http_max),
+            "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT": str(ports.replica_grpc_min),
+            "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT": str(ports.replica_grpc_max),
+        }
+    )
     if not serve.haproxy_ingress:
         return env
     folder = paths.haproxy_dir
     env.update(
         {
-            "RAY_SERVE_ENABLE_HA_PROXY": "1",
             "RAY_SERVE_HAPROXY_BINARY_PATH": str(haproxy_binary()),
             "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(folder / "haproxy.cfg"),
             "RAY_SERVE_HAPROXY_SOCKET_PATH": str(folder / "admin.sock"),
             "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(folder),
             "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(folder / "server-state"),
             "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": str(folder / "metrics.sock"),
-            # Per-request HAProxy metrics make the HAProxy actor parse one log datagram per
-            # request in Python; the replicas export their own request metrics instead.
-            "RAY_SERVE_HAPROXY_METRICS_ENABLED": "0",
             # One HAProxy thread per core the zone advertises (Ray's default is 4).
             "RAY_SERVE_HAPROXY_NBTHREAD": str(max(1, int(serve.num_cpus))),
-            # Predictions are pure functions of the request, so a request whose replica died
-            # before answering is safe to send to another replica (Ray's default retries only
-            # when no connection was made; measured: 4 of 1,452 requests lost to a replica kill).
-            "RAY_SERVE_HAPROXY_RETRY_ON": "conn-failure empty-response",
-            "RAY_SERVE_HAPROXY_RETRIES": "2",
-            # A client that goes quiet mid-request (slowloris) is dropped after 30 s, not the
-            # hour of Ray's template.
-            "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": "30",
             "RAY_SERVE_HAPROXY_STATS_PORT": str(ports.haproxy_stats),
             "RAY_SERVE_HAPROXY_METRICS_PORT": str(ports.haproxy_metrics),
         }

@@ -22,6 +22,8 @@ from ingestion.transforms import row_digest
 from registry.digest import sha256_file
 
 MANIFEST = "manifest.json"
+# Names the newest snapshot in a snapshots folder.
+LATEST = "LATEST"
 FORMAT_VERSION = 1
 
 
@@ -157,9 +159,26 @@ def publish(staging: Path, manifest: Manifest, snapshots_dir: Path) -> tuple[Pat
     (staging / MANIFEST).write_text(manifest.model_dump_json(indent=2))
     if target.exists():
         shutil.rmtree(staging)
+        _point_latest_at(snapshots_dir, name)
         return target, False
     os.replace(staging, target)
+    _point_latest_at(snapshots_dir, name)
     return target, True
+
+
+def _point_latest_at(snapshots_dir: Path, name: str) -> None:
+    """Record the newest snapshot so a scheduled training job (a KubeRay RayJob whose spec
+    cannot know the digest in advance) can name the folder instead of one snapshot."""
+    tmp = snapshots_dir / f".{LATEST}.tmp"
+    tmp.write_text(name + "\n")
+    os.replace(tmp, snapshots_dir / LATEST)
+
+
+def resolve(path: Path) -> Path:
+    """A snapshot folder as given, or the newest one when ``path`` is the snapshots folder."""
+    if not (path / MANIFEST).exists() and (path / LATEST).is_file():
+        return path / (path / LATEST).read_text().strip()
+    return path
 
 
 def load_manifest(folder: Path) -> Manifest:

@@ -28,8 +28,12 @@ class RegistryCredentials(BaseModel):
     @classmethod
     def from_file(cls, path: Path) -> RegistryCredentials:
         mode = path.stat().st_mode & 0o777
-        if mode & 0o077:
-            raise PermissionError(f"{path} has mode {oct(mode)}; credentials must be 0600")
+        # Group read is allowed: Kubernetes mounts secrets 0440 for a pod's fsGroup.
+        if mode & 0o037:
+            raise PermissionError(
+                f"{path} has mode {oct(mode)}; credentials must be 0600 (or 0440 from a "
+                "Kubernetes secret volume)"
+            )
         return cls.model_validate(json.loads(path.read_text()))
 
     @classmethod

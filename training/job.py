@@ -306,14 +306,36 @@ def run(spec: TrainJobSpec) -> TrainResult:
     )
 
 
+def spec_from_argv(argv: list[str]) -> TrainJobSpec | None:
+    """The spec from ``<base64 spec>`` (the CLI) or ``--spec-file FILE`` (a KubeRay RayJob,
+    whose snapshot may be the snapshots folder: its newest snapshot is used)."""
+    from ingestion.snapshot import resolve
+
+    if len(argv) == 2:
+        spec = decode_spec(argv[1])
+    elif len(argv) == 3 and argv[1] == "--spec-file":
+        spec = TrainJobSpec.model_validate_json(Path(argv[2]).read_text())
+    else:
+        return None
+    return spec.model_copy(update={"snapshot": resolve(spec.snapshot)})
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print(f"{ERROR_PREFIX}usage: python -m training.job <base64 spec>", flush=True)
+    try:
+        spec = spec_from_argv(argv)
+    except (OSError, ValueError) as err:
+        print(f"{ERROR_PREFIX}unreadable job spec: {err}", flush=True)
+        return EXIT_BAD_INPUT
+    if spec is None:
+        print(
+            f"{ERROR_PREFIX}usage: python -m training.job <base64 spec> | --spec-file FILE",
+            flush=True,
+        )
         return EXIT_BAD_INPUT
     from ingestion.snapshot import SnapshotError
 
     try:
-        result = run(decode_spec(argv[1]))
+        result = run(spec)
     except (SnapshotError, FileNotFoundError) as err:
         print(f"{ERROR_PREFIX}snapshot unusable: {err}", flush=True)
         return EXIT_BAD_INPUT

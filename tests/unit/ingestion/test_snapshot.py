@@ -10,6 +10,7 @@ from ingestion.snapshot import (
     SourceInfo,
     describe,
     publish,
+    resolve,
     verify,
 )
 
@@ -75,3 +76,18 @@ def test_publish_is_idempotent_and_verify_catches_tampering(tmp_path: Path) -> N
     victim.unlink()
     with pytest.raises(SnapshotError, match="missing"):
         verify(folder)
+
+
+def test_the_snapshots_folder_resolves_to_the_newest_snapshot(tmp_path: Path) -> None:
+    """A scheduled RayJob names the folder; the job trains on what ingest published last."""
+    snapshots = tmp_path / "snapshots"
+    snapshots.mkdir()
+    _write(tmp_path / "s1", ROWS)
+    first, _ = publish(tmp_path / "s1", _describe(tmp_path / "s1"), snapshots)
+    assert resolve(snapshots) == first
+    changed = {**ROWS, "test": [("awful", "neg"), ("bland", "neg")]}
+    _write(tmp_path / "s2", changed)
+    second, _ = publish(tmp_path / "s2", _describe(tmp_path / "s2"), snapshots)
+    assert second != first
+    assert resolve(snapshots) == second
+    assert resolve(first) == first

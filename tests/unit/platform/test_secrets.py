@@ -24,6 +24,16 @@ def test_readable_by_others_is_refused(tmp_path: Path) -> None:
         read_secret(file)
 
 
+def test_group_readable_like_a_kubernetes_secret_volume_is_accepted(tmp_path: Path) -> None:
+    file = tmp_path / "token"
+    write_secret(file, "abc")
+    os.chmod(file, 0o440)
+    assert read_secret(file) == "abc"
+    os.chmod(file, 0o460)
+    with pytest.raises(SecretFileError):
+        read_secret(file)
+
+
 def test_missing_secret_says_how_to_fix(tmp_path: Path) -> None:
     with pytest.raises(SecretFileError, match="bulkhead up"):
         read_secret(tmp_path / "absent")
@@ -39,6 +49,6 @@ def test_credentials_round_trip_and_never_print_the_password(tmp_path: Path) -> 
     assert loaded == creds
     assert "s3cret-value" not in repr(loaded) and "s3cret-value" not in str(loaded)
     assert loaded.client_env()["MLFLOW_TRACKING_PASSWORD"] == "s3cret-value"
-    os.chmod(file, 0o640)
+    os.chmod(file, 0o604)
     with pytest.raises(PermissionError):
         RegistryCredentials.from_file(file)

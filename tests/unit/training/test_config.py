@@ -35,3 +35,21 @@ def test_unknown_keys_and_presets_are_refused(tmp_path: Path) -> None:
         load_config("default", file)
     with pytest.raises(ValueError, match="unknown preset"):
         load_config("huge")
+
+
+def test_job_spec_comes_from_base64_or_a_spec_file(tmp_path: Path) -> None:
+    from training.job import TrainJobSpec, encode_spec, spec_from_argv
+
+    spec = TrainJobSpec(
+        config=load_config("tiny"),
+        snapshot=tmp_path,
+        ray_address="127.0.0.1:1",
+        storage_path=tmp_path / "ckpt",
+        model_name="m",
+        experiment_name="e",
+    )
+    file = tmp_path / "spec.json"
+    file.write_text(spec.model_dump_json())
+    assert spec_from_argv(["job", encode_spec(spec)]) == spec
+    assert spec_from_argv(["job", "--spec-file", str(file)]) == spec
+    assert spec_from_argv(["job"]) is None

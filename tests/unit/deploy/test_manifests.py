@@ -1,0 +1,364 @@
+"""deploy/ is what runs each zone on real infrastructure; these tests keep it valid and keep
+the isolation it promises (the same boundary ``bulkhead up --isolate`` proves locally)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from bulkhead import manifests
+from ingestion.config import IngestJobSpec
+from training.job import TrainJobSpec
+
+ROOT = Path(__file__).resolve().parents[3]
+KUBERAY = ROOT / "deploy" / "kuberay"
+AWS = ROOT / "deploy" / "aws"
+ZONES = ("ingest", "train", "serve")
+NAMESPACED_KINDS = {
+    "ConfigMap",
+    "PersistentVolumeClaim",
+    "RayJob",
+    "RayService",
+    "NetworkPolicy",
+    "ServiceAccount",
+    "Deployment",
+    "Service",
+}
+
+
+# ----------------------------------------------------------------- Kubernetes structure
+
+
+class Metadata(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    namespace: str | None = None
+
+
+class K8sObject(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    apiVersion: str
+    kind: str
+    metadata: Metadata
+    spec: dict[str, Any] | None = None
+    data: dict[str, str] | None = None
+
+
+class Container(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    image: str = Field(pattern=r"^[\w./-]+:[\w.-]+$")  # pinned tag, never :latest implicitly
+    resources: dict[str, dict[str, str | int]]
+    env: list[dict[str, Any]] = []
+
+
+class PodSpec(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    containers: list[Container] = Field(min_length=1)
+    volumes: list[dict[str, Any]] = []
+    nodeSelector: dict[str, str] = {}
+    tolerations: list[dict[str, str]] = []
+    securityContext: dict[str, Any] = {}
+
+
+def _docs(name: str) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all((KUBERAY / name).read_text()) if doc]
+
+
+ALL_FILES = sorted(path.name for path in KUBERAY.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", ALL_FILES)
+def test_every_kubernetes_object_is_well_formed(name: str) -> None:
+    for doc in _docs(name):
+        obj = K8sObject.model_validate(doc)
+        if obj.kind in NAMESPACED_KINDS:
+            assert obj.metadata.namespace and obj.metadata.namespace.startswith("bulkhead-"), (
+                name,
+                obj.metadata.name,
+            )
+
+
+def _pod_specs(doc: dict[str, Any]) -> list[PodSpec]:
+    spec = doc.get("spec") or {}
+    cluster = spec.get("rayClusterSpec") or spec.get("rayClusterConfig")
+    if cluster is not None:
+        templates = [cluster["headGroupSpec"]["template"]] + [
+            group["template"] for group in cluster.get("workerGroupSpecs", [])
+        ]
+    elif doc["kind"] == "Deployment":
+        templates = [spec["template"]]
+    else:
+        return []
+    return [PodSpec.model_validate(template["spec"]) for template in templates]
+
+
+@pytest.mark.parametrize("name", ALL_FILES)
+def test_pods_hold_secrets_by_reference_only(name: str) -> None:
+    for doc in _docs(name):
+        for pod in _pod_specs(doc):
+            assert pod.securityContext.get("runAsNonRoot") is True
+            for volume in pod.volumes:
+                if "secret" in volume:
+                    assert volume["secret"]["defaultMode"] == 0o400, volume
+            for container in pod.containers:
+                assert "memory" in container.resources["limits"]
+                for var in container.env:
+                    literal = str(var.get("value", ""))
+                    looks_secret = any(
+                        word in var["name"].upper() for word in ("PASSWORD", "SECRET", "TOKEN")
+                    )
+                    assert not (looks_secret and literal and not literal.startswith("/")), var
+
+
+def test_one_namespace_per_zone() -> None:
+    names = {doc["metadata"]["name"] for doc in _docs("namespaces.yaml")}
+    assert {f"bulkhead-{zone}" for zone in (*ZONES, "registry")} <= names
+
+
+def _ray_cluster(doc: dict[str, Any]) -> dict[str, Any]:
+    cluster: dict[str, Any] = doc["spec"].get("rayClusterSpec") or doc["spec"]["rayClusterConfig"]
+    return cluster
+
+
+ZONE_FILES = {
+    "ingest": "ray-job.ingest.yaml",
+    "train": "ray-job.train.yaml",
+    "serve": "ray-service.serve.yaml",
+}
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_each_zone_has_token_auth_with_its_own_secret(zone: str) -> None:
+    ray_objects = [d for d in _docs(ZONE_FILES[zone]) if d["kind"] in {"RayJob", "RayService"}]
+    assert len(ray_objects) == 1
+    (obj,) = ray_objects
+    assert obj["metadata"]["namespace"] == f"bulkhead-{zone}"
+    cluster = _ray_cluster(obj)
+    assert cluster["rayVersion"] == "2.60.0"
+    assert cluster["authOptions"] == {"mode": "token", "secretName": f"bulkhead-{zone}-ray-token"}
+    secrets = {
+        volume["secret"]["secretName"]
+        for pod in _pod_specs(obj)
+        for volume in pod.volumes
+        if "secret" in volume
+    }
+    # Registry credentials are the zone's own least-privilege user; no zone mounts another's.
+    user = {"ingest": "ingest", "train": "trainer", "serve": "server"}[zone]
+    assert f"bulkhead-registry-{user}" in secrets
+    others = {"ingest", "trainer", "server"} - {user}
+    assert not {f"bulkhead-registry-{other}" for other in others} & secrets
+
+
+def _job_spec(name: str) -> tuple[dict[str, Any], str]:
+    docs = _docs(name)
+    (job,) = [d for d in docs if d["kind"] == "RayJob"]
+    (config_map,) = [d for d in docs if d["kind"] == "ConfigMap"]
+    entrypoint: str = job["spec"]["entrypoint"]
+    spec_path = entrypoint.split("--spec-file ")[1]
+    mount = Path(spec_path).parent.as_posix()
+    head = _pod_specs(job)[0]
+    mounted = {m["mountPath"]: m["name"] for m in head.containers[0].model_extra["volumeMounts"]}
+    volume = next(v for v in head.volumes if v["name"] == mounted[mount])
+    assert volume["configMap"]["name"] == config_map["metadata"]["name"]
+    return job, config_map["data"][Path(spec_path).name]
+
+
+def test_ingest_job_runs_a_valid_spec_on_high_memory_nodes() -> None:
+    job, spec_text = _job_spec("ray-job.ingest.yaml")
+    assert job["spec"]["entrypoint"].startswith("python -m ingestion.job --spec-file ")
+    spec = IngestJobSpec.model_validate_json(spec_text)
+    assert spec.snapshots_dir == Path("/mnt/bulkhead/snapshots")
+    workers = _ray_cluster(job)["workerGroupSpecs"]
+    assert workers and all(
+        PodSpec.model_validate(g["template"]["spec"]).nodeSelector["bulkhead.io/pool"] == "ingest"
+        for g in workers
+    )
+
+
+def test_train_job_runs_a_valid_gpu_spec_on_gpu_nodes() -> None:
+    job, spec_text = _job_spec("ray-job.train.yaml")
+    assert job["spec"]["entrypoint"].startswith("python -m training.job --spec-file ")
+    spec = TrainJobSpec.model_validate_json(spec_text)
+    assert spec.config.use_gpu is True
+    (group,) = _ray_cluster(job)["workerGroupSpecs"]
+    pod = PodSpec.model_validate(group["template"]["spec"])
+    gpus_per_pod = int(pod.containers[0].resources["limits"]["nvidia.com/gpu"])
+    assert spec.config.num_workers <= group["minReplicas"] * gpus_per_pod
+    assert pod.nodeSelector["bulkhead.io/pool"] == "train-gpu"
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in (
+        pod.tolerations
+    )
+
+
+def test_serve_config_v2_is_serve_config_yaml_and_valid_for_serve() -> None:
+    from ray.serve.schema import ServeDeploySchema
+
+    assert manifests.is_current(), "run `make manifests` after editing serve_config.yaml"
+    (service,) = _docs("ray-service.serve.yaml")
+    embedded = yaml.safe_load(service["spec"]["serveConfigV2"])
+    source = yaml.safe_load((ROOT / "serve_config.yaml").read_text())
+    ServeDeploySchema.model_validate(embedded)
+    assert embedded["applications"] == source["applications"]
+    assert embedded["http_options"] == {**source["http_options"], "host": "0.0.0.0"}
+    assert {k: v for k, v in embedded.items() if k != "http_options"} == {
+        k: v for k, v in source.items() if k != "http_options"
+    }
+    cluster = _ray_cluster(service)
+    assert cluster["enableInTreeAutoscaling"] is True
+    (group,) = cluster["workerGroupSpecs"]
+    assert group["maxReplicas"] > group["minReplicas"]
+
+
+def test_drift_between_serve_config_and_ray_service_is_detected(tmp_path: Path) -> None:
+    edited = yaml.safe_load((ROOT / "serve_config.yaml").read_text())
+    edited["applications"][0]["deployments"][0]["autoscaling_config"]["max_replicas"] = 7
+    config = tmp_path / "serve_config.yaml"
+    config.write_text(yaml.safe_dump(edited))
+    target = tmp_path / "ray-service.serve.yaml"
+    target.write_text(manifests.RAY_SERVICE.read_text())
+    assert not manifests.is_current(target, config)
+    assert manifests.write(target, config)
+    assert manifests.is_current(target, config)
+    assert "max_replicas: 7" in target.read_text()
+
+
+# ----------------------------------------------------------------- NetworkPolicies
+
+
+def _policies() -> list[dict[str, Any]]:
+    return _docs("network-policies.yaml")
+
+
+def _peers_allow(peers: list[dict[str, Any]], own_ns: str, other_ns: str) -> bool:
+    for peer in peers:
+        if "ipBlock" in peer:
+            # ipBlocks here are the outside world (clients, NFS, Postgres, S3), never pods.
+            continue
+        selector = peer.get("namespaceSelector")
+        if selector is None:
+            if own_ns == other_ns:
+                return True
+            continue
+        if selector.get("matchLabels", {}).get("kubernetes.io/metadata.name") == other_ns:
+            return True
+    return False
+
+
+def _allowed(direction: str, ns: str, other_ns: str) -> bool:
+    key, peer_key = ("egress", "to") if direction == "egress" else ("ingress", "from")
+    return any(
+        _peers_allow(rule.get(peer_key, []), ns, other_ns)
+        for policy in _policies()
+        if policy["metadata"]["namespace"] == ns
+        for rule in policy["spec"].get(key, [])
+    )
+
+
+def _reachable(src: str, dst: str) -> bool:
+    src_ns, dst_ns = f"bulkhead-{src}", f"bulkhead-{dst}"
+    return _allowed("egress", src_ns, dst_ns) and _allowed("ingress", dst_ns, src_ns)
+
+
+def test_every_zone_namespace_starts_from_deny_all() -> None:
+    for zone in (*ZONES, "registry"):
+        deny = [
+            p
+            for p in _policies()
+            if p["metadata"]["namespace"] == f"bulkhead-{zone}"
+            and p["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+        ]
+        assert deny, zone
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_zones_reach_the_registry(zone: str) -> None:
+    assert _reachable(zone, "registry")
+    assert not _reachable("registry", zone)
+
+
+@pytest.mark.parametrize(
+    ("src", "dst"),
+    [(a, b) for a in ZONES for b in ZONES if a != b],
+)
+def test_zones_cannot_reach_each_other(src: str, dst: str) -> None:
+    assert not _reachable(src, dst)
+
+
+def test_only_the_serve_ingress_is_open_to_clients() -> None:
+    open_ports = {
+        (policy["metadata"]["namespace"], port["port"])
+        for policy in _policies()
+        for rule in policy["spec"].get("ingress", [])
+        if any(peer.get("ipBlock", {}).get("cidr") == "0.0.0.0/0" for peer in rule["from"])
+        for port in rule.get("ports", [])
+    }
+    assert open_ports == {("bulkhead-serve", 8000)}
+
+
+# ----------------------------------------------------------------- AWS cluster launcher
+
+
+def _aws(zone: str) -> dict[str, Any]:
+    config: dict[str, Any] = yaml.safe_load((AWS / f"{zone}.yaml").read_text())
+    return config
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_cluster_launcher_config_validates_against_rays_schema(zone: str) -> None:
+    import jsonschema
+    import ray.autoscaler
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    schema = json.loads((Path(ray.autoscaler.__file__).parent / "ray-schema.json").read_text())
+    config = _aws(zone)
+    jsonschema.validate(config, schema)
+    validate_config(prepare_config(config))
+
+
+INSTANCE_FAMILY = {"ingest": ("r",), "train": ("g", "p"), "serve": ("c",)}
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_cluster_launcher_fits_instances_and_security_groups_to_the_stage(zone: str) -> None:
+    config = _aws(zone)
+    group = config["provider"]["security_group"]
+    assert group["GroupName"] == f"bulkhead-{zone}"
+    sources = {
+        pair["GroupName"]
+        for rule in group["IpPermissions"]
+        for pair in rule.get("UserIdGroupPairs", [])
+    }
+    assert not sources & {f"bulkhead-{other}" for other in ZONES}
+    assert all("IpRanges" not in rule for rule in group["IpPermissions"])  # no open CIDRs
+    workers = {k: v for k, v in config["available_node_types"].items() if k != "head"}
+    assert workers
+    for node_type in workers.values():
+        family = node_type["node_config"]["InstanceType"]
+        assert family.startswith(INSTANCE_FAMILY[zone]), family
+        assert ("GPU" in node_type["resources"]) == (zone == "train")
+    run_options = " ".join(config["docker"]["run_options"])
+    assert "RAY_AUTH_MODE=token" in run_options
+    commands = " ".join(config["initialization_commands"])
+    assert f"bulkhead/{zone}/ray-token" in commands
+
+
+def test_registry_is_reachable_only_from_the_zones_and_operators() -> None:
+    template = yaml.safe_load((AWS / "registry-security-groups.yaml").read_text())
+    registry = template["Resources"]["RegistryGroup"]["Properties"]
+    sources = {rule["SourceSecurityGroupId"]["Ref"] for rule in registry["SecurityGroupIngress"]}
+    assert sources == {"IngestGroupId", "TrainGroupId", "ServeGroupId", "OpsGroupId"}
+    assert {rule["FromPort"] for rule in registry["SecurityGroupIngress"]} == {5000}
+    database = template["Resources"]["DatabaseGroup"]["Properties"]
+    assert [r["SourceSecurityGroupId"] for r in database["SecurityGroupIngress"]] == [
+        {"Ref": "RegistryGroup"}
+    ]
