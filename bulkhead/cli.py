@@ -15,6 +15,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from bulkhead.platform import Platform, PlatformError, PlatformStatus, status_json
+from bulkhead.probe import REFUSED
+from bulkhead.reachability import Matrix
 from bulkhead.settings import PlatformSettings
 
 app = typer.Typer(
@@ -64,12 +66,20 @@ def up(
             "gate and promote, unless the champion was trained on that same snapshot.",
         ),
     ] = True,
+    isolate: Annotated[
+        bool,
+        typer.Option(
+            "--isolate",
+            help="Linux, root: run the registry and each zone in its own network namespace; "
+            "zones reach only the registry (check with `bulkhead check-isolation`).",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Start the registry and one Ray cluster per zone (idempotent), then run the pipeline."""
     platform = _platform()
     try:
-        platform.up()
+        platform.up(isolate=isolate)
     except PlatformError as err:
         console.print(f"[red]bulkhead up failed:[/] {escape(str(err))}")
         raise typer.Exit(1) from err
@@ -386,6 +396,48 @@ def models(as_json: JsonOption = False) -> None:
         print(json.dumps([row.model_dump() for row in rows], indent=2))
     else:
         console.print(models_table(rows))
+
+
+@app.command("check-isolation")
+def check_isolation(as_json: JsonOption = False) -> None:
+    """Probe every zone's GCS, dashboard and HTTP ports and the registry from every network
+    namespace; exit 1 if anything the design forbids is reachable (or allowed is not)."""
+    from bulkhead.reachability import check
+
+    platform = _platform()
+    layout = platform.load_state().isolation
+    if layout is None:
+        console.print("[red]the platform is not isolated:[/] run `bulkhead up --isolate`")
+        raise typer.Exit(2)
+    matrix = check(layout, platform.settings)
+    if as_json:
+        print(json.dumps({"holds": matrix.holds, **matrix.model_dump(mode="json")}, indent=2))
+    else:
+        console.print(isolation_table(matrix))
+        verdict = (
+            "[green]holds[/]" if matrix.holds else f"[red]{len(matrix.violations)} violation(s)[/]"
+        )
+        console.print(f"isolation matrix: {verdict}")
+    if not matrix.holds:
+        raise typer.Exit(1)
+
+
+def isolation_table(matrix: Matrix) -> Table:
+    """Rows: the service a connection tried to reach; columns: where it came from."""
+    sources = list(dict.fromkeys(probe.source for probe in matrix.probes))
+    rows: dict[str, dict[str, str]] = {}
+    for probe in matrix.probes:
+        label = f"{probe.target.node.value} {probe.target.service}"
+        colour = ("green" if probe.outcome != REFUSED else "yellow") if probe.ok else "red"
+        flag = "" if probe.ok else (" ✗ must be cut" if not probe.allowed else " ✗ must open")
+        rows.setdefault(label, {})[probe.source.value] = f"[{colour}]{probe.outcome}{flag}[/]"
+    table = Table(title="TCP connect, from each namespace (column) to each service (row)")
+    table.add_column("service")
+    for source in sources:
+        table.add_column(f"from {source.value}")
+    for label, cells in rows.items():
+        table.add_row(label, *(cells.get(source.value, "·") for source in sources))
+    return table
 
 
 @app.command()

@@ -28,7 +28,7 @@ def serve_target(platform: Platform) -> LoadTarget:
         raise typer.Exit(3)
     settings = platform.settings
     return LoadTarget(
-        base_url=f"http://{settings.host}:{settings.serve_http_port}",
+        base_url=settings.serve_url,
         api_key_file=platform.paths.serve_api_key,
         model_name=settings.model_name,
         dashboard_url=zone.dashboard_url,

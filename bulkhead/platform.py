@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from bulkhead import services
+from bulkhead.isolation import ZONE_NODES, IsolationError, IsolationLayout, Node
 from bulkhead.paths import StatePaths
 from bulkhead.procs import (
     ServiceStartError,
@@ -44,9 +45,15 @@ class PlatformError(RuntimeError):
 
 class Platform:
     def __init__(self, settings: PlatformSettings, console: Console | None = None) -> None:
-        self.settings = settings
+        self.base_settings = settings
         self.paths = StatePaths.at(settings.home)
         self.console = console or Console(stderr=True)
+        layout = self.load_state().isolation
+        # Under `up --isolate` every service lives at its namespace's address.
+        self.settings = layout.apply(settings) if layout is not None else settings
+
+    def _prefix(self, state: PlatformState, node: Node) -> list[str]:
+        return state.isolation.exec_prefix(node) if state.isolation is not None else []
 
     # ------------------------------------------------------------ helpers
 
@@ -112,10 +119,11 @@ class Platform:
 
     # ------------------------------------------------------------ up
 
-    def up(self) -> PlatformState:
+    def up(self, isolate: bool = False) -> PlatformState:
         state = self.load_state()
         started: list[Any] = []
         self.paths.home.mkdir(parents=True, exist_ok=True)
+        self._up_network(state, isolate)
         try:
             with self._step("secrets (.bulkhead/secrets, mode 0600)"):
                 self._ensure_secrets()
@@ -135,6 +143,35 @@ class Platform:
         self.save_state(state)
         return state
 
+    def _up_network(self, state: PlatformState, isolate: bool) -> None:
+        """Create (or re-create after a reboot) the namespaces of `up --isolate`."""
+        state = self._forget_dead(state)
+        running = state.registry is not None or bool(state.zones)
+        layout = state.isolation
+        if isolate and layout is None:
+            if running:
+                raise PlatformError(
+                    "the platform runs without isolation; `bulkhead down` before `up --isolate`"
+                )
+            layout = IsolationLayout.for_platform(
+                str(self.paths.home),
+                self.base_settings.registry_port,
+                self.base_settings.isolation_subnet,
+            )
+        if layout is None or (layout.exists() and running):
+            return
+        with self._step(
+            f"network namespaces {', '.join(layout.namespaces.values())} (registry at "
+            f"{layout.registry_address}; zones reach only the registry)"
+        ):
+            try:
+                layout.create()
+            except IsolationError as err:
+                raise PlatformError(f"--isolate: {err}") from err
+        state.isolation = layout
+        self.save_state(state)
+        self.settings = layout.apply(self.base_settings)
+
     def _forget_dead(self, state: PlatformState) -> PlatformState:
         if state.registry and not is_alive(state.registry.process):
             state.registry = None
@@ -145,7 +182,7 @@ class Platform:
         return (
             state.registry is not None
             and is_alive(state.registry.process)
-            and tcp_open(self.settings.host, self.settings.registry_port)
+            and tcp_open(self.settings.registry_address, self.settings.registry_port)
         )
 
     def _up_registry(self, state: PlatformState, started: list[Any]) -> None:
@@ -154,10 +191,13 @@ class Platform:
             self.console.print(f"[green]✓[/] {title} (already running)")
         else:
             with self._step(title):
-                ensure_ports_free({"registry": self.settings.registry_port}, "the registry")
+                if state.isolation is None:
+                    ensure_ports_free({"registry": self.settings.registry_port}, "the registry")
                 admin = self.credentials(ADMIN_USER)
                 services.write_auth_config(self.paths, admin.password.get_secret_value())
-                record = services.start_registry(self.settings, self.paths)
+                record = services.start_registry(
+                    self.settings, self.paths, self._prefix(state, Node.REGISTRY)
+                )
                 started.append(record)
                 state.registry = RegistryState(url=self.settings.registry_url, process=record)
                 self.save_state(state)
@@ -190,13 +230,13 @@ class Platform:
         return (
             zone_state is not None
             and is_alive(zone_state.process)
-            and tcp_open(self.settings.host, self.settings.zone(zone).ports.gcs)
+            and tcp_open(self.settings.zone_host(zone), self.settings.zone(zone).ports.gcs)
         )
 
     def _up_zone(self, state: PlatformState, zone: Zone, started: list[Any]) -> None:
         zs = self.settings.zone(zone)
         title = (
-            f"{zone} zone: Ray cluster at {self.settings.host}:{zs.ports.gcs} "
+            f"{zone} zone: Ray cluster at {self.settings.zone_host(zone)}:{zs.ports.gcs} "
             f"({zs.num_cpus:g} CPU, token auth)"
         )
         if self._zone_running(state, zone):
@@ -209,8 +249,11 @@ class Platform:
             ports = zs.ports.listening()
             if zone is Zone.SERVE:
                 ports["serve http"] = self.settings.serve_http_port
-            ensure_ports_free(ports, f"the {zone} zone")
-            zone_state = services.start_zone(self.settings, self.paths, zone)
+            if state.isolation is None:
+                ensure_ports_free(ports, f"the {zone} zone")
+            zone_state = services.start_zone(
+                self.settings, self.paths, zone, self._prefix(state, ZONE_NODES[zone])
+            )
             started.append(zone_state.process)
             state.zones[zone] = zone_state
             self.save_state(state)
@@ -239,6 +282,12 @@ class Platform:
                 stop_session(state.registry.process)
             state.registry = None
             stopped += 1
+        if state.isolation is not None:
+            layout = state.isolation
+            with self._step(f"remove network namespaces {', '.join(layout.namespaces.values())}"):
+                layout.destroy()
+            state.isolation = None
+            self.settings = self.base_settings
         self.save_state(state)
         if purge:
             for zone in Zone:
@@ -266,10 +315,14 @@ class Platform:
             zs = self.settings.zone(zone)
             zone_state = state.zones.get(zone)
             alive = zone_state is not None and is_alive(zone_state.process)
-            answering = tcp_open(self.settings.host, zs.ports.gcs)
+            host = self.settings.zone_host(zone)
+            answering = tcp_open(host, zs.ports.gcs)
             zones[zone.value] = ZoneStatus(
-                address=f"{self.settings.host}:{zs.ports.gcs}",
-                dashboard_url=f"http://{self.settings.host}:{zs.ports.dashboard}",
+                address=f"{host}:{zs.ports.gcs}",
+                dashboard_url=f"http://{host}:{zs.ports.dashboard}",
+                network_namespace=(
+                    state.isolation.namespaces[ZONE_NODES[zone]] if state.isolation else None
+                ),
                 state="running" if alive and answering else ("starting" if alive else "stopped"),
                 pid=zone_state.process.pid if zone_state and alive else None,
                 num_cpus=zs.num_cpus,
@@ -286,6 +339,7 @@ class Platform:
             api_key_file=str(self.paths.serve_api_key),
             secrets_dir=str(self.paths.secrets),
             latest_snapshot=str(state.latest_snapshot) if state.latest_snapshot else None,
+            isolated=state.isolation is not None,
             zones=zones,
         )
 
@@ -299,6 +353,7 @@ class ZoneStatus(BaseModel):
     pid: int | None
     num_cpus: float
     token_file: str
+    network_namespace: str | None = None
 
 
 class PlatformStatus(BaseModel):
@@ -316,6 +371,7 @@ class PlatformStatus(BaseModel):
     api_key_file: str
     secrets_dir: str
     latest_snapshot: str | None
+    isolated: bool = False
     zones: dict[str, ZoneStatus]
 
     @property

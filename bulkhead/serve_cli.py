@@ -33,7 +33,13 @@ def render_config(
     """
     data = yaml.safe_load(config.read_text())
     data.setdefault("http_options", {})
-    data["http_options"]["host"] = platform.settings.host
+    isolated = platform.load_state().isolation is not None
+    # Under isolation the zone's address is not loopback, but Serve's HAProxy ingress still
+    # sends to replicas on 127.0.0.1: bind every interface of the serve namespace, whose
+    # nftables filter admits new connections from the host link only.
+    data["http_options"]["host"] = (
+        "0.0.0.0" if isolated else platform.settings.zone_host(Zone.SERVE)
+    )
     data["http_options"]["port"] = platform.settings.serve_http_port
     for application in data.get("applications", []):
         for deployment in application.get("deployments", []):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -60,7 +61,7 @@ def registry_command(settings: PlatformSettings, paths: StatePaths) -> list[str]
         str(_venv_bin() / "mlflow"),
         "server",
         "--host",
-        settings.host,
+        settings.registry_address,
         "--port",
         str(settings.registry_port),
         # One worker: the default spawns several (~2.5 GB RSS) for a load we do not have.
@@ -72,7 +73,7 @@ def registry_command(settings: PlatformSettings, paths: StatePaths) -> list[str]
         str(paths.artifacts),
         "--serve-artifacts",
         "--app-name",
-        "basic-auth",
+        "bulkhead-auth",
     ]
 
 
@@ -91,13 +92,19 @@ def write_auth_config(paths: StatePaths, admin_password: str) -> None:
     )
 
 
-def start_registry(settings: PlatformSettings, paths: StatePaths) -> ProcessRecord:
+def start_registry(
+    settings: PlatformSettings, paths: StatePaths, prefix: Sequence[str] = ()
+) -> ProcessRecord:
+    """``prefix`` runs it elsewhere, e.g. ``ip netns exec <registry namespace>``."""
     paths.artifacts.mkdir(parents=True, exist_ok=True)
     env = clean_env()
     env["MLFLOW_AUTH_CONFIG_PATH"] = str(paths.auth_config)
     env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = read_secret(paths.flask_secret)
     record = spawn(
-        registry_command(settings, paths), env, paths.log_file("registry"), cwd=paths.home
+        [*prefix, *registry_command(settings, paths)],
+        env,
+        paths.log_file("registry"),
+        cwd=paths.home,
     )
 
     def healthy() -> bool:
@@ -116,14 +123,15 @@ def start_registry(settings: PlatformSettings, paths: StatePaths) -> ProcessReco
 def zone_command(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> list[str]:
     zs = settings.zone(zone)
     ports = zs.ports
+    host = settings.zone_host(zone)
     return [
         str(_venv_bin() / "ray"),
         "start",
         "--head",
         "--block",
-        f"--node-ip-address={settings.host}",
+        f"--node-ip-address={host}",
         f"--port={ports.gcs}",
-        f"--dashboard-host={settings.host}",
+        f"--dashboard-host={host}",
         f"--dashboard-port={ports.dashboard}",
         f"--ray-client-server-port={ports.client_server}",
         f"--node-manager-port={ports.node_manager}",
@@ -248,8 +256,11 @@ def serve_ingress_env(settings: PlatformSettings, paths: StatePaths) -> dict[str
     return env
 
 
-def start_zone(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> ZoneState:
+def start_zone(
+    settings: PlatformSettings, paths: StatePaths, zone: Zone, prefix: Sequence[str] = ()
+) -> ZoneState:
     zs = settings.zone(zone)
+    host = settings.zone_host(zone)
     token_file = paths.ray_token(zone)
     temp_dir = paths.ray_temp_dir(zone)
     temp_dir.mkdir(parents=True, exist_ok=True)
@@ -258,15 +269,15 @@ def start_zone(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> Zon
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             folder.chmod(0o700)
     record = spawn(
-        zone_command(settings, paths, zone),
+        [*prefix, *zone_command(settings, paths, zone)],
         zone_env(settings, paths, zone),
         paths.log_file(f"ray-{zone.value}"),
         cwd=paths.home,
     )
     state = ZoneState(
         zone=zone,
-        gcs_address=f"{settings.host}:{zs.ports.gcs}",
-        dashboard_url=f"http://{settings.host}:{zs.ports.dashboard}",
+        gcs_address=f"{host}:{zs.ports.gcs}",
+        dashboard_url=f"http://{host}:{zs.ports.dashboard}",
         token_file=token_file,
         temp_dir=temp_dir,
         process=record,
@@ -274,7 +285,7 @@ def start_zone(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> Zon
     token = read_secret(token_file)
 
     def dashboard_ready() -> bool:
-        if not tcp_open(settings.host, zs.ports.gcs):
+        if not tcp_open(host, zs.ports.gcs):
             return False
         try:
             response = httpx.get(

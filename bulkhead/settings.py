@@ -81,6 +81,13 @@ class ZoneSettings(BaseModel):
     object_store_mb: int = Field(
         ge=80, description="Object store size in MiB; Ray refuses less than ~75 MiB."
     )
+    host: str | None = Field(
+        None,
+        description=(
+            "Address the zone binds; unset = the platform's host. `up --isolate` sets it to "
+            "the zone's network-namespace address."
+        ),
+    )
 
     @property
     def ports(self) -> ZonePorts:
@@ -172,7 +179,18 @@ class PlatformSettings(BaseSettings):
     host: str = Field(
         "127.0.0.1", description="Address every local service binds (loopback by default)."
     )
+    registry_host: str | None = Field(
+        None,
+        description="Address the registry binds; unset = host (`up --isolate` sets it).",
+    )
     registry_port: int = Field(5000, ge=1024, le=65535, description="MLflow server port.")
+    isolation_subnet: str | None = Field(
+        None,
+        description=(
+            "IPv4 network (/26 or larger) for `up --isolate`'s links; unset = a /24 in "
+            "10.213.0.0/16 derived from the home folder."
+        ),
+    )
     serve_http_port: int = Field(8000, ge=1024, le=65535, description="Serve HTTP port.")
     experiment_name: str = Field("bulkhead", min_length=1, description="MLflow experiment.")
     model_name: str = Field("sentiment", min_length=1, description="Registered model name.")
@@ -220,10 +238,17 @@ class PlatformSettings(BaseSettings):
         settings: ZoneSettings = getattr(self, zone.value)
         return settings
 
+    def zone_host(self, zone: Zone) -> str:
+        return self.zone(zone).host or self.host
+
+    @property
+    def registry_address(self) -> str:
+        return self.registry_host or self.host
+
     @property
     def registry_url(self) -> str:
-        return f"http://{self.host}:{self.registry_port}"
+        return f"http://{self.registry_address}:{self.registry_port}"
 
     @property
     def serve_url(self) -> str:
-        return f"http://{self.host}:{self.serve_http_port}"
+        return f"http://{self.zone_host(Zone.SERVE)}:{self.serve_http_port}"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bulkhead.isolation import IsolationLayout
 from bulkhead.procs import ProcessRecord
 from bulkhead.settings import Zone
 
@@ -38,6 +39,9 @@ class PlatformState(BaseModel):
     zones: dict[Zone, ZoneState] = Field(default_factory=dict)
     latest_snapshot: Path | None = Field(
         None, description="Folder of the newest dataset snapshot written by `ingest`."
+    )
+    isolation: IsolationLayout | None = Field(
+        None, description="Network namespaces of `up --isolate`; None = all on the host."
     )
 
     @classmethod

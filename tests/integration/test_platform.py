@@ -81,6 +81,17 @@ def test_registry_users_have_least_privilege(platform: TestPlatform) -> None:
             server.post("/api/2.0/mlflow/runs/create", json={"experiment_id": "1"}),
         ]
         assert [r.status_code for r in denied] == [403, 403, 403, 403]
+    # MLflow's basic-auth lets any user create experiments and models (and MANAGE them);
+    # the registry's bulkhead-auth app refuses that to every zone user.
+    for user in ("server", "trainer", "ingest"):
+        with _registry(platform, user) as zone_user:
+            created = [
+                zone_user.post("/api/2.0/mlflow/registered-models/create", json={"name": user}),
+                zone_user.post("/api/2.0/mlflow/experiments/create", json={"name": user}),
+                zone_user.post("/ajax-api/2.0/mlflow/experiments/create", json={"name": user}),
+            ]
+            assert [r.status_code for r in created] == [403, 403, 403], user
+            assert "only admins create them" in created[0].text
     with _registry(platform, "ingest") as ingest:
         assert ingest.get("/api/2.0/mlflow/registered-models/get", params=model).status_code == 403
     with _registry(platform, "trainer") as trainer:

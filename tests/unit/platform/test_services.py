@@ -47,10 +47,10 @@ def test_zone_command_binds_only_its_block_on_loopback(paths: StatePaths) -> Non
     assert any(a.startswith("--temp-dir=") for a in cmd)
 
 
-def test_registry_runs_one_worker_with_basic_auth(paths: StatePaths) -> None:
+def test_registry_runs_one_worker_with_bulkhead_auth(paths: StatePaths) -> None:
     cmd = services.registry_command(PlatformSettings(), paths)
     assert cmd[cmd.index("--workers") + 1] == "1"
-    assert cmd[cmd.index("--app-name") + 1] == "basic-auth"
+    assert cmd[cmd.index("--app-name") + 1] == "bulkhead-auth"
     assert cmd[cmd.index("--backend-store-uri") + 1].startswith("sqlite:///")
 
 
