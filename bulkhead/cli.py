@@ -54,6 +54,9 @@ def _print_status(status: PlatformStatus) -> None:
     console.print(f"serve URL: {status.serve_url}   API key file: {status.api_key_file}")
     if status.latest_snapshot:
         console.print(f"latest dataset snapshot: {status.latest_snapshot}")
+    modes = [m for m, on in (("TLS", status.tls), ("network namespaces", status.isolated)) if on]
+    if modes:
+        console.print(f"security: {' + '.join(modes)}")
 
 
 @app.command()
@@ -74,12 +77,20 @@ def up(
             "zones reach only the registry (check with `bulkhead check-isolation`).",
         ),
     ] = False,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            "--tls",
+            help="Ray mutual TLS in every zone, the registry over HTTPS and the Serve proxy over "
+            "HTTPS, with the CA of `bulkhead certs` (created when missing).",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Start the registry and one Ray cluster per zone (idempotent), then run the pipeline."""
     platform = _platform()
     try:
-        platform.up(isolate=isolate)
+        platform.up(isolate=isolate, tls=tls)
     except PlatformError as err:
         console.print(f"[red]bulkhead up failed:[/] {escape(str(err))}")
         raise typer.Exit(1) from err
@@ -396,6 +407,29 @@ def models(as_json: JsonOption = False) -> None:
         print(json.dumps([row.model_dump() for row in rows], indent=2))
     else:
         console.print(models_table(rows))
+
+
+@app.command()
+def certs(
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the CA and every certificate.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Create (once) the platform CA and a certificate per service for `up --tls`."""
+    from bulkhead import tls
+
+    platform = _platform()
+    files = tls.ensure(platform.settings, platform.paths, force=force)
+    if as_json:
+        print(files.model_dump_json(indent=2))
+        return
+    table = Table(title=f"TLS certificates (CA: {files.ca_cert})")
+    for column in ("service", "certificate", "valid until", "names"):
+        table.add_column(column)
+    for cert in [*files.services.values(), *files.ray.values()]:
+        table.add_row(cert.name, str(cert.cert), cert.not_after[:10], ", ".join(cert.sans))
+    console.print(table)
 
 
 @app.command("check-isolation")

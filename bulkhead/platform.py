@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from bulkhead import services
+from bulkhead import tls as tls_files
 from bulkhead.isolation import ZONE_NODES, IsolationError, IsolationLayout, Node
 from bulkhead.paths import StatePaths
 from bulkhead.procs import (
@@ -48,9 +49,13 @@ class Platform:
         self.base_settings = settings
         self.paths = StatePaths.at(settings.home)
         self.console = console or Console(stderr=True)
-        layout = self.load_state().isolation
-        # Under `up --isolate` every service lives at its namespace's address.
-        self.settings = layout.apply(settings) if layout is not None else settings
+        self.settings = self._effective(self.load_state())
+
+    def _effective(self, state: PlatformState) -> PlatformSettings:
+        """The settings as the running platform uses them: with TLS under `up --tls`, each
+        service at its namespace's address under `up --isolate`."""
+        settings = self.base_settings.with_tls() if state.tls else self.base_settings
+        return state.isolation.apply(settings) if state.isolation is not None else settings
 
     def _prefix(self, state: PlatformState, node: Node) -> list[str]:
         return state.isolation.exec_prefix(node) if state.isolation is not None else []
@@ -80,7 +85,12 @@ class Platform:
 
     def admin_client(self) -> RegistryAdmin:
         admin = self.credentials(ADMIN_USER)
-        return RegistryAdmin(admin.tracking_uri, admin.username, admin.password.get_secret_value())
+        return RegistryAdmin(
+            admin.tracking_uri,
+            admin.username,
+            admin.password.get_secret_value(),
+            verify=admin.verify,
+        )
 
     # ------------------------------------------------------------ secrets
 
@@ -92,6 +102,7 @@ class Platform:
         for zone in Zone:
             ensure_token(paths.ray_token(zone))
         url = self.settings.registry_url
+        ca_file = tls_files.files(paths).ca_cert if self.settings.tls else None
         admin_file = paths.registry_credentials(ADMIN_USER)
         given = self.settings.admin_password
         if admin_file.exists():
@@ -107,23 +118,23 @@ class Platform:
             file = paths.registry_credentials(user)
             if file.exists():
                 current = self.credentials(user)
-                if current.tracking_uri == url:
+                if current.tracking_uri == url and current.ca_file == ca_file:
                     continue
                 secret = current.password.get_secret_value()
             else:
                 secret = password if user == ADMIN_USER else pysecrets.token_urlsafe(24)
             creds = RegistryCredentials.model_validate(
-                {"tracking_uri": url, "username": user, "password": secret}
+                {"tracking_uri": url, "username": user, "password": secret, "ca_file": ca_file}
             )
             write_secret(file, creds.to_json())
 
     # ------------------------------------------------------------ up
 
-    def up(self, isolate: bool = False) -> PlatformState:
+    def up(self, isolate: bool = False, tls: bool = False) -> PlatformState:
         state = self.load_state()
         started: list[Any] = []
         self.paths.home.mkdir(parents=True, exist_ok=True)
-        self._up_network(state, isolate)
+        self._up_modes(state, isolate=isolate, tls=tls)
         try:
             with self._step("secrets (.bulkhead/secrets, mode 0600)"):
                 self._ensure_secrets()
@@ -143,10 +154,23 @@ class Platform:
         self.save_state(state)
         return state
 
-    def _up_network(self, state: PlatformState, isolate: bool) -> None:
-        """Create (or re-create after a reboot) the namespaces of `up --isolate`."""
+    def _up_modes(self, state: PlatformState, isolate: bool, tls: bool) -> None:
+        """Switch TLS on and create (or re-create after a reboot) the namespaces of
+        `up --isolate`; both only while nothing runs."""
         state = self._forget_dead(state)
         running = state.registry is not None or bool(state.zones)
+        if tls and not state.tls:
+            if running:
+                raise PlatformError(
+                    "the platform runs without TLS; `bulkhead down` before `up --tls`"
+                )
+            state.tls = True
+        if state.tls:
+            with self._step("TLS: platform CA and one certificate per service (secrets/tls)"):
+                settings = self._effective(state)
+                tls_files.ensure(settings, self.paths)
+            self.save_state(state)
+            self.settings = self._effective(state)
         layout = state.isolation
         if isolate and layout is None:
             if running:
@@ -170,7 +194,7 @@ class Platform:
                 raise PlatformError(f"--isolate: {err}") from err
         state.isolation = layout
         self.save_state(state)
-        self.settings = layout.apply(self.base_settings)
+        self.settings = self._effective(state)
 
     def _forget_dead(self, state: PlatformState) -> PlatformState:
         if state.registry and not is_alive(state.registry.process):
@@ -287,7 +311,8 @@ class Platform:
             with self._step(f"remove network namespaces {', '.join(layout.namespaces.values())}"):
                 layout.destroy()
             state.isolation = None
-            self.settings = self.base_settings
+        state.tls = False
+        self.settings = self._effective(state)
         self.save_state(state)
         if purge:
             for zone in Zone:
@@ -340,6 +365,7 @@ class Platform:
             secrets_dir=str(self.paths.secrets),
             latest_snapshot=str(state.latest_snapshot) if state.latest_snapshot else None,
             isolated=state.isolation is not None,
+            tls=state.tls,
             zones=zones,
         )
 
@@ -372,6 +398,7 @@ class PlatformStatus(BaseModel):
     secrets_dir: str
     latest_snapshot: str | None
     isolated: bool = False
+    tls: bool = False
     zones: dict[str, ZoneStatus]
 
     @property

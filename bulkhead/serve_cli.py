@@ -15,7 +15,7 @@ import yaml
 from rich.markup import escape
 
 from bulkhead.platform import Platform, read_api_key
-from bulkhead.services import ray_client_env
+from bulkhead.services import ray_client_env, tls_verify
 from bulkhead.settings import Zone
 
 READY_TIMEOUT_S = 180.0
@@ -41,6 +41,12 @@ def render_config(
         "0.0.0.0" if isolated else platform.settings.zone_host(Zone.SERVE)
     )
     data["http_options"]["port"] = platform.settings.serve_http_port
+    if platform.settings.tls:
+        from bulkhead import tls
+
+        cert = tls.files(platform.paths).serve_https
+        data["http_options"]["ssl_certfile"] = str(cert.cert)
+        data["http_options"]["ssl_keyfile"] = str(cert.key)
     for application in data.get("applications", []):
         for deployment in application.get("deployments", []):
             if user_config:
@@ -84,12 +90,13 @@ def deploy(
         console.print(f"[red]serve deploy failed:[/]\n{escape(str(done.stderr[-2000:]))}")
         raise typer.Exit(1)
     url = platform.settings.serve_url
+    verify = tls_verify(platform.settings, platform.paths)
     deadline = time.monotonic() + READY_TIMEOUT_S
     with console.status("[bold]waiting for a replica with a verified model[/]…"):
         ready: dict[str, Any] = {}
         while time.monotonic() < deadline:
             try:
-                response = httpx.get(f"{url}/v2/health/ready", timeout=2)
+                response = httpx.get(f"{url}/v2/health/ready", timeout=2, verify=verify)
                 ready = (
                     response.json()
                     if response.headers.get("content-type", "").startswith("application/json")
@@ -111,6 +118,7 @@ def deploy(
         json={"texts": SAMPLE_TEXTS},
         headers={"Authorization": f"Bearer {key}"},
         timeout=10,
+        verify=verify,
     )
     console.print(
         f"[green]✓[/] serve app ready at {url} with model v{ready.get('model_version')} "
@@ -122,9 +130,10 @@ def deploy(
     for text, prediction in zip(SAMPLE_TEXTS, body.get("predictions", []), strict=False):
         console.print(f"  {text!r} → {prediction['label']} ({prediction['score']:.3f})")
     key_file = platform.paths.serve_api_key
+    cacert = f"--cacert {verify} " if isinstance(verify, str) else ""
     console.print(
         "try it:\n"
-        f'  curl -s {url}/v1/predict -H "Authorization: Bearer $(cat {key_file})" '
+        f'  curl -s {cacert}{url}/v1/predict -H "Authorization: Bearer $(cat {key_file})" '
         "-H 'content-type: application/json' -d '{\"texts\": [\"a delightful film\"]}'\n"
         f"  API docs: {url}/docs"
     )

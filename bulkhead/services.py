@@ -48,6 +48,15 @@ def clean_env() -> dict[str, str]:
     return env
 
 
+def tls_verify(settings: PlatformSettings, paths: StatePaths) -> str | bool:
+    """``verify`` for HTTP clients of the platform: its CA under TLS."""
+    if not settings.tls:
+        return True
+    from bulkhead import tls
+
+    return str(tls.files(paths).ca_cert)
+
+
 def ray_client_env(token_file: Path) -> dict[str, str]:
     """What a Ray client (driver, job client, ``serve deploy``) needs to talk to one zone."""
     return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token_file)}
@@ -57,6 +66,12 @@ def ray_client_env(token_file: Path) -> dict[str, str]:
 
 
 def registry_command(settings: PlatformSettings, paths: StatePaths) -> list[str]:
+    tls_options: list[str] = []
+    if settings.tls:
+        from bulkhead import tls
+
+        cert = tls.files(paths).registry
+        tls_options = ["--uvicorn-opts", f"--ssl-keyfile {cert.key} --ssl-certfile {cert.cert}"]
     return [
         str(_venv_bin() / "mlflow"),
         "server",
@@ -74,6 +89,7 @@ def registry_command(settings: PlatformSettings, paths: StatePaths) -> list[str]
         "--serve-artifacts",
         "--app-name",
         "bulkhead-auth",
+        *tls_options,
     ]
 
 
@@ -107,9 +123,12 @@ def start_registry(
         cwd=paths.home,
     )
 
+    verify = tls_verify(settings, paths)
+
     def healthy() -> bool:
         try:
-            return httpx.get(f"{settings.registry_url}/health", timeout=2).status_code == 200
+            response = httpx.get(f"{settings.registry_url}/health", timeout=2, verify=verify)
+            return response.status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -166,6 +185,20 @@ def zone_env(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> dict[
             "TRANSFORMERS_OFFLINE": "1",
         }
     )
+    if settings.tls:
+        from bulkhead import tls
+
+        cert = tls.files(paths).for_zone(zone)
+        # Mutual TLS on every gRPC connection of the cluster (GCS, raylets, workers, drivers):
+        # the zone's certificate serves and authenticates; only the zone's own CA is trusted.
+        env.update(
+            {
+                "RAY_USE_TLS": "1",
+                "RAY_TLS_SERVER_CERT": str(cert.cert),
+                "RAY_TLS_SERVER_KEY": str(cert.key),
+                "RAY_TLS_CA_CERT": str(tls.files(paths).zone_ca(zone)),
+            }
+        )
     if zone is Zone.SERVE:
         env["BULKHEAD_SERVE_API_KEY_FILE"] = str(paths.serve_api_key)
         env.update(serve_ingress_env(settings, paths))

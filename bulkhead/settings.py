@@ -201,6 +201,13 @@ class PlatformSettings(BaseSettings):
     ingest: IngestZoneSettings = Field(default_factory=IngestZoneSettings)
     train: TrainZoneSettings = Field(default_factory=TrainZoneSettings)
     serve: ServeZoneSettings = Field(default_factory=ServeZoneSettings)
+    tls: bool = Field(
+        False,
+        description=(
+            "Ray mutual TLS (RAY_USE_TLS), MLflow over HTTPS and the Serve proxy over HTTPS, "
+            "all with `bulkhead certs`' CA. Set by `up --tls`."
+        ),
+    )
     startup_timeout_s: float = Field(
         120, gt=0, description="How long to wait for one service to come up before giving up."
     )
@@ -247,8 +254,18 @@ class PlatformSettings(BaseSettings):
 
     @property
     def registry_url(self) -> str:
-        return f"http://{self.registry_address}:{self.registry_port}"
+        return f"{self.scheme}://{self.registry_address}:{self.registry_port}"
 
     @property
     def serve_url(self) -> str:
-        return f"http://{self.zone_host(Zone.SERVE)}:{self.serve_http_port}"
+        return f"{self.scheme}://{self.zone_host(Zone.SERVE)}:{self.serve_http_port}"
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    def with_tls(self) -> PlatformSettings:
+        """TLS everywhere. Ray 2.60's HAProxy ingress has no TLS, so Serve's own proxy
+        terminates HTTPS (measured cost in the README)."""
+        serve = self.serve.model_copy(update={"haproxy_ingress": False})
+        return self.model_copy(update={"tls": True, "serve": serve})

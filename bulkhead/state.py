@@ -40,6 +40,7 @@ class PlatformState(BaseModel):
     latest_snapshot: Path | None = Field(
         None, description="Folder of the newest dataset snapshot written by `ingest`."
     )
+    tls: bool = Field(False, description="Started with `up --tls` (certificates in secrets/tls).")
     isolation: IsolationLayout | None = Field(
         None, description="Network namespaces of `up --isolate`; None = all on the host."
     )

@@ -46,8 +46,17 @@ class RegistryError(RuntimeError):
 class RegistryAdmin:
     """Thin REST client for the admin-only parts of MLflow's tracking and auth APIs."""
 
-    def __init__(self, url: str, username: str, password: str, timeout_s: float = 15.0) -> None:
-        self._http = httpx.Client(base_url=url, auth=(username, password), timeout=timeout_s)
+    def __init__(
+        self,
+        url: str,
+        username: str,
+        password: str,
+        timeout_s: float = 15.0,
+        verify: str | bool = True,
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=url, auth=(username, password), timeout=timeout_s, verify=verify
+        )
 
     def close(self) -> None:
         self._http.close()

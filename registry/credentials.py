@@ -24,6 +24,9 @@ class RegistryCredentials(BaseModel):
     tracking_uri: str = Field(description="MLflow tracking server URL.")
     username: str = Field(min_length=1, description="Registry user name.")
     password: SecretStr = Field(description="Registry user password (never logged).")
+    ca_file: Path | None = Field(
+        None, description="CA bundle that signs the registry's HTTPS certificate (`up --tls`)."
+    )
 
     @classmethod
     def from_file(cls, path: Path) -> RegistryCredentials:
@@ -45,15 +48,25 @@ class RegistryCredentials(BaseModel):
     def to_json(self) -> str:
         data = self.model_dump()
         data["password"] = self.password.get_secret_value()
+        data["ca_file"] = str(self.ca_file) if self.ca_file else None
         return json.dumps(data)
 
     def client_env(self) -> dict[str, str]:
         """Environment variables the MLflow client reads for its URL and basic auth."""
-        return {
+        env = {
             "MLFLOW_TRACKING_URI": self.tracking_uri,
             "MLFLOW_TRACKING_USERNAME": self.username,
             "MLFLOW_TRACKING_PASSWORD": self.password.get_secret_value(),
         }
+        if self.ca_file is not None:
+            # The MLflow client verifies the registry's certificate against this CA only.
+            env["MLFLOW_TRACKING_SERVER_CERT_PATH"] = str(self.ca_file)
+        return env
+
+    @property
+    def verify(self) -> str | bool:
+        """What an HTTP client passes as ``verify``: the platform CA, or the system store."""
+        return str(self.ca_file) if self.ca_file is not None else True
 
     def activate(self) -> None:
         """Point this process's MLflow client at the registry as this user.

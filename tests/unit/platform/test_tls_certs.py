@@ -1,0 +1,46 @@
+from pathlib import Path
+
+from cryptography import x509
+
+from bulkhead import tls
+from bulkhead.paths import StatePaths
+from bulkhead.settings import PlatformSettings, Zone
+
+
+def _load(path: Path) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+def test_certs_cover_every_address_and_keys_stay_private(tmp_path: Path) -> None:
+    settings = PlatformSettings(home=tmp_path / ".bulkhead")
+    paths = StatePaths.at(settings.home)
+    files = tls.ensure(settings, paths)
+    assert "127.0.0.1" in files.registry.sans and "localhost" in files.registry.sans
+    # The --isolate namespace address is covered before the platform is ever isolated.
+    assert len([san for san in files.serve_https.sans if san.startswith("10.")]) == 1
+    for cert in [*files.services.values(), *files.ray.values()]:
+        assert cert.key.stat().st_mode & 0o077 == 0
+    assert tls.ensure(settings, paths) == files  # kept once created
+    before = _load(files.ca_cert).serial_number
+    again = tls.ensure(settings, paths, force=True)
+    assert _load(again.ca_cert).serial_number != before
+
+
+def test_each_zone_has_its_own_ray_ca(tmp_path: Path) -> None:
+    settings = PlatformSettings(home=tmp_path / ".bulkhead")
+    files = tls.ensure(settings, StatePaths.at(settings.home))
+    platform_ca = _load(files.ca_cert).subject
+    issuers = {zone: _load(files.for_zone(zone).cert).issuer for zone in Zone}
+    assert len(set(issuers.values())) == 3
+    for zone, issuer in issuers.items():
+        assert issuer == _load(files.zone_ca(zone)).subject
+        assert issuer != platform_ca
+    assert _load(files.registry.cert).issuer == platform_ca
+    assert _load(files.serve_https.cert).issuer == platform_ca
+
+
+def test_tls_settings_switch_schemes_and_serve_off_haproxy() -> None:
+    settings = PlatformSettings().with_tls()
+    assert settings.registry_url.startswith("https://")
+    assert settings.serve_url.startswith("https://")
+    assert settings.serve.haproxy_ingress is False
