@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from rich.console import Console
 from rich.markup import escape
 
-from bulkhead import services
+from bulkhead import services, tls_terminator
 from bulkhead import tls as tls_files
 from bulkhead.isolation import ZONE_NODES, IsolationError, IsolationLayout, Node
 from bulkhead.paths import StatePaths
@@ -265,7 +265,13 @@ class Platform:
         )
         if self._zone_running(state, zone):
             self.console.print(f"[green]✓[/] {title} (already running)")
-            return
+        else:
+            self._start_zone(state, zone, title, started)
+        if zone is Zone.SERVE and tls_terminator.used(self.settings):
+            self._up_tls_terminator(state, started)
+
+    def _start_zone(self, state: PlatformState, zone: Zone, title: str, started: list[Any]) -> None:
+        zs = self.settings.zone(zone)
         with self._step(title):
             stale = state.zones.pop(zone, None)
             if stale is not None:
@@ -282,6 +288,18 @@ class Platform:
             state.zones[zone] = zone_state
             self.save_state(state)
 
+    def _up_tls_terminator(self, state: PlatformState, started: list[Any]) -> None:
+        if state.tls_terminator is not None and is_alive(state.tls_terminator):
+            return
+        title = f"HTTPS for the serve zone at {self.settings.serve_url} (TLS terminator)"
+        with self._step(title):
+            record = tls_terminator.start(
+                self.settings, self.paths, self._prefix(state, Node.SERVE)
+            )
+            started.append(record)
+            state.tls_terminator = record
+            self.save_state(state)
+
     # ------------------------------------------------------------ down
 
     def down(self, purge: bool = False) -> int:
@@ -291,6 +309,10 @@ class Platform:
         state = self.load_state()
         zones = [state.zones.pop(zone) for zone in reversed(list(Zone)) if zone in state.zones]
         stopped = 0
+        if state.tls_terminator is not None:
+            stop_session(state.tls_terminator)
+            state.tls_terminator = None
+            stopped += 1
         if zones:
             with (
                 self._step(f"stop the {', '.join(z.zone.value for z in zones)} zone(s)"),

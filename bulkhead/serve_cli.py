@@ -14,6 +14,7 @@ import typer
 import yaml
 from rich.markup import escape
 
+from bulkhead import tls_terminator
 from bulkhead.platform import Platform, read_api_key
 from bulkhead.services import ray_client_env, tls_verify
 from bulkhead.settings import Zone
@@ -41,7 +42,12 @@ def render_config(
         "0.0.0.0" if isolated else platform.settings.zone_host(Zone.SERVE)
     )
     data["http_options"]["port"] = platform.settings.serve_http_port
-    if platform.settings.tls:
+    if tls_terminator.used(platform.settings):
+        # HTTPS is the terminator's; Serve's ingress listens on loopback behind it.
+        data["http_options"]["host"] = tls_terminator.BACKEND_HOST
+        data["http_options"]["port"] = tls_terminator.backend_port(platform.settings)
+    elif platform.settings.tls:
+        # Without the HAProxy ingress, Serve's own proxy terminates TLS.
         from bulkhead import tls
 
         cert = tls.files(platform.paths).serve_https

@@ -128,6 +128,7 @@ class ServeIngressPorts(BaseModel):
     haproxy_metrics: int
     fallback_proxy_http: int
     fallback_proxy_grpc: int
+    tls_backend: int = Field(description="Serve's ingress behind the TLS terminator (`--tls`).")
 
     @classmethod
     def from_base(cls, base: int) -> ServeIngressPorts:
@@ -140,6 +141,7 @@ class ServeIngressPorts(BaseModel):
             haproxy_metrics=base + 51,
             fallback_proxy_http=base + 52,
             fallback_proxy_grpc=base + 53,
+            tls_backend=base + 54,
         )
 
 
@@ -265,7 +267,5 @@ class PlatformSettings(BaseSettings):
         return "https" if self.tls else "http"
 
     def with_tls(self) -> PlatformSettings:
-        """TLS everywhere. Ray 2.60's HAProxy ingress has no TLS, so Serve's own proxy
-        terminates HTTPS (measured cost in the README)."""
-        serve = self.serve.model_copy(update={"haproxy_ingress": False})
-        return self.model_copy(update={"tls": True, "serve": serve})
+        """TLS everywhere (see bulkhead/tls_terminator.py for how Serve's HTTPS is served)."""
+        return self.model_copy(update={"tls": True})

@@ -41,6 +41,9 @@ class PlatformState(BaseModel):
         None, description="Folder of the newest dataset snapshot written by `ingest`."
     )
     tls: bool = Field(False, description="Started with `up --tls` (certificates in secrets/tls).")
+    tls_terminator: ProcessRecord | None = Field(
+        None, description="The HAProxy that serves HTTPS in front of the serve zone (`--tls`)."
+    )
     isolation: IsolationLayout | None = Field(
         None, description="Network namespaces of `up --isolate`; None = all on the host."
     )

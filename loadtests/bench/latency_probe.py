@@ -37,6 +37,36 @@ def measure(url: str, key: str, verify: str | bool, requests: int, warmup: int) 
     }
 
 
+def throughput(
+    url: str, key: str, verify: str | bool, clients: int, seconds: float
+) -> dict[str, float]:
+    """``clients`` closed-loop threads for ``seconds``: requests per second and failures."""
+    import threading
+
+    body = {"texts": ["a quietly moving film with two superb performances"]}
+    headers = {"Authorization": f"Bearer {key}"}
+    counts = {"ok": 0, "failed": 0}
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def loop() -> None:
+        with httpx.Client(verify=verify, timeout=10) as client:
+            while time.monotonic() < deadline:
+                try:
+                    ok = client.post(f"{url}/v1/predict", json=body, headers=headers).is_success
+                except httpx.HTTPError:
+                    ok = False
+                with lock:
+                    counts["ok" if ok else "failed"] += 1
+
+    threads = [threading.Thread(target=loop) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {"clients": clients, "rps": round(counts["ok"] / seconds, 1), "failed": counts["failed"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("url")
@@ -44,12 +74,16 @@ def main() -> None:
     parser.add_argument("--ca", default=None, help="CA file for HTTPS (default: system store)")
     parser.add_argument("-n", "--requests", type=int, default=500)
     parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--clients", type=int, default=0, help="also run N concurrent clients")
+    parser.add_argument("--seconds", type=float, default=20)
     args = parser.parse_args()
     verify: str | bool = args.ca if args.ca else True
     key = args.key_file.read_text().strip()
-    print(
-        json.dumps({"url": args.url, **measure(args.url, key, verify, args.requests, args.warmup)})
-    )
+    result: dict[str, object] = {"url": args.url}
+    result.update(measure(args.url, key, verify, args.requests, args.warmup))
+    if args.clients:
+        result.update(throughput(args.url, key, verify, args.clients, args.seconds))
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -102,7 +102,7 @@ def test_a_job_runs_on_a_tls_cluster_and_logs_to_the_https_registry(
 
 def test_serve_proxy_speaks_https_to_clients_with_the_ca(secured: TestPlatform) -> None:
     platform = Platform(secured.settings)
-    assert platform.settings.tls and not platform.settings.serve.haproxy_ingress
+    assert platform.settings.tls and platform.settings.serve.haproxy_ingress
     rendered = render_config(platform, ROOT / "serve_config.yaml")
     zone = PlatformState.load(secured.paths.state_file).zones[Zone.SERVE]
     env = {

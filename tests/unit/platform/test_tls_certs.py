@@ -39,8 +39,19 @@ def test_each_zone_has_its_own_ray_ca(tmp_path: Path) -> None:
     assert _load(files.serve_https.cert).issuer == platform_ca
 
 
-def test_tls_settings_switch_schemes_and_serve_off_haproxy() -> None:
-    settings = PlatformSettings().with_tls()
+def test_tls_keeps_the_haproxy_ingress_behind_a_terminator(tmp_path: Path) -> None:
+    from bulkhead import tls_terminator
+
+    settings = PlatformSettings(home=tmp_path).with_tls()
     assert settings.registry_url.startswith("https://")
     assert settings.serve_url.startswith("https://")
-    assert settings.serve.haproxy_ingress is False
+    assert tls_terminator.used(settings)
+    config = tls_terminator.config(settings, tmp_path / "x.pem")
+    assert f"bind 127.0.0.1:{settings.serve_http_port} ssl crt {tmp_path / 'x.pem'}" in config
+    backend = settings.serve.ingress_ports.tls_backend
+    assert f"server ingress 127.0.0.1:{backend}" in config
+    assert "mode tcp" in config
+    plain = settings.model_copy(
+        update={"serve": settings.serve.model_copy(update={"haproxy_ingress": False})}
+    )
+    assert not tls_terminator.used(plain)
