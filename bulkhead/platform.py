@@ -210,7 +210,7 @@ class Platform:
         )
 
     def _up_registry(self, state: PlatformState, started: list[Any]) -> None:
-        title = f"registry (MLflow, basic-auth) at {self.settings.registry_url}"
+        title = f"registry (MLflow, bulkhead-auth) at {self.settings.registry_url}"
         if self._registry_running(state):
             self.console.print(f"[green]✓[/] {title} (already running)")
         else:
