@@ -13,7 +13,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 import psutil
@@ -25,7 +25,8 @@ from bulkhead.settings import Zone
 from loadtests.closed_loop import ClosedLoopLoad, LoadCounts
 from loadtests.texts import latest_snapshot, texts_from_snapshot
 
-Verdict = Literal["pass", "fail"]
+# "skipped": the platform lacks what the scenario needs (said in the detail); never a pass.
+Verdict = Literal["pass", "fail", "skipped"]
 
 
 class ScenarioResult(BaseModel):
@@ -233,6 +234,159 @@ def overload(ctx: ChaosContext, clients: int = 96, seconds: float = 12.0) -> Sce
     )
 
 
+def _skipped(scenario: str, fault: str, goal: str, why: str) -> ScenarioResult:
+    empty = LoadCounts(
+        requests=0,
+        ok=0,
+        http_errors=0,
+        connection_errors=0,
+        status_codes={},
+        versions={},
+        longest_gap_s=0.0,
+        p99_ok_ms=None,
+        rejected_with_retry_after=0,
+    )
+    result = _result(scenario, fault, goal, empty, None, False, why)
+    return result.model_copy(update={"verdict": "skipped"})
+
+
+def _settled_on(load: ClosedLoopLoad, version: str, since: float, window_s: float = 2.0) -> bool:
+    """Every answer of the last ``window_s`` seconds (after ``since``) came from ``version``."""
+    now = load.elapsed()
+    recent = [
+        o for o in list(load.outcomes) if o.t >= max(since, now - window_s) and o.status == 200
+    ]
+    return now - since >= window_s and bool(recent) and all(o.version == version for o in recent)
+
+
+def rollout(ctx: ChaosContext) -> ScenarioResult:
+    """Promote another approved version under load, then roll back: nothing may fail."""
+    from bulkhead.train_cli import registry_writer
+
+    goal = "0 failed; every answer on the new version within 10 s; every answer names a version"
+    writer = registry_writer(ctx.platform)
+    champion = writer.alias_version("champion")
+    candidates = [
+        row.version for row in writer.versions() if row.gate == "passed" and row.version != champion
+    ]
+    if champion is None or not candidates:
+        return _skipped(
+            "rollout",
+            "promote + rollback under load",
+            goal,
+            "needs a champion and a second gate-passed version (run `bulkhead train`)",
+        )
+    new = max(candidates, key=int)
+    with ctx.load() as load:
+        time.sleep(3)
+        promoted_at = load.elapsed()
+        writer.promote(new, reason="chaos: rollout under load")
+        to_new = _wait(lambda: _settled_on(load, new, promoted_at), 60)
+        rolled_at = load.elapsed()
+        writer.rollback(reason="chaos: rollout under load, back")
+        to_old = _wait(lambda: _settled_on(load, champion, rolled_at), 60)
+        time.sleep(2)
+    counts = load.counts()
+    unnamed = counts.ok - sum(counts.versions.values())
+    on_new = None if to_new is None else to_new - 2.0  # the settle window is part of the wait
+    on_old = None if to_old is None else to_old - 2.0
+    passed = (
+        counts.failed == 0
+        and unnamed == 0
+        and on_new is not None
+        and on_new <= 10
+        and on_old is not None
+        and on_old <= 10
+    )
+    return _result(
+        "rollout",
+        f"promote v{new} over v{champion} under load, then roll back",
+        goal,
+        counts,
+        on_new,
+        passed,
+        f"all answers on v{new} {on_new if on_new is None else round(on_new, 1)} s after the "
+        f"promotion, back on v{champion} {on_old if on_old is None else round(on_old, 1)} s after "
+        f"the rollback; versions seen {counts.versions}; {unnamed} answers without a version",
+    )
+
+
+def bad_artifact(ctx: ChaosContext) -> ScenarioResult:
+    """Alias `champion` to an approved version whose model file is not ONNX (its digest is
+    right): serving must refuse it, keep answering with the old model and say why."""
+    from bulkhead.train_cli import registry_writer
+
+    goal = "0 failed; old version keeps answering; refusal shown by /v1/status"
+    writer = registry_writer(ctx.platform)
+    champion = writer.alias_version("champion")
+    if champion is None:
+        return _skipped("bad artifact", "non-ONNX model aliased champion", goal, "no champion")
+    broken = _register_broken_copy(writer, champion, ctx.platform.settings.experiment_name)
+    with ctx.load() as load:
+        time.sleep(3)
+        writer.promote(broken, reason="chaos: bad artifact")
+        headers = {"Authorization": f"Bearer {ctx.api_key}"}
+
+        def refused() -> bool:
+            status = httpx.get(f"{ctx.url}/v1/status", headers=headers, timeout=5).json()
+            return broken in status.get("refused", {})
+
+        seen = _wait(refused, 30, every_s=0.5)
+        time.sleep(3)
+        writer.rollback(reason="chaos: bad artifact, back")
+    counts = load.counts()
+    status = httpx.get(f"{ctx.url}/v1/status", headers=headers, timeout=5).json()
+    passed = counts.failed == 0 and seen is not None and set(counts.versions) == {champion}
+    return _result(
+        "bad artifact",
+        f"v{broken}: approved, digest right, model.onnx not ONNX, aliased champion",
+        goal,
+        counts,
+        seen,
+        passed,
+        f"refused: {status.get('refused', {}).get(broken, 'not refused')[:90]}; "
+        f"versions answering: {counts.versions}",
+    )
+
+
+def _register_broken_copy(writer: Any, version: str, experiment_name: str) -> str:
+    """The champion's bundle with model.onnx replaced by garbage and the manifest re-signed,
+    registered by the trainer as a new gate-passed version."""
+    import json
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    import mlflow
+
+    from registry import bundle
+    from registry.digest import sha256_file
+
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{writer.model_name}/{version}", dst_path=tmp
+            )
+        )
+        (local / bundle.MODEL_FP32).write_bytes(b"not an ONNX model\n" * 64)
+        int8 = local / bundle.MODEL_INT8
+        if int8.exists():
+            shutil.copy(local / bundle.MODEL_FP32, int8)
+        manifest = json.loads((local / bundle.MANIFEST).read_text())
+        for relative in list(manifest["files"]):
+            manifest["files"][relative] = sha256_file(local / relative)
+        (local / bundle.MANIFEST).write_text(json.dumps(manifest))
+        client = writer.client
+        experiment = client.get_experiment_by_name(experiment_name)
+        run = client.create_run(experiment.experiment_id, run_name="chaos-bad-artifact")
+        source = writer.log_bundle(run.info.run_id, local)
+        client.set_terminated(run.info.run_id)
+        new: str = writer.register(
+            run.info.run_id, source, {"gate.passed": "true", "chaos": "bad artifact"}
+        )
+        return new
+
+
 def hostile_input(ctx: ChaosContext) -> ScenarioResult:
     from loadtests.hostile import corpus
 
@@ -286,6 +440,8 @@ def hostile_input(ctx: ChaosContext) -> ScenarioResult:
 
 SCENARIOS: dict[str, Callable[[ChaosContext], ScenarioResult]] = {
     "hostile-input": hostile_input,
+    "rollout": rollout,
+    "bad-artifact": bad_artifact,
     "registry-outage": registry_outage,
     "replica-crash": replica_crash,
     "ingress-crash": ingress_crash,

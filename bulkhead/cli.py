@@ -54,6 +54,15 @@ def _print_status(status: PlatformStatus) -> None:
     console.print(f"serve URL: {status.serve_url}   API key file: {status.api_key_file}")
     if status.latest_snapshot:
         console.print(f"latest dataset snapshot: {status.latest_snapshot}")
+    serving = status.serving
+    if serving is not None and serving.unreachable:
+        console.print(f"serving: [yellow]{escape(serving.unreachable)}[/]")
+    elif serving is not None:
+        console.print(f"serving: v{serving.version or '—'} ({serving.precision or 'no model'})")
+        for version, reason in serving.refused.items():
+            console.print(f"  [red]refused v{version}:[/] {escape(reason)}")
+        if serving.last_error and not serving.refused:
+            console.print(f"  [yellow]last poll:[/] {escape(serving.last_error)}")
     modes = [m for m, on in (("TLS", status.tls), ("network namespaces", status.isolated)) if on]
     if modes:
         console.print(f"security: {' + '.join(modes)}")
@@ -201,6 +210,13 @@ def train(
             help="Move `champion` when the gate passes and the version beats the champion.",
         ),
     ] = True,
+    inject_fault: Annotated[
+        str | None,
+        typer.Option(
+            hidden=True,
+            help="Reliability tests only: the job dies after-register or after-gate.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Fine-tune on the train cluster, evaluate, export ONNX, register, gate (and promote)."""
@@ -219,6 +235,7 @@ def train(
         },
         snapshot=snapshot,
         auto_promote=auto_promote,
+        inject_fault=inject_fault,
     )
     if as_json:
         print(result.model_dump_json(indent=2))
@@ -326,7 +343,7 @@ def chaos(
         with console.status(f"[bold]chaos: {name}[/]…"):
             result = SCENARIOS[name](ctx)
         results.append(result)
-        mark = "[green]✓[/]" if result.verdict == "pass" else "[red]✗[/]"
+        mark = {"pass": "[green]✓[/]", "skipped": "[yellow]-[/]"}.get(result.verdict, "[red]✗[/]")
         console.print(
             f"{mark} {name}: {result.requests} requests, {result.failed} failed "
             f"({result.http_errors} HTTP, {result.connection_errors} connection), "
@@ -342,7 +359,9 @@ def chaos(
             f"{r.failed} ({r.failed_pct}%)",
             "—" if r.recovery_s is None else str(r.recovery_s),
             r.goal,
-            "[green]pass[/]" if r.verdict == "pass" else "[red]fail[/]",
+            {"pass": "[green]pass[/]", "skipped": "[yellow]skipped[/]"}.get(
+                r.verdict, "[red]fail[/]"
+            ),
         )
     Console(stderr=True, width=max(console.width, 160)).print(table)
     if as_json:

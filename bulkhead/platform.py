@@ -249,6 +249,27 @@ class Platform:
                 raise
             self.save_state(state)
 
+    def _serving_status(self) -> ServingView:
+        """What the serve app says it serves and refused: a bad artifact's reason shows here."""
+        try:
+            response = httpx.get(
+                f"{self.settings.serve_url}/v1/status",
+                headers={"Authorization": f"Bearer {read_api_key(self.paths)}"},
+                timeout=3,
+                verify=services.tls_verify(self.settings, self.paths),
+            )
+        except (httpx.HTTPError, OSError) as err:
+            return ServingView(unreachable=f"serve app not answering: {err}")
+        if response.status_code != 200:
+            return ServingView(unreachable=f"serve app answered {response.status_code}")
+        body = response.json()
+        return ServingView(
+            version=body.get("version"),
+            precision=body.get("precision"),
+            last_error=body.get("last_error"),
+            refused=body.get("refused", {}),
+        )
+
     def _zone_running(self, state: PlatformState, zone: Zone) -> bool:
         zone_state = state.zones.get(zone)
         return (
@@ -375,7 +396,9 @@ class Platform:
                 num_cpus=zs.num_cpus,
                 token_file=str(self.paths.ray_token(zone)),
             )
+        serving = self._serving_status() if zones["serve"].state == "running" else None
         return PlatformStatus(
+            serving=serving,
             serve_url=self.settings.serve_url,
             mlflow_url=self.settings.registry_url,
             registry_state="running" if registry_up else "stopped",
@@ -390,6 +413,18 @@ class Platform:
             tls=state.tls,
             zones=zones,
         )
+
+
+class ServingView(BaseModel):
+    """One serve replica's answer to `GET /v1/status` (or why there was none)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: str | None = None
+    precision: str | None = None
+    last_error: str | None = None
+    refused: dict[str, str] = {}
+    unreachable: str | None = None
 
 
 class ZoneStatus(BaseModel):
@@ -421,6 +456,7 @@ class PlatformStatus(BaseModel):
     latest_snapshot: str | None
     isolated: bool = False
     tls: bool = False
+    serving: ServingView | None = None
     zones: dict[str, ZoneStatus]
 
     @property

@@ -42,6 +42,7 @@ def train_spec(
     overrides: dict[str, Any],
     snapshot: Path | None,
     auto_promote: bool,
+    inject_fault: str | None = None,
 ) -> tuple[TrainJobSpec, ZoneState, int]:
     """Validate config and snapshot and find the train zone; returns (spec, zone, rows)."""
     console = platform.console
@@ -73,6 +74,7 @@ def train_spec(
         experiment_name=platform.settings.experiment_name,
         auto_promote=auto_promote,
         code_version=code_version(Path.cwd()),
+        inject_fault=inject_fault,
     )
     return spec, zone, manifest.total_rows
 
@@ -84,9 +86,12 @@ def run_train(
     overrides: dict[str, Any],
     snapshot: Path | None,
     auto_promote: bool,
+    inject_fault: str | None = None,
 ) -> TrainResult:
     console = platform.console
-    spec, zone, rows = train_spec(platform, preset, config_file, overrides, snapshot, auto_promote)
+    spec, zone, rows = train_spec(
+        platform, preset, config_file, overrides, snapshot, auto_promote, inject_fault
+    )
     config = spec.config
     console.print(
         f"training preset [bold]{config.preset}[/] ({config.backbone}, "

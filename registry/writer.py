@@ -185,6 +185,10 @@ class RegistryWriter:
         """Move ``champion`` back to the previous champion; returns (from, to)."""
         history = self.history()
         current = self.alias_version(CHAMPION)
+        # A promotion that died between recording history and moving the alias leaves the
+        # current champion on top of the history: skip it rather than "roll back" onto itself.
+        while history and history[-1] == current:
+            history.pop()
         if not history or current is None:
             raise PromotionRefused("there is no previous champion to roll back to")
         target = history.pop()

@@ -36,6 +36,7 @@ from serving.schemas import (
     PredictionOut,
     PredictRequest,
     PredictResponse,
+    ServingStatus,
     TensorMeta,
 )
 
@@ -52,14 +53,17 @@ Send = Callable[[Message], Awaitable[None]]
 
 
 class BodyLimit:
-    """Pure ASGI middleware: buffer the body up to the limit, answer 413 beyond it.
+    """Pure ASGI middleware: buffer the body up to the limit, answer 413 beyond it, and 408
+    when the whole body does not arrive within ``body_timeout_s``.
 
     Works for chunked bodies too (no Content-Length to trust), and never lets an oversized
-    body reach JSON parsing.
+    body reach JSON parsing. The deadline covers the whole body, not the gap between bytes, so a
+    client sending one byte every few seconds is cut off too.
     """
 
-    # One replica per process: reconfigure() sets the limit for this process's app.
+    # One replica per process: reconfigure() sets the limits for this process's app.
     limit = 65_536
+    body_timeout_s = 10.0
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -72,18 +76,18 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await self._too_large(send)
             return
-        chunks, size, more = [], 0, True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.limit:
-                await self._too_large(send)
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
+        chunks: list[bytes] = []
+        try:
+            async with asyncio.timeout(self.body_timeout_s):
+                complete = await self._read_body(receive, chunks)
+        except TimeoutError:
+            await self._too_slow(send)
+            return
+        if complete is None:  # the client went away
+            return
+        if not complete:
+            await self._too_large(send)
+            return
         body = b"".join(chunks)
         sent = False
 
@@ -95,6 +99,30 @@ class BodyLimit:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+    async def _read_body(self, receive: Receive, chunks: list[bytes]) -> bool | None:
+        """True when the body is complete, False when it exceeds the limit, None on
+        disconnect."""
+        size, more = 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                return False
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        return True
+
+    async def _too_slow(self, send: Send) -> None:
+        response = JSONResponse(
+            {"detail": f"request body not received within {self.body_timeout_s:g} s"},
+            status_code=408,
+            headers={"connection": "close"},
+        )
+        await response({"type": "http"}, _no_receive, send)
 
     async def _too_large(self, send: Send) -> None:
         response = JSONResponse(
@@ -230,6 +258,7 @@ class SentimentService:
     async def reconfigure(self, user_config: dict[str, Any]) -> None:
         self._config = ServeAppConfig.model_validate(user_config or {})
         BodyLimit.limit = self._config.limits.max_body_bytes
+        BodyLimit.body_timeout_s = self._config.limits.body_timeout_s
         AdmissionLimit.limit = self._config.limits.max_in_flight
         key_file = os.environ.get(self._config.api_key_file_env)
         ApiKey.value = Path(key_file).read_text().strip().encode() if key_file else None
@@ -430,6 +459,18 @@ class SentimentService:
             raise
         finally:
             self._observe("/v1/predict", status, started)
+
+    @api.get("/v1/status", response_model=ServingStatus, dependencies=AUTHENTICATED)
+    async def serving_status(self) -> ServingStatus:
+        predictor = self._predictor
+        return ServingStatus(
+            model=self._config.model_name,
+            alias=self._config.alias,
+            version=predictor.info.version if predictor else None,
+            precision=predictor.info.precision if predictor else None,
+            last_error=self._last_error,
+            refused=dict(self._rejected),
+        )
 
     @api.get("/v1/limits", response_model=LimitsOut)
     async def limits(self) -> LimitsOut:

@@ -25,6 +25,15 @@ class LimitsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_body_bytes: int = Field(65_536, ge=1024, description="Request body size (413 above).")
+    body_timeout_s: float = Field(
+        10,
+        gt=0,
+        le=300,
+        description=(
+            "Time a request body may take to arrive, from its first byte to its last (408 "
+            "beyond): a client trickling a body (slowloris) cannot hold a slot for longer."
+        ),
+    )
     max_texts: int = Field(64, ge=1, le=4096, description="Texts per request (422 above).")
     max_chars: int = Field(2_000, ge=1, description="Characters per text (422 above).")
     max_in_flight: int = Field(

@@ -35,6 +35,7 @@ class PredictResponse(BaseModel):
 
 class LimitsOut(BaseModel):
     max_body_bytes: int
+    body_timeout_s: float
     max_texts: int
     max_chars: int
 
@@ -86,3 +87,18 @@ class ModelMetadata(BaseModel):
     platform: str
     inputs: list[TensorMeta]
     outputs: list[TensorMeta]
+
+
+class ServingStatus(BaseModel):
+    """What one replica serves and what it refused, and why (``bulkhead status`` shows it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    alias: str
+    version: str | None = Field(description="The version this replica answers with.")
+    precision: str | None
+    last_error: str | None = Field(description="Why the last registry poll did not swap.")
+    refused: dict[str, str] = Field(
+        description="Versions this replica will not load (until restarted), with the reason."
+    )

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,6 +40,13 @@ class TrainJobSpec(BaseModel):
     experiment_name: str
     auto_promote: bool = True
     code_version: str = "unknown"
+    inject_fault: Literal["after-register", "after-gate"] | None = Field(
+        None,
+        description=(
+            "Fault-injection hook for reliability tests: the job process dies (exit 70, no "
+            "cleanup) right after registering the version, or right after recording its gate."
+        ),
+    )
 
 
 class TrainResult(BaseModel):
@@ -55,6 +63,12 @@ class TrainResult(BaseModel):
 
 def _log(message: str) -> None:
     print(f"[train] {message}", flush=True)
+
+
+def _maybe_crash(spec: TrainJobSpec, point: str) -> None:
+    if spec.inject_fault == point:
+        _log(f"injected fault: the job dies {point}")
+        os._exit(70)  # no cleanup, no finally: as a killed process would
 
 
 def encode_spec(spec: TrainJobSpec) -> str:
@@ -269,6 +283,7 @@ def run(spec: TrainJobSpec) -> TrainResult:
         )
         version = writer.register(run_id, source, tags)
         _log(f"registered {spec.model_name} version {version}")
+        _maybe_crash(spec, "after-register")
         champion = writer.alias_version("champion")
         champion_evidence = writer.evidence(champion) if champion else None
         candidate = Evidence(
@@ -279,6 +294,7 @@ def run(spec: TrainJobSpec) -> TrainResult:
         )
         gate = gate_evaluate(spec.config.gate, candidate, champion_evidence, champion)
         writer.record_gate(version, gate)
+        _maybe_crash(spec, "after-gate")
         promoted = False
         if gate.passed and spec.auto_promote:
             if beats_champion(spec.config.gate, candidate, champion_evidence):

@@ -76,3 +76,27 @@ def test_killed_replica_is_replaced_and_only_requests_in_flight_are_lost(
     # client while HAProxy marks the dead replica down.
     assert result["failed"] <= 8
     assert result["counts"]["ok"] > 100
+
+
+def test_rollout_under_load_fails_nothing_and_settles_within_10_s(
+    platform: TestPlatform, served: Served, snapshot: Path, tmp_path: Path
+) -> None:
+    from tests.utils.platform import train_tiny
+
+    candidate = train_tiny(platform, snapshot, tmp_path, "--no-auto-promote")["version"]
+    result = _run(platform, "rollout")
+    assert f"v{candidate}" in result["fault"]  # the newest approved version is rolled out
+    assert result["failed"] == 0 and result["requests"] > 50
+    assert result["recovery_s"] is not None and result["recovery_s"] <= 10
+    assert candidate in result["counts"]["versions"]
+    assert result["verdict"] == "pass", result
+
+
+def test_bad_artifact_under_load_fails_nothing_and_is_refused(
+    platform: TestPlatform, served: Served
+) -> None:
+    result = _run(platform, "bad-artifact")
+    assert result["failed"] == 0 and result["requests"] > 50
+    assert "not a loadable ONNX model" in result["detail"]
+    assert len(result["counts"]["versions"]) == 1  # only the old champion ever answered
+    assert result["verdict"] == "pass", result

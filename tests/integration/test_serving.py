@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -232,3 +233,44 @@ def test_tampered_bundle_is_refused_and_the_old_model_keeps_serving(
     ready = httpx.get(f"{served.url}/v2/health/ready").json()
     assert ready == {"ready": True, "model_version": before}
     assert platform.cli("rollback", "--reason", "tampered").returncode == 0
+
+
+def test_a_trickled_body_is_cut_off_and_others_keep_being_served(served: Served) -> None:
+    """Slowloris: one byte of body per second. The body deadline (limits.body_timeout_s,
+    10 s) answers 408 however long the client keeps trickling; others are served meanwhile."""
+    import socket
+    from urllib.parse import urlsplit
+
+    target = urlsplit(served.url)
+    assert target.hostname is not None and target.port is not None
+    body = json.dumps({"texts": ["a slow, slow film"] * 8}).encode()
+    head = (
+        "POST /v1/predict HTTP/1.1\r\n"
+        f"Host: {target.hostname}\r\n"
+        f"Authorization: Bearer {served.key}\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    started = time.monotonic()
+    answer = b""
+    with socket.create_connection((target.hostname, target.port), timeout=2) as conn:
+        conn.sendall(head)
+        conn.settimeout(0.3)
+        for index in range(len(body) - 1):  # never the last byte
+            try:
+                conn.sendall(body[index : index + 1])
+            except OSError:
+                break  # the server closed on us: read what it said
+            ok = httpx.post(
+                f"{served.url}/v1/predict", json={"texts": ["fine"]}, headers=served.headers()
+            )
+            assert ok.status_code == 200
+            with contextlib.suppress(TimeoutError):
+                answer += conn.recv(4096)
+            if answer or time.monotonic() - started > 40:
+                break
+            time.sleep(1)
+    elapsed = time.monotonic() - started
+    print(f"\nslow body answered after {elapsed:.1f} s: {answer[:80]!r}")
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert 9 < elapsed < 20

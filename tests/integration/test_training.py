@@ -220,3 +220,52 @@ def test_killed_worker_resumes_from_its_checkpoint(
     assert err.count("epoch 1/5:") == 1  # epoch 1 was not trained twice
     result = json.loads(out)
     assert result["metrics"]["parity_max_abs_diff"] < 1e-4
+
+
+def test_a_job_dying_between_registration_and_aliasing_leaves_no_half_promotion(
+    platform: TestPlatform, snapshot: Path, tiny_config: Path
+) -> None:
+    """Two runs on the same snapshot and config, each killed at a different point:
+    champion untouched both times; the version killed before its gate is unapproved (serving
+    and `promote` refuse it); the one killed after its gate is a plain challenger. The two runs
+    also show that training twice on one snapshot gives the same dataset digest and metrics."""
+    champion_before = platform.cli_json("status")["champion_version"]
+    versions = {}
+    for point in ("after-register", "after-gate"):
+        done = _train(
+            platform,
+            snapshot,
+            "--preset",
+            "tiny",
+            "--config",
+            str(tiny_config),
+            "--no-auto-promote",
+            "--inject-fault",
+            point,
+        )
+        assert done.returncode == 1, done.stderr[-2000:]
+        assert f"injected fault: the job dies {point}" in done.stderr
+        rows = _models(platform)
+        versions[point] = max(rows, key=int)
+        assert platform.cli_json("status")["champion_version"] == champion_before
+    unfinished, gated = rows[versions["after-register"]], rows[versions["after-gate"]]
+    assert unfinished["gate"] == "unknown" and "champion" not in unfinished["aliases"]
+    assert gated["gate"] == "passed" and gated["aliases"] == ["challenger"]
+    refused = platform.cli("promote", versions["after-register"], "--reason", "half done")
+    assert refused.returncode != 0 and "no gate result" in refused.stderr
+    with _registry(platform, "server") as server:
+        tags = [
+            server.get(
+                "/model-versions/get",
+                params={"name": "sentiment", "version": versions[point]},
+            ).json()["model_version"]["tags"]
+            for point in ("after-register", "after-gate")
+        ]
+    first, second = ({t["key"]: t["value"] for t in version} for version in tags)
+    print(
+        f"\nsame snapshot twice: accuracy {first['accuracy']} / {second['accuracy']}, "
+        f"macro-F1 {first['macro_f1']} / {second['macro_f1']}"
+    )
+    assert first["dataset_digest"] == second["dataset_digest"]
+    assert abs(float(first["accuracy"]) - float(second["accuracy"])) <= 0.01
+    assert abs(float(first["macro_f1"]) - float(second["macro_f1"])) <= 0.01

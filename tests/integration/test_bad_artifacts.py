@@ -1,0 +1,139 @@
+"""Bad artifacts aliased `champion`: serving refuses each, keeps the old model, counts the
+failure in its metrics, and `bulkhead status` says why.
+
+Each bad version is a real bundle (tiny model, exported as training exports it) registered by
+the `trainer` user through the registry writer, approved, then broken one way.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from registry import bundle
+from registry.credentials import RegistryCredentials
+from registry.digest import sha256_file
+from registry.writer import RegistryWriter
+from tests.utils.bundles import make_bundle
+from tests.utils.platform import Served, TestPlatform
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _resign(folder: Path, relative: str) -> None:
+    """Update the manifest for a changed file: the digest passes, loading must not."""
+    manifest = json.loads((folder / bundle.MANIFEST).read_text())
+    manifest["files"][relative] = sha256_file(folder / relative)
+    (folder / bundle.MANIFEST).write_text(json.dumps(manifest))
+
+
+def _wrong_digest(folder: Path) -> None:
+    (folder / bundle.LABELS).write_text('["rotten", "fresh"]')
+
+
+def _missing_file(folder: Path) -> None:
+    (folder / bundle.TOKENIZER_DIR / "tokenizer.json").unlink()
+
+
+def _not_onnx(folder: Path) -> None:
+    (folder / bundle.MODEL_FP32).write_bytes(b"this is not an ONNX model\n" * 100)
+    _resign(folder, bundle.MODEL_FP32)
+
+
+def _golden_fails(folder: Path) -> None:
+    lines = (folder / bundle.GOLDEN).read_text().splitlines()
+    examples = [json.loads(line) for line in lines if line.strip()]
+    for example in examples:
+        example["logits"] = [-value + 0.5 for value in example["logits"]]
+    (folder / bundle.GOLDEN).write_text("\n".join(json.dumps(e) for e in examples) + "\n")
+    _resign(folder, bundle.GOLDEN)
+
+
+CASES: dict[str, tuple[Callable[[Path], None], str]] = {
+    "wrong digest": (_wrong_digest, "sha256"),
+    "missing file": (_missing_file, "missing"),
+    "not onnx": (_not_onnx, "onnx"),
+    "golden self-check fails": (_golden_fails, "self-check"),
+}
+
+
+@pytest.fixture(scope="module")
+def writer(platform: TestPlatform) -> Iterator[RegistryWriter]:
+    from mlflow import MlflowClient
+
+    credentials = RegistryCredentials.from_file(platform.paths.registry_credentials("trainer"))
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in credentials.client_env().items():
+            patch.setenv(key, value)
+        yield RegistryWriter("sentiment", MlflowClient(tracking_uri=credentials.tracking_uri))
+
+
+def _register_broken(writer: RegistryWriter, folder: Path, corrupt: Callable[[Path], None]) -> str:
+    make_bundle(folder)
+    corrupt(folder)
+    client = writer.client
+    experiment = client.get_experiment_by_name("bulkhead")
+    run = client.create_run(experiment.experiment_id, run_name="bad-artifact")
+    source = writer.log_bundle(run.info.run_id, folder)
+    client.set_terminated(run.info.run_id)
+    # Approved on paper (the gate passed): only serving's own checks stand in the way.
+    return writer.register(run.info.run_id, source, {"gate.passed": "true"})
+
+
+def _served_version(served: Served) -> str:
+    response = httpx.post(
+        f"{served.url}/v1/predict", json={"texts": ["x"]}, headers=served.headers()
+    )
+    assert response.status_code == 200, response.text
+    version: str = response.json()["model"]["version"]
+    return version
+
+
+def _swap_failure_metric(platform: TestPlatform) -> str:
+    port = platform.port_base + 2000 + 7  # the serve zone's metrics export port
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return "\n".join(line for line in text.splitlines() if "bulkhead_model_swap_failures" in line)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_artifact_is_refused_and_the_old_model_keeps_serving(
+    platform: TestPlatform,
+    served: Served,
+    writer: RegistryWriter,
+    tmp_path: Path,
+    case: str,
+) -> None:
+    corrupt, reason_word = CASES[case]
+    before = _served_version(served)
+    version = _register_broken(writer, tmp_path / "bundle", corrupt)
+    promoted = platform.cli("promote", version, "--reason", f"bad artifact test: {case}")
+    assert promoted.returncode == 0, promoted.stderr[-1500:]
+    try:
+        deadline = time.monotonic() + 30
+        refused: dict[str, str] = {}
+        while time.monotonic() < deadline and version not in refused:
+            time.sleep(1)
+            status = httpx.get(f"{served.url}/v1/status", headers=served.headers()).json()
+            refused = status["refused"]
+            assert _served_version(served) == before  # never a request on the bad version
+        assert version in refused, f"v{version} never refused: {status}"
+        assert reason_word in refused[version].lower(), refused[version]
+        assert status["version"] == before
+        ready = httpx.get(f"{served.url}/v2/health/ready").json()
+        assert ready == {"ready": True, "model_version": before}
+        shown = platform.cli_json("status")["serving"]
+        assert version in shown["refused"] and shown["version"] == before
+        deadline = time.monotonic() + 30
+        metric = _swap_failure_metric(platform)
+        while 'reason="load"' not in metric and time.monotonic() < deadline:
+            time.sleep(2)
+            metric = _swap_failure_metric(platform)
+        print(f"\n{case}: v{version} refused: {refused[version]}\n{metric}")
+        assert 'reason="load"' in metric
+    finally:
+        assert platform.cli("rollback", "--reason", f"undo {case}").returncode == 0
