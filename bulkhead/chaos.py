@@ -387,6 +387,88 @@ def _register_broken_copy(writer: Any, version: str, experiment_name: str) -> st
         return new
 
 
+def registry_partition(ctx: ChaosContext, outage_s: float = 12.0) -> ScenarioResult:
+    """Cut the serve zone off the registry (its veth link down, `--isolate` only), promote
+    another version meanwhile (the operator still reaches the registry), restore the link:
+    nothing fails, readiness stays green, and the promotion made meanwhile is picked up."""
+    import subprocess
+
+    from bulkhead.isolation import Node
+    from bulkhead.train_cli import registry_writer
+
+    goal = "0 failed; readiness 200; the promotion made meanwhile served ≤ 10 s after return"
+    layout = ctx.platform.load_state().isolation
+    if layout is None:
+        return _skipped(
+            "registry partition",
+            "serve zone cut off the registry",
+            goal,
+            "needs `bulkhead up --isolate` (the link to cut is the serve zone's veth)",
+        )
+    writer = registry_writer(ctx.platform)
+    champion = writer.alias_version("champion")
+    candidates = [
+        row.version for row in writer.versions() if row.gate == "passed" and row.version != champion
+    ]
+    if champion is None or not candidates:
+        return _skipped(
+            "registry partition",
+            "serve zone cut off the registry",
+            goal,
+            "needs a champion and a second gate-passed version",
+        )
+    new = max(candidates, key=int)
+    link = next(lk for lk in layout.links if lk.a is Node.REGISTRY and lk.b is Node.SERVE)
+    netns = layout.namespaces[Node.SERVE]
+
+    def set_link(state: str) -> None:
+        subprocess.run(
+            ["ip", "-n", netns, "link", "set", link.b_interface, state], check=True, timeout=10
+        )
+
+    ready_codes: list[int] = []
+    with ctx.load() as load:
+        time.sleep(3)
+        set_link("down")
+        try:
+            writer.promote(new, reason="chaos: promotion during a registry partition")
+            deadline = time.monotonic() + outage_s
+            while time.monotonic() < deadline:
+                try:
+                    code = httpx.get(f"{ctx.url}/v2/health/ready", timeout=5).status_code
+                except httpx.HTTPError:
+                    code = 0
+                ready_codes.append(code)
+                time.sleep(1)
+            served_during = set(load.counts().versions)
+        finally:
+            set_link("up")
+        restored_at = load.elapsed()
+        picked = _wait(lambda: _settled_on(load, new, restored_at), 60)
+        writer.rollback(reason="chaos: registry partition, back")
+        time.sleep(2)
+    counts = load.counts()
+    on_new = None if picked is None else picked - 2.0
+    passed = (
+        counts.failed == 0
+        and all(code == 200 for code in ready_codes)
+        and served_during == {champion}
+        and on_new is not None
+        and on_new <= 10
+    )
+    return _result(
+        "registry partition",
+        f"serve zone's registry link down {outage_s:.0f} s; v{new} promoted meanwhile",
+        goal,
+        counts,
+        on_new,
+        passed,
+        f"served during the partition: {sorted(served_during)}; "
+        f"readiness {sorted(set(ready_codes))}; v{new} on every answer "
+        f"{on_new if on_new is None else round(on_new, 1)} s after the link returned",
+    )
+
+
 def hostile_input(ctx: ChaosContext) -> ScenarioResult:
     from loadtests.hostile import corpus
 
@@ -443,6 +525,7 @@ SCENARIOS: dict[str, Callable[[ChaosContext], ScenarioResult]] = {
     "rollout": rollout,
     "bad-artifact": bad_artifact,
     "registry-outage": registry_outage,
+    "registry-partition": registry_partition,
     "replica-crash": replica_crash,
     "ingress-crash": ingress_crash,
     "overload": overload,

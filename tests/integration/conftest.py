@@ -30,7 +30,7 @@ def _cmdline(proc: psutil.Process) -> list[str]:
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPlatform]:
     home = Path(tmp_path_factory.mktemp("platform")) / ".bulkhead"
     test_platform = TestPlatform(
-        home=home, registry_port=15500, serve_http_port=18500, port_base=41000
+        home=home, registry_port=15500, serve_http_port=18500, port_base=24000
     )
     done = test_platform.cli("up", "--no-pipeline", timeout=300)
     if done.returncode != 0:

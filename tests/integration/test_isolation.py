@@ -29,7 +29,7 @@ def isolated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPlatform]
     except IsolationError as err:
         pytest.skip(f"network namespaces unavailable here: {err}")
     home = Path(tmp_path_factory.mktemp("isolated")) / ".bulkhead"
-    platform = TestPlatform(home=home, registry_port=15600, serve_http_port=18600, port_base=44000)
+    platform = TestPlatform(home=home, registry_port=15600, serve_http_port=18600, port_base=30000)
     done = platform.cli("up", "--isolate", "--no-pipeline", timeout=300)
     try:
         assert done.returncode == 0, done.stderr[-4000:]
@@ -117,6 +117,49 @@ def test_the_serve_zone_cannot_reach_the_train_clusters_dashboard(isolated: Test
     done = _in_namespace(isolated, Node.SERVE, code)
     assert done.stdout.startswith("refused:"), done.stdout + done.stderr[-500:]
     assert "unreachable" in done.stdout.lower()
+
+
+def _register_good_version(platform: TestPlatform, folder: Path) -> str:
+    """A real tiny bundle, registered and gate-passed by the trainer from the host."""
+    from mlflow import MlflowClient
+
+    from registry.credentials import RegistryCredentials
+    from registry.writer import RegistryWriter
+    from tests.utils.bundles import make_bundle
+
+    credentials = RegistryCredentials.from_file(platform.paths.registry_credentials("trainer"))
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in credentials.client_env().items():
+            patch.setenv(key, value)
+        client = MlflowClient(tracking_uri=credentials.tracking_uri)
+        writer = RegistryWriter("sentiment", client)
+        make_bundle(folder)
+        experiment = client.get_experiment_by_name("bulkhead")
+        run = client.create_run(experiment.experiment_id, run_name="isolation-test")
+        source = writer.log_bundle(run.info.run_id, folder)
+        client.set_terminated(run.info.run_id)
+        return writer.register(run.info.run_id, source, {"gate.passed": "true"})
+
+
+def test_a_promotion_made_during_a_registry_partition_is_served_when_it_heals(
+    isolated: TestPlatform, tmp_path: Path
+) -> None:
+    """The serve zone's link to the registry goes down under load; the operator promotes
+    another version meanwhile; nothing fails, and the new version is served once the link is
+    back."""
+    first = _register_good_version(isolated, tmp_path / "a")
+    _register_good_version(isolated, tmp_path / "b")
+    assert isolated.cli("promote", first, "--reason", "isolation test").returncode == 0
+    deployed = isolated.cli("deploy", timeout=400)
+    assert deployed.returncode == 0, deployed.stderr[-3000:]
+    done = isolated.cli("chaos", "--scenario", "registry-partition", "--json", timeout=400)
+    (result,) = json.loads(done.stdout)
+    print(
+        f"\nregistry partition: {result['requests']} requests, {result['failed']} failed; "
+        f"{result['detail']}"
+    )
+    assert result["failed"] == 0 and result["requests"] > 50
+    assert result["verdict"] == "pass", result
 
 
 def test_down_stops_everything_and_removes_the_namespaces(isolated: TestPlatform) -> None:

@@ -27,7 +27,7 @@ def test_status_json_reports_every_zone_and_the_registry(platform: TestPlatform)
     for name, zone in status["zones"].items():
         assert zone["state"] == "running", name
         assert zone["pid"] is not None
-    assert status["zones"]["serve"]["address"] == "127.0.0.1:43000"
+    assert status["zones"]["serve"]["address"] == "127.0.0.1:26000"
 
 
 def test_second_up_reuses_what_runs(platform: TestPlatform) -> None:

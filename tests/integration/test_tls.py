@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPlatform]:
     home = Path(tmp_path_factory.mktemp("tls")) / ".bulkhead"
-    platform = TestPlatform(home=home, registry_port=15800, serve_http_port=18800, port_base=50000)
+    platform = TestPlatform(home=home, registry_port=15800, serve_http_port=18800, port_base=27000)
     done = platform.cli("up", "--tls", "--no-pipeline", timeout=300)
     try:
         assert done.returncode == 0, done.stderr[-4000:]

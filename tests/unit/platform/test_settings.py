@@ -50,3 +50,14 @@ def test_zone_ports_layout() -> None:
 def test_serve_config_port_matches_the_port_up_reserves() -> None:
     config = yaml.safe_load((ROOT / "serve_config.yaml").read_text())
     assert config["http_options"]["port"] == PlatformSettings().serve_http_port
+
+
+def test_default_ports_stay_below_the_ephemeral_range() -> None:
+    """Linux hands out 32768-60999 to outgoing connections; a service binding there late
+    (Serve's ingress binds at deploy time) can find its port taken (seen once in CI)."""
+    settings = PlatformSettings()
+    ports = [settings.registry_port, settings.serve_http_port]
+    for zone in Zone:
+        block = settings.zone(zone).ports
+        ports += [block.gcs, block.max_worker]
+    assert max(ports) < 32768
