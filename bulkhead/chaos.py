@@ -352,8 +352,10 @@ def bad_artifact(ctx: ChaosContext) -> ScenarioResult:
 def _register_broken_copy(writer: Any, version: str, experiment_name: str) -> str:
     """The champion's bundle with model.onnx replaced by garbage and the manifest re-signed,
     registered by the trainer as a new gate-passed version."""
+    import contextlib
     import json
     import shutil
+    import sys
     import tempfile
     from pathlib import Path
 
@@ -362,7 +364,8 @@ def _register_broken_copy(writer: Any, version: str, experiment_name: str) -> st
     from registry import bundle
     from registry.digest import sha256_file
 
-    with tempfile.TemporaryDirectory() as tmp:
+    # MLflow prints run links to stdout; `chaos --json` owns stdout.
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(sys.stderr):
         local = Path(
             mlflow.artifacts.download_artifacts(
                 artifact_uri=f"models:/{writer.model_name}/{version}", dst_path=tmp
