@@ -394,8 +394,6 @@ def registry_partition(ctx: ChaosContext, outage_s: float = 12.0) -> ScenarioRes
     """Cut the serve zone off the registry (its veth link down, `--isolate` only), promote
     another version meanwhile (the operator still reaches the registry), restore the link:
     nothing fails, readiness stays green, and the promotion made meanwhile is picked up."""
-    import subprocess
-
     from bulkhead.isolation import Node
     from bulkhead.train_cli import registry_writer
 
@@ -421,18 +419,11 @@ def registry_partition(ctx: ChaosContext, outage_s: float = 12.0) -> ScenarioRes
             "needs a champion and a second gate-passed version",
         )
     new = max(candidates, key=int)
-    link = next(lk for lk in layout.links if lk.a is Node.REGISTRY and lk.b is Node.SERVE)
-    netns = layout.namespaces[Node.SERVE]
-
-    def set_link(state: str) -> None:
-        subprocess.run(
-            ["ip", "-n", netns, "link", "set", link.b_interface, state], check=True, timeout=10
-        )
 
     ready_codes: list[int] = []
     with ctx.load() as load:
         time.sleep(3)
-        set_link("down")
+        layout.set_registry_link(Node.SERVE, up=False)
         try:
             writer.promote(new, reason="chaos: promotion during a registry partition")
             deadline = time.monotonic() + outage_s
@@ -445,7 +436,7 @@ def registry_partition(ctx: ChaosContext, outage_s: float = 12.0) -> ScenarioRes
                 time.sleep(1)
             served_during = set(load.counts().versions)
         finally:
-            set_link("up")
+            layout.set_registry_link(Node.SERVE, up=True)
         restored_at = load.elapsed()
         picked = _wait(lambda: _settled_on(load, new, restored_at), 60)
         writer.rollback(reason="chaos: registry partition, back")

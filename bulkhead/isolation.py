@@ -251,6 +251,18 @@ class IsolationLayout(BaseModel):
             "}\n"
         )
 
+    def set_registry_link(self, node: Node, up: bool) -> None:
+        """Cut or restore ``node``'s link to the registry (a network partition, for chaos).
+
+        Taking a link down flushes the routes through it, so bringing it up re-adds the route
+        to the registry's address.
+        """
+        link = next(lk for lk in self.links if lk.a is Node.REGISTRY and lk.b is node)
+        netns = self._ip_netns(node)
+        _run([*netns, "link", "set", link.b_interface, "up" if up else "down"])
+        if up:
+            _run([*netns, "route", "replace", f"{self.registry_address}/32", "via", link.a_address])
+
     def _ip_netns(self, node: Node) -> list[str]:
         return ["ip"] if node is Node.HOST else ["ip", "-n", self.namespaces[node]]
 
