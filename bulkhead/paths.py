@@ -63,6 +63,11 @@ class StatePaths:
         return self.home / "data" / "snapshots"
 
     @property
+    def serve_cache(self) -> Path:
+        """Bundles the serve zone's replicas download (one folder per replica)."""
+        return self.home / "serve-cache"
+
+    @property
     def jobs(self) -> Path:
         return self.home / "jobs"
 

@@ -341,8 +341,9 @@ class Platform:
             ):
                 list(pool.map(lambda z: stop_session(z.process), zones))
             stopped += len(zones)
-            # HAProxy's config, admin socket and state of the stopped serve zone.
+            # HAProxy's config, admin socket and state, and the replicas' downloaded bundles.
             shutil.rmtree(self.paths.haproxy_dir, ignore_errors=True)
+            shutil.rmtree(self.paths.serve_cache, ignore_errors=True)
             self.save_state(state)
         if state.registry is not None:
             with self._step(f"stop the registry (session {state.registry.process.pid})"):

@@ -30,6 +30,9 @@ _INHERITED_SECRETS_PREFIXES = (
     "BULKHEAD_ADMIN_",
 )
 
+# serving.config.CACHE_DIR_ENV (the control plane does not import zone packages).
+SERVE_CACHE_DIR_ENV = "BULKHEAD_SERVE_CACHE_DIR"
+
 ZONE_REGISTRY_USER = {Zone.INGEST: "ingest", Zone.TRAIN: "trainer", Zone.SERVE: "server"}
 
 
@@ -201,6 +204,7 @@ def zone_env(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> dict[
         )
     if zone is Zone.SERVE:
         env["BULKHEAD_SERVE_API_KEY_FILE"] = str(paths.serve_api_key)
+        env[SERVE_CACHE_DIR_ENV] = str(paths.serve_cache)
         env.update(serve_ingress_env(settings, paths))
     if zone in (Zone.TRAIN, Zone.SERVE):
         # Ray starts workers at nice 15; in the train and serve zones the workers (trainers,

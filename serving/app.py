@@ -13,6 +13,7 @@ import functools
 import hmac
 import logging
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -24,7 +25,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from ray import serve
 
-from serving.config import ServeAppConfig
+from serving.config import CACHE_DIR_ENV, ServeAppConfig
 from serving.predictor import ModelInfo, ModelLoadError, Prediction, Predictor
 from serving.schemas import (
     InferOutput,
@@ -232,7 +233,12 @@ class SentimentService:
         self._poller: asyncio.Task[None] | None = None
         self._rejected: dict[str, str] = {}
         self._last_error: str | None = None
-        self._cache = Path(tempfile.mkdtemp(prefix="bulkhead-serve-"))
+        # Downloaded bundles: under the zone's cache folder (removed by `bulkhead down`, so a
+        # killed replica leaks nothing for long), one folder per replica.
+        cache_root = os.environ.get(CACHE_DIR_ENV)
+        if cache_root:
+            Path(cache_root).mkdir(parents=True, exist_ok=True)
+        self._cache = Path(tempfile.mkdtemp(prefix="replica-", dir=cache_root or None))
         self._inference: ThreadPoolExecutor | None = None
         self._inference_workers = 0
         self._running_calls = 0
@@ -323,6 +329,7 @@ class SentimentService:
             return
         previous = current.info.version if current else None
         self._predictor = predictor  # one reference swap: in-flight requests keep the old one
+        self._drop_downloads(keep=resolved.version)
         self._last_error = None
         self._swaps.inc()
         self._version_gauge.set(float(resolved.version))
@@ -370,6 +377,17 @@ class SentimentService:
     def _reject(self, version: str, reason: str, message: str) -> None:
         self._rejected[version] = message
         self._fail(reason, message)
+        shutil.rmtree(self._cache / f"v{version}", ignore_errors=True)
+
+    def _drop_downloads(self, keep: str) -> None:
+        """Files of versions no longer served (their sessions, if any, live in memory)."""
+        for folder in self._cache.glob("v*"):
+            if folder.name != f"v{keep}":
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def __del__(self) -> None:
+        # Serve calls this on graceful replica shutdown.
+        shutil.rmtree(self._cache, ignore_errors=True)
 
     # ------------------------------------------------------------ request helpers
 

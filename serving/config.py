@@ -19,6 +19,10 @@ class BatchingConfig(BaseModel):
     batch_wait_timeout_s: float = Field(0.002, ge=0, le=1, description="Wait to fill a batch.")
 
 
+# Folder under which each replica keeps the bundles it downloads (set by the serve zone).
+CACHE_DIR_ENV = "BULKHEAD_SERVE_CACHE_DIR"
+
+
 class LimitsConfig(BaseModel):
     """Every request limit, each answered with a clear 4xx."""
 

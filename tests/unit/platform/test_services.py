@@ -104,3 +104,10 @@ def test_serve_zone_can_fall_back_to_rays_python_proxy(paths: StatePaths) -> Non
     settings = PlatformSettings.model_validate({"serve": {"haproxy_ingress": False}})
     env = services.zone_env(settings, paths, Zone.SERVE)
     assert "RAY_SERVE_ENABLE_HA_PROXY" not in env
+
+
+def test_the_serve_zone_and_serving_agree_on_the_cache_variable(tmp_path: Path) -> None:
+    from bulkhead.services import SERVE_CACHE_DIR_ENV
+    from serving.config import CACHE_DIR_ENV
+
+    assert SERVE_CACHE_DIR_ENV == CACHE_DIR_ENV
