@@ -259,24 +259,29 @@ def _settled_on(load: ClosedLoopLoad, version: str, since: float, window_s: floa
     return now - since >= window_s and bool(recent) and all(o.version == version for o in recent)
 
 
+def _champion_and_candidate(writer: Any) -> tuple[str | None, str | None]:
+    """The champion, and the newest other gate-passed version to roll out in its place."""
+    champion: str | None = writer.alias_version("champion")
+    candidates = [
+        row.version for row in writer.versions() if row.gate == "passed" and row.version != champion
+    ]
+    return champion, max(candidates, key=int) if candidates else None
+
+
 def rollout(ctx: ChaosContext) -> ScenarioResult:
     """Promote another approved version under load, then roll back: nothing may fail."""
     from bulkhead.train_cli import registry_writer
 
     goal = "0 failed; every answer on the new version within 10 s; every answer names a version"
     writer = registry_writer(ctx.platform)
-    champion = writer.alias_version("champion")
-    candidates = [
-        row.version for row in writer.versions() if row.gate == "passed" and row.version != champion
-    ]
-    if champion is None or not candidates:
+    champion, new = _champion_and_candidate(writer)
+    if champion is None or new is None:
         return _skipped(
             "rollout",
             "promote + rollback under load",
             goal,
             "needs a champion and a second gate-passed version (run `bulkhead train`)",
         )
-    new = max(candidates, key=int)
     with ctx.load() as load:
         time.sleep(3)
         promoted_at = load.elapsed()
@@ -407,18 +412,14 @@ def registry_partition(ctx: ChaosContext, outage_s: float = 12.0) -> ScenarioRes
             "needs `bulkhead up --isolate` (the link to cut is the serve zone's veth)",
         )
     writer = registry_writer(ctx.platform)
-    champion = writer.alias_version("champion")
-    candidates = [
-        row.version for row in writer.versions() if row.gate == "passed" and row.version != champion
-    ]
-    if champion is None or not candidates:
+    champion, new = _champion_and_candidate(writer)
+    if champion is None or new is None:
         return _skipped(
             "registry partition",
             "serve zone cut off the registry",
             goal,
             "needs a champion and a second gate-passed version",
         )
-    new = max(candidates, key=int)
 
     ready_codes: list[int] = []
     with ctx.load() as load:
