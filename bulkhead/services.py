@@ -191,7 +191,8 @@ def zone_env(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> dict[
     if settings.tls:
         from bulkhead import tls
 
-        cert = tls.files(paths).for_zone(zone)
+        files = tls.files(paths)  # parses every certificate: once
+        cert = files.for_zone(zone)
         # Mutual TLS on every gRPC connection of the cluster (GCS, raylets, workers, drivers):
         # the zone's certificate serves and authenticates; only the zone's own CA is trusted.
         env.update(
@@ -199,7 +200,7 @@ def zone_env(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> dict[
                 "RAY_USE_TLS": "1",
                 "RAY_TLS_SERVER_CERT": str(cert.cert),
                 "RAY_TLS_SERVER_KEY": str(cert.key),
-                "RAY_TLS_CA_CERT": str(tls.files(paths).zone_ca(zone)),
+                "RAY_TLS_CA_CERT": str(files.zone_ca(zone)),
             }
         )
     if zone is Zone.SERVE:
