@@ -50,7 +50,8 @@ def download_champion(platform: Platform, version: str, destination: Path) -> Pa
     from registry.reader import RegistryReader
 
     platform.credentials("server").activate()
-    return RegistryReader().download(platform.settings.model_name, version, destination)
+    reader = RegistryReader()
+    return reader.download(reader.pinned(platform.settings.model_name, version), destination)
 
 
 def measure_system(

@@ -387,10 +387,10 @@ def _register_broken_copy(writer: Any, version: str, experiment_name: str) -> st
         client = writer.client
         experiment = client.get_experiment_by_name(experiment_name)
         run = client.create_run(experiment.experiment_id, run_name="chaos-bad-artifact")
-        source = writer.log_bundle(run.info.run_id, local)
+        logged = writer.log_bundle(run.info.run_id, local)
         client.set_terminated(run.info.run_id)
         new: str = writer.register(
-            run.info.run_id, source, {"gate.passed": "true", "chaos": "bad artifact"}
+            run.info.run_id, logged, {"gate.passed": "true", "chaos": "bad artifact"}
         )
         return new
 

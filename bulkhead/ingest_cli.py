@@ -50,7 +50,7 @@ def run_ingest(
         config=config,
         ray_address=zone.gcs_address,
         snapshots_dir=platform.paths.snapshots,
-        experiment_name=platform.settings.experiment_name if log_to_registry else None,
+        experiment_name=platform.settings.ingest_experiment_name if log_to_registry else None,
     )
     outcome = run_module_job(
         console,

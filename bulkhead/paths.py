@@ -59,6 +59,12 @@ class StatePaths:
         return self.secrets / "serve-api-key"
 
     @property
+    def serve_auth_header(self) -> Path:
+        """``Authorization: Bearer <key>`` for ``curl -H @file``: the key stays off command
+        lines (which every local user can read in ``ps``)."""
+        return self.secrets / "serve-auth.header"
+
+    @property
     def snapshots(self) -> Path:
         return self.home / "data" / "snapshots"
 

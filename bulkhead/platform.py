@@ -98,7 +98,8 @@ class Platform:
         paths = self.paths
         ensure_secret_dir(paths.secrets)
         ensure_token(paths.flask_secret)
-        ensure_token(paths.serve_api_key)
+        api_key = ensure_token(paths.serve_api_key)
+        write_secret(paths.serve_auth_header, f"Authorization: Bearer {api_key}\n")
         for zone in Zone:
             ensure_token(paths.ray_token(zone))
         url = self.settings.registry_url
@@ -236,6 +237,7 @@ class Platform:
                     state.registry.experiment_id = bootstrap(
                         admin_client,
                         self.settings.experiment_name,
+                        self.settings.ingest_experiment_name,
                         self.settings.model_name,
                         passwords,
                     )

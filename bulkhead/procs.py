@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -29,6 +30,13 @@ class ProcessRecord(BaseModel):
     pid: int = Field(description="PID of the session leader.")
     create_time: float = Field(description="Start time, guards against PID reuse.")
     log: Path = Field(description="File the service's stdout and stderr go to.")
+    marker: str | None = Field(
+        None,
+        description=(
+            "Random value of BULKHEAD_PROCESS_MARKER in the service's environment, inherited by "
+            "everything it starts: what proves a process is ours before `down` signals it."
+        ),
+    )
 
 
 class ServiceStartError(RuntimeError):
@@ -39,19 +47,25 @@ class PortInUseError(ServiceStartError):
     """A port the platform needs is already bound by another process."""
 
 
+MARKER_ENV = "BULKHEAD_PROCESS_MARKER"
+
+
 def spawn(cmd: Sequence[str], env: Mapping[str, str], log: Path, cwd: Path) -> ProcessRecord:
     log.parent.mkdir(parents=True, exist_ok=True)
+    marker = secrets.token_hex(16)
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             list(cmd),
-            env=dict(env),
+            env={**env, MARKER_ENV: marker},
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    return ProcessRecord(pid=proc.pid, create_time=psutil.Process(proc.pid).create_time(), log=log)
+    return ProcessRecord(
+        pid=proc.pid, create_time=psutil.Process(proc.pid).create_time(), log=log, marker=marker
+    )
 
 
 def _leader(record: ProcessRecord) -> psutil.Process | None:
@@ -83,6 +97,31 @@ def session_members(session_id: int) -> list[psutil.Process]:
     return members
 
 
+def carries_marker(proc: psutil.Process, marker: str) -> bool:
+    """Whether ``proc`` inherited our marker; a process we cannot inspect is not ours."""
+    try:
+        return proc.environ().get(MARKER_ENV) == marker
+    except (psutil.Error, OSError):
+        return False
+
+
+def proven_members(record: ProcessRecord) -> list[psutil.Process]:
+    """Members of the record's session that provably belong to it.
+
+    A session id is only a PID: once our leader is gone, the number can be reused by an
+    unrelated process that makes a session of its own. With a marker, a member must carry
+    it; a record written before markers existed falls back to "started after our leader"."""
+    members = session_members(record.pid)
+    if record.marker is not None:
+        return [p for p in members if carries_marker(p, record.marker)]
+    proven = []
+    for proc in members:
+        with contextlib.suppress(psutil.Error):
+            if proc.create_time() >= record.create_time - 1.0:
+                proven.append(proc)
+    return proven
+
+
 def stop_session(record: ProcessRecord, grace_s: float = 10.0) -> int:
     """Stop the leader gracefully, then anything left in its session. Returns how many.
 
@@ -91,13 +130,19 @@ def stop_session(record: ProcessRecord, grace_s: float = 10.0) -> int:
     the start would miss it.
     """
     leader = _leader(record)
+    if (
+        leader is not None
+        and record.marker is not None
+        and not carries_marker(leader, record.marker)
+    ):
+        leader = None  # same PID and start time, yet not ours: never signal it
     if leader is not None:
         leader.send_signal(signal.SIGTERM)
         with contextlib.suppress(psutil.TimeoutExpired):
             leader.wait(timeout=grace_s)
     seen: set[int] = set() if leader is None else {leader.pid}
     for _ in range(5):
-        survivors = session_members(record.pid)
+        survivors = proven_members(record)
         if not survivors:
             break
         seen.update(p.pid for p in survivors)

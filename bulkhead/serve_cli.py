@@ -135,12 +135,15 @@ def deploy(
         return body
     for text, prediction in zip(SAMPLE_TEXTS, body.get("predictions", []), strict=False):
         console.print(f"  {text!r} → {prediction['label']} ({prediction['score']:.3f})")
-    key_file = platform.paths.serve_api_key
-    cacert = f"--cacert {verify} " if isinstance(verify, str) else ""
-    console.print(
-        "try it:\n"
-        f'  curl -s {cacert}{url}/v1/predict -H "Authorization: Bearer $(cat {key_file})" '
-        "-H 'content-type: application/json' -d '{\"texts\": [\"a delightful film\"]}'\n"
-        f"  API docs: {url}/docs"
-    )
+    console.print(f"try it:\n  {curl_example(platform, url, verify)}\n  API docs: {url}/docs")
     return body
+
+
+def curl_example(platform: Platform, url: str, verify: str | bool) -> str:
+    """A prediction with curl that reads the key from a file (``-H @file``): a key in an
+    argument would be visible to every local user in ``ps``."""
+    cacert = f"--cacert {verify} " if isinstance(verify, str) else ""
+    return (
+        f"curl -s {cacert}{url}/v1/predict -H @{platform.paths.serve_auth_header} "
+        "-H 'content-type: application/json' -d '{\"texts\": [\"a delightful film\"]}'"
+    )

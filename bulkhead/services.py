@@ -20,15 +20,13 @@ from bulkhead.settings import PlatformSettings, ServeZoneSettings, Zone
 from bulkhead.state import ZoneState
 from registry.credentials import CREDENTIALS_ENV
 
-# Variables that could carry another zone's identity into a child process.
-_INHERITED_SECRETS_PREFIXES = (
-    "MLFLOW_TRACKING_",
-    "MLFLOW_AUTH_",
-    "RAY_AUTH_",
-    "RAY_ADDRESS",
-    "BULKHEAD_REGISTRY_",
-    "BULKHEAD_ADMIN_",
-)
+# What a service inherits from the operator's environment: locale, time zone and the numeric
+# libraries' CPU settings (OpenBLAS needs OPENBLAS_CORETYPE on some processors to compute
+# correctly). Nothing else: no cloud keys (AWS_*), hub tokens (HF_TOKEN), tracking
+# credentials, Ray addresses or tokens reach a zone unless the platform puts them there.
+INHERITED_VARIABLES = frozenset({"LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM"})
+INHERITED_PREFIXES = ("LC_", "OPENBLAS_", "OMP_", "MKL_")
+_SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # serving.config.CACHE_DIR_ENV (the control plane does not import zone packages).
 SERVE_CACHE_DIR_ENV = "BULKHEAD_SERVE_CACHE_DIR"
@@ -40,14 +38,19 @@ def _venv_bin() -> Path:
     return Path(sys.executable).parent
 
 
-def clean_env() -> dict[str, str]:
+def clean_env(home: Path | None = None) -> dict[str, str]:
+    """A service's environment, built from an allow-list (see INHERITED_VARIABLES).
+
+    ``home``: the service's own HOME (caches, ~/.ray); unset = the operator's.
+    """
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(_INHERITED_SECRETS_PREFIXES)
+        if key in INHERITED_VARIABLES or key.startswith(INHERITED_PREFIXES)
     }
-    env["PATH"] = f"{_venv_bin()}{os.pathsep}{env.get('PATH', '')}"
+    env["PATH"] = f"{_venv_bin()}{os.pathsep}{_SYSTEM_PATH}"
     env["PYTHONUNBUFFERED"] = "1"
+    env["HOME"] = str(home) if home is not None else os.environ.get("HOME", "/")
     return env
 
 
@@ -253,6 +256,37 @@ def serve_tuning_env(settings: ServeZoneSettings) -> dict[str, str]:
     return env
 
 
+def haproxy_loopback_wrapper(settings: ServeZoneSettings) -> str:
+    """A shell script Serve runs as its HAProxy binary: it binds the stats page and the
+    Prometheus endpoint to loopback, then execs Ray's HAProxy with the same arguments.
+
+    Ray 2.60's template hard-codes ``bind *:<stats>`` and ``bind :<metrics>`` (every
+    interface, no auth). Serve writes the config, then starts HAProxy with ``-f <config>`` on
+    every start and reload, so rewriting those two lines there covers reloads too; the
+    process keeps the config path on its command line, which Serve uses to find it.
+    """
+    ports = settings.ingress_ports
+    stats, metrics = ports.haproxy_stats, ports.haproxy_metrics
+    return (
+        "#!/bin/sh\n"
+        "# Written by bulkhead up (bulkhead/services.py: haproxy_loopback_wrapper).\n"
+        'config=""; previous=""\n'
+        'for arg in "$@"; do [ "$previous" = "-f" ] && config="$arg"; previous="$arg"; done\n'
+        'if [ -n "$config" ] && [ -f "$config" ]; then\n'
+        f"  sed -i -E 's/^([[:space:]]*bind )\\*?:({stats}|{metrics})[[:space:]]*$/"
+        '\\1127.0.0.1:\\2/\' "$config"\n'
+        "fi\n"
+        f'exec {haproxy_binary()} "$@"\n'
+    )
+
+
+def write_haproxy_wrapper(settings: ServeZoneSettings, paths: StatePaths) -> Path:
+    wrapper = paths.haproxy_dir / "haproxy"
+    wrapper.write_text(haproxy_loopback_wrapper(settings))
+    wrapper.chmod(0o700)
+    return wrapper
+
+
 def serve_ingress_env(settings: PlatformSettings, paths: StatePaths) -> dict[str, str]:
     """The environment that puts the serve zone behind HAProxy in throughput mode.
 
@@ -279,7 +313,8 @@ def serve_ingress_env(settings: PlatformSettings, paths: StatePaths) -> dict[str
     folder = paths.haproxy_dir
     env.update(
         {
-            "RAY_SERVE_HAPROXY_BINARY_PATH": str(haproxy_binary()),
+            # The loopback-binding wrapper (written by start_zone) around Ray's binary.
+            "RAY_SERVE_HAPROXY_BINARY_PATH": str(folder / "haproxy"),
             "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(folder / "haproxy.cfg"),
             "RAY_SERVE_HAPROXY_SOCKET_PATH": str(folder / "admin.sock"),
             "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(folder),
@@ -306,6 +341,8 @@ def start_zone(
         for folder in (paths.haproxy_dir.parent, paths.haproxy_dir):
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
             folder.chmod(0o700)
+        if settings.serve.haproxy_ingress:
+            write_haproxy_wrapper(settings.serve, paths)
     record = spawn(
         [*prefix, *zone_command(settings, paths, zone)],
         zone_env(settings, paths, zone),

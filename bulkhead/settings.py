@@ -194,7 +194,9 @@ class PlatformSettings(BaseSettings):
         ),
     )
     serve_http_port: int = Field(8000, ge=1024, le=65535, description="Serve HTTP port.")
-    experiment_name: str = Field("bulkhead", min_length=1, description="MLflow experiment.")
+    experiment_name: str = Field(
+        "bulkhead", min_length=1, description="MLflow experiment of the training runs."
+    )
     model_name: str = Field("sentiment", min_length=1, description="Registered model name.")
     admin_password: SecretStr | None = Field(
         None,
@@ -249,6 +251,11 @@ class PlatformSettings(BaseSettings):
 
     def zone_host(self, zone: Zone) -> str:
         return self.zone(zone).host or self.host
+
+    @property
+    def ingest_experiment_name(self) -> str:
+        """The ingest zone's own experiment: no zone can write another zone's runs."""
+        return f"{self.experiment_name}-ingest"
 
     @property
     def registry_address(self) -> str:

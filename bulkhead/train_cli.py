@@ -15,6 +15,7 @@ from bulkhead.platform import Platform
 from bulkhead.settings import Zone
 from bulkhead.state import ZoneState
 from ingestion.snapshot import SnapshotError, verify
+from registry.tags import MANIFEST_DIGEST_TAG
 from training.config import load_config
 from training.job import TrainJobSpec, TrainResult, encode_spec
 
@@ -208,7 +209,10 @@ def train_unless_current(platform: Platform, snapshot: Path, digest: str) -> Non
     """`up`'s training step: skipped when the champion already comes from this snapshot."""
     writer = registry_writer(platform)
     champion = writer.alias_version("champion")
-    if champion is not None and writer.tags(champion).get("dataset_digest") == digest:
+    tags = writer.tags(champion) if champion is not None else {}
+    # A champion registered before versions were pinned to their manifest is not served:
+    # retrain rather than leave `up` waiting on a model serving will refuse.
+    if tags.get("dataset_digest") == digest and MANIFEST_DIGEST_TAG in tags:
         platform.console.print(
             f"[green]✓[/] champion v{champion} was trained on this snapshot; not retraining "
             "(`bulkhead train` retrains)"

@@ -21,21 +21,39 @@ class Permission(StrEnum):
 
 
 class ZoneUser(BaseModel):
-    """A registry user and what it may do to the platform's experiment and model."""
+    """A registry user and what it may do to each experiment and the model."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     username: str
-    experiment: Permission = Field(description="Permission on the platform's experiment.")
+    ingest_experiment: Permission = Field(description="On the ingest zone's dataset runs.")
+    train_experiment: Permission = Field(description="On the training runs (the bundles).")
     model: Permission = Field(description="Permission on the registered model.")
 
 
-# Least privilege per zone: ingest logs dataset runs, train registers and aliases versions,
-# serve only reads the approved bundle.
+# Least privilege per zone: ingest logs dataset runs in its own experiment, train registers
+# and aliases versions from runs in another, serve only reads the approved bundle. MLflow lets
+# experiment EDIT write any run's artefacts in that experiment, so a shared experiment would let
+# the ingest zone replace a champion's files: each writer zone gets an experiment of its own.
 ZONE_USERS: tuple[ZoneUser, ...] = (
-    ZoneUser(username="ingest", experiment=Permission.EDIT, model=Permission.NO_PERMISSIONS),
-    ZoneUser(username="trainer", experiment=Permission.EDIT, model=Permission.EDIT),
-    ZoneUser(username="server", experiment=Permission.READ, model=Permission.READ),
+    ZoneUser(
+        username="ingest",
+        ingest_experiment=Permission.EDIT,
+        train_experiment=Permission.NO_PERMISSIONS,
+        model=Permission.NO_PERMISSIONS,
+    ),
+    ZoneUser(
+        username="trainer",
+        ingest_experiment=Permission.NO_PERMISSIONS,
+        train_experiment=Permission.EDIT,
+        model=Permission.EDIT,
+    ),
+    ZoneUser(
+        username="server",
+        ingest_experiment=Permission.NO_PERMISSIONS,
+        train_experiment=Permission.READ,
+        model=Permission.READ,
+    ),
 )
 
 
@@ -125,13 +143,16 @@ class RegistryAdmin:
     def grant(
         self, username: str, resource_type: str, resource_id: str, permission: Permission
     ) -> None:
-        """Make ``permission`` the user's grant on the resource (MLflow has no update call)."""
+        """Make ``permission`` the user's grant on the resource (MLflow has no update call);
+        NO_PERMISSIONS revokes whatever an earlier layout granted."""
         current = self.permission(username, resource_type, resource_id)
         if current is permission:
             return
         body = {"username": username, "resource_type": resource_type, "resource_id": resource_id}
         if current is not Permission.NO_PERMISSIONS:
             self._call("POST", "/api/3.0/mlflow/users/permissions/revoke", json=body)
+        if permission is Permission.NO_PERMISSIONS:
+            return
         self._call(
             "POST",
             "/api/3.0/mlflow/users/permissions/grant",
@@ -156,19 +177,18 @@ class RegistryAdmin:
 def bootstrap(
     admin: RegistryAdmin,
     experiment_name: str,
+    ingest_experiment_name: str,
     model_name: str,
     passwords: dict[str, str],
 ) -> str:
-    """Create the experiment, the model and every zone user with its grants. Idempotent.
-
-    Returns the experiment id.
-    """
-    experiment_id = admin.ensure_experiment(experiment_name)
+    """Create both experiments, the model and every zone user with exactly its grants
+    (revoking any an earlier layout gave). Idempotent. Returns the training experiment id."""
+    train_id = admin.ensure_experiment(experiment_name)
+    ingest_id = admin.ensure_experiment(ingest_experiment_name)
     admin.ensure_registered_model(model_name)
     for user in ZONE_USERS:
         admin.create_or_reset_user(user.username, passwords[user.username])
-        if user.experiment is not Permission.NO_PERMISSIONS:
-            admin.grant(user.username, "experiment", experiment_id, user.experiment)
-        if user.model is not Permission.NO_PERMISSIONS:
-            admin.grant(user.username, "registered_model", model_name, user.model)
-    return experiment_id
+        admin.grant(user.username, "experiment", train_id, user.train_experiment)
+        admin.grant(user.username, "experiment", ingest_id, user.ingest_experiment)
+        admin.grant(user.username, "registered_model", model_name, user.model)
+    return train_id

@@ -1,11 +1,15 @@
-"""The registry's server app: MLflow basic-auth, plus one rule MLflow does not have.
+"""The registry's server app: MLflow basic-auth, plus rules MLflow does not have.
 
-MLflow lets every authenticated user create experiments and registered models (and then
-grants the creator MANAGE on them), whatever ``default_permission`` says. For Bulkhead that
-would let the serve zone's read-only ``server`` user, or a stolen copy of its credentials,
-create models, register versions in them and upload artifacts to the shared store. Here only
-admins (and users named in ``BULKHEAD_REGISTRY_CREATORS``, comma-separated) may create them;
-the platform's bootstrap creates the one experiment and model the zones use.
+MLflow lets every authenticated user create experiments, registered models, prompts,
+webhooks, gateway secrets, scorers, datasets and more (and then grants the creator MANAGE on
+them), whatever ``default_permission`` says. For Bulkhead that would let the serve zone's
+read-only ``server`` user, or a stolen copy of any zone's credentials, create resources and
+upload artefacts to the shared store. Here a non-admin may only call the writes a zone's work
+needs, listed below; everything else that changes state is refused with 403 whatever MLflow's
+own permissions say. MLflow's per-resource checks still apply to the calls allowed here.
+
+The manifest digest a version was registered with is set once, in the create call; nobody but
+an admin may change or delete it afterwards, so a version's files stay pinned.
 
 Run it with ``mlflow server --app-name bulkhead-auth`` (an ``mlflow.app`` entry point).
 """
@@ -17,8 +21,32 @@ from typing import Any
 
 from flask import Flask, g, jsonify, make_response, request
 
-CREATE_ROUTES = ("/mlflow/experiments/create", "/mlflow/registered-models/create")
+from registry.tags import MANIFEST_DIGEST_TAG
+
 CREATORS_ENV = "BULKHEAD_REGISTRY_CREATORS"
+_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_API_PREFIXES = ("/api/2.0/", "/api/3.0/", "/ajax-api/2.0/", "/ajax-api/3.0/")
+# The state-changing calls zone users make (ingest: dataset runs; trainer: runs, bundles,
+# versions, aliases). Reads that MLflow sends as POST (searches) are allowed too.
+ZONE_WRITES = frozenset(
+    {
+        "mlflow/runs/create",
+        "mlflow/runs/update",
+        "mlflow/runs/log-batch",
+        "mlflow/runs/log-metric",
+        "mlflow/runs/log-parameter",
+        "mlflow/runs/set-tag",
+        "mlflow/runs/log-inputs",
+        "mlflow/runs/log-outputs",
+        "mlflow/model-versions/create",
+        "mlflow/model-versions/set-tag",
+        "mlflow/registered-models/alias",
+        "mlflow/registered-models/set-tag",
+    }
+)
+_READ_POSTS = ("/search", "/search-datasets")
+_ARTIFACT_UPLOAD = "mlflow-artifacts/artifacts/"
+_DIGEST_ROUTES = ("mlflow/model-versions/set-tag", "mlflow/model-versions/delete-tag")
 
 
 def _creators() -> frozenset[str]:
@@ -27,22 +55,52 @@ def _creators() -> frozenset[str]:
     )
 
 
-def refuse_creation_by_zone_users() -> Any:
+def _api_route(path: str) -> str | None:
+    for prefix in _API_PREFIXES:
+        if path.startswith(prefix):
+            return path[len(prefix) :]
+    return None
+
+
+def zone_may_call(method: str, path: str) -> bool:
+    """Whether a non-admin may make this call at all (MLflow then checks the resource)."""
+    if method not in _WRITE_METHODS:
+        return True
+    route = _api_route(path)
+    if route is None:
+        return False  # every write of MLflow's lives under its API prefixes
+    if route in ZONE_WRITES or (method == "POST" and route.endswith(_READ_POSTS)):
+        return True
+    return method == "PUT" and route.startswith(_ARTIFACT_UPLOAD)
+
+
+def _refuse(username: str, what: str) -> Any:
+    body = {
+        "error_code": "PERMISSION_DENIED",
+        "message": f"user {username!r} may not {what} (Bulkhead registry: admins only)",
+    }
+    return make_response(jsonify(body), 403)
+
+
+def refuse_what_zones_must_not_do() -> Any:
     """Runs after MLflow's own check, so the user is already authenticated (or refused)."""
-    if request.method != "POST" or not request.path.endswith(CREATE_ROUTES):
+    if request.method not in _WRITE_METHODS:
         return None
     from mlflow.server.auth import sender_is_admin
 
     username = getattr(g, "mlflow_authenticated_user", None)
-    admin = bool(sender_is_admin())  # type: ignore[no-untyped-call]  # MLflow is untyped
-    if username is None or admin or username in _creators():
+    if username is None or bool(sender_is_admin()):  # type: ignore[no-untyped-call]
         return None
-    body = {
-        "error_code": "PERMISSION_DENIED",
-        "message": f"user {username!r} may not create experiments or registered models "
-        "(Bulkhead registry: only admins create them)",
-    }
-    return make_response(jsonify(body), 403)
+    if username in _creators():
+        return None
+    if not zone_may_call(request.method, request.path):
+        return _refuse(username, f"call {request.method} {request.path}")
+    route = _api_route(request.path) or ""
+    if route in _DIGEST_ROUTES:
+        body = request.get_json(silent=True) or {}
+        if body.get("key") == MANIFEST_DIGEST_TAG:
+            return _refuse(username, f"change {MANIFEST_DIGEST_TAG} of a registered version")
+    return None
 
 
 def create_app(app: Flask | None = None) -> Any:
@@ -52,5 +110,5 @@ def create_app(app: Flask | None = None) -> Any:
     flask_app = app if app is not None else mlflow_flask_app
     served = create_basic_auth_app(flask_app)
     # Registered after MLflow's hook, so it sees the authenticated user; before any request.
-    flask_app.before_request(refuse_creation_by_zone_users)
+    flask_app.before_request(refuse_what_zones_must_not_do)
     return served

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from registry.digest import sha256_file
 
@@ -27,6 +27,16 @@ class BundleError(RuntimeError):
     """A bundle is incomplete or does not match its manifest."""
 
 
+def safe_relative(path: str) -> str:
+    """A manifest path that stays inside the bundle: relative, no ``..``, no backslashes."""
+    pure = PurePosixPath(path)
+    if not path or "\\" in path or "\x00" in path or pure.is_absolute() or ".." in pure.parts:
+        raise ValueError(f"manifest path {path[:80]!r} is absolute or leaves the bundle")
+    if str(pure) != path:
+        raise ValueError(f"manifest path {path[:80]!r} is not in normal form")
+    return path
+
+
 class BundleManifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -41,6 +51,13 @@ class BundleManifest(BaseModel):
     dataset_digest: str
     training_run_id: str
     created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    @field_validator("files")
+    @classmethod
+    def _paths_inside_the_bundle(cls, files: dict[str, str]) -> dict[str, str]:
+        for relative in files:
+            safe_relative(relative)
+        return files
 
 
 class GoldenExample(BaseModel):
@@ -64,17 +81,49 @@ def write_manifest(folder: Path, **fields: object) -> BundleManifest:
     return manifest
 
 
-def verify(folder: Path) -> BundleManifest:
-    """Check the bundle is complete and every file matches its digest."""
+def manifest_digest(folder: Path) -> str:
+    """What the registry records at registration and serving compares on every download."""
+    return sha256_file(folder / MANIFEST)
+
+
+def verify(folder: Path, expected_manifest_digest: str | None = None) -> BundleManifest:
+    """Check the bundle is complete, holds nothing else, and every file matches its digest.
+
+    With ``expected_manifest_digest`` (the digest recorded on the model version when it was
+    registered), a manifest re-signed after registration is refused too: replacing files and
+    rewriting their hashes is exactly what an attacker who can write artefacts would do.
+    """
+    manifest_file = folder / MANIFEST
+    if not manifest_file.is_file():
+        raise BundleError(f"{folder} has no {MANIFEST}")
+    if expected_manifest_digest is not None:
+        actual_digest = sha256_file(manifest_file)
+        if actual_digest != expected_manifest_digest:
+            raise BundleError(
+                f"{MANIFEST} has sha256 {actual_digest[:12]}…, but the registry recorded "
+                f"{expected_manifest_digest[:12]}… when this version was registered: the "
+                "bundle was changed after registration"
+            )
     try:
-        manifest = BundleManifest.model_validate_json((folder / MANIFEST).read_text())
-    except FileNotFoundError as err:
-        raise BundleError(f"{folder} has no {MANIFEST}") from err
+        manifest = BundleManifest.model_validate_json(manifest_file.read_text())
     except ValueError as err:
         raise BundleError(f"{folder}/{MANIFEST} is not a valid bundle manifest: {err}") from err
     for required in (MODEL_FP32, LABELS, GOLDEN):
         if required not in manifest.files:
             raise BundleError(f"bundle manifest lists no {required}")
+    if manifest.has_int8 and MODEL_INT8 not in manifest.files:
+        raise BundleError(f"bundle manifest says has_int8 but lists no {MODEL_INT8}")
+    present = {
+        path.relative_to(folder).as_posix()
+        for path in folder.rglob("*")
+        if (path.is_file() or path.is_symlink()) and path != manifest_file
+    }
+    unlisted = sorted(present - set(manifest.files))
+    if unlisted:
+        raise BundleError(f"bundle holds files its manifest does not list: {unlisted[:5]}")
+    symlinks = [p for p in folder.rglob("*") if p.is_symlink()]
+    if symlinks:
+        raise BundleError(f"bundle holds symbolic links: {symlinks[0].name}")
     for relative, expected in manifest.files.items():
         path = folder / relative
         if not path.is_file():

@@ -9,25 +9,75 @@ from __future__ import annotations
 
 import getpass
 import json
+import secrets
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from registry.bundle import manifest_digest
 from registry.gate import Evidence, GateResult
+from registry.tags import (
+    CHALLENGER,
+    CHAMPION,
+    FORCED_TAG,
+    GATE_FAILED_TAG,
+    GATE_PASSED_TAG,
+    HISTORY_EVENT_PREFIX,
+    HISTORY_TAG,
+    MANIFEST_DIGEST_TAG,
+)
 
-CHAMPION = "champion"
-CHALLENGER = "challenger"
-HISTORY_TAG = "bulkhead.champion_history"
-GATE_PASSED_TAG = "gate.passed"
-GATE_FAILED_TAG = "gate.failed"
+__all__ = ["CHALLENGER", "CHAMPION", "LoggedBundle", "PromotionRefused", "RegistryWriter"]
+
 EVIDENCE_TAGS = ("accuracy", "macro_f1", "parity_max_abs_diff", "dataset_digest")
 
 
 class PromotionRefused(RuntimeError):
     """A promotion or rollback the registry state does not allow; the message says why."""
+
+
+class LoggedBundle(BaseModel):
+    """A bundle uploaded to a run, with the manifest digest its version will be pinned to."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str
+    manifest_digest: str
+
+
+class ChampionMove(BaseModel):
+    """One move of ``champion``, stored as its own registered-model tag.
+
+    Each move is a new tag with a unique key, never a rewrite of a shared list, so a promotion
+    and a rollback running at the same time cannot overwrite each other's record (MLflow has
+    no compare-and-set; an append-only log needs none).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    action: Literal["promote", "rollback"]
+    previous: str | None
+    target: str
+    at_ns: int
+
+
+def replay_history(legacy: list[str], moves: list[ChampionMove]) -> list[str]:
+    """The stack of earlier champions after every recorded move, oldest first."""
+    stack = list(legacy)
+    for move in sorted(moves, key=lambda m: m.at_ns):
+        if move.action == "promote":
+            if move.previous is not None and move.previous != move.target:
+                stack.append(move.previous)
+        else:
+            # A rollback to `target` consumed every entry above (and including) it.
+            while stack and stack[-1] != move.target:
+                stack.pop()
+            if stack:
+                stack.pop()
+    return stack
 
 
 class VersionRow(BaseModel):
@@ -87,10 +137,19 @@ class RegistryWriter:
         )
 
     def history(self) -> list[str]:
-        model = self.client.get_registered_model(self.model_name)
-        raw = model.tags.get(HISTORY_TAG, "[]")
-        history: list[str] = json.loads(raw)
-        return history
+        """Earlier champions, oldest first, replayed from the append-only move tags."""
+        tags: dict[str, str] = self.client.get_registered_model(self.model_name).tags
+        legacy: list[str] = json.loads(tags.get(HISTORY_TAG, "[]"))
+        moves = [
+            ChampionMove.model_validate_json(value)
+            for key, value in tags.items()
+            if key.startswith(HISTORY_EVENT_PREFIX)
+        ]
+        return replay_history(legacy, moves)
+
+    def _record_move(self, move: ChampionMove) -> None:
+        key = f"{HISTORY_EVENT_PREFIX}{move.at_ns:020d}-{secrets.token_hex(4)}"
+        self.client.set_registered_model_tag(self.model_name, key, move.model_dump_json())
 
     def versions(self) -> list[VersionRow]:
         found = self.client.search_model_versions(f"name='{self.model_name}'")
@@ -123,13 +182,19 @@ class RegistryWriter:
 
     # -------------------------------------------------------------- writing
 
-    def log_bundle(self, run_id: str, folder: Path) -> str:
+    def log_bundle(self, run_id: str, folder: Path) -> LoggedBundle:
+        digest = manifest_digest(folder)
         self.client.log_artifacts(run_id, str(folder), "bundle")
         artifact_uri: str = self.client.get_run(run_id).info.artifact_uri
-        return f"{artifact_uri}/bundle"
+        return LoggedBundle(source=f"{artifact_uri}/bundle", manifest_digest=digest)
 
-    def register(self, run_id: str, source: str, tags: dict[str, str]) -> str:
-        mv = self.client.create_model_version(self.model_name, source, run_id=run_id, tags=tags)
+    def register(self, run_id: str, logged: LoggedBundle, tags: dict[str, str]) -> str:
+        """Create the version with its manifest digest among its first tags: from its first
+        moment, serving accepts only the files that were uploaded."""
+        tags = {**tags, MANIFEST_DIGEST_TAG: logged.manifest_digest}
+        mv = self.client.create_model_version(
+            self.model_name, logged.source, run_id=run_id, tags=tags
+        )
         deadline = time.monotonic() + 60
         while mv.status == "PENDING_REGISTRATION" and time.monotonic() < deadline:
             time.sleep(0.5)
@@ -165,20 +230,21 @@ class RegistryWriter:
         previous = self.alias_version(CHAMPION)
         if previous == version:
             return previous
-        history = self.history()
-        if previous is not None:
-            history.append(previous)
-        self.client.set_registered_model_tag(self.model_name, HISTORY_TAG, json.dumps(history))
-        self.client.set_registered_model_alias(self.model_name, CHAMPION, version)
+        # Tags first, alias last: a replica that sees the alias move must already see the
+        # approval (a forced promotion's tag), or it would refuse the version.
         stamp = {
             "promoted_by": getpass.getuser(),
             "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "promotion_reason": reason or "gate passed",
         }
         if force:
-            stamp["promotion_forced"] = "true"
+            stamp[FORCED_TAG] = "true"
         for key, value in stamp.items():
             self.client.set_model_version_tag(self.model_name, version, key, value)
+        self._record_move(
+            ChampionMove(action="promote", previous=previous, target=version, at_ns=time.time_ns())
+        )
+        self.client.set_registered_model_alias(self.model_name, CHAMPION, version)
         return previous
 
     def rollback(self, reason: str) -> tuple[str, str]:
@@ -192,8 +258,10 @@ class RegistryWriter:
         if not history or current is None:
             raise PromotionRefused("there is no previous champion to roll back to")
         target = history.pop()
+        self._record_move(
+            ChampionMove(action="rollback", previous=current, target=target, at_ns=time.time_ns())
+        )
         self.client.set_registered_model_alias(self.model_name, CHAMPION, target)
-        self.client.set_registered_model_tag(self.model_name, HISTORY_TAG, json.dumps(history))
         self.client.set_model_version_tag(
             self.model_name,
             current,

@@ -25,6 +25,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from ray import serve
 
+from registry.reader import BundleTooLarge, ResolvedVersion
 from serving.config import CACHE_DIR_ENV, ServeAppConfig
 from serving.predictor import ModelInfo, ModelLoadError, Prediction, Predictor
 from serving.schemas import (
@@ -173,25 +174,72 @@ async def _no_receive() -> Message:
     return {"type": "http.disconnect"}
 
 
+# A key shorter than this (an empty or truncated key file) fails closed: every request is
+# refused rather than `Authorization: Bearer ` with an empty token passing.
+MIN_API_KEY_LENGTH = 16
+
+
+def load_api_key(path: str | None) -> bytes | None:
+    """The key in ``path``, or None (refuse everything) when it is missing, empty or short."""
+    if not path:
+        return None
+    try:
+        key = Path(path).read_text().strip()
+    except OSError:
+        return None
+    return key.encode() if len(key) >= MIN_API_KEY_LENGTH else None
+
+
 class ApiKey:
     """The replica's API key. One replica per process; reconfigure() sets it."""
 
     value: bytes | None = None
 
+    @classmethod
+    def accepts(cls, header: bytes | str) -> bool:
+        raw = header.decode("latin-1") if isinstance(header, bytes) else header
+        scheme, _, token = raw.partition(" ")
+        return (
+            cls.value is not None
+            and scheme.lower() == "bearer"
+            and hmac.compare_digest(token.strip().encode(), cls.value)
+        )
+
+
+def needs_api_key(path: str) -> bool:
+    """Prediction, status and model routes; health, limits and docs stay open."""
+    return (path.startswith("/v1/") and path != "/v1/limits") or path.startswith("/v2/models")
+
+
+class ApiKeyGate:
+    """Pure ASGI middleware, outermost: a request without the right key is answered 401
+    before it takes an admission slot or any body byte is read (unauthenticated slow bodies
+    once held every slot and locked real callers out)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and needs_api_key(scope.get("path", "")):
+            header = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not ApiKey.accepts(header):
+                response = JSONResponse(
+                    {"detail": "missing or wrong API key"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer", "connection": "close"},
+                )
+                await response({"type": "http"}, _no_receive, send)
+                return
+        await self.app(scope, receive, send)
+
 
 async def require_api_key(request: Request) -> None:
-    """Runs before body validation, so an unauthenticated caller learns nothing else.
+    """The same check for the OpenAPI schema's sake (and as a second lock behind the gate).
 
     Async on purpose: FastAPI runs a plain ``def`` dependency in a thread pool, one thread
     hop per request (seen in py-spy profiles of the replica).
     """
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if (
-        ApiKey.value is None
-        or scheme.lower() != "bearer"
-        or not hmac.compare_digest(token.strip().encode(), ApiKey.value)
-    ):
+    if not ApiKey.accepts(request.headers.get("authorization", "")):
         raise HTTPException(401, "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"})
 
 
@@ -204,8 +252,10 @@ api = FastAPI(
     version="1",
 )
 api.add_middleware(BodyLimit)
-# Added last, so it runs first: an overloaded replica refuses before reading any body.
+# An overloaded replica refuses before reading any body...
 api.add_middleware(AdmissionLimit)
+# ...and, added last so it runs first, nobody without the key gets as far as a slot.
+api.add_middleware(ApiKeyGate)
 
 
 def _server_timing(started: float, infer_ms: float) -> str:
@@ -227,11 +277,16 @@ class SentimentService:
     def __init__(self) -> None:
         from ray.serve import metrics
 
+        from serving.ray_binds import bind_replica_grpc_to_node_address
+
+        bind_replica_grpc_to_node_address()
         self._config = ServeAppConfig()
         self._predictor: Predictor | None = None
         self._reader: Any = None
         self._poller: asyncio.Task[None] | None = None
         self._rejected: dict[str, str] = {}
+        self._retry_at: dict[str, tuple[int, float]] = {}
+        self._load_lock = asyncio.Lock()
         self._last_error: str | None = None
         # Downloaded bundles: under the zone's cache folder (removed by `bulkhead down`, so a
         # killed replica leaks nothing for long), one folder per replica.
@@ -266,11 +321,13 @@ class SentimentService:
         BodyLimit.limit = self._config.limits.max_body_bytes
         BodyLimit.body_timeout_s = self._config.limits.body_timeout_s
         AdmissionLimit.limit = self._config.limits.max_in_flight
-        key_file = os.environ.get(self._config.api_key_file_env)
-        ApiKey.value = Path(key_file).read_text().strip().encode() if key_file else None
+        ApiKey.value = load_api_key(os.environ.get(self._config.api_key_file_env))
         if ApiKey.value is None:
-            log.warning(
-                "no API key file in $%s: every request is refused", self._config.api_key_file_env
+            log.error(
+                "no usable API key (file in $%s missing, unreadable or under %d characters): "
+                "every request is refused",
+                self._config.api_key_file_env,
+                MIN_API_KEY_LENGTH,
             )
         if self._inference_workers != self._config.inference_workers:
             old = self._inference
@@ -296,13 +353,19 @@ class SentimentService:
                 log.exception("model refresh crashed")
 
     async def _refresh(self) -> None:
+        """One model load at a time per replica: a `user_config` change racing a poll would
+        otherwise download into, verify and delete the same files at once."""
+        async with self._load_lock:
+            await self._refresh_locked()
+
+    async def _refresh_locked(self) -> None:
         config = self._config
         try:
             resolved = await asyncio.to_thread(
                 self._reader_client().resolve, config.model_name, config.alias
             )
         except Exception as err:
-            self._fail("registry", f"registry unreachable or alias unset: {_short(err)}")
+            self._fail("registry", f"registry unreachable, alias unset or invalid: {_short(err)}")
             return
         current = self._predictor
         if (
@@ -315,21 +378,34 @@ class SentimentService:
         if resolved.version in self._rejected:
             return
         if not resolved.approved:
-            self._reject(resolved.version, "unapproved", f"v{resolved.version} {resolved.reason}")
+            # Not cached: approval is read again on every poll, so a forced promotion's tag
+            # that lands after the alias moved is picked up on the next one.
+            self._fail("unapproved", f"v{resolved.version} {resolved.reason}")
+            return
+        waiting = self._retry_at.get(resolved.version)
+        if waiting is not None and time.monotonic() < waiting[1]:
             return
         try:
-            predictor = await asyncio.to_thread(
-                self._load, resolved.name, resolved.version, resolved.run_id
+            predictor = await asyncio.wait_for(
+                asyncio.to_thread(self._load, resolved), timeout=config.load_timeout_s
             )
-        except ModelLoadError as err:
+        except (ModelLoadError, BundleTooLarge) as err:
             self._reject(resolved.version, "load", f"v{resolved.version}: {err}")
             return
-        except Exception as err:  # download errors: retry on the next poll
-            self._fail("download", f"v{resolved.version} could not be fetched: {_short(err)}")
+        except Exception as err:  # download errors and deadlines: retry, with backoff
+            attempts = (waiting[0] if waiting else 0) + 1
+            delay = min(config.retry_backoff_max_s, config.poll_interval_s * 2**attempts)
+            self._retry_at[resolved.version] = (attempts, time.monotonic() + delay)
+            self._fail(
+                "download",
+                f"v{resolved.version} could not be fetched (attempt {attempts}, next in "
+                f"{delay:.0f} s): {_short(err)}",
+            )
             return
+        self._retry_at.pop(resolved.version, None)
         previous = current.info.version if current else None
         self._predictor = predictor  # one reference swap: in-flight requests keep the old one
-        self._drop_downloads(keep=resolved.version)
+        self._drop_downloads(keep=predictor.folder)
         self._last_error = None
         self._swaps.inc()
         self._version_gauge.set(float(resolved.version))
@@ -356,16 +432,39 @@ class SentimentService:
             self._reader = RegistryReader()
         return self._reader
 
-    def _load(self, name: str, version: str, run_id: str | None) -> Predictor:
-        folder = self._reader_client().download(name, version, self._cache / f"v{version}")
-        predictor = Predictor(
-            folder,
-            ModelInfo(name=name, version=version, run_id=run_id, precision=self._config.precision),
-            threads=self._config.ort_threads,
-            precision=self._config.precision,
-        )
-        predictor.self_check(self._config.self_check_tolerance)
-        predictor.warm_up()
+    def _load(self, resolved: ResolvedVersion) -> Predictor:
+        """Download into a fresh folder of its own, verify against the digest pinned at
+        registration, self-check through the request path, warm up. Anything wrong with
+        the files is a ModelLoadError: refused once, reported, never re-downloaded."""
+        folder = Path(tempfile.mkdtemp(prefix=f"v{resolved.version}-", dir=self._cache))
+        try:
+            local = self._reader_client().download(
+                resolved, folder, max_bytes=self._config.max_bundle_bytes
+            )
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        try:
+            predictor = Predictor(
+                local,
+                ModelInfo(
+                    name=resolved.name,
+                    version=resolved.version,
+                    run_id=resolved.run_id,
+                    precision=self._config.precision,
+                ),
+                threads=self._config.ort_threads,
+                precision=self._config.precision,
+                manifest_digest=resolved.manifest_digest,
+            )
+            predictor.self_check(self._config.self_check_tolerance)
+            predictor.warm_up()
+        except ModelLoadError:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        except Exception as err:  # a malformed file can fail anywhere in parsing or running
+            shutil.rmtree(folder, ignore_errors=True)
+            raise ModelLoadError(f"bundle unusable: {_short(err)}") from err
         return predictor
 
     def _fail(self, reason: str, message: str) -> None:
@@ -377,12 +476,11 @@ class SentimentService:
     def _reject(self, version: str, reason: str, message: str) -> None:
         self._rejected[version] = message
         self._fail(reason, message)
-        shutil.rmtree(self._cache / f"v{version}", ignore_errors=True)
 
-    def _drop_downloads(self, keep: str) -> None:
+    def _drop_downloads(self, keep: Path) -> None:
         """Files of versions no longer served (their sessions, if any, live in memory)."""
-        for folder in self._cache.glob("v*"):
-            if folder.name != f"v{keep}":
+        for folder in self._cache.iterdir():
+            if folder != keep and keep not in folder.parents and folder not in keep.parents:
                 shutil.rmtree(folder, ignore_errors=True)
 
     def __del__(self) -> None:
@@ -417,8 +515,12 @@ class SentimentService:
                 )
 
     async def _infer(self, predictor: Predictor, texts: list[str]) -> list[Prediction]:
+        """Every text of a request goes through ``predictor``, the version the response
+        names, even when batching puts it in a batch with another version's requests."""
         if self._config.batching.enabled:
-            return list(await asyncio.gather(*(self._batched_predict(t) for t in texts)))
+            return list(
+                await asyncio.gather(*(self._batched_predict((predictor, t)) for t in texts))
+            )
         return await self._run_inference(predictor, texts)
 
     async def _run_inference(self, predictor: Predictor, texts: list[str]) -> list[Prediction]:
@@ -440,8 +542,18 @@ class SentimentService:
             self._running_calls -= 1
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.002)
-    async def _batched_predict(self, texts: list[str]) -> list[Prediction]:
-        return await self._run_inference(self._model(), texts)
+    async def _batched_predict(self, items: list[tuple[Predictor, str]]) -> list[Prediction]:
+        # A swap can land between two requests of one batch: run each version's texts on
+        # that version (nearly always one group).
+        groups: dict[int, tuple[Predictor, list[int]]] = {}
+        for index, (predictor, _) in enumerate(items):
+            groups.setdefault(id(predictor), (predictor, []))[1].append(index)
+        results: list[Prediction | None] = [None] * len(items)
+        for predictor, indices in groups.values():
+            predictions = await self._run_inference(predictor, [items[i][1] for i in indices])
+            for i, prediction in zip(indices, predictions, strict=True):
+                results[i] = prediction
+        return [r for r in results if r is not None]
 
     def _observe(self, route: str, status: int, started: float) -> None:
         self._requests.inc(tags={"route": route, "status": str(status)})
@@ -506,8 +618,9 @@ class SentimentService:
     async def ready(self) -> JSONResponse:
         predictor = self._predictor
         if predictor is None:
+            # Unauthenticated: says whether, never why (registry errors stay on /v1/status).
             return JSONResponse(
-                {"ready": False, "reason": self._last_error or "loading"}, status_code=503
+                {"ready": False, "reason": "no verified model yet"}, status_code=503
             )
         return JSONResponse({"ready": True, "model_version": predictor.info.version})
 

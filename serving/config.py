@@ -86,6 +86,23 @@ class ServeAppConfig(BaseModel):
             "parallel (more throughput than splitting one small request over threads)."
         ),
     )
+    max_bundle_bytes: int = Field(
+        2 * 1024**3,
+        ge=1024,
+        description="A version whose files add up to more is refused before any download.",
+    )
+    load_timeout_s: float = Field(
+        600,
+        gt=0,
+        le=3600,
+        description=(
+            "Deadline for one download + verify + self-check + warm-up; past it the attempt "
+            "is abandoned (the old model keeps serving) and retried with backoff."
+        ),
+    )
+    retry_backoff_max_s: float = Field(
+        60, gt=0, le=3600, description="Longest wait between retries of a failed download."
+    )
     self_check_tolerance: float = Field(
         1e-3, gt=0, description="Max |logit - golden| accepted by the post-load self-check."
     )

@@ -39,17 +39,24 @@ class Predictor:
     """One loaded model version: tokenizer + onnxruntime session + labels."""
 
     def __init__(
-        self, folder: Path, info: ModelInfo, threads: int = 1, precision: str = "fp32"
+        self,
+        folder: Path,
+        info: ModelInfo,
+        threads: int = 1,
+        precision: str = "fp32",
+        manifest_digest: str | None = None,
     ) -> None:
+        """``manifest_digest``: the digest the registry recorded at registration; a bundle
+        whose manifest differs is refused."""
         self.folder = folder
         self.threads = threads
         try:
-            self.manifest = bundle.verify(folder)
+            self.manifest = bundle.verify(folder, manifest_digest)
         except bundle.BundleError as err:
             raise ModelLoadError(f"bundle rejected: {err}") from err
         use_int8 = precision == "int8" and self.manifest.has_int8
         self.info = ModelInfo(info.name, info.version, info.run_id, "int8" if use_int8 else "fp32")
-        self.labels: list[str] = json.loads((folder / bundle.LABELS).read_text())
+        self.labels = self._load_labels(folder, self.manifest.labels)
         self._tokenizer = self._load_tokenizer(folder, self.manifest.max_length)
         model_file = folder / (bundle.MODEL_INT8 if use_int8 else bundle.MODEL_FP32)
         self._session = self._load_session(model_file, threads)
@@ -57,6 +64,39 @@ class Predictor:
         # thread count, because onnxruntime fixes the intra-op pool when a session is made.
         self._narrow = self._session if threads == 1 else self._load_session(model_file, 1)
         self._inputs = list(self.manifest.input_names)
+        self._output = self.manifest.output_name
+        self._check_signature()
+
+    @staticmethod
+    def _load_labels(folder: Path, expected: list[str]) -> list[str]:
+        try:
+            labels = json.loads((folder / bundle.LABELS).read_text())
+        except (OSError, ValueError) as err:
+            raise ModelLoadError(f"{bundle.LABELS} is unreadable: {err}") from err
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise ModelLoadError(f"{bundle.LABELS} is not a list of label names")
+        if labels != expected or len(set(labels)) != len(labels) or len(labels) < 2:
+            raise ModelLoadError(
+                f"{bundle.LABELS} {labels[:5]} does not match the manifest's labels {expected[:5]}"
+            )
+        return labels
+
+    def _check_signature(self) -> None:
+        """The graph must take exactly the inputs the manifest names (all of which the
+        tokenizer can feed) and produce the output it names."""
+        known = {"input_ids", "attention_mask", "token_type_ids"}
+        unknown = [name for name in self._inputs if name not in known]
+        if unknown or not self._inputs:
+            raise ModelLoadError(f"manifest input names {self._inputs} are not tokenizer outputs")
+        for session in {id(self._session): self._session, id(self._narrow): self._narrow}.values():
+            graph_inputs = sorted(i.name for i in session.get_inputs())
+            if graph_inputs != sorted(self._inputs):
+                raise ModelLoadError(
+                    f"model inputs {graph_inputs} differ from the manifest's {self._inputs}"
+                )
+            outputs = [o.name for o in session.get_outputs()]
+            if self._output not in outputs:
+                raise ModelLoadError(f"model has no output {self._output!r} (it has {outputs})")
 
     @staticmethod
     def _load_tokenizer(folder: Path, max_length: int) -> Any:
@@ -96,11 +136,22 @@ class Predictor:
         }
         feeds = {name: np.asarray(columns[name], dtype=np.int64) for name in self._inputs}
         session = self._session if alone else self._narrow
-        result: np.ndarray = session.run(["logits"], feeds)[0]
+        result: np.ndarray = session.run([self._output], feeds)[0]
         return result
 
     def predict(self, texts: list[str], *, alone: bool = True) -> list[Prediction]:
+        return self._logits_and_predictions(texts, alone=alone)[1]
+
+    def _logits_and_predictions(
+        self, texts: list[str], *, alone: bool
+    ) -> tuple[np.ndarray, list[Prediction]]:
+        """The one path every request takes; the self-check takes it too."""
         logits = self.logits(texts, alone=alone)
+        if logits.ndim != 2 or logits.shape != (len(texts), len(self.labels)):
+            raise ModelLoadError(
+                f"model output shape {list(logits.shape)} does not fit {len(texts)} texts x "
+                f"{len(self.labels)} labels"
+            )
         shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
         probs = shifted / shifted.sum(axis=-1, keepdims=True)
         out = []
@@ -113,15 +164,23 @@ class Predictor:
                     scores={label: float(p) for label, p in zip(self.labels, row, strict=True)},
                 )
             )
-        return out
+        return logits, out
 
     def self_check(self, tolerance: float) -> None:
         """Run golden.jsonl: labels must match, and fp32 logits must match closely."""
-        golden = bundle.read_golden(self.folder)
+        try:
+            golden = bundle.read_golden(self.folder)
+        except (OSError, ValueError) as err:
+            raise ModelLoadError(f"{bundle.GOLDEN} is malformed: {err}") from err
         if not golden:
             raise ModelLoadError("golden.jsonl is empty")
-        logits = self.logits([g.text for g in golden])
+        texts = [g.text for g in golden]
+        logits, _ = self._logits_and_predictions(texts, alone=True)
+        # Overlapping requests use the single-thread session: it must work as well.
+        self._logits_and_predictions(texts[:1], alone=False)
         for example, row in zip(golden, logits, strict=True):
+            if len(example.logits) != len(self.labels) or example.label not in self.labels:
+                raise ModelLoadError(f"golden example {example.text[:40]!r} does not fit labels")
             diff = float(np.abs(row - np.asarray(example.logits)).max())
             if self.info.precision == "fp32":
                 # fp32 must reproduce the exported logits; labels then follow (a label check

@@ -271,7 +271,7 @@ def run(spec: TrainJobSpec) -> TrainResult:
             )
             client.log_artifacts(run_id, str(artifacts), "evaluation")
             writer = RegistryWriter(spec.model_name, client)
-            source = writer.log_bundle(run_id, folder)
+            logged = writer.log_bundle(run_id, folder)
         tags = {key: f"{value:.6g}" for key, value in metrics.items()}
         tags.update(
             {
@@ -281,7 +281,7 @@ def run(spec: TrainJobSpec) -> TrainResult:
                 "preset": spec.config.preset,
             }
         )
-        version = writer.register(run_id, source, tags)
+        version = writer.register(run_id, logged, tags)
         _log(f"registered {spec.model_name} version {version}")
         _maybe_crash(spec, "after-register")
         champion = writer.alias_version("champion")

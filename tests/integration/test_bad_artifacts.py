@@ -79,10 +79,10 @@ def _register_broken(writer: RegistryWriter, folder: Path, corrupt: Callable[[Pa
     client = writer.client
     experiment = client.get_experiment_by_name("bulkhead")
     run = client.create_run(experiment.experiment_id, run_name="bad-artifact")
-    source = writer.log_bundle(run.info.run_id, folder)
+    logged = writer.log_bundle(run.info.run_id, folder)
     client.set_terminated(run.info.run_id)
     # Approved on paper (the gate passed): only serving's own checks stand in the way.
-    return writer.register(run.info.run_id, source, {"gate.passed": "true"})
+    return writer.register(run.info.run_id, logged, {"gate.passed": "true"})
 
 
 def _served_version(served: Served) -> str:

@@ -136,9 +136,9 @@ def _register_good_version(platform: TestPlatform, folder: Path) -> str:
         make_bundle(folder)
         experiment = client.get_experiment_by_name("bulkhead")
         run = client.create_run(experiment.experiment_id, run_name="isolation-test")
-        source = writer.log_bundle(run.info.run_id, folder)
+        logged = writer.log_bundle(run.info.run_id, folder)
         client.set_terminated(run.info.run_id)
-        return writer.register(run.info.run_id, source, {"gate.passed": "true"})
+        return writer.register(run.info.run_id, logged, {"gate.passed": "true"})
 
 
 def test_a_promotion_made_during_a_registry_partition_is_served_when_it_heals(

@@ -43,6 +43,20 @@ def test_stop_session_stops_the_whole_tree_and_nothing_else(tmp_path: Path) -> N
         bystander.wait()
 
 
+def test_down_never_signals_a_session_it_cannot_prove_it_started(tmp_path: Path) -> None:
+    """Same session id, same start time, but not our marker (a reused PID, a forged
+    state file): nothing is signalled."""
+    record = procs.spawn([sys.executable, "-c", TREE], {}, tmp_path / "tree.log", cwd=tmp_path)
+    try:
+        _wait_for(lambda: len(procs.session_members(record.pid)) == 3)
+        impostor = record.model_copy(update={"marker": "not-the-marker-we-started-it-with"})
+        assert procs.stop_session(impostor, grace_s=1) == 0
+        assert len(procs.session_members(record.pid)) == 3
+        assert len(procs.proven_members(record)) == 3
+    finally:
+        assert procs.stop_session(record, grace_s=2) == 3
+
+
 def test_a_reused_pid_is_not_mistaken_for_our_process(tmp_path: Path) -> None:
     record = procs.ProcessRecord(pid=1, create_time=0.0, log=tmp_path / "x.log")
     assert not procs.is_alive(record)

@@ -79,7 +79,7 @@ def test_serve_zone_runs_haproxy_on_its_own_ports_and_files(paths: StatePaths) -
     env = services.zone_env(settings, paths, Zone.SERVE)
     assert env["RAY_SERVE_ENABLE_HA_PROXY"] == "1"
     assert env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "1"
-    assert Path(env["RAY_SERVE_HAPROXY_BINARY_PATH"]).is_file()
+    assert Path(env["RAY_SERVE_HAPROXY_BINARY_PATH"]) == paths.haproxy_dir / "haproxy"
     block = range(settings.serve.port_base, settings.serve.port_base + 100)
     for key in (
         "RAY_SERVE_HAPROXY_STATS_PORT",
@@ -111,3 +111,57 @@ def test_the_serve_zone_and_serving_agree_on_the_cache_variable(tmp_path: Path) 
     from serving.config import CACHE_DIR_ENV
 
     assert SERVE_CACHE_DIR_ENV == CACHE_DIR_ENV
+
+
+def test_zone_environments_are_built_from_an_allow_list(monkeypatch, tmp_path) -> None:
+    """Operator variables (cloud keys, hub tokens, tracking credentials) never reach a zone."""
+    from bulkhead import services
+    from bulkhead.paths import StatePaths
+    from bulkhead.settings import PlatformSettings, Zone
+
+    leaks = {
+        "AWS_SECRET_ACCESS_KEY": "aws",
+        "HF_TOKEN": "hf",
+        "MLFLOW_TRACKING_PASSWORD": "pw",
+        "GITHUB_TOKEN": "gh",
+        "SOME_OPERATOR_SECRET": "s",
+        "PYTHONPATH": "/tmp/evil",
+        "LD_PRELOAD": "/tmp/evil.so",
+    }
+    for key, value in leaks.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    settings = PlatformSettings(home=tmp_path)
+    paths = StatePaths.at(tmp_path)
+    for zone in Zone:
+        env = services.zone_env(settings, paths, zone)
+        assert not set(leaks) & set(env), zone
+        assert env["LC_ALL"] == "C.UTF-8" and env["OPENBLAS_CORETYPE"] == "Haswell"
+        assert env["HF_HUB_OFFLINE"] == "1"
+
+
+def test_haproxy_stats_and_metrics_are_rebound_to_loopback(tmp_path, paths: StatePaths) -> None:
+    """Ray's template binds both on every interface without auth; the wrapper Serve runs
+    as its HAProxy rewrites exactly those two lines before it execs the real binary."""
+    import subprocess
+
+    settings = PlatformSettings()
+    ports = settings.serve.ingress_ports
+    script = services.haproxy_loopback_wrapper(settings.serve)
+    assert f"exec {services.haproxy_binary()} " in script
+    wrapper = tmp_path / "haproxy"
+    stand_in = "exec /bin/sh -c 'cat \"$3\"' haproxy"
+    wrapper.write_text(script.replace(f"exec {services.haproxy_binary()}", stand_in))
+    wrapper.chmod(0o700)
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(
+        f"listen stats\n  bind *:{ports.haproxy_stats}\n"
+        f"frontend prometheus\n    bind :{ports.haproxy_metrics}\n"
+        "frontend http_frontend\n    bind *:8000\n"
+    )
+    # The wrapper passes every argument on; a stand-in for HAProxy prints the file.
+    done = subprocess.run([str(wrapper), "-db", "-f", str(config)], capture_output=True, text=True)
+    assert f"bind 127.0.0.1:{ports.haproxy_stats}" in done.stdout
+    assert f"bind 127.0.0.1:{ports.haproxy_metrics}" in done.stdout
+    assert "bind *:8000" in done.stdout  # the ingress is Serve's http_options' business

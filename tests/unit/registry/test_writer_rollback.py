@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from registry.writer import HISTORY_TAG, PromotionRefused, RegistryWriter
+from registry.tags import FORCED_TAG, HISTORY_TAG
+from registry.writer import PromotionRefused, RegistryWriter
 
 
 class FakeRegistry:
@@ -18,6 +19,7 @@ class FakeRegistry:
         self.aliases = {"champion": champion}
         self.tags = {HISTORY_TAG: json.dumps(history)}
         self.version_tags: dict[str, dict[str, str]] = {}
+        self.calls: list[str] = []
 
     def get_model_version_by_alias(self, name: str, alias: str) -> Any:
         return SimpleNamespace(version=self.aliases[alias])
@@ -26,12 +28,17 @@ class FakeRegistry:
         return SimpleNamespace(tags=dict(self.tags))
 
     def set_registered_model_alias(self, name: str, alias: str, version: str) -> None:
+        self.calls.append(f"alias {alias}={version}")
         self.aliases[alias] = version
+
+    def get_model_version(self, name: str, version: str) -> Any:
+        return SimpleNamespace(tags=dict(self.version_tags.get(version, {})))
 
     def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
         self.tags[key] = value
 
     def set_model_version_tag(self, name: str, version: str, key: str, value: str) -> None:
+        self.calls.append(f"tag v{version} {key}")
         self.version_tags.setdefault(version, {})[key] = value
 
 
@@ -42,7 +49,7 @@ def test_rollback_skips_a_history_entry_left_by_a_dead_promotion() -> None:
     writer = RegistryWriter("sentiment", registry)
     assert writer.rollback("test") == ("3", "2")
     assert registry.aliases["champion"] == "2"
-    assert json.loads(registry.tags[HISTORY_TAG]) == []
+    assert writer.history() == []
 
 
 def test_rollback_without_a_real_previous_champion_is_refused() -> None:
@@ -50,3 +57,31 @@ def test_rollback_without_a_real_previous_champion_is_refused() -> None:
     with pytest.raises(PromotionRefused, match="no previous champion"):
         RegistryWriter("sentiment", registry).rollback("test")
     assert registry.aliases["champion"] == "3"
+
+
+def test_a_forced_promotion_tags_the_version_before_the_alias_moves() -> None:
+    # A replica that sees the alias move re-reads the version's tags: the approval must
+    # already be there, or it refuses the version.
+    registry = FakeRegistry(champion="1", history=[])
+    registry.version_tags["2"] = {"gate.passed": "false"}
+    RegistryWriter("sentiment", registry).promote("2", reason="hotfix", force=True)
+    assert registry.version_tags["2"][FORCED_TAG] == "true"
+    assert registry.calls.index(f"tag v2 {FORCED_TAG}") < registry.calls.index("alias champion=2")
+
+
+def test_concurrent_promote_and_rollback_lose_no_history() -> None:
+    """Each move is its own tag: a rollback working from a history read before a promotion
+    landed writes its record next to the promotion's, never over it (a rewritten list tag
+    let the later writer erase the earlier one's entry)."""
+    registry = FakeRegistry(champion="2", history=["1"])
+    registry.version_tags["3"] = {"gate.passed": "true"}
+    promoter = RegistryWriter("sentiment", registry)
+    roller = RegistryWriter("sentiment", registry)
+    stale_history = roller.history()  # read before the promotion lands
+    promoter.promote("3", reason="new model")
+    assert stale_history == ["1"]
+    roller.rollback("bad model")
+    moves = [json.loads(v) for k, v in registry.tags.items() if k != HISTORY_TAG]
+    assert sorted(m["action"] for m in moves) == ["promote", "rollback"]
+    assert registry.aliases["champion"] == "2"
+    assert promoter.history() == ["1"]

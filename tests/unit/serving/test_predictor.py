@@ -92,3 +92,77 @@ def test_serve_config_yaml_user_config_is_valid() -> None:
     assert deployment["max_ongoing_requests"] >= parsed.batching.max_batch_size
     with pytest.raises(ValueError, match="extra"):
         ServeAppConfig.model_validate({"unknown_knob": 1})
+
+
+def _resign(folder: Path, **changes: object) -> None:
+    """Rewrite the manifest's digests (what someone with write access to the files would
+    do), optionally changing fields: only content checks can then catch the bundle."""
+    manifest = json.loads((folder / bundle.MANIFEST).read_text())
+    manifest.update(changes)
+    manifest["files"] = {
+        str(p.relative_to(folder)): bundle.sha256_file(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != bundle.MANIFEST
+    }
+    (folder / bundle.MANIFEST).write_text(json.dumps(manifest))
+
+
+def test_a_manifest_changed_after_registration_is_refused(copy: Path) -> None:
+    pinned = bundle.manifest_digest(copy)
+    Predictor(copy, INFO, manifest_digest=pinned)  # the registered files load
+    (copy / bundle.GOLDEN).write_text((copy / bundle.GOLDEN).read_text() + "\n")
+    _resign(copy)
+    with pytest.raises(ModelLoadError, match="changed after registration"):
+        Predictor(copy, INFO, manifest_digest=pinned)
+
+
+def test_a_file_the_manifest_does_not_list_is_refused(copy: Path) -> None:
+    (copy / "tokenizer" / "extra.py").write_text("import os\n")
+    with pytest.raises(ModelLoadError, match="does not list"):
+        Predictor(copy, INFO)
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "../outside.onnx", "tokenizer/../../x", ""])
+def test_manifest_paths_outside_the_bundle_are_rejected(copy: Path, path: str) -> None:
+    manifest = json.loads((copy / bundle.MANIFEST).read_text())
+    manifest["files"][path] = "0" * 64
+    (copy / bundle.MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(ModelLoadError, match=r"leaves the bundle|not a valid bundle manifest"):
+        Predictor(copy, INFO)
+
+
+def test_labels_that_differ_from_the_manifest_are_refused(copy: Path) -> None:
+    (copy / bundle.LABELS).write_text(json.dumps(["fresh", "rotten", "meh"]))
+    _resign(copy)
+    with pytest.raises(ModelLoadError, match="does not match the manifest"):
+        Predictor(copy, INFO)
+
+
+def test_labels_that_do_not_fit_the_logits_fail_the_self_check(copy: Path) -> None:
+    # Three labels in both labels.json and the manifest, a model with two logits: every
+    # request would fail, so the bundle must never replace a working model.
+    (copy / bundle.LABELS).write_text(json.dumps(["a", "b", "c"]))
+    _resign(copy, labels=["a", "b", "c"])
+    predictor = Predictor(copy, INFO)
+    with pytest.raises(ModelLoadError, match="does not fit"):
+        predictor.self_check(1e-3)
+
+
+def test_a_malformed_golden_line_is_a_refusal(copy: Path) -> None:
+    (copy / bundle.GOLDEN).write_text('{"text": "x", "label": "fresh"}\nnot json\n')
+    _resign(copy)
+    with pytest.raises(ModelLoadError, match="malformed"):
+        Predictor(copy, INFO).self_check(1e-3)
+
+
+def test_a_missing_input_name_is_a_refusal(copy: Path) -> None:
+    manifest = json.loads((copy / bundle.MANIFEST).read_text())
+    _resign(copy, input_names=[*manifest["input_names"], "pixel_values"])
+    with pytest.raises(ModelLoadError, match=r"not tokenizer outputs|differ from"):
+        Predictor(copy, INFO)
+
+
+def test_an_unknown_output_name_is_a_refusal(copy: Path) -> None:
+    _resign(copy, output_name="probabilities")
+    with pytest.raises(ModelLoadError, match="no output 'probabilities'"):
+        Predictor(copy, INFO)

@@ -1,0 +1,34 @@
+"""Names the train side writes and the serve side reads: one definition, so that renaming one
+side cannot silently stop the other from accepting what it wrote."""
+
+from __future__ import annotations
+
+import re
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+GATE_PASSED_TAG = "gate.passed"
+GATE_FAILED_TAG = "gate.failed"
+FORCED_TAG = "promotion_forced"
+# sha256 of the bundle's manifest.json, set when the version is created: serving refuses a
+# download whose manifest differs, so the files of a registered version cannot be replaced.
+MANIFEST_DIGEST_TAG = "bulkhead.manifest_sha256"
+# Legacy single-tag history (a JSON list); new moves are append-only event tags below.
+HISTORY_TAG = "bulkhead.champion_history"
+# One registered-model tag per champion move: ``<prefix><time_ns>-<random>`` -> JSON event.
+HISTORY_EVENT_PREFIX = "bulkhead.champion_move."
+
+_VERSION = re.compile(r"^[1-9][0-9]{0,9}$")
+
+
+def valid_version(version: object) -> str:
+    """A registry version number as a string; anything else (paths, signs, spaces) refused.
+
+    Serving turns versions into folder names, so a registry that answered ``../x`` must not
+    get that far.
+    """
+    text = str(version)
+    if not _VERSION.fullmatch(text):
+        raise ValueError(f"model version {text[:40]!r} is not a positive integer")
+    return text
