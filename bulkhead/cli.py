@@ -453,25 +453,47 @@ def certs(
 
 @app.command("check-isolation")
 def check_isolation(as_json: JsonOption = False) -> None:
-    """Probe every zone's GCS, dashboard and HTTP ports and the registry from every network
-    namespace; exit 1 if anything the design forbids is reachable (or allowed is not)."""
+    """Audit every listening socket of the platform's processes and every secret file's mode;
+    under `up --isolate`, also probe every zone's ports from every network namespace. Exit 1
+    on anything the design forbids."""
     from bulkhead.reachability import check
+    from bulkhead.sockets import audit, audit_secrets
 
     platform = _platform()
-    layout = platform.load_state().isolation
-    if layout is None:
-        console.print("[red]the platform is not isolated:[/] run `bulkhead up --isolate`")
-        raise typer.Exit(2)
-    matrix = check(layout, platform.settings)
+    state = platform.load_state()
+    sockets = audit(state)
+    secrets = audit_secrets(platform.paths.secrets) if platform.paths.secrets.exists() else []
+    matrix = check(state.isolation, platform.settings) if state.isolation is not None else None
+    forbidden = [s for s in sockets if not s.allowed]
+    unsafe = [f for f in secrets if not f.ok]
+    holds = not forbidden and not unsafe and (matrix is None or matrix.holds)
     if as_json:
-        print(json.dumps({"holds": matrix.holds, **matrix.model_dump(mode="json")}, indent=2))
+        report = {
+            "holds": holds,
+            "sockets": [s.model_dump() for s in sockets],
+            "secrets": [f.model_dump() for f in secrets],
+            "isolated": matrix is not None,
+            **(matrix.model_dump(mode="json") if matrix is not None else {}),
+        }
+        print(json.dumps(report, indent=2))
     else:
-        console.print(isolation_table(matrix))
-        verdict = (
-            "[green]holds[/]" if matrix.holds else f"[red]{len(matrix.violations)} violation(s)[/]"
+        table = Table(title="Listening sockets of the platform's processes")
+        for column in ("service", "process", "address", "port", "verdict"):
+            table.add_column(column)
+        for row in sockets:
+            verdict = f"[green]{row.why}[/]" if row.allowed else f"[red]✗ {row.why}[/]"
+            table.add_row(row.service, row.process, row.address, str(row.port), verdict)
+        console.print(table)
+        console.print(
+            f"secrets: {len(secrets) - len(unsafe)}/{len(secrets)} owner-only"
+            + "".join(f"\n  [red]✗ {f.path} is {f.mode}[/]" for f in unsafe)
         )
-        console.print(f"isolation matrix: {verdict}")
-    if not matrix.holds:
+        if matrix is not None:
+            console.print(isolation_table(matrix))
+        else:
+            console.print("network namespaces: not in use (`bulkhead up --isolate` adds them)")
+        console.print(f"isolation: {'[green]holds[/]' if holds else '[red]violated[/]'}")
+    if not holds:
         raise typer.Exit(1)
 
 

@@ -94,10 +94,18 @@ def _served_version(served: Served) -> str:
     return version
 
 
-def _swap_failure_metric(platform: TestPlatform) -> str:
+def _load_refusals(platform: TestPlatform) -> float:
+    """The serve zone's cumulative count of load refusals (summed over replicas). The
+    platform is shared by the session, so each case asserts on the increase it causes."""
     port = platform.port_base + 2000 + 7  # the serve zone's metrics export port
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    return "\n".join(line for line in text.splitlines() if "bulkhead_model_swap_failures" in line)
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("ray_bulkhead_model_swap_failures")
+        and 'reason="load"' in line
+        and not line.startswith("#")
+    )
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -110,6 +118,7 @@ def test_bad_artifact_is_refused_and_the_old_model_keeps_serving(
 ) -> None:
     corrupt, reason_word = CASES[case]
     before = _served_version(served)
+    refusals_before = _load_refusals(platform)
     version = _register_broken(writer, tmp_path / "bundle", corrupt)
     promoted = platform.cli("promote", version, "--reason", f"bad artifact test: {case}")
     assert promoted.returncode == 0, promoted.stderr[-1500:]
@@ -129,11 +138,13 @@ def test_bad_artifact_is_refused_and_the_old_model_keeps_serving(
         shown = platform.cli_json("status")["serving"]
         assert version in shown["refused"] and shown["version"] == before
         deadline = time.monotonic() + 30
-        metric = _swap_failure_metric(platform)
-        while 'reason="load"' not in metric and time.monotonic() < deadline:
+        refusals = _load_refusals(platform)
+        while refusals <= refusals_before and time.monotonic() < deadline:
             time.sleep(2)
-            metric = _swap_failure_metric(platform)
-        print(f"\n{case}: v{version} refused: {refused[version]}\n{metric}")
-        assert 'reason="load"' in metric
+            refusals = _load_refusals(platform)
+        print(f"\n{case}: v{version} refused: {refused[version]} ({refusals_before} -> {refusals})")
+        assert refusals > refusals_before
+        time.sleep(5)  # a few more polls: a refusal is final, never re-downloaded each poll
+        assert _load_refusals(platform) == refusals
     finally:
         assert platform.cli("rollback", "--reason", f"undo {case}").returncode == 0

@@ -1,4 +1,5 @@
-"""One real platform (MLflow + three Ray clusters) for the whole integration session.
+"""One real platform (MLflow + three Ray clusters) for the whole test session (integration and
+security suites share it).
 
 Started through the real CLI, stopped through it at the end, and checked to have left no
 process behind.
