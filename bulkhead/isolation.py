@@ -19,7 +19,7 @@ A route back is needed for the registry's replies, so each namespace also gets a
 nftables input filter: a zone accepts new connections only from its host link (never from the
 registry link), the registry only on its own port. That matters because some sockets bind every
 interface: Serve's HAProxy ingress sends to replicas on 127.0.0.1, so under isolation the
-serve zone's HTTP options bind 0.0.0.0, and Serve's inter-replica gRPC always does.
+serve zone's HTTP options bind 0.0.0.0 (# bind-ok: inside its namespace).
 
 This isolates the network only: the zones still share the file system (as the snapshot volume
 is shared in production) and run as the same user. ``deploy/`` draws the same boundary with

@@ -39,7 +39,7 @@ def render_config(
     # sends to replicas on 127.0.0.1: bind every interface of the serve namespace, whose
     # nftables filter admits new connections from the host link only.
     data["http_options"]["host"] = (
-        "0.0.0.0" if isolated else platform.settings.zone_host(Zone.SERVE)
+        "0.0.0.0" if isolated else platform.settings.zone_host(Zone.SERVE)  # bind-ok: netns only
     )
     data["http_options"]["port"] = platform.settings.serve_http_port
     if tls_terminator.used(platform.settings):

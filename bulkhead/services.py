@@ -260,7 +260,7 @@ def haproxy_loopback_wrapper(settings: ServeZoneSettings) -> str:
     """A shell script Serve runs as its HAProxy binary: it binds the stats page and the
     Prometheus endpoint to loopback, then execs Ray's HAProxy with the same arguments.
 
-    Ray 2.60's template hard-codes ``bind *:<stats>`` and ``bind :<metrics>`` (every
+    Ray 2.60's template hard-codes ``bind *:<stats>`` and ``bind :<metrics>`` (every  # bind-ok
     interface, no auth). Serve writes the config, then starts HAProxy with ``-f <config>`` on
     every start and reload, so rewriting those two lines there covers reloads too; the
     process keeps the config path on its command line, which Serve uses to find it.

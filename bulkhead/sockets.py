@@ -79,7 +79,9 @@ def audit(state: PlatformState) -> list[ListeningSocket]:
                     allowed, why = True, "loopback"
                 elif own_address is not None and address == own_address:
                     allowed, why = True, "the service's own namespace address"
-                elif isolated and service == "serve zone" and address in ("0.0.0.0", "::"):
+                elif (
+                    isolated and service == "serve zone" and address in ("0.0.0.0", "::")
+                ):  # bind-ok
                     # The ingress binds every interface of the serve namespace (Serve's
                     # HAProxy reaches replicas on loopback); nftables admits the host only.
                     allowed, why = True, "inside the serve namespace, host link only"

@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 log = logging.getLogger("ray.serve")
-_ALL_INTERFACES = ("[::]:", "0.0.0.0:")
+_ALL_INTERFACES = ("[::]:", "0.0.0.0:")  # bind-ok: what gets rewritten
 
 
 def bind_replica_grpc_to_node_address() -> bool:
