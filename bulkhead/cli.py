@@ -64,8 +64,11 @@ def _print_status(status: PlatformStatus) -> None:
         if serving.last_error and not serving.refused:
             console.print(f"  [yellow]last poll:[/] {escape(serving.last_error)}")
     modes = [m for m, on in (("TLS", status.tls), ("network namespaces", status.isolated)) if on]
-    if modes:
-        console.print(f"security: {' + '.join(modes)}")
+    if status.identities:
+        modes.insert(0, f"one Unix user per service ({', '.join(status.identities.values())})")
+    else:
+        modes.insert(0, "[yellow]one shared Unix user (not started as root)[/]")
+    console.print(f"security: {' + '.join(modes)}")
 
 
 @app.command()
@@ -456,13 +459,13 @@ def check_isolation(as_json: JsonOption = False) -> None:
     """Audit every listening socket of the platform's processes and every secret file's mode;
     under `up --isolate`, also probe every zone's ports from every network namespace. Exit 1
     on anything the design forbids."""
+    from bulkhead.audit import audit, audit_secrets
     from bulkhead.reachability import check
-    from bulkhead.sockets import audit, audit_secrets
 
     platform = _platform()
     state = platform.load_state()
     sockets = audit(state)
-    secrets = audit_secrets(platform.paths.secrets) if platform.paths.secrets.exists() else []
+    secrets = audit_secrets(platform.paths, state.identities)
     matrix = check(state.isolation, platform.settings) if state.isolation is not None else None
     forbidden = [s for s in sockets if not s.allowed]
     unsafe = [f for f in secrets if not f.ok]
@@ -485,8 +488,15 @@ def check_isolation(as_json: JsonOption = False) -> None:
             table.add_row(row.service, row.process, row.address, str(row.port), verdict)
         console.print(table)
         console.print(
-            f"secrets: {len(secrets) - len(unsafe)}/{len(secrets)} owner-only"
-            + "".join(f"\n  [red]✗ {f.path} is {f.mode}[/]" for f in unsafe)
+            f"secrets: {len(secrets) - len(unsafe)}/{len(secrets)} readable by their owner alone"
+            + (
+                f" ({len({f.owner for f in secrets})} identities)"
+                if state.identities
+                else " (one shared identity: not root)"
+            )
+            + "".join(
+                f"\n  [red]✗ {f.path} is {f.mode}, readable by {f.readable_by}[/]" for f in unsafe
+            )
         )
         if matrix is not None:
             console.print(isolation_table(matrix))

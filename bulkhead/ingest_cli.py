@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import typer
 from rich.markup import escape
 
+from bulkhead.identity import Role
 from bulkhead.jobs import run_module_job
 from bulkhead.platform import Platform
 from bulkhead.settings import Zone
@@ -46,6 +49,10 @@ def run_ingest(
     if zone is None:
         console.print("[red]ingest: the ingest zone is not running; run `bulkhead up`[/]")
         raise typer.Exit(3)
+    if config.source is not None:
+        config = config.model_copy(
+            update={"source": hand_to_ingest(platform, config.source.expanduser().resolve())}
+        )
     spec = IngestJobSpec(
         config=config,
         ray_address=zone.gcs_address,
@@ -73,3 +80,25 @@ def run_ingest(
         f"  digest {result.digest} ({result.seconds:.0f} s)"
     )
     return result
+
+
+def hand_to_ingest(platform: Platform, source: Path) -> Path:
+    """Copy the operator's file into the ingest zone's inbox, owned by the ingest identity.
+
+    The ingest zone reads nothing of the operator's: what it is to ingest is handed to it,
+    as a KubeRay job would find it on its own volume.
+    """
+    from registry.digest import sha256_file
+
+    state = platform.load_state()
+    folder = platform.paths.ingest_inbox / sha256_file(source)[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / source.name
+    shutil.copyfile(source, target)
+    owner = state.identities.of(Role.INGEST) if state.identities is not None else None
+    for path in (folder, target):
+        if owner is not None:
+            os.chown(path, owner.uid, owner.gid)
+    folder.chmod(0o700)
+    target.chmod(0o600)
+    return target

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from bulkhead.identity import Role
 from bulkhead.settings import Zone
 
 
@@ -48,11 +49,51 @@ class StatePaths:
 
     @property
     def auth_config(self) -> Path:
-        return self.secrets / "mlflow-auth.ini"
+        """MLflow's auth config (it holds the admin password): the registry's alone."""
+        return self.service_secrets(Role.REGISTRY) / "mlflow-auth.ini"
 
     @property
     def flask_secret(self) -> Path:
-        return self.secrets / "mlflow-flask-secret"
+        return self.service_secrets(Role.REGISTRY) / "flask-secret"
+
+    # Each service's own folder (owned by its identity, 0700): the secrets it was handed,
+    # its HOME, and for ingest the inbox the operator drops source files into.
+
+    @property
+    def zones(self) -> Path:
+        return self.home / "zones"
+
+    def service_dir(self, role: Role) -> Path:
+        return self.zones / role.value
+
+    def service_secrets(self, role: Role) -> Path:
+        return self.service_dir(role) / "secrets"
+
+    def service_home(self, role: Role) -> Path:
+        return self.service_dir(role) / "home"
+
+    def handed_ray_token(self, zone: Zone) -> Path:
+        return self.service_secrets(Role(zone.value)) / "ray.token"
+
+    def handed_registry_credentials(self, zone: Zone) -> Path:
+        return self.service_secrets(Role(zone.value)) / "registry.json"
+
+    @property
+    def handed_api_key(self) -> Path:
+        return self.service_secrets(Role.SERVE) / "api-key"
+
+    def handed_tls(self, role: Role) -> Path:
+        return self.service_secrets(role) / "tls"
+
+    @property
+    def ingest_inbox(self) -> Path:
+        """Source files handed to the ingest zone (it reads nothing of the operator's)."""
+        return self.service_dir(Role.INGEST) / "inbox"
+
+    @property
+    def train_runs(self) -> Path:
+        """Ray Train's checkpoints: the train zone's alone."""
+        return self.home / "train-runs"
 
     @property
     def serve_api_key(self) -> Path:

@@ -16,11 +16,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from rich.markup import escape
 
-from bulkhead import services, tls_terminator
+from bulkhead import handover, identity, services, tls_terminator
 from bulkhead import tls as tls_files
 from bulkhead.isolation import ZONE_NODES, IsolationError, IsolationLayout, Node
 from bulkhead.paths import StatePaths
@@ -139,6 +139,7 @@ class Platform:
         try:
             with self._step("secrets (.bulkhead/secrets, mode 0600)"):
                 self._ensure_secrets()
+            self._up_identities(state)
             self._up_registry(state, started)
             for zone in Zone:
                 self._up_zone(state, zone, started)
@@ -154,6 +155,27 @@ class Platform:
             raise
         self.save_state(state)
         return state
+
+    def _up_identities(self, state: PlatformState) -> None:
+        """Each service its own Unix user (as root), its own folders, its own secrets."""
+        title = (
+            "identities: one Unix user per zone and the registry (bulkhead-*), own folders and "
+            "secrets"
+            if identity.separate_identities_possible()
+            else "identities: not root, so every zone runs as this user (own folders and "
+            "secrets, but file permissions do not separate the zones)"
+        )
+        with self._step(title):
+            try:
+                state.identities = identity.ensure()
+                handover.prepare_folders(self.settings, self.paths, state.identities)
+                handover.hand_over_secrets(self.settings, self.paths, state.identities)
+            except (identity.IdentityError, handover.HandoverError) as err:
+                raise PlatformError(f"identities: {err}") from err
+        self.save_state(state)
+
+    def _identity(self, state: PlatformState, role: identity.Role) -> identity.Identity | None:
+        return state.identities.of(role) if state.identities is not None else None
 
     def _up_modes(self, state: PlatformState, isolate: bool, tls: bool) -> None:
         """Switch TLS on and create (or re-create after a reboot) the namespaces of
@@ -218,10 +240,11 @@ class Platform:
             with self._step(title):
                 if state.isolation is None:
                     ensure_ports_free({"registry": self.settings.registry_port}, "the registry")
-                admin = self.credentials(ADMIN_USER)
-                services.write_auth_config(self.paths, admin.password.get_secret_value())
                 record = services.start_registry(
-                    self.settings, self.paths, self._prefix(state, Node.REGISTRY)
+                    self.settings,
+                    self.paths,
+                    self._prefix(state, Node.REGISTRY),
+                    self._identity(state, identity.Role.REGISTRY),
                 )
                 started.append(record)
                 state.registry = RegistryState(url=self.settings.registry_url, process=record)
@@ -305,7 +328,11 @@ class Platform:
             if state.isolation is None:
                 ensure_ports_free(ports, f"the {zone} zone")
             zone_state = services.start_zone(
-                self.settings, self.paths, zone, self._prefix(state, ZONE_NODES[zone])
+                self.settings,
+                self.paths,
+                zone,
+                self._prefix(state, ZONE_NODES[zone]),
+                self._identity(state, identity.Role(zone.value)),
             )
             started.append(zone_state.process)
             state.zones[zone] = zone_state
@@ -317,7 +344,10 @@ class Platform:
         title = f"HTTPS for the serve zone at {self.settings.serve_url} (TLS terminator)"
         with self._step(title):
             record = tls_terminator.start(
-                self.settings, self.paths, self._prefix(state, Node.SERVE)
+                self.settings,
+                self.paths,
+                self._prefix(state, Node.SERVE),
+                self._identity(state, identity.Role.SERVE),
             )
             started.append(record)
             state.tls_terminator = record
@@ -414,6 +444,11 @@ class Platform:
             latest_snapshot=str(state.latest_snapshot) if state.latest_snapshot else None,
             isolated=state.isolation is not None,
             tls=state.tls,
+            identities=(
+                {role.value: ident.name for role, ident in state.identities.roles.items()}
+                if state.identities is not None
+                else None
+            ),
             zones=zones,
         )
 
@@ -459,6 +494,10 @@ class PlatformStatus(BaseModel):
     latest_snapshot: str | None
     isolated: bool = False
     tls: bool = False
+    identities: dict[str, str] | None = Field(
+        None,
+        description="Unix user per service; null = every zone runs as the operator (not root).",
+    )
     serving: ServingView | None = None
     zones: dict[str, ZoneStatus]
 

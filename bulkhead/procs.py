@@ -50,7 +50,10 @@ class PortInUseError(ServiceStartError):
 MARKER_ENV = "BULKHEAD_PROCESS_MARKER"
 
 
-def spawn(cmd: Sequence[str], env: Mapping[str, str], log: Path, cwd: Path) -> ProcessRecord:
+def spawn(
+    cmd: Sequence[str], env: Mapping[str, str], log: Path, cwd: Path, umask: int = -1
+) -> ProcessRecord:
+    """Start ``cmd`` as the leader of a new session; ``umask`` for what it creates."""
     log.parent.mkdir(parents=True, exist_ok=True)
     marker = secrets.token_hex(16)
     with open(log, "ab") as out:
@@ -62,6 +65,7 @@ def spawn(cmd: Sequence[str], env: Mapping[str, str], log: Path, cwd: Path) -> P
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            umask=umask,
         )
     return ProcessRecord(
         pid=proc.pid, create_time=psutil.Process(proc.pid).create_time(), log=log, marker=marker

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from bulkhead.identity import SERVICE_UMASK, Identity, Role
 from bulkhead.paths import StatePaths
 from bulkhead.procs import ProcessRecord, spawn, tcp_open, wait_until
 from bulkhead.secrets import read_secret
@@ -30,8 +31,6 @@ _SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # serving.config.CACHE_DIR_ENV (the control plane does not import zone packages).
 SERVE_CACHE_DIR_ENV = "BULKHEAD_SERVE_CACHE_DIR"
-
-ZONE_REGISTRY_USER = {Zone.INGEST: "ingest", Zone.TRAIN: "trainer", Zone.SERVE: "server"}
 
 
 def _venv_bin() -> Path:
@@ -74,10 +73,12 @@ def ray_client_env(token_file: Path) -> dict[str, str]:
 def registry_command(settings: PlatformSettings, paths: StatePaths) -> list[str]:
     tls_options: list[str] = []
     if settings.tls:
-        from bulkhead import tls
-
-        cert = tls.files(paths).registry
-        tls_options = ["--uvicorn-opts", f"--ssl-keyfile {cert.key} --ssl-certfile {cert.cert}"]
+        # The registry's own copies (bulkhead/handover.py), readable by its identity alone.
+        folder = paths.handed_tls(Role.REGISTRY)
+        tls_options = [
+            "--uvicorn-opts",
+            f"--ssl-keyfile {folder / 'https-key.pem'} --ssl-certfile {folder / 'https.pem'}",
+        ]
     return [
         str(_venv_bin() / "mlflow"),
         "server",
@@ -99,34 +100,25 @@ def registry_command(settings: PlatformSettings, paths: StatePaths) -> list[str]
     ]
 
 
-def write_auth_config(paths: StatePaths, admin_password: str) -> None:
-    from bulkhead.secrets import write_secret
-
-    write_secret(
-        paths.auth_config,
-        "[mlflow]\n"
-        "default_permission = NO_PERMISSIONS\n"
-        f"database_uri = sqlite:///{paths.auth_db}\n"
-        "admin_username = admin\n"
-        f"admin_password = {admin_password}\n"
-        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
-        "grant_default_workspace_access = false\n",
-    )
-
-
 def start_registry(
-    settings: PlatformSettings, paths: StatePaths, prefix: Sequence[str] = ()
+    settings: PlatformSettings,
+    paths: StatePaths,
+    prefix: Sequence[str] = (),
+    identity: Identity | None = None,
 ) -> ProcessRecord:
-    """``prefix`` runs it elsewhere, e.g. ``ip netns exec <registry namespace>``."""
+    """``prefix`` runs it elsewhere, e.g. ``ip netns exec <registry namespace>``;
+    ``identity`` is the registry's own Unix user (privileges dropped last)."""
     paths.artifacts.mkdir(parents=True, exist_ok=True)
-    env = clean_env()
+    env = clean_env(home=paths.service_home(Role.REGISTRY))
     env["MLFLOW_AUTH_CONFIG_PATH"] = str(paths.auth_config)
     env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = read_secret(paths.flask_secret)
+    drop = identity.drop_prefix() if identity is not None else []
     record = spawn(
-        [*prefix, *registry_command(settings, paths)],
+        [*prefix, *drop, *registry_command(settings, paths)],
         env,
         paths.log_file("registry"),
-        cwd=paths.home,
+        cwd=paths.service_home(Role.REGISTRY),
+        umask=SERVICE_UMASK,
     )
 
     verify = tls_verify(settings, paths)
@@ -177,37 +169,36 @@ def zone_command(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> l
 
 
 def zone_env(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> dict[str, str]:
-    env = clean_env()
-    env.update(ray_client_env(paths.ray_token(zone)))
+    """Everything names the zone's own copies (bulkhead/handover.py), never the operator's."""
+    role = Role(zone.value)
+    env = clean_env(home=paths.service_home(role))
+    env.update(ray_client_env(paths.handed_ray_token(zone)))
     env.update(
         {
             # Keep --node-ip-address=127.0.0.1 as given instead of the machine's address.
             "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
             "RAY_USAGE_STATS_ENABLED": "0",
             "BULKHEAD_ZONE": zone.value,
-            CREDENTIALS_ENV: str(paths.registry_credentials(ZONE_REGISTRY_USER[zone])),
+            CREDENTIALS_ENV: str(paths.handed_registry_credentials(zone)),
             # Nothing in any zone may fetch weights or data from a hub at run time.
             "HF_HUB_OFFLINE": "1",
             "TRANSFORMERS_OFFLINE": "1",
         }
     )
     if settings.tls:
-        from bulkhead import tls
-
-        files = tls.files(paths)  # parses every certificate: once
-        cert = files.for_zone(zone)
+        folder = paths.handed_tls(role)
         # Mutual TLS on every gRPC connection of the cluster (GCS, raylets, workers, drivers):
         # the zone's certificate serves and authenticates; only the zone's own CA is trusted.
         env.update(
             {
                 "RAY_USE_TLS": "1",
-                "RAY_TLS_SERVER_CERT": str(cert.cert),
-                "RAY_TLS_SERVER_KEY": str(cert.key),
-                "RAY_TLS_CA_CERT": str(files.zone_ca(zone)),
+                "RAY_TLS_SERVER_CERT": str(folder / "ray.pem"),
+                "RAY_TLS_SERVER_KEY": str(folder / "ray-key.pem"),
+                "RAY_TLS_CA_CERT": str(folder / "ray-ca.pem"),
             }
         )
     if zone is Zone.SERVE:
-        env["BULKHEAD_SERVE_API_KEY_FILE"] = str(paths.serve_api_key)
+        env["BULKHEAD_SERVE_API_KEY_FILE"] = str(paths.handed_api_key)
         env[SERVE_CACHE_DIR_ENV] = str(paths.serve_cache)
         env.update(serve_ingress_env(settings, paths))
     if zone in (Zone.TRAIN, Zone.SERVE):
@@ -330,24 +321,28 @@ def serve_ingress_env(settings: PlatformSettings, paths: StatePaths) -> dict[str
 
 
 def start_zone(
-    settings: PlatformSettings, paths: StatePaths, zone: Zone, prefix: Sequence[str] = ()
+    settings: PlatformSettings,
+    paths: StatePaths,
+    zone: Zone,
+    prefix: Sequence[str] = (),
+    identity: Identity | None = None,
 ) -> ZoneState:
     zs = settings.zone(zone)
     host = settings.zone_host(zone)
     token_file = paths.ray_token(zone)
     temp_dir = paths.ray_temp_dir(zone)
     temp_dir.mkdir(parents=True, exist_ok=True)
-    if zone is Zone.SERVE:
-        for folder in (paths.haproxy_dir.parent, paths.haproxy_dir):
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            folder.chmod(0o700)
-        if settings.serve.haproxy_ingress:
-            write_haproxy_wrapper(settings.serve, paths)
+    if zone is Zone.SERVE and settings.serve.haproxy_ingress:
+        wrapper = write_haproxy_wrapper(settings.serve, paths)
+        if identity is not None:
+            os.chown(wrapper, identity.uid, identity.gid)
+    drop = identity.drop_prefix() if identity is not None else []
     record = spawn(
-        [*prefix, *zone_command(settings, paths, zone)],
+        [*prefix, *drop, *zone_command(settings, paths, zone)],
         zone_env(settings, paths, zone),
         paths.log_file(f"ray-{zone.value}"),
-        cwd=paths.home,
+        cwd=paths.service_home(Role(zone.value)),
+        umask=SERVICE_UMASK,
     )
     state = ZoneState(
         zone=zone,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bulkhead.identity import Identities
 from bulkhead.isolation import IsolationLayout
 from bulkhead.procs import ProcessRecord
 from bulkhead.settings import Zone
@@ -43,6 +44,10 @@ class PlatformState(BaseModel):
     tls: bool = Field(False, description="Started with `up --tls` (certificates in secrets/tls).")
     tls_terminator: ProcessRecord | None = Field(
         None, description="The HAProxy that serves HTTPS in front of the serve zone (`--tls`)."
+    )
+    identities: Identities | None = Field(
+        None,
+        description="Each service's own Unix user (`up` as root); None = all run as the operator.",
     )
     isolation: IsolationLayout | None = Field(
         None, description="Network namespaces of `up --isolate`; None = all on the host."

@@ -10,10 +10,12 @@ loopback under ``--isolate``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from bulkhead import tls
+from bulkhead.identity import SERVICE_UMASK, Identity, Role
 from bulkhead.paths import StatePaths
 from bulkhead.procs import ProcessRecord, spawn, tcp_open, wait_until
 from bulkhead.secrets import write_secret
@@ -54,25 +56,32 @@ def config(settings: PlatformSettings, pem: Path) -> str:
 
 
 def start(
-    settings: PlatformSettings, paths: StatePaths, prefix: Sequence[str] = ()
+    settings: PlatformSettings,
+    paths: StatePaths,
+    prefix: Sequence[str] = (),
+    identity: Identity | None = None,
 ) -> ProcessRecord:
+    """Runs as the serve zone's identity: the HTTPS key is the serve zone's own."""
     from bulkhead.services import haproxy_binary
 
-    folder = paths.haproxy_dir
-    for directory in (folder.parent, folder):
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        directory.chmod(0o700)
+    folder = paths.haproxy_dir  # the serve zone's, 0700 (bulkhead/handover.py)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     cert = tls.files(paths).serve_https
     pem = folder / "tls-terminator.pem"
     # HAProxy wants certificate and key in one file; it stays owner-only like the key.
     write_secret(pem, cert.cert.read_text() + cert.key.read_text())
     cfg = folder / "tls-terminator.cfg"
     cfg.write_text(config(settings, pem))
+    if identity is not None:
+        for path in (pem, cfg):
+            os.chown(path, identity.uid, identity.gid)
+    drop = identity.drop_prefix() if identity is not None else []
     record = spawn(
-        [*prefix, str(haproxy_binary()), "-db", "-f", str(cfg)],
+        [*prefix, *drop, str(haproxy_binary()), "-db", "-f", str(cfg)],
         {"PATH": "/usr/bin:/bin"},
         paths.log_file("serve-tls-terminator"),
-        cwd=paths.home,
+        cwd=paths.service_home(Role.SERVE),
+        umask=SERVICE_UMASK,
     )
     host = settings.zone_host(Zone.SERVE)
     wait_until(

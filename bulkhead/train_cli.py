@@ -70,7 +70,7 @@ def train_spec(
         config=config,
         snapshot=chosen.resolve(),
         ray_address=zone.gcs_address,
-        storage_path=platform.paths.home.resolve() / "train-runs",
+        storage_path=platform.paths.train_runs,
         model_name=platform.settings.model_name,
         experiment_name=platform.settings.experiment_name,
         auto_promote=auto_promote,

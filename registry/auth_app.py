@@ -9,7 +9,8 @@ needs, listed below; everything else that changes state is refused with 403 what
 own permissions say. MLflow's per-resource checks still apply to the calls allowed here.
 
 The manifest digest a version was registered with is set once, in the create call; nobody but
-an admin may change or delete it afterwards, so a version's files stay pinned.
+an admin may change or delete it afterwards, so a version's files stay pinned. And no one but an
+admin writes the artefacts of a run that has ended: registered bundles cannot be replaced.
 
 Run it with ``mlflow server --app-name bulkhead-auth`` (an ``mlflow.app`` entry point).
 """
@@ -74,6 +75,24 @@ def zone_may_call(method: str, path: str) -> bool:
     return method == "PUT" and route.startswith(_ARTIFACT_UPLOAD)
 
 
+def _ended_run_of_artifact_write(method: str, route: str) -> str | None:
+    """The run an artefact upload targets, when that run has ended (FINISHED, FAILED,
+    KILLED): a run's files are written while it runs and never after, so a registered
+    version's bundle cannot be replaced through its run, by any zone user."""
+    if method != "PUT" or not route.startswith(_ARTIFACT_UPLOAD):
+        return None
+    parts = route[len(_ARTIFACT_UPLOAD) :].split("/")
+    if len(parts) < 3 or parts[2] != "artifacts":
+        return None
+    from mlflow.server.handlers import _get_tracking_store
+
+    try:
+        status = _get_tracking_store().get_run(parts[1]).info.status  # type: ignore[no-untyped-call]
+    except Exception:  # not a run: MLflow's own checks decide
+        return None
+    return parts[1] if status != "RUNNING" else None
+
+
 def _refuse(username: str, what: str) -> Any:
     body = {
         "error_code": "PERMISSION_DENIED",
@@ -96,6 +115,9 @@ def refuse_what_zones_must_not_do() -> Any:
     if not zone_may_call(request.method, request.path):
         return _refuse(username, f"call {request.method} {request.path}")
     route = _api_route(request.path) or ""
+    ended = _ended_run_of_artifact_write(request.method, route)
+    if ended is not None:
+        return _refuse(username, f"write artefacts of run {ended}, which has ended")
     if route in _DIGEST_ROUTES:
         body = request.get_json(silent=True) or {}
         if body.get("key") == MANIFEST_DIGEST_TAG:

@@ -103,7 +103,7 @@ def test_registry_users_have_least_privilege(platform: TestPlatform) -> None:
 
 def test_every_secret_file_is_owner_only(platform: TestPlatform) -> None:
     secrets = list(platform.paths.secrets.iterdir())
-    assert len(secrets) >= 10
+    assert len(secrets) >= 9
     for file in secrets:
         assert file.stat().st_mode & 0o077 == 0, file
     assert platform.paths.secrets.stat().st_mode & 0o777 == 0o700

@@ -1,4 +1,5 @@
-"""Every socket the platform's processes listen on, and whether the design allows it.
+"""What check-isolation audits: every listening socket of the platform's processes, and who
+can read every secret.
 
 The design binds nothing beyond each zone's own address: loopback on one machine, the zone's
 namespace address under ``up --isolate``. Ray and HAProxy pick some ports at run time (a
@@ -9,11 +10,15 @@ configured ports: every member of every session ``up`` started, proven ours by i
 from __future__ import annotations
 
 import ipaddress
+import os
+import pwd
 from pathlib import Path
 
 import psutil
 from pydantic import BaseModel, ConfigDict, Field
 
+from bulkhead.identity import Identities, Identity, Role
+from bulkhead.paths import StatePaths
 from bulkhead.procs import ProcessRecord, proven_members
 from bulkhead.settings import Zone
 from bulkhead.state import PlatformState
@@ -106,16 +111,68 @@ class SecretFinding(BaseModel):
 
     path: str
     mode: str
-    owner_uid: int
+    owner: str
+    belongs_to: str = Field(description="operator, or the service whose folder holds it.")
+    readable_by: list[str] = Field(description="Service identities that can read it.")
     ok: bool
 
 
-def audit_secrets(folder: Path) -> list[SecretFinding]:
-    """The secrets folder must be 0700 and every file in it readable by its owner only."""
+def _can(identity: Identity, info: os.stat_result, want: int) -> bool:
+    """Whether ``identity`` has permission ``want`` (4 read, 1 search) on a file."""
+    if info.st_uid == identity.uid:
+        bits = (info.st_mode >> 6) & 7
+    elif info.st_gid == identity.gid or info.st_gid in identity.groups:
+        bits = (info.st_mode >> 3) & 7
+    else:
+        bits = info.st_mode & 7
+    return bool(bits & want)
+
+
+def readable_by(path: Path, identity: Identity) -> bool:
+    """Unix permission check as ``identity``: every folder above passable, the file readable."""
+    try:
+        for parent in reversed(path.parents):
+            if not _can(identity, parent.stat(), 1):
+                return False
+        return _can(identity, path.stat(), 4)
+    except OSError:
+        return False
+
+
+def _owner_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def audit_secrets(paths: StatePaths, identities: Identities | None) -> list[SecretFinding]:
+    """Every secret: the operator's folder (no service may read it) and each service's own
+    (only that service may). Modes: folders 0700, files owner-only."""
+    folders: list[tuple[Path, Role | None]] = [(paths.secrets, None)]
+    folders += [(paths.service_secrets(role), role) for role in Role]
     findings = []
-    for path in [folder, *sorted(p for p in folder.rglob("*"))]:
-        info = path.stat()
-        mode = info.st_mode & 0o777
-        ok = mode == 0o700 if path.is_dir() else mode & 0o077 == 0
-        findings.append(SecretFinding(path=str(path), mode=oct(mode), owner_uid=info.st_uid, ok=ok))
+    for folder, role in folders:
+        if not folder.exists():
+            continue
+        for path in [folder, *sorted(folder.rglob("*"))]:
+            info = path.stat()
+            mode = info.st_mode & 0o777
+            modes_ok = mode == 0o700 if path.is_dir() else mode & 0o077 == 0
+            readers = []
+            if identities is not None:
+                readers = [
+                    r.value for r, ident in identities.roles.items() if readable_by(path, ident)
+                ]
+            allowed = {role.value} if role is not None else set()
+            findings.append(
+                SecretFinding(
+                    path=str(path),
+                    mode=oct(mode),
+                    owner=_owner_name(info.st_uid),
+                    belongs_to=role.value if role is not None else "operator",
+                    readable_by=readers,
+                    ok=modes_ok and set(readers) <= allowed,
+                )
+            )
     return findings

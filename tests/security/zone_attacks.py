@@ -1,0 +1,106 @@
+"""Run inside a zone, as that zone's identity (a Ray job on the zone's cluster): try what a
+compromised process there would try, and report every outcome as one result line.
+
+Submitted by tests/security/test_zone_identities.py; stands alone (standard library and
+httpx only), so nothing of the platform's own code decides the outcome.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+
+RESULT_PREFIX = "BULKHEAD_RESULT "
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
+        return "read"
+    except PermissionError:
+        return "refused"
+    except FileNotFoundError:
+        return "missing"
+    except IsADirectoryError:
+        try:
+            os.listdir(path)
+            return "listed"
+        except PermissionError:
+            return "refused"
+
+
+def _write(folder: str) -> str:
+    probe = Path(folder) / f".attack-probe-{os.getpid()}"
+    try:
+        probe.write_text("x")
+    except PermissionError:
+        return "refused"
+    except FileNotFoundError:
+        return "missing"
+    probe.unlink()
+    return "written"
+
+
+def _signal(pid: int) -> str:
+    try:
+        os.kill(pid, 0)  # signal 0: the permission check without the signal
+        return "may signal"
+    except PermissionError:
+        return "refused"
+    except ProcessLookupError:
+        return "missing"
+
+
+def _connect(host: str, port: int) -> str:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return "open"
+    except ConnectionRefusedError:
+        return "refused"
+    except OSError as err:
+        return f"no route ({err.errno})"
+
+
+def _registry_put(url: str, path: str) -> str:
+    import httpx
+
+    credentials = json.loads(Path(os.environ["BULKHEAD_REGISTRY_CREDENTIALS"]).read_text())
+    response = httpx.put(
+        f"{url}/api/2.0/mlflow-artifacts/artifacts/{path}",
+        content=b"replaced by an attacker",
+        auth=(credentials["username"], credentials["password"]),
+        verify=credentials.get("ca_file") or True,
+        timeout=10,
+    )
+    return str(response.status_code)
+
+
+def main(spec: dict[str, object]) -> dict[str, object]:
+    results: list[dict[str, str]] = []
+
+    def record(kind: str, target: str, outcome: str) -> None:
+        results.append({"kind": kind, "target": target, "outcome": outcome})
+
+    for label, path in dict(spec["read"]).items():  # type: ignore[call-overload]
+        record("read", label, _read(path))
+    for label, path in dict(spec["write"]).items():  # type: ignore[call-overload]
+        record("write", label, _write(path))
+    for label, pid in dict(spec["signal"]).items():  # type: ignore[call-overload]
+        record("signal", label, _signal(int(pid)))
+    for label, (host, port) in dict(spec["connect"]).items():  # type: ignore[call-overload]
+        record("connect", label, _connect(host, int(port)))
+    put = spec.get("registry_put")
+    if put:
+        url, path = put  # type: ignore[misc]
+        record("registry", "PUT the champion's model.onnx", _registry_put(url, path))
+    return {"uid": os.getuid(), "euid": os.geteuid(), "results": results}
+
+
+if __name__ == "__main__":
+    decoded = json.loads(base64.b64decode(sys.argv[1]))
+    print(RESULT_PREFIX + json.dumps(main(decoded)), flush=True)
