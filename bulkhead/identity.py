@@ -21,6 +21,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import shutil
 import subprocess
 from enum import StrEnum
 
@@ -134,6 +135,8 @@ def ensure() -> Identities | None:
     """Create (once) and return every role's identity; None when not root."""
     if not separate_identities_possible():
         return None
+    if shutil.which("setpriv") is None:
+        raise IdentityError("setpriv (util-linux) is not installed; it drops each zone's root")
     snapshot_gid = _ensure_group(SNAPSHOT_GROUP)
     roles = {}
     for role in Role:

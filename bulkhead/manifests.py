@@ -29,7 +29,7 @@ _HEADER = """\
 # (tests/unit/deploy fails when this file and serve_config.yaml drift apart).
 #
 # The serve zone: a RayService on compute-optimised nodes (e.g. c7i.2xlarge). serveConfigV2
-# is serve_config.yaml with http_options.host set to 0.0.0.0.  # bind-ok Replicas autoscale as
+# is serve_config.yaml with http_options.host on every interface of the pod. Replicas autoscale as
 # serve_config.yaml says; the Ray autoscaler adds serve-cpu nodes for them.
 # Secrets by reference, in this namespace only:
 #   bulkhead-registry-server  credentials.json  the read-only `server` registry user

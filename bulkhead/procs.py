@@ -109,21 +109,45 @@ def carries_marker(proc: psutil.Process, marker: str) -> bool:
         return False
 
 
-def proven_members(record: ProcessRecord) -> list[psutil.Process]:
+def proven_members(
+    record: ProcessRecord, known: dict[int, float] | None = None
+) -> list[psutil.Process]:
     """Members of the record's session that provably belong to it.
 
     A session id is only a PID: once our leader is gone, the number can be reused by an
     unrelated process that makes a session of its own. With a marker, a member must carry
-    it; a record written before markers existed falls back to "started after our leader"."""
+    it, or descend from one that does, or be in ``known`` (pid -> start time, taken while the
+    family tree was intact: Ray starts some agents with an environment of their own). A record
+    written before markers existed falls back to "started after our leader"."""
     members = session_members(record.pid)
-    if record.marker is not None:
-        return [p for p in members if carries_marker(p, record.marker)]
+    if record.marker is None:
+        proven = []
+        for proc in members:
+            with contextlib.suppress(psutil.Error):
+                if proc.create_time() >= record.create_time - 1.0:
+                    proven.append(proc)
+        return proven
+    trusted = dict(known or {})
+    for proc in members:
+        if carries_marker(proc, record.marker):
+            trusted.update(family(proc))
     proven = []
     for proc in members:
         with contextlib.suppress(psutil.Error):
-            if proc.create_time() >= record.create_time - 1.0:
+            started = trusted.get(proc.pid)
+            if started is not None and abs(proc.create_time() - started) < 1.0:
                 proven.append(proc)
     return proven
+
+
+def family(proc: psutil.Process) -> dict[int, float]:
+    """``proc`` and all its descendants, pid -> start time."""
+    found: dict[int, float] = {}
+    with contextlib.suppress(psutil.Error):
+        for member in [proc, *proc.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                found[member.pid] = member.create_time()
+    return found
 
 
 def stop_session(record: ProcessRecord, grace_s: float = 10.0) -> int:
@@ -140,13 +164,18 @@ def stop_session(record: ProcessRecord, grace_s: float = 10.0) -> int:
         and not carries_marker(leader, record.marker)
     ):
         leader = None  # same PID and start time, yet not ours: never signal it
+    # Who is ours, taken while the family tree is whole: once the leader stops, its
+    # children are re-parented and only the marker (or this list) still proves them.
+    known: dict[int, float] = {}
+    for proc in proven_members(record):
+        known.update(family(proc))
     if leader is not None:
         leader.send_signal(signal.SIGTERM)
         with contextlib.suppress(psutil.TimeoutExpired):
             leader.wait(timeout=grace_s)
     seen: set[int] = set() if leader is None else {leader.pid}
     for _ in range(5):
-        survivors = proven_members(record)
+        survivors = proven_members(record, known)
         if not survivors:
             break
         seen.update(p.pid for p in survivors)

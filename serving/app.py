@@ -44,6 +44,9 @@ from serving.schemas import (
 
 log = logging.getLogger("ray.serve")
 
+# Download attempts retried at the poll interval before the backoff starts doubling.
+_QUICK_RETRIES = 3
+
 # Every prediction response names the version that produced it, also in a header so that load
 # generators and proxies can count versions without parsing bodies.
 MODEL_VERSION_HEADER = "x-model-version"
@@ -394,7 +397,12 @@ class SentimentService:
             return
         except Exception as err:  # download errors and deadlines: retry, with backoff
             attempts = (waiting[0] if waiting else 0) + 1
-            delay = min(config.retry_backoff_max_s, config.poll_interval_s * 2**attempts)
+            # The first retries come at the poll interval (a blip, a registry that just came
+            # back); only a failure that persists backs off, doubling up to the cap.
+            delay = min(
+                config.retry_backoff_max_s,
+                config.poll_interval_s * 2 ** max(0, attempts - _QUICK_RETRIES),
+            )
             self._retry_at[resolved.version] = (attempts, time.monotonic() + delay)
             self._fail(
                 "download",

@@ -94,12 +94,17 @@ def test_each_zone_talks_to_the_registry_with_its_own_credentials(isolated: Test
         "import httpx, json, pathlib;"
         "c = json.loads(pathlib.Path({file!r}).read_text());"
         "r = httpx.get(c['tracking_uri'] + '/api/2.0/mlflow/experiments/get-by-name',"
-        " params={{'experiment_name': 'bulkhead'}}, auth=(c['username'], c['password']));"
+        " params={{'experiment_name': {experiment!r}}}, auth=(c['username'], c['password']));"
         "print(r.status_code)"
     )
-    for node, user in ((Node.SERVE, "server"), (Node.TRAIN, "trainer"), (Node.INGEST, "ingest")):
+    # Each zone reads its own experiment: ingest logs dataset runs in one of its own.
+    for node, user, experiment in (
+        (Node.SERVE, "server", "bulkhead"),
+        (Node.TRAIN, "trainer", "bulkhead"),
+        (Node.INGEST, "ingest", "bulkhead-ingest"),
+    ):
         file = isolated.paths.registry_credentials(user)
-        done = _in_namespace(isolated, node, code.format(file=str(file)))
+        done = _in_namespace(isolated, node, code.format(file=str(file), experiment=experiment))
         assert done.stdout.strip() == "200", (node, done.stderr[-500:])
 
 

@@ -64,7 +64,9 @@ def test_bad_input_gets_a_clear_4xx_and_the_service_keeps_answering(served: Serv
         response = httpx.post(f"{served.url}/v1/predict", headers=headers, **kwargs)
         assert response.status_code == status, (kwargs, response.text)
         assert message in response.text, response.text
-    assert httpx.get(f"{served.url}/v1/predict").status_code == 405
+    # Without the key nothing is revealed, not even which methods a route takes.
+    assert httpx.get(f"{served.url}/v1/predict").status_code == 401
+    assert httpx.get(f"{served.url}/v1/predict", headers=served.headers()).status_code == 405
     ok = httpx.post(
         f"{served.url}/v1/predict", json={"texts": ["still up"]}, headers=served.headers()
     )

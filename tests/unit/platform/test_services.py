@@ -24,8 +24,11 @@ def test_zone_env_carries_only_its_own_secrets(
     assert "RAY_AUTH_TOKEN" not in env
     assert "BULKHEAD_ADMIN_PASSWORD" not in env
     assert env["RAY_AUTH_MODE"] == "token"
-    assert env["RAY_AUTH_TOKEN_PATH"].endswith("ray-serve.token")
-    assert env[CREDENTIALS_ENV].endswith("registry-server.json")
+    # The zone's own handed copies, in its own folder: never the operator's files.
+    assert env["RAY_AUTH_TOKEN_PATH"] == str(paths.handed_ray_token(Zone.SERVE))
+    assert env[CREDENTIALS_ENV] == str(paths.handed_registry_credentials(Zone.SERVE))
+    assert env["BULKHEAD_SERVE_API_KEY_FILE"] == str(paths.handed_api_key)
+    assert not any(str(paths.secrets) + "/" in value for value in env.values())
     assert env["HF_HUB_OFFLINE"] == "1"
 
 
@@ -33,8 +36,11 @@ def test_zone_env_carries_only_its_own_secrets(
     ("zone", "user"), [(Zone.INGEST, "ingest"), (Zone.TRAIN, "trainer"), (Zone.SERVE, "server")]
 )
 def test_each_zone_gets_its_registry_user(paths: StatePaths, zone: Zone, user: str) -> None:
+    from bulkhead.handover import ZONE_REGISTRY_USER
+
     env = services.zone_env(PlatformSettings(), paths, zone)
-    assert env[CREDENTIALS_ENV].endswith(f"registry-{user}.json")
+    assert env[CREDENTIALS_ENV] == str(paths.handed_registry_credentials(zone))
+    assert ZONE_REGISTRY_USER[zone] == user
 
 
 def test_zone_command_binds_only_its_block_on_loopback(paths: StatePaths) -> None:
@@ -55,7 +61,9 @@ def test_registry_runs_one_worker_with_bulkhead_auth(paths: StatePaths) -> None:
 
 
 def test_auth_config_denies_by_default(paths: StatePaths) -> None:
-    services.write_auth_config(paths, "a-generated-password")
+    from bulkhead.handover import write_auth_config
+
+    write_auth_config(paths, "a-generated-password")
     text = paths.auth_config.read_text()
     assert "default_permission = NO_PERMISSIONS" in text
     assert paths.auth_config.stat().st_mode & 0o777 == 0o600

@@ -1,0 +1,78 @@
+"""Per-service identities: privilege drop, folders, handed secrets and who can read what."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from bulkhead.audit import readable_by
+from bulkhead.identity import Identity
+
+
+def test_the_drop_prefix_leaves_no_way_back_to_root() -> None:
+    prefix = Identity(name="bulkhead-serve", uid=901, gid=902, groups=(903,)).drop_prefix()
+    assert prefix[0] == "setpriv" and prefix[-1] == "--"
+    assert {"--reuid=901", "--regid=902", "--groups=903", "--no-new-privs"} <= set(prefix)
+    assert "--inh-caps=-all" in prefix
+    assert "--clear-groups" in Identity(name="x", uid=1, gid=1).drop_prefix()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to other users needs root")
+def test_readable_by_follows_unix_permissions(tmp_path: Path) -> None:
+    for parent in [tmp_path, *tmp_path.parents]:  # pytest's folders are 0700
+        parent.chmod(parent.stat().st_mode | 0o001)
+    owner = Identity(name="a", uid=40001, gid=40001)
+    member = Identity(name="b", uid=40002, gid=40002, groups=(40010,))
+    stranger = Identity(name="c", uid=40003, gid=40003)
+    folder = tmp_path / "zone"
+    folder.mkdir(mode=0o750)
+    os.chown(folder, owner.uid, 40010)
+    folder.chmod(0o750)
+    secret = folder / "token"
+    secret.write_text("x")
+    os.chown(secret, owner.uid, 40010)
+    secret.chmod(0o600)
+    assert readable_by(secret, owner)
+    assert not readable_by(secret, member)  # group may pass the folder, not read the file
+    secret.chmod(0o640)
+    assert readable_by(secret, member)
+    assert not readable_by(secret, stranger)  # cannot pass the folder at all
+    folder.chmod(0o700)
+    assert not readable_by(secret, member)
+
+
+def test_each_service_is_handed_only_its_own_secrets(tmp_path: Path) -> None:
+    from bulkhead.handover import hand_over_secrets, prepare_folders
+    from bulkhead.identity import Role
+    from bulkhead.paths import StatePaths
+    from bulkhead.secrets import ensure_token, write_secret
+    from bulkhead.settings import PlatformSettings, Zone
+    from registry.credentials import RegistryCredentials
+
+    paths = StatePaths.at(tmp_path / ".bulkhead")
+    settings = PlatformSettings(home=paths.home)
+    for zone in Zone:
+        ensure_token(paths.ray_token(zone))
+    ensure_token(paths.serve_api_key)
+    ensure_token(paths.flask_secret)
+    for user in ("admin", "ingest", "trainer", "server"):
+        creds = RegistryCredentials.model_validate(
+            {"tracking_uri": "http://127.0.0.1:1", "username": user, "password": f"{user}-pw"}
+        )
+        write_secret(paths.registry_credentials(user), creds.to_json())
+    prepare_folders(settings, paths, None)
+    hand_over_secrets(settings, paths, None)
+    handed = {role: sorted(p.name for p in paths.service_secrets(role).iterdir()) for role in Role}
+    assert handed[Role.INGEST] == ["ray.token", "registry.json"]
+    assert handed[Role.TRAIN] == ["ray.token", "registry.json"]
+    assert handed[Role.SERVE] == ["api-key", "ray.token", "registry.json"]
+    assert handed[Role.REGISTRY] == ["flask-secret", "mlflow-auth.ini"]
+    server = RegistryCredentials.from_file(paths.handed_registry_credentials(Zone.SERVE))
+    assert server.username == "server"
+    assert "admin-pw" in paths.auth_config.read_text()  # the registry's own, 0600
+    for role in Role:
+        assert paths.service_secrets(role).stat().st_mode & 0o777 == 0o700
+    assert paths.home.stat().st_mode & 0o777 == 0o711
+    assert paths.snapshots.stat().st_mode & 0o7777 == 0o2750
