@@ -1,7 +1,10 @@
 # Bulkhead: the two commands a new user needs are `make up` and `make test`.
 # Each creates .venv when missing and installs what it needs from the project's own files.
 
-PYTHON ?= python3
+# `up` as root runs each zone as its own unprivileged user, so the venv's interpreter must be
+# one every user can run and read: the system Python 3.11 where there is one (a pyenv Python
+# under /root is not: its standard library lies in a folder only root may enter).
+PYTHON ?= $(firstword $(wildcard /usr/bin/python3.11) python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.bulkhead-installed

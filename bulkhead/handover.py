@@ -89,6 +89,7 @@ def prepare_folders(
             _own(folder, identities, role, 0o700)
     paths.ingest_inbox.mkdir(exist_ok=True)
     _own(paths.ingest_inbox, identities, Role.INGEST, 0o700)
+    paths.artifacts.mkdir(parents=True, exist_ok=True)
     _own_tree(paths.registry_dir, identities, Role.REGISTRY, 0o700, 0o600)
     _own_tree(paths.train_runs, identities, Role.TRAIN, 0o700, 0o600)
     paths.serve_cache.mkdir(parents=True, exist_ok=True)

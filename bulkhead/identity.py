@@ -145,4 +145,21 @@ def ensure() -> Identities | None:
         roles[role] = Identity(
             name=entry.pw_name, uid=entry.pw_uid, gid=entry.pw_gid, groups=groups
         )
-    return Identities(roles=roles, snapshot_gid=snapshot_gid)
+    identities = Identities(roles=roles, snapshot_gid=snapshot_gid)
+    _check_interpreter_reachable(identities.of(Role.SERVE))
+    return identities
+
+
+def _check_interpreter_reachable(identity: Identity) -> None:
+    """Every service runs this venv's Python: its interpreter and standard library must be
+    readable by the zone users (a pyenv Python under /root is not)."""
+    import sys
+
+    probe = [*identity.drop_prefix(), sys.executable, "-c", "import json, sqlite3, ssl"]
+    done = subprocess.run(probe, capture_output=True, text=True, timeout=60, check=False)
+    if done.returncode != 0:
+        raise IdentityError(
+            f"the zone users cannot run {sys.executable} ({done.stderr.strip()[-200:]}): "
+            "rebuild the virtual environment from a Python every user may read "
+            "(`make clean install` uses /usr/bin/python3.11), or run `up` without root"
+        )

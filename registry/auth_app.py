@@ -125,6 +125,39 @@ def refuse_what_zones_must_not_do() -> Any:
     return None
 
 
+def _guard_native_routes(served: Any) -> None:
+    """The same rules for the routes MLflow serves with FastAPI itself (artefact uploads and
+    downloads, the gateway): they never reach Flask's hooks. Added after MLflow's permission
+    middleware, so it runs first; an unauthenticated request is left to MLflow's 401."""
+    from mlflow.server.auth import _authenticate_fastapi_request
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import JSONResponse
+
+    @served.middleware("http")  # type: ignore[untyped-decorator]
+    async def bulkhead_rules(request: Any, call_next: Any) -> Any:
+        path = request.url.path
+        route = _api_route(path)
+        if request.method not in _WRITE_METHODS or route is None:
+            return await call_next(request)
+        user = await run_in_threadpool(_authenticate_fastapi_request, request)
+        if user is None or user.is_admin or user.username in _creators():
+            return await call_next(request)
+        what = None
+        if not zone_may_call(request.method, path):
+            what = f"call {request.method} {path}"
+        else:
+            ended = await run_in_threadpool(_ended_run_of_artifact_write, request.method, route)
+            if ended is not None:
+                what = f"write artefacts of run {ended}, which has ended"
+        if what is None:
+            return await call_next(request)
+        body = {
+            "error_code": "PERMISSION_DENIED",
+            "message": f"user {user.username!r} may not {what} (Bulkhead registry: admins only)",
+        }
+        return JSONResponse(body, status_code=403)
+
+
 def create_app(app: Flask | None = None) -> Any:
     from mlflow.server import app as mlflow_flask_app
     from mlflow.server.auth import create_app as create_basic_auth_app
@@ -133,4 +166,6 @@ def create_app(app: Flask | None = None) -> Any:
     served = create_basic_auth_app(flask_app)
     # Registered after MLflow's hook, so it sees the authenticated user; before any request.
     flask_app.before_request(refuse_what_zones_must_not_do)
+    if served is not flask_app:  # under uvicorn MLflow returns a FastAPI app around Flask
+        _guard_native_routes(served)
     return served
