@@ -123,7 +123,12 @@ def write_auth_config(paths: StatePaths, admin_password: str) -> None:
         "admin_username = admin\n"
         f"admin_password = {admin_password}\n"
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
-        "grant_default_workspace_access = false\n",
+        "grant_default_workspace_access = false\n"
+        # Verify each credential's scrypt hash once a minute, not on every request (~0.1 s
+        # each, several per request): one worker, so MLflow's own password and user changes
+        # invalidate the cache at once.
+        "auth_cache_ttl_seconds = 60\n"
+        "auth_cache_max_size = 1000\n",
     )
 
 
