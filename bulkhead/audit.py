@@ -24,6 +24,10 @@ from bulkhead.settings import Zone
 from bulkhead.state import PlatformState
 
 
+# What a socket bound to every interface reports as its address.
+_ALL_INTERFACES = ("0.0.0.0", "::")  # bind-ok: recognised here, never bound
+
+
 class ListeningSocket(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -84,9 +88,7 @@ def audit(state: PlatformState) -> list[ListeningSocket]:
                     allowed, why = True, "loopback"
                 elif own_address is not None and address == own_address:
                     allowed, why = True, "the service's own namespace address"
-                elif (
-                    isolated and service == "serve zone" and address in ("0.0.0.0", "::")
-                ):  # bind-ok
+                elif isolated and service == "serve zone" and address in _ALL_INTERFACES:  # bind-ok
                     # The ingress binds every interface of the serve namespace (Serve's
                     # HAProxy reaches replicas on loopback); nftables admits the host only.
                     allowed, why = True, "inside the serve namespace, host link only"
