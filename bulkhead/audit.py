@@ -23,7 +23,6 @@ from bulkhead.procs import ProcessRecord, proven_members
 from bulkhead.settings import Zone
 from bulkhead.state import PlatformState
 
-
 # What a socket bound to every interface reports as its address.
 _ALL_INTERFACES = ("0.0.0.0", "::")  # bind-ok: recognised here, never bound
 
