@@ -106,7 +106,7 @@ def test_killed_ingress_is_restarted_by_serve_and_the_champion_is_served_again(
     platform: TestPlatform, served: Served
 ) -> None:
     """Runs last: it takes the ingress down. The goal (≤ 0.1 % failed) is not met with one
-    HAProxy per node (README, "Chaos"); what must hold is that Serve brings it back by itself
+    HAProxy per node (docs/reliability.md); what must hold is that Serve brings it back by itself
     and the same champion answers afterwards."""
     before = platform.cli_json("status")["champion_version"]
     result = _run(platform, "ingress-crash")

@@ -2,7 +2,8 @@
 
 Every test here tries what a compromised zone, a stolen zone credential or an anonymous
 client would try, against the session's real platform, and prints what it tried and what
-came back. (Per-zone Unix identities are not built yet: see README, "Security".)
+came back. The same attacks from inside each zone, as its own Unix identity, are in
+test_zone_identities.py.
 """
 
 from __future__ import annotations
