@@ -7,23 +7,16 @@ The last line of output is machine-readable for the submitting CLI:
 
 from __future__ import annotations
 
-import base64
 import sys
 from pathlib import Path
 
-from ingestion.config import IngestJobSpec
-from ingestion.errors import IngestError
-
-RESULT_PREFIX = "BULKHEAD_RESULT "
-ERROR_PREFIX = "BULKHEAD_ERROR "
-
-
-def encode_spec(spec: IngestJobSpec) -> str:
-    return base64.urlsafe_b64encode(spec.model_dump_json().encode()).decode()
+from contracts import jobs
+from contracts.jobs import JobExit, error_line, result_line
+from ingestion.schema import IngestError, IngestJobSpec
 
 
 def decode_spec(encoded: str) -> IngestJobSpec:
-    return IngestJobSpec.model_validate_json(base64.urlsafe_b64decode(encoded.encode()))
+    return jobs.decode_spec(IngestJobSpec, encoded)
 
 
 def spec_from_argv(argv: list[str]) -> IngestJobSpec | None:
@@ -38,23 +31,23 @@ def main(argv: list[str]) -> int:
     try:
         spec = spec_from_argv(argv)
     except (OSError, ValueError) as err:
-        print(f"{ERROR_PREFIX}unreadable job spec: {err}", flush=True)
-        return 2
+        print(error_line(f"unreadable job spec: {err}"), flush=True)
+        return JobExit.BAD_INPUT
     if spec is None:
         print(
-            f"{ERROR_PREFIX}usage: python -m ingestion.job <base64 spec> | --spec-file FILE",
+            error_line("usage: python -m ingestion.job <base64 spec> | --spec-file FILE"),
             flush=True,
         )
-        return 2
+        return JobExit.BAD_INPUT
     from ingestion.pipeline import run
 
     try:
         result = run(spec)
     except IngestError as err:
-        print(f"{ERROR_PREFIX}{err}", flush=True)
-        return 2
-    print(f"{RESULT_PREFIX}{result.model_dump_json()}", flush=True)
-    return 0
+        print(error_line(str(err)), flush=True)
+        return JobExit.BAD_INPUT
+    print(result_line(result), flush=True)
+    return JobExit.OK
 
 
 if __name__ == "__main__":

@@ -14,32 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
 
+from contracts.digest import sha256_file
 from ingestion import split as split_mod
 from ingestion import transforms
-from ingestion.config import IngestConfig, IngestJobSpec
-from ingestion.errors import IngestError
+from ingestion.schema import IngestConfig, IngestError, IngestJobSpec, IngestResult, SourceFormat
 from ingestion.snapshot import CleaningStats, Manifest, SourceInfo, describe, publish
-from ingestion.sources import ResolvedSource, SourceFormat, resolve
-from registry.digest import sha256_file
+from ingestion.sources import ResolvedSource, resolve
 
 log = logging.getLogger("bulkhead.ingest")
-
-
-class IngestResult(BaseModel):
-    """What the job reports back to the CLI (one JSON line in the job log)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    snapshot: str
-    created: bool
-    digest: str
-    rows: dict[str, int]
-    labels: dict[str, int]
-    cleaning: CleaningStats
-    mlflow_run_id: str | None = None
-    seconds: float
 
 
 _STARTED = time.monotonic()

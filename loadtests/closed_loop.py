@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 import httpx
 from pydantic import BaseModel, Field
 
+from contracts.serve_api import MODEL_VERSION_HEADER
+from serving.client import ServeClient, ServeEndpoint
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -45,8 +48,7 @@ class LoadCounts(BaseModel):
 class ClosedLoopLoad:
     """``clients`` threads, each sending its next request when the last one is answered."""
 
-    url: str
-    api_key: str
+    endpoint: ServeEndpoint
     texts: list[str]
     clients: int = 4
     timeout_s: float = 10.0
@@ -76,18 +78,16 @@ class ClosedLoopLoad:
 
     def _client(self, seed: int) -> None:
         rng = random.Random(seed)
-        headers = {"Authorization": f"Bearer {self.api_key}"}
-        with httpx.Client(timeout=self.timeout_s) as client:
+        with ServeClient(self.endpoint, timeout_s=self.timeout_s) as client:
             while not self._stop.is_set():
-                body = {"texts": [rng.choice(self.texts)]}
                 t0 = time.monotonic()
                 try:
-                    response = client.post(f"{self.url}/v1/predict", json=body, headers=headers)
+                    response = client.predict_response([rng.choice(self.texts)])
                     outcome = Outcome(
                         t=t0 - self.started,
                         status=response.status_code,
                         latency_ms=(time.monotonic() - t0) * 1000,
-                        version=response.headers.get("x-model-version", ""),
+                        version=response.headers.get(MODEL_VERSION_HEADER, ""),
                         retry_after="retry-after" in response.headers,
                     )
                 except httpx.HTTPError:

@@ -7,30 +7,42 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from locust import LoadTestShape
 
-from loadtests.envnames import API_KEY_FILE_ENV, DEFAULT_API_KEY_FILE, MODEL_NAME_ENV, PROFILE_ENV
+from contracts import env
+from contracts.serve_api import bearer
 from loadtests.profiles import LoadProfile, get_profile
 from loadtests.texts import load_texts
+
+DEFAULT_API_KEY_FILE = ".bulkhead/secrets/serve-api-key"
 
 # Loaded when a locustfile imports this module (in the Locust process), never by the CLI.
 
 
 def auth_headers() -> dict[str, str]:
-    key_file = Path(os.environ.get(API_KEY_FILE_ENV, DEFAULT_API_KEY_FILE))
+    key_file = Path(os.environ.get(env.SERVE_API_KEY_FILE, DEFAULT_API_KEY_FILE))
     try:
         key = key_file.read_text().strip()
     except OSError as err:
         raise RuntimeError(
             f"cannot read the API key from {key_file} ({err.strerror}); "
-            f"set {API_KEY_FILE_ENV} to the serve zone's key file"
+            f"set {env.SERVE_API_KEY_FILE} to the serve zone's key file"
         ) from None
-    return {"Authorization": f"Bearer {key}"}
+    return bearer(key)
+
+
+def verified_ssl_context() -> Any:
+    """HTTPS clients verify the serve endpoint: against the platform CA under `up --tls`
+    (``BULKHEAD_SERVE_CA_FILE``), else the system CAs. Locust's default skips verification."""
+    import gevent.ssl
+
+    return gevent.ssl.create_default_context(cafile=os.environ.get(env.SERVE_CA_FILE) or None)
 
 
 TEXTS: list[str] = load_texts()
-MODEL_NAME = os.environ.get(MODEL_NAME_ENV, "sentiment")
+MODEL_NAME = os.environ.get(env.MODEL_NAME, "sentiment")
 
 
 class ProfileShape(LoadTestShape):
@@ -42,7 +54,7 @@ class ProfileShape(LoadTestShape):
     @property
     def profile(self) -> LoadProfile:
         if self._profile is None:
-            self._profile = get_profile(os.environ.get(PROFILE_ENV, "latency"))
+            self._profile = get_profile(os.environ.get(env.LOAD_PROFILE, "latency"))
         return self._profile
 
     def tick(self) -> tuple[int, float] | None:

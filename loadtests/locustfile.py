@@ -8,7 +8,7 @@ Or Locust's own web UI, choosing users by hand::
 
     locust -f loadtests/locustfile.py --host http://127.0.0.1:8000
 
-The API key comes from ``BULKHEAD_API_KEY_FILE`` (default ``.bulkhead/secrets/serve-api-key``)
+The API key comes from ``BULKHEAD_SERVE_API_KEY_FILE`` (default ``.bulkhead/secrets/serve-api-key``)
 and the texts from ``BULKHEAD_LOADTEST_TEXTS`` or the latest local snapshot's test split.
 ``BULKHEAD_PROFILE=NAME`` turns on the staged load shape of that profile.
 
@@ -27,9 +27,9 @@ from typing import Any
 
 from locust import FastHttpUser, constant, events, task
 
+from contracts import env
 from loadtests import recorder
-from loadtests.common import MODEL_NAME, TEXTS, auth_headers
-from loadtests.envnames import PROFILE_ENV
+from loadtests.common import MODEL_NAME, TEXTS, auth_headers, verified_ssl_context
 
 HEADERS = auth_headers()
 
@@ -43,6 +43,8 @@ events.init.add_listener(_record_requests)  # type: ignore[no-untyped-call]
 
 class _ServeUser(FastHttpUser):
     abstract = True
+    insecure = False
+    ssl_context_factory = staticmethod(verified_ssl_context)
     # Closed loop: each user sends its next request as soon as the last one is answered.
     wait_time = constant(0)
 
@@ -84,6 +86,6 @@ class OipInferUser(_ServeUser):
         )
 
 
-if os.environ.get(PROFILE_ENV):
+if os.environ.get(env.LOAD_PROFILE):
     # Only with a profile: without one, Locust's web UI and -u/-r choose the load.
     from loadtests.common import ProfileShape  # noqa: F401

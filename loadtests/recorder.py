@@ -12,7 +12,9 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-REQUEST_LOG_ENV = "BULKHEAD_REQUEST_LOG"
+from contracts import env
+
+REQUEST_LOG_ENV = env.REQUEST_LOG
 VERSION_HEADER = "x-model-version"
 COLUMNS = ("t", "name", "latency_ms", "status", "ok", "error", "version")
 

@@ -18,12 +18,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from loadtests import recorder
-from loadtests.envnames import API_KEY_FILE_ENV, MODEL_NAME_ENV, PROFILE_ENV
+from contracts import env as names
 from loadtests.plots import plot_run
 from loadtests.profiles import LoadProfile
 from loadtests.summary import LoadTestSummary, ReplicaPoint, read_samples, summarize
-from loadtests.texts import TEXTS_ENV
 
 HERE = Path(__file__).resolve().parent
 LOCUSTFILE = HERE / "locustfile.py"
@@ -39,6 +37,7 @@ class LoadTarget(BaseModel):
 
     base_url: str
     api_key_file: Path | None = None
+    ca_file: Path | None = None
     model_name: str = "sentiment"
     app_name: str = "sentiment"
     dashboard_url: str | None = None
@@ -142,15 +141,17 @@ def run_locust(
     env = dict(os.environ)
     env.update(
         {
-            PROFILE_ENV: profile.name,
-            TEXTS_ENV: str(texts_file),
-            recorder.REQUEST_LOG_ENV: str(request_log),
-            MODEL_NAME_ENV: target.model_name,
+            names.LOAD_PROFILE: profile.name,
+            names.LOADTEST_TEXTS: str(texts_file),
+            names.REQUEST_LOG: str(request_log),
+            names.MODEL_NAME: target.model_name,
             "PYTHONUNBUFFERED": "1",
         }
     )
     if target.api_key_file:
-        env[API_KEY_FILE_ENV] = str(target.api_key_file)
+        env[names.SERVE_API_KEY_FILE] = str(target.api_key_file)
+    if target.ca_file:
+        env[names.SERVE_CA_FILE] = str(target.ca_file)
     env.update(extra_env or {})
     classes = profile.user_classes if locustfile == LOCUSTFILE else ()
     command = locust_command(locustfile, profile, target, out, classes)

@@ -10,7 +10,9 @@ import json
 import os
 from pathlib import Path
 
-TEXTS_ENV = "BULKHEAD_LOADTEST_TEXTS"
+from contracts import env
+
+TEXTS_ENV = env.LOADTEST_TEXTS
 DEFAULT_SNAPSHOTS = Path(".bulkhead/data/snapshots")
 
 

@@ -22,9 +22,10 @@ from typing import Any
 
 from flask import Flask, g, jsonify, make_response, request
 
-from registry.tags import MANIFEST_DIGEST_TAG
+from contracts import env
+from contracts.tags import MANIFEST_DIGEST_TAG
 
-CREATORS_ENV = "BULKHEAD_REGISTRY_CREATORS"
+CREATORS_ENV = env.REGISTRY_CREATORS
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _API_PREFIXES = ("/api/2.0/", "/api/3.0/", "/ajax-api/2.0/", "/ajax-api/3.0/")
 # The state-changing calls zone users make (ingest: dataset runs; trainer: runs, bundles,

@@ -13,7 +13,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-CREDENTIALS_ENV = "BULKHEAD_REGISTRY_CREDENTIALS"
+from contracts import env
+
+CREDENTIALS_ENV = env.REGISTRY_CREDENTIALS
 
 
 class RegistryCredentials(BaseModel):

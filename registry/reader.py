@@ -10,7 +10,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from registry.tags import FORCED_TAG, GATE_PASSED_TAG, MANIFEST_DIGEST_TAG, valid_version
+from contracts.tags import (
+    FORCED_TAG,
+    GATE_FAILED_TAG,
+    GATE_PASSED_TAG,
+    MANIFEST_DIGEST_TAG,
+    valid_version,
+)
 
 
 class BundleTooLarge(RuntimeError):
@@ -65,7 +71,7 @@ class RegistryReader:
             approved, reason = True, "passed the gate" if passed else "forced promotion"
         else:
             approved = False
-            reason = f"not approved: {tags.get('gate.failed', 'no gate result recorded')}"
+            reason = f"not approved: {tags.get(GATE_FAILED_TAG, 'no gate result recorded')}"
         return ResolvedVersion(
             name=name,
             version=str(mv.version),

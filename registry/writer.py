@@ -17,9 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from registry.bundle import manifest_digest
-from registry.gate import Evidence, GateResult
-from registry.tags import (
+from contracts.tags import (
     CHALLENGER,
     CHAMPION,
     FORCED_TAG,
@@ -29,6 +27,8 @@ from registry.tags import (
     HISTORY_TAG,
     MANIFEST_DIGEST_TAG,
 )
+from registry.bundle import manifest_digest
+from registry.gate import Evidence, GateResult
 
 __all__ = ["CHALLENGER", "CHAMPION", "LoggedBundle", "PromotionRefused", "RegistryWriter"]
 

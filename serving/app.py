@@ -25,8 +25,9 @@ from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from ray import serve
 
+from contracts import env
 from registry.reader import BundleTooLarge, ResolvedVersion
-from serving.config import CACHE_DIR_ENV, ServeAppConfig
+from serving.config import ServeAppConfig
 from serving.predictor import ModelInfo, ModelLoadError, Prediction, Predictor
 from serving.schemas import (
     InferOutput,
@@ -293,7 +294,7 @@ class SentimentService:
         self._last_error: str | None = None
         # Downloaded bundles: under the zone's cache folder (removed by `bulkhead down`, so a
         # killed replica leaks nothing for long), one folder per replica.
-        cache_root = os.environ.get(CACHE_DIR_ENV)
+        cache_root = os.environ.get(env.SERVE_CACHE_DIR)
         if cache_root:
             Path(cache_root).mkdir(parents=True, exist_ok=True)
         self._cache = Path(tempfile.mkdtemp(prefix="replica-", dir=cache_root or None))

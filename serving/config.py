@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from contracts import env
+
 
 class BatchingConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -17,10 +19,6 @@ class BatchingConfig(BaseModel):
     )
     max_batch_size: int = Field(8, ge=1, le=256, description="Texts per model call.")
     batch_wait_timeout_s: float = Field(0.002, ge=0, le=1, description="Wait to fill a batch.")
-
-
-# Folder under which each replica keeps the bundles it downloads (set by the serve zone).
-CACHE_DIR_ENV = "BULKHEAD_SERVE_CACHE_DIR"
 
 
 class LimitsConfig(BaseModel):
@@ -64,7 +62,7 @@ class ServeAppConfig(BaseModel):
         2.0, gt=0, le=3600, description="How often each replica checks the alias."
     )
     api_key_file_env: str = Field(
-        "BULKHEAD_SERVE_API_KEY_FILE",
+        env.SERVE_API_KEY_FILE,
         description="Environment variable naming the file that holds the API key.",
     )
     ort_threads: int = Field(

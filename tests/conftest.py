@@ -14,9 +14,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from bulkhead.procs import session_members
-from bulkhead.settings import Zone
-from bulkhead.state import PlatformState
+from bulkhead.platform.procs import session_members
+from bulkhead.platform.settings import Zone
+from bulkhead.platform.state import PlatformState
 from tests.utils.platform import Served, TestPlatform, train_tiny
 
 

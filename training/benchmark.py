@@ -12,22 +12,9 @@ import logging
 import sys
 import time
 
-from pydantic import BaseModel, ConfigDict
-
-from training.job import RESULT_PREFIX, TrainJobSpec, decode_spec, make_trainer
-
-
-class TrainBenchResult(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    examples: int
-    epochs: int
-    threads: int
-    plain_examples_per_s: float
-    ray_train_examples_per_s: float
-    ratio: float
-    plain_wall_s: float
-    ray_train_wall_s: float
+from contracts.jobs import result_line
+from training.job import decode_spec, make_trainer
+from training.schema import TrainBenchResult, TrainJobSpec
 
 
 def run(spec: TrainJobSpec) -> TrainBenchResult:
@@ -66,4 +53,4 @@ def run(spec: TrainJobSpec) -> TrainBenchResult:
 
 if __name__ == "__main__":
     outcome = run(decode_spec(sys.argv[1]))
-    print(f"{RESULT_PREFIX}{outcome.model_dump_json()}", flush=True)
+    print(result_line(outcome), flush=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from ingestion.snapshot import Manifest, verify
+from contracts.snapshot import Manifest, verify
 
 
 @dataclass(frozen=True)

@@ -7,58 +7,20 @@ gate. The last line is ``BULKHEAD_RESULT {json}`` or ``BULKHEAD_ERROR <why>``.
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from contracts import jobs
+from contracts.jobs import JobExit, error_line, result_line
 from registry import bundle
-from registry.gate import Evidence, GateResult, beats_champion
+from registry.gate import Evidence, beats_champion
 from registry.gate import evaluate as gate_evaluate
-from training.config import TrainConfig
-
-RESULT_PREFIX = "BULKHEAD_RESULT "
-ERROR_PREFIX = "BULKHEAD_ERROR "
-EXIT_BAD_INPUT = 2
-EXIT_GATE_FAILED = 3
-
-
-class TrainJobSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    config: TrainConfig
-    snapshot: Path
-    ray_address: str
-    storage_path: Path = Field(description="Where Ray Train keeps checkpoints.")
-    model_name: str
-    experiment_name: str
-    auto_promote: bool = True
-    code_version: str = "unknown"
-    inject_fault: Literal["after-register", "after-gate"] | None = Field(
-        None,
-        description=(
-            "Fault-injection hook for reliability tests: the job process dies (exit 70, no "
-            "cleanup) right after registering the version, or right after recording its gate."
-        ),
-    )
-
-
-class TrainResult(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    version: str | None
-    run_id: str
-    metrics: dict[str, float]
-    gate: GateResult
-    promoted: bool
-    champion: str | None
-    seconds: float
+from training.schema import TrainConfig, TrainJobSpec, TrainResult
 
 
 def _log(message: str) -> None:
@@ -71,12 +33,8 @@ def _maybe_crash(spec: TrainJobSpec, point: str) -> None:
         os._exit(70)  # no cleanup, no finally: as a killed process would
 
 
-def encode_spec(spec: TrainJobSpec) -> str:
-    return base64.urlsafe_b64encode(spec.model_dump_json().encode()).decode()
-
-
 def decode_spec(encoded: str) -> TrainJobSpec:
-    return TrainJobSpec.model_validate_json(base64.urlsafe_b64decode(encoded.encode()))
+    return jobs.decode_spec(TrainJobSpec, encoded)
 
 
 def _flat_params(config: TrainConfig) -> dict[str, Any]:
@@ -228,7 +186,7 @@ def run(spec: TrainJobSpec) -> TrainResult:
     import mlflow
     from mlflow import MlflowClient
 
-    from ingestion.snapshot import load_manifest
+    from contracts.snapshot import load_manifest
     from registry.credentials import RegistryCredentials
     from registry.writer import RegistryWriter
 
@@ -325,7 +283,7 @@ def run(spec: TrainJobSpec) -> TrainResult:
 def spec_from_argv(argv: list[str]) -> TrainJobSpec | None:
     """The spec from ``<base64 spec>`` (the CLI) or ``--spec-file FILE`` (a KubeRay RayJob,
     whose snapshot may be the snapshots folder: its newest snapshot is used)."""
-    from ingestion.snapshot import resolve
+    from contracts.snapshot import resolve
 
     if len(argv) == 2:
         spec = decode_spec(argv[1])
@@ -340,30 +298,30 @@ def main(argv: list[str]) -> int:
     try:
         spec = spec_from_argv(argv)
     except (OSError, ValueError) as err:
-        print(f"{ERROR_PREFIX}unreadable job spec: {err}", flush=True)
-        return EXIT_BAD_INPUT
+        print(error_line(f"unreadable job spec: {err}"), flush=True)
+        return JobExit.BAD_INPUT
     if spec is None:
         print(
-            f"{ERROR_PREFIX}usage: python -m training.job <base64 spec> | --spec-file FILE",
-            flush=True,
+            error_line("usage: python -m training.job <base64 spec> | --spec-file FILE"), flush=True
         )
-        return EXIT_BAD_INPUT
-    from ingestion.snapshot import SnapshotError
+        return JobExit.BAD_INPUT
+    from contracts.snapshot import SnapshotError
 
     try:
         result = run(spec)
     except (SnapshotError, FileNotFoundError) as err:
-        print(f"{ERROR_PREFIX}snapshot unusable: {err}", flush=True)
-        return EXIT_BAD_INPUT
-    print(f"{RESULT_PREFIX}{result.model_dump_json()}", flush=True)
+        print(error_line(f"snapshot unusable: {err}"), flush=True)
+        return JobExit.BAD_INPUT
+    print(result_line(result), flush=True)
     if not result.gate.passed:
         print(
-            f"{ERROR_PREFIX}version {result.version} failed the gate: "
-            + "; ".join(result.gate.reasons),
+            error_line(
+                f"version {result.version} failed the gate: " + "; ".join(result.gate.reasons)
+            ),
             flush=True,
         )
-        return EXIT_GATE_FAILED
-    return 0
+        return JobExit.GATE_FAILED
+    return JobExit.OK
 
 
 if __name__ == "__main__":

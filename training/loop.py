@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from training.config import TrainConfig
 from training.data import SnapshotData, Split, load_snapshot
 from training.modeling import build_model, load_tokenizer
+from training.schema import TrainConfig
 
 STATE_FILE = "state.pt"
 PROGRESS_FILE = "progress.json"

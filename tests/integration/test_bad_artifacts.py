@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from contracts.digest import sha256_file
 from registry import bundle
 from registry.credentials import RegistryCredentials
-from registry.digest import sha256_file
 from registry.writer import RegistryWriter
 from tests.utils.bundles import make_bundle
 from tests.utils.platform import Served, TestPlatform

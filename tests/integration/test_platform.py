@@ -7,8 +7,8 @@ import time
 import httpx
 import pytest
 
-from bulkhead.settings import Zone
-from bulkhead.state import PlatformState
+from bulkhead.platform.settings import Zone
+from bulkhead.platform.state import PlatformState
 from tests.utils.platform import TestPlatform
 
 pytestmark = pytest.mark.integration

@@ -18,12 +18,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bulkhead import tls
-from bulkhead.platform import Platform
-from bulkhead.serve_cli import render_config
-from bulkhead.services import ray_client_env
-from bulkhead.settings import Zone
-from bulkhead.state import PlatformState
+from bulkhead.platform.core import Platform
+from bulkhead.platform.services import ray_client_env
+from bulkhead.platform.settings import Zone
+from bulkhead.platform.state import PlatformState
+from bulkhead.render.serve_config import render_config
+from bulkhead.security import tls
 from tests.utils.platform import TestPlatform
 
 pytestmark = pytest.mark.slow

@@ -11,9 +11,9 @@ import httpx
 import psutil
 import pytest
 
-from bulkhead.procs import session_members
-from bulkhead.settings import Zone
-from bulkhead.state import PlatformState
+from bulkhead.platform.procs import session_members
+from bulkhead.platform.settings import Zone
+from bulkhead.platform.state import PlatformState
 from registry import bundle
 from tests.utils.platform import BULKHEAD, PROMOTABLE_TINY, TestPlatform
 

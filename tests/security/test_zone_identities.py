@@ -20,10 +20,10 @@ from typing import Any
 import httpx
 import pytest
 
-from bulkhead.identity import Role
-from bulkhead.jobs import run_job
-from bulkhead.settings import Zone
-from bulkhead.state import PlatformState
+from bulkhead.platform.identity import Role
+from bulkhead.platform.jobs import run_job
+from bulkhead.platform.settings import Zone
+from bulkhead.platform.state import PlatformState
 from tests.utils.platform import Served, TestPlatform
 
 pytestmark = [

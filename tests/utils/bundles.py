@@ -9,8 +9,8 @@ from registry import bundle
 
 def make_bundle(folder: Path, with_int8: bool = False) -> Path:
     from training import export
-    from training.config import Backbone
     from training.modeling import build_model, load_tokenizer
+    from training.schema import Backbone
 
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer = load_tokenizer()

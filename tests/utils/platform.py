@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bulkhead.paths import StatePaths
-from bulkhead.settings import PlatformSettings
+from bulkhead.platform.paths import StatePaths
+from bulkhead.platform.settings import PlatformSettings
 
 BULKHEAD = str(Path(sys.executable).parent / "bulkhead")
 
@@ -62,7 +62,11 @@ class TestPlatform:
 
     @property
     def settings(self) -> PlatformSettings:
-        from bulkhead.settings import IngestZoneSettings, ServeZoneSettings, TrainZoneSettings
+        from bulkhead.platform.settings import (
+            IngestZoneSettings,
+            ServeZoneSettings,
+            TrainZoneSettings,
+        )
 
         return PlatformSettings(
             home=self.home,

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from bulkhead import manifests
-from ingestion.config import IngestJobSpec
+from bulkhead.render import manifests
+from ingestion.schema import IngestJobSpec
 from training.job import TrainJobSpec
 
 ROOT = Path(__file__).resolve().parents[3]

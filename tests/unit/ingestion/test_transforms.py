@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from ingestion import transforms
-from ingestion.errors import IngestError
+from ingestion.schema import IngestError
 
 
 @pytest.mark.parametrize(

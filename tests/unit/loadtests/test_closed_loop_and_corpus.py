@@ -6,10 +6,11 @@ from pathlib import Path
 
 from loadtests.closed_loop import ClosedLoopLoad, Outcome
 from loadtests.hostile import corpus
+from serving.client import ServeEndpoint
 
 
 def test_counts_split_errors_and_measure_the_longest_gap() -> None:
-    load = ClosedLoopLoad(url="http://x", api_key="k", texts=["a"])
+    load = ClosedLoopLoad(ServeEndpoint(url="http://x"), texts=["a"])
     load.outcomes = [
         Outcome(0.0, 200, 5, "1", False),
         Outcome(0.5, 200, 6, "1", False),
@@ -54,7 +55,11 @@ def test_the_cli_side_of_loadtests_imports_without_texts_or_keys(tmp_path: Path)
     import sys
 
     done = subprocess.run(
-        [sys.executable, "-c", "import bulkhead.loadtest_cli, bulkhead.bench_cli, bulkhead.chaos"],
+        [
+            sys.executable,
+            "-c",
+            "import bulkhead.harness.loadtest, bulkhead.harness.bench, bulkhead.harness.chaos",
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bulkhead.audit import readable_by
-from bulkhead.identity import Identity
+from bulkhead.platform.identity import Identity
+from bulkhead.security.audit import readable_by
 
 
 def test_the_drop_prefix_leaves_no_way_back_to_root() -> None:
@@ -44,11 +44,11 @@ def test_readable_by_follows_unix_permissions(tmp_path: Path) -> None:
 
 
 def test_each_service_is_handed_only_its_own_secrets(tmp_path: Path) -> None:
-    from bulkhead.handover import hand_over_secrets, prepare_folders
-    from bulkhead.identity import Role
-    from bulkhead.paths import StatePaths
-    from bulkhead.secrets import ensure_token, write_secret
-    from bulkhead.settings import PlatformSettings, Zone
+    from bulkhead.platform.handover import hand_over_secrets, prepare_folders
+    from bulkhead.platform.identity import Role
+    from bulkhead.platform.paths import StatePaths
+    from bulkhead.platform.secrets import ensure_token, write_secret
+    from bulkhead.platform.settings import PlatformSettings, Zone
     from registry.credentials import RegistryCredentials
 
     paths = StatePaths.at(tmp_path / ".bulkhead")

@@ -2,9 +2,9 @@ import ipaddress
 
 import pytest
 
-from bulkhead.isolation import LINKS, IsolationError, IsolationLayout, Node
-from bulkhead.reachability import allowed, registry_link_targets, targets
-from bulkhead.settings import PlatformSettings, Zone
+from bulkhead.platform.settings import PlatformSettings, Zone
+from bulkhead.security.isolation import LINKS, IsolationError, IsolationLayout, Node
+from bulkhead.security.reachability import allowed, registry_link_targets, targets
 
 
 def test_layout_names_fit_linux_and_links_do_not_overlap() -> None:

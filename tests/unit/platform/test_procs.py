@@ -6,7 +6,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from bulkhead import procs
+from bulkhead.platform import procs
 
 # A leader that starts two grandchildren, like `ray start --block` starting gcs and raylet.
 TREE = (

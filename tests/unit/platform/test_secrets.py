@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from bulkhead.secrets import SecretFileError, ensure_token, read_secret, write_secret
+from bulkhead.platform.secrets import SecretFileError, ensure_token, read_secret, write_secret
 from registry.credentials import RegistryCredentials
 
 

@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from bulkhead import services
-from bulkhead.paths import StatePaths
-from bulkhead.settings import PlatformSettings, Zone
+from bulkhead.platform import services
+from bulkhead.platform.paths import StatePaths
+from bulkhead.platform.settings import PlatformSettings, Zone
 from registry.credentials import CREDENTIALS_ENV
 
 
@@ -36,7 +36,7 @@ def test_zone_env_carries_only_its_own_secrets(
     ("zone", "user"), [(Zone.INGEST, "ingest"), (Zone.TRAIN, "trainer"), (Zone.SERVE, "server")]
 )
 def test_each_zone_gets_its_registry_user(paths: StatePaths, zone: Zone, user: str) -> None:
-    from bulkhead.handover import ZONE_REGISTRY_USER
+    from bulkhead.platform.handover import ZONE_REGISTRY_USER
 
     env = services.zone_env(PlatformSettings(), paths, zone)
     assert env[CREDENTIALS_ENV] == str(paths.handed_registry_credentials(zone))
@@ -61,7 +61,7 @@ def test_registry_runs_one_worker_with_bulkhead_auth(paths: StatePaths) -> None:
 
 
 def test_auth_config_denies_by_default(paths: StatePaths) -> None:
-    from bulkhead.handover import write_auth_config
+    from bulkhead.platform.handover import write_auth_config
 
     write_auth_config(paths, "a-generated-password")
     text = paths.auth_config.read_text()
@@ -114,18 +114,24 @@ def test_serve_zone_can_fall_back_to_rays_python_proxy(paths: StatePaths) -> Non
     assert "RAY_SERVE_ENABLE_HA_PROXY" not in env
 
 
-def test_the_serve_zone_and_serving_agree_on_the_cache_variable(tmp_path: Path) -> None:
-    from bulkhead.services import SERVE_CACHE_DIR_ENV
-    from serving.config import CACHE_DIR_ENV
+def test_the_serve_zone_gets_its_key_and_cache_under_the_contract_names(
+    paths: StatePaths,
+) -> None:
+    """Serving reads these names from contracts.env; the zone must set exactly those."""
+    from contracts import env as names
+    from serving.config import ServeAppConfig
 
-    assert SERVE_CACHE_DIR_ENV == CACHE_DIR_ENV
+    env = services.zone_env(PlatformSettings(), paths, Zone.SERVE)
+    assert env[names.SERVE_API_KEY_FILE] == str(paths.handed_api_key)
+    assert env[names.SERVE_CACHE_DIR] == str(paths.serve_cache)
+    assert ServeAppConfig().api_key_file_env == names.SERVE_API_KEY_FILE
 
 
 def test_zone_environments_are_built_from_an_allow_list(monkeypatch, tmp_path) -> None:
     """Operator variables (cloud keys, hub tokens, tracking credentials) never reach a zone."""
-    from bulkhead import services
-    from bulkhead.paths import StatePaths
-    from bulkhead.settings import PlatformSettings, Zone
+    from bulkhead.platform import services
+    from bulkhead.platform.paths import StatePaths
+    from bulkhead.platform.settings import PlatformSettings, Zone
 
     leaks = {
         "AWS_SECRET_ACCESS_KEY": "aws",

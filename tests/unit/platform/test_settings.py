@@ -4,7 +4,7 @@ import pytest
 import yaml
 from pydantic import SecretStr, ValidationError
 
-from bulkhead.settings import PlatformSettings, TrainZoneSettings, Zone, ZonePorts
+from bulkhead.platform.settings import PlatformSettings, TrainZoneSettings, Zone, ZonePorts
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from registry.tags import FORCED_TAG, HISTORY_TAG
+from contracts.tags import FORCED_TAG, HISTORY_TAG
 from registry.writer import PromotionRefused, RegistryWriter
 
 

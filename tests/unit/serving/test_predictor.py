@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from contracts.digest import sha256_file
 from registry import bundle
 from serving.config import ServeAppConfig
 from serving.predictor import ModelInfo, ModelLoadError, Predictor
@@ -55,7 +56,7 @@ def test_tampered_file_is_rejected(copy: Path) -> None:
 def test_non_onnx_model_is_rejected(copy: Path) -> None:
     (copy / bundle.MODEL_FP32).write_bytes(b"definitely not onnx")
     manifest = json.loads((copy / bundle.MANIFEST).read_text())
-    from registry.digest import sha256_file
+    from contracts.digest import sha256_file
 
     manifest["files"][bundle.MODEL_FP32] = sha256_file(copy / bundle.MODEL_FP32)
     (copy / bundle.MANIFEST).write_text(json.dumps(manifest))
@@ -69,7 +70,7 @@ def test_failed_golden_self_check_is_rejected(copy: Path) -> None:
     first["logits"] = [v + 1.0 for v in first["logits"]]
     (copy / bundle.GOLDEN).write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
     manifest = json.loads((copy / bundle.MANIFEST).read_text())
-    from registry.digest import sha256_file
+    from contracts.digest import sha256_file
 
     manifest["files"][bundle.GOLDEN] = sha256_file(copy / bundle.GOLDEN)
     (copy / bundle.MANIFEST).write_text(json.dumps(manifest))
@@ -100,7 +101,7 @@ def _resign(folder: Path, **changes: object) -> None:
     manifest = json.loads((folder / bundle.MANIFEST).read_text())
     manifest.update(changes)
     manifest["files"] = {
-        str(p.relative_to(folder)): bundle.sha256_file(p)
+        str(p.relative_to(folder)): sha256_file(p)
         for p in sorted(folder.rglob("*"))
         if p.is_file() and p.name != bundle.MANIFEST
     }

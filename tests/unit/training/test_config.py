@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from training.config import PRESETS, Backbone, load_config
+from training.schema import PRESETS, Backbone, load_config
 
 
 def test_presets() -> None:
@@ -38,7 +38,9 @@ def test_unknown_keys_and_presets_are_refused(tmp_path: Path) -> None:
 
 
 def test_job_spec_comes_from_base64_or_a_spec_file(tmp_path: Path) -> None:
-    from training.job import TrainJobSpec, encode_spec, spec_from_argv
+    from contracts.jobs import encode_spec
+    from training.job import spec_from_argv
+    from training.schema import TrainJobSpec
 
     spec = TrainJobSpec(
         config=load_config("tiny"),

@@ -11,10 +11,10 @@ import pytest
 from registry import bundle
 from tests.utils.snapshots import make_snapshot
 from training import evaluate, export
-from training.config import load_config
 from training.data import load_snapshot
 from training.loop import batches, epoch_order, make_optimizer, plain_loop_throughput, train_steps
 from training.modeling import build_model, load_tokenizer
+from training.schema import load_config
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,501 @@
+"""The ``bulkhead`` command: parse options, call the platform or an operation, render.
+
+Commands hold no logic of their own: the work lives in ``bulkhead.platform``,
+``bulkhead.operations`` and ``bulkhead.harness``, which return typed results and raise
+``OperationError``s; this module turns those into tables, JSON and exit codes (one table of
+them, ``bulkhead/cli/exit_codes.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.markup import escape
+
+from bulkhead.cli import render
+from bulkhead.cli.exit_codes import ExitCode, for_error
+from bulkhead.cli.reporter import RichReporter
+from bulkhead.operations.errors import OperationError
+from bulkhead.platform.core import Platform, PlatformError, status_json
+from bulkhead.platform.settings import PlatformSettings
+
+app = typer.Typer(
+    help="Bulkhead: train on one Ray cluster, serve from another, meet only at the registry.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _settings() -> PlatformSettings:
+    try:
+        return PlatformSettings()
+    except ValidationError as err:
+        console.print(f"[red]invalid BULKHEAD_* settings:[/]\n{escape(str(err))}")
+        raise typer.Exit(ExitCode.BAD_INPUT) from err
+
+
+def _platform() -> Platform:
+    return Platform(_settings(), reporter=RichReporter(console))
+
+
+@contextmanager
+def _exits() -> Iterator[None]:
+    """An operation's error: its message in red, its kind as the exit code."""
+    try:
+        yield
+    except OperationError as err:
+        console.print(f"[red]{escape(str(err))}[/]")
+        raise typer.Exit(for_error(err)) from err
+
+
+def _emit(as_json: bool, payload: Callable[[], str]) -> None:
+    if as_json:
+        print(payload())
+
+
+@app.command()
+def up(
+    pipeline: Annotated[
+        bool,
+        typer.Option(
+            "--pipeline/--no-pipeline",
+            help="After the services: ingest the bundled data set, train (default preset), "
+            "gate and promote, unless the champion was trained on that same snapshot.",
+        ),
+    ] = True,
+    isolate: Annotated[
+        bool,
+        typer.Option(
+            "--isolate",
+            help="Linux, root: run the registry and each zone in its own network namespace; "
+            "zones reach only the registry (check with `bulkhead check-isolation`).",
+        ),
+    ] = False,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            "--tls",
+            help="Ray mutual TLS in every zone, the registry over HTTPS and the Serve proxy over "
+            "HTTPS, with the CA of `bulkhead certs` (created when missing).",
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Start the registry and one Ray cluster per zone (idempotent), then run the pipeline."""
+    platform = _platform()
+    try:
+        platform.up(isolate=isolate, tls=tls)
+    except PlatformError as err:
+        console.print(f"[red]bulkhead up failed:[/] {escape(str(err))}")
+        raise typer.Exit(ExitCode.FAILED) from err
+    if pipeline:
+        from bulkhead.operations.deploy import deploy as deploy_app
+        from bulkhead.operations.ingest import run_ingest
+        from bulkhead.operations.train import train_unless_current
+
+        with _exits():
+            snapshot = run_ingest(platform, None, None, None, None)
+            train_unless_current(platform, Path(snapshot.snapshot), snapshot.digest)
+            deploy_app(platform, Path("serve_config.yaml"))
+    status = platform.status()
+    if as_json:
+        print(status_json(status))
+    else:
+        render.print_status(console, status)
+
+
+@app.command()
+def down(
+    purge: Annotated[
+        bool, typer.Option("--purge", help="Also delete .bulkhead/ (secrets, registry, data).")
+    ] = False,
+) -> None:
+    """Stop exactly what `up` started, by process session; never other Ray clusters."""
+    stopped = _platform().down(purge=purge)
+    console.print(f"stopped {stopped} service(s)")
+
+
+@app.command()
+def status(as_json: JsonOption = False) -> None:
+    """Show each zone, the registry, the champion model and where the secrets are."""
+    result = _platform().status()
+    if as_json:
+        print(status_json(result))
+    else:
+        render.print_status(console, result)
+    if not result.all_running:
+        raise typer.Exit(ExitCode.NOT_RUNNING)
+
+
+@app.command()
+def ingest(
+    source: Annotated[
+        Path | None,
+        typer.Argument(help="CSV/Parquet/JSONL file; omit for the bundled Rotten Tomatoes set."),
+    ] = None,
+    text_column: Annotated[
+        str | None, typer.Option(help="Column with the text (default `text`).")
+    ] = None,
+    label_column: Annotated[
+        str | None, typer.Option(help="Column with the label (default `label`).")
+    ] = None,
+    label: Annotated[
+        list[str] | None, typer.Option("--label", help="Keep only this label (repeatable).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Split seed (default 42).")] = None,
+    log_to_registry: Annotated[
+        bool,
+        typer.Option(
+            "--log-to-registry/--no-log-to-registry",
+            help="Record the snapshot as dataset inputs of an MLflow run.",
+        ),
+    ] = True,
+    as_json: JsonOption = False,
+) -> None:
+    """Clean, de-duplicate and split a data set on the ingest cluster into a snapshot."""
+    from bulkhead.operations.ingest import run_ingest
+
+    with _exits():
+        result = run_ingest(
+            _platform(),
+            source=source,
+            text_column=text_column,
+            label_column=label_column,
+            seed=seed,
+            labels=label,
+            log_to_registry=log_to_registry,
+        )
+    _emit(as_json, lambda: result.model_dump_json(indent=2))
+
+
+@app.command()
+def train(
+    preset: Annotated[str, typer.Option(help="tiny | default | full.")] = "default",
+    config: Annotated[
+        Path | None, typer.Option(help="YAML/JSON file of TrainConfig fields over the preset.")
+    ] = None,
+    snapshot: Annotated[
+        Path | None, typer.Option(help="Dataset snapshot folder (default: the latest).")
+    ] = None,
+    num_workers: Annotated[int | None, typer.Option(help="Ray Train workers.")] = None,
+    use_gpu: Annotated[
+        bool | None, typer.Option("--use-gpu/--no-gpu", help="One GPU per worker.")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs.")] = None,
+    max_train_examples: Annotated[
+        int | None, typer.Option(help="Subsample of the train split.")
+    ] = None,
+    checkpoint_every_steps: Annotated[
+        int | None, typer.Option(help="Also checkpoint every N steps.")
+    ] = None,
+    auto_promote: Annotated[
+        bool,
+        typer.Option(
+            "--auto-promote/--no-auto-promote",
+            help="Move `champion` when the gate passes and the version beats the champion.",
+        ),
+    ] = True,
+    inject_fault: Annotated[
+        str | None,
+        typer.Option(
+            hidden=True,
+            help="Reliability tests only: the job dies after-register or after-gate.",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Fine-tune on the train cluster, evaluate, export ONNX, register, gate (and promote)."""
+    from bulkhead.operations.train import run_train
+
+    with _exits():
+        result = run_train(
+            _platform(),
+            preset=preset,
+            config_file=config,
+            overrides={
+                "num_workers": num_workers,
+                "use_gpu": use_gpu,
+                "epochs": epochs,
+                "max_train_examples": max_train_examples,
+                "checkpoint_every_steps": checkpoint_every_steps,
+            },
+            snapshot=snapshot,
+            auto_promote=auto_promote,
+            inject_fault=inject_fault,
+        )
+    _emit(as_json, lambda: result.model_dump_json(indent=2))
+    if not result.gate.passed:
+        raise typer.Exit(ExitCode.GATE_FAILED)
+
+
+@app.command()
+def deploy(
+    config: Annotated[Path, typer.Argument(help="Serve config file.")] = Path("serve_config.yaml"),
+    as_json: JsonOption = False,
+) -> None:
+    """`serve deploy` the config to the serve zone, wait until a replica serves, try it."""
+    from bulkhead.operations.deploy import deploy as deploy_app
+
+    with _exits():
+        deployment = deploy_app(_platform(), config)
+    if as_json:
+        print(deployment.model_dump_json(indent=2))
+        return
+    for text, prediction in zip(deploy_sample_texts(), deployment.sample.predictions, strict=False):
+        console.print(f"  {text!r} → {prediction.label} ({prediction.score:.3f})")
+    console.print(f"try it:\n  {deployment.curl}\n  API docs: {deployment.url}/docs")
+
+
+@app.command("bench-train")
+def bench_train(
+    examples: Annotated[int, typer.Option(help="Training examples per run.")] = 512,
+    report: Annotated[Path, typer.Option(help="Folder for train-bench.json/png.")] = Path(
+        "reports"
+    ),
+    as_json: JsonOption = False,
+) -> None:
+    """Ray Train throughput against a plain torch loop, same model and data, same node."""
+    from bulkhead.operations.train import run_train_bench
+
+    with _exits():
+        result = run_train_bench(_platform(), examples, report)
+    render.train_bench_report(console, result, report)
+    _emit(as_json, lambda: result.model_dump_json(indent=2))
+
+
+@app.command()
+def loadtest(
+    profile: Annotated[
+        str, typer.Option(help="smoke | steady | step | spike | latency | throughput.")
+    ] = "steady",
+    report: Annotated[
+        Path | None, typer.Option(help="Report folder (default reports/loadtest-PROFILE-TIME).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run a staged Locust profile against the serve zone; write CSVs, summary.json, a plot."""
+    from bulkhead.harness.loadtest import run_loadtest
+
+    with _exits():
+        summary = run_loadtest(_platform(), profile, report)
+    render.loadtest_report(console, summary, report or "reports/")
+    _emit(as_json, lambda: summary.model_dump_json(indent=2))
+
+
+@app.command()
+def bench(
+    report: Annotated[
+        Path | None, typer.Option(help="Report folder (default reports/bench-TIME).")
+    ] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(help="Stacks to run (fastapi, mlflow, bulkhead); default all."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Champion bundle in-process, behind FastAPI, `mlflow models serve` and Bulkhead; compared."""
+    from bulkhead.harness.bench import run_bench
+
+    chosen = set(only or ["fastapi", "mlflow", "bulkhead"])
+    unknown = chosen - {"fastapi", "mlflow", "bulkhead"}
+    if unknown:
+        console.print(f"[red]unknown stack(s): {', '.join(sorted(unknown))}[/]")
+        raise typer.Exit(ExitCode.BAD_INPUT)
+    out = report or Path("reports") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
+    with _exits():
+        result = run_bench(_platform(), out, chosen)
+    render.bench_report(console, result, out)
+    _emit(as_json, lambda: result.model_dump_json(indent=2))
+
+
+@app.command()
+def chaos(
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="hostile-input, rollout, bad-artifact, registry-outage, registry-partition, "
+            "replica-crash, ingress-crash, overload; default all, in that order."
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Inject real faults into the running platform under load; exit 1 if a goal is missed."""
+    from bulkhead.harness.chaos import SCENARIOS, context
+
+    chosen = scenario or list(SCENARIOS)
+    unknown = [name for name in chosen if name not in SCENARIOS]
+    if unknown:
+        console.print(f"[red]unknown scenario(s): {', '.join(unknown)}[/]")
+        raise typer.Exit(ExitCode.BAD_INPUT)
+    platform = _platform()
+    ctx = context(platform)
+    results = []
+    for name in chosen:
+        with console.status(f"[bold]chaos: {name}[/]…"):
+            result = SCENARIOS[name](ctx)
+        results.append(result)
+        render.chaos_line(console, result)
+    render.chaos_table(console, results)
+    if as_json:
+        print(json.dumps([r.model_dump() for r in results], indent=2))
+    if any(r.verdict == "fail" for r in results):
+        raise typer.Exit(ExitCode.FAILED)
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Argument(help="Model version to make champion.")],
+    reason: Annotated[str, typer.Option(help="Why; recorded on the version.")] = "",
+    force: Annotated[
+        bool, typer.Option("--force", help="Promote a version that failed the gate.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Point the `champion` alias at VERSION (serving follows it)."""
+    from bulkhead.operations import models as registry_ops
+
+    with _exits():
+        previous = registry_ops.promote(_platform(), version, reason=reason, force=force)
+    if as_json:
+        print(json.dumps({"champion": version, "previous": previous}))
+    else:
+        console.print(f"[green]✓[/] champion: v{previous or '—'} → v{version}")
+
+
+@app.command()
+def rollback(
+    reason: Annotated[str, typer.Option(help="Why; recorded on the version.")] = "rollback",
+    as_json: JsonOption = False,
+) -> None:
+    """Move `champion` back to the previous champion."""
+    from bulkhead.operations import models as registry_ops
+
+    with _exits():
+        current, target = registry_ops.rollback(_platform(), reason)
+    if as_json:
+        print(json.dumps({"champion": target, "previous": current}))
+    else:
+        console.print(f"[green]✓[/] champion: v{current} → v{target}")
+
+
+@app.command()
+def models(as_json: JsonOption = False) -> None:
+    """Every registered version with its metrics, aliases and gate result."""
+    from bulkhead.operations import models as registry_ops
+
+    with _exits():
+        rows = registry_ops.versions(_platform())
+    if as_json:
+        print(json.dumps([row.model_dump() for row in rows], indent=2))
+    else:
+        console.print(render.models_table(rows))
+
+
+@app.command()
+def certs(
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the CA and every certificate.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Create (once) the platform CA and a certificate per service for `up --tls`."""
+    from bulkhead.security import tls
+
+    platform = _platform()
+    files = tls.ensure(platform.settings, platform.paths, force=force)
+    if as_json:
+        print(files.model_dump_json(indent=2))
+        return
+    console.print(render.certs_table(files))
+
+
+@app.command("check-isolation")
+def check_isolation(as_json: JsonOption = False) -> None:
+    """Audit every listening socket of the platform's processes and every secret file's mode;
+    under `up --isolate`, also probe every zone's ports from every network namespace. Exit 1
+    on anything the design forbids."""
+    from bulkhead.security.audit import audit, audit_secrets
+    from bulkhead.security.reachability import check
+
+    platform = _platform()
+    state = platform.load_state()
+    sockets = audit(state)
+    secrets = audit_secrets(platform.paths, state.identities)
+    matrix = check(state.isolation, platform.settings) if state.isolation is not None else None
+    forbidden = [s for s in sockets if not s.allowed]
+    unsafe = [f for f in secrets if not f.ok]
+    holds = not forbidden and not unsafe and (matrix is None or matrix.holds)
+    if as_json:
+        report = {
+            "holds": holds,
+            "sockets": [s.model_dump() for s in sockets],
+            "secrets": [f.model_dump() for f in secrets],
+            "isolated": matrix is not None,
+            **(matrix.model_dump(mode="json") if matrix is not None else {}),
+        }
+        print(json.dumps(report, indent=2))
+    else:
+        render.isolation_report(
+            console, sockets, secrets, matrix, state.identities is not None, holds
+        )
+    if not holds:
+        raise typer.Exit(ExitCode.FAILED)
+
+
+@app.command()
+def manifests(
+    check: Annotated[
+        bool, typer.Option("--check", help="Only report whether deploy/ is current; exit 1 if not.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Render deploy/kuberay/ray-service.serve.yaml from serve_config.yaml."""
+    from bulkhead.render import manifests as rendering
+
+    target = rendering.RAY_SERVICE
+    if check:
+        current = rendering.is_current()
+        changed = False
+    else:
+        changed = rendering.write()
+        current = True
+    if as_json:
+        print(json.dumps({"file": str(target), "current": current, "changed": changed}))
+    elif not current:
+        console.print(
+            f"[red]✗[/] {target} differs from serve_config.yaml: run `bulkhead manifests`"
+        )
+    else:
+        console.print(f"[green]✓[/] {target} {'rewritten' if changed else 'is current'}")
+    if not current:
+        raise typer.Exit(ExitCode.FAILED)
+
+
+def deploy_sample_texts() -> list[str]:
+    from bulkhead.operations.deploy import SAMPLE_TEXTS
+
+    return SAMPLE_TEXTS
+
+
+def main() -> None:
+    """``python -m bulkhead`` and the console script."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(ExitCode.INTERRUPTED)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,272 @@
+"""What the CLI draws: every table and status block, from typed results (rich only here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from bulkhead.harness.chaos import ScenarioResult
+from bulkhead.platform.core import PlatformStatus
+from bulkhead.security.probe import REFUSED
+from bulkhead.security.reachability import Matrix
+from bulkhead.security.tls import TlsFiles
+from loadtests.bench.report import BenchReport
+from loadtests.summary import LoadTestSummary
+from training.schema import TrainBenchResult
+
+
+def print_status(console: Console, status: PlatformStatus) -> None:
+    table = Table(title="Bulkhead platform", show_lines=False)
+    table.add_column("component")
+    table.add_column("address")
+    table.add_column("state")
+    table.add_row("registry (MLflow)", status.mlflow_url, status.registry_state)
+    for name, zone in status.zones.items():
+        table.add_row(f"{name} zone (Ray)", zone.address, zone.state)
+    console.print(table)
+    console.print(f"model: [bold]{status.model_name}[/] champion: {status.champion_version or '—'}")
+    console.print(f"serve URL: {status.serve_url}   API key file: {status.api_key_file}")
+    if status.latest_snapshot:
+        console.print(f"latest dataset snapshot: {status.latest_snapshot}")
+    serving = status.serving
+    if serving is not None and serving.unreachable:
+        console.print(f"serving: [yellow]{escape(serving.unreachable)}[/]")
+    elif serving is not None:
+        console.print(f"serving: v{serving.version or '—'} ({serving.precision or 'no model'})")
+        for version, reason in serving.refused.items():
+            console.print(f"  [red]refused v{version}:[/] {escape(reason)}")
+        if serving.last_error and not serving.refused:
+            console.print(f"  [yellow]last poll:[/] {escape(serving.last_error)}")
+    modes = [m for m, on in (("TLS", status.tls), ("network namespaces", status.isolated)) if on]
+    if status.identities:
+        modes.insert(0, f"one Unix user per service ({', '.join(status.identities.values())})")
+    else:
+        modes.insert(0, "[yellow]one shared Unix user (not started as root)[/]")
+    console.print(f"security: {' + '.join(modes)}")
+
+
+def isolation_table(matrix: Matrix) -> Table:
+    """Rows: the service a connection tried to reach; columns: where it came from."""
+    sources = list(dict.fromkeys(probe.source for probe in matrix.probes))
+    rows: dict[str, dict[str, str]] = {}
+    for probe in matrix.probes:
+        label = f"{probe.target.node.value} {probe.target.service}"
+        colour = ("green" if probe.outcome != REFUSED else "yellow") if probe.ok else "red"
+        flag = "" if probe.ok else (" ✗ must be cut" if not probe.allowed else " ✗ must open")
+        rows.setdefault(label, {})[probe.source.value] = f"[{colour}]{probe.outcome}{flag}[/]"
+    table = Table(title="TCP connect, from each namespace (column) to each service (row)")
+    table.add_column("service")
+    for source in sources:
+        table.add_column(f"from {source.value}")
+    for label, cells in rows.items():
+        table.add_row(label, *(cells.get(source.value, "·") for source in sources))
+    return table
+
+
+def models_table(rows: list[Any]) -> Table:
+    table = Table(title="Registered versions")
+    for column in ("version", "aliases", "accuracy", "macro-F1", "parity", "p50 ms", "gate"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row.version,
+            ",".join(row.aliases) or "—",
+            f"{row.accuracy:.4f}" if row.accuracy is not None else "—",
+            f"{row.macro_f1:.4f}" if row.macro_f1 is not None else "—",
+            f"{row.parity:.1e}" if row.parity is not None else "—",
+            f"{row.latency_p50_ms:.2f}" if row.latency_p50_ms is not None else "—",
+            row.gate,
+        )
+    return table
+
+
+def summary_table(summary: LoadTestSummary) -> Table:
+    table = Table(title=f"load test {summary.profile} → {summary.target_url}")
+    for column in ("stage", "users", "requests", "failed", "RPS", "p50", "p90", "p95", "p99"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+
+    def ms(v: float | None) -> str:
+        return "—" if v is None else f"{v:.1f}"
+
+    rows = [(s.stage, str(s.users), s) for s in summary.stages]
+    rows.append(("all (after warm-up)", "", summary.overall))  # type: ignore[arg-type]
+    for name, users, f in rows:
+        table.add_row(
+            name,
+            users,
+            str(f.requests),
+            str(f.failures),
+            f"{f.rps:.1f}",
+            ms(f.p50_ms),
+            ms(f.p90_ms),
+            ms(f.p95_ms),
+            ms(f.p99_ms),
+        )
+    return table
+
+
+def bench_table(report: BenchReport) -> Table:
+    table = Table(title=f"bench: {report.model} on {report.machine}")
+    for column in (
+        "stack",
+        "precision",
+        "1 user p50",
+        "1 user p99",
+        "overhead",
+        "8 users RPS",
+        "8 users p99",
+        "failed",
+        "÷ in-process",
+        "÷ mlflow",
+        "÷ FastAPI",
+    ):
+        table.add_column(column, justify="left" if column in {"stack", "precision"} else "right")
+
+    def f(v: float | None, unit: str = "") -> str:
+        return "—" if v is None else f"{v:.2f}{unit}" if unit == "x" else f"{v:.1f}{unit}"
+
+    for limit in report.in_process:
+        table.add_row(
+            f"in-process (batch {limit.batch_size})",
+            limit.precision,
+            f(limit.p50_ms),
+            f(limit.p99_ms),
+            "",
+            f(limit.texts_per_s) + " texts/s",
+            "",
+            "",
+            "",
+            "",
+            "",
+        )
+    for s in report.systems:
+        table.add_row(
+            s.system,
+            s.precision,
+            f(s.one_user.p50_ms),
+            f(s.one_user.p99_ms),
+            f(s.overhead_ms, " ms"),
+            f(s.eight_users.rps),
+            f(s.eight_users.p99_ms),
+            str(s.one_user.failures + s.eight_users.failures),
+            f(s.rps_vs_inprocess, "x"),
+            f(s.rps_vs_mlflow, "x"),
+            f(s.rps_vs_fastapi, "x"),
+        )
+    return table
+
+
+def targets_table(report: BenchReport) -> Table:
+    table = Table(title="targets (docs/performance.md)")
+    for column in ("target", "wanted", "measured", "verdict"):
+        table.add_column(column)
+    for t in report.targets:
+        table.add_row(t.name, t.wanted, t.measured, "[green]met[/]" if t.met else "[red]not met[/]")
+    return table
+
+
+def loadtest_report(console: Console, summary: LoadTestSummary, out: object) -> None:
+    Console(stderr=True, width=max(console.width, 110)).print(summary_table(summary))
+    versions = ", ".join(f"v{v}: {n}" for v, n in summary.versions_seen.items()) or "—"
+    console.print(f"model versions seen: {versions}")
+    if summary.max_replicas is not None:
+        console.print(
+            f"replicas: max {summary.max_replicas}; scale-up "
+            f"{'—' if summary.scale_up_s is None else f'{summary.scale_up_s} s'} after the step, "
+            f"scale-down {'—' if summary.scale_down_s is None else f'{summary.scale_down_s} s'} "
+            "after it ended"
+        )
+    console.print(f"report: {out}/summary.json, {out}/loadtest.png, Locust CSVs in {out}/")
+
+
+def bench_report(console: Console, report: BenchReport, out: object) -> None:
+    # Wide enough for every column even when the output is not a terminal (rich assumes 80).
+    wide = Console(stderr=True, width=max(console.width, 150))
+    wide.print(bench_table(report))
+    wide.print(targets_table(report))
+    console.print(f"report: {out}/bench.json, {out}/bench.png")
+
+
+def train_bench_report(console: Console, result: TrainBenchResult, out: object) -> None:
+    table = Table(
+        title=f"Training throughput, {result.examples} examples, {result.threads} threads"
+    )
+    for column in ("loop", "examples/s", "ratio"):
+        table.add_column(column)
+    table.add_row("plain torch loop", f"{result.plain_examples_per_s:.1f}", "1.00")
+    table.add_row("Ray Train", f"{result.ray_train_examples_per_s:.1f}", f"{result.ratio:.2f}")
+    console.print(table)
+    console.print(f"goal ratio >= 0.90: {'met' if result.ratio >= 0.9 else 'NOT met'}; {out}")
+
+
+def chaos_line(console: Console, result: ScenarioResult) -> None:
+    mark = {"pass": "[green]✓[/]", "skipped": "[yellow]-[/]"}.get(result.verdict, "[red]✗[/]")
+    console.print(
+        f"{mark} {result.scenario}: {result.requests} requests, {result.failed} failed "
+        f"({result.http_errors} HTTP, {result.connection_errors} connection), "
+        f"recovery {result.recovery_s} s — {escape(result.detail)}"
+    )
+
+
+def chaos_table(console: Console, results: list[ScenarioResult]) -> None:
+    table = Table(title="chaos")
+    for column in ("fault", "requests", "failed", "recovery (s)", "goal", "verdict"):
+        table.add_column(column)
+    for r in results:
+        table.add_row(
+            f"{r.scenario}: {r.fault}",
+            str(r.requests),
+            f"{r.failed} ({r.failed_pct}%)",
+            "—" if r.recovery_s is None else str(r.recovery_s),
+            r.goal,
+            {"pass": "[green]pass[/]", "skipped": "[yellow]skipped[/]"}.get(
+                r.verdict, "[red]fail[/]"
+            ),
+        )
+    Console(stderr=True, width=max(console.width, 160)).print(table)
+
+
+def certs_table(files: TlsFiles) -> Table:
+    table = Table(title=f"TLS certificates (CA: {files.ca_cert})")
+    for column in ("service", "certificate", "valid until", "names"):
+        table.add_column(column)
+    for cert in [*files.services.values(), *files.ray.values()]:
+        table.add_row(cert.name, str(cert.cert), cert.not_after[:10], ", ".join(cert.sans))
+    return table
+
+
+def isolation_report(
+    console: Console,
+    sockets: list[Any],
+    secrets: list[Any],
+    matrix: Matrix | None,
+    identities: bool,
+    holds: bool,
+) -> None:
+    table = Table(title="Listening sockets of the platform's processes")
+    for column in ("service", "process", "address", "port", "verdict"):
+        table.add_column(column)
+    for row in sockets:
+        verdict = f"[green]{row.why}[/]" if row.allowed else f"[red]✗ {row.why}[/]"
+        table.add_row(row.service, row.process, row.address, str(row.port), verdict)
+    console.print(table)
+    unsafe = [f for f in secrets if not f.ok]
+    console.print(
+        f"secrets: {len(secrets) - len(unsafe)}/{len(secrets)} readable by their owner alone"
+        + (
+            f" ({len({f.owner for f in secrets})} identities)"
+            if identities
+            else " (one shared identity: not root)"
+        )
+        + "".join(
+            f"\n  [red]✗ {f.path} is {f.mode}, readable by {f.readable_by}[/]" for f in unsafe
+        )
+    )
+    if matrix is not None:
+        console.print(isolation_table(matrix))
+    else:
+        console.print("network namespaces: not in use (`bulkhead up --isolate` adds them)")
+    console.print(f"isolation: {'[green]holds[/]' if holds else '[red]violated[/]'}")

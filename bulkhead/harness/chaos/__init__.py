@@ -1,0 +1,39 @@
+"""``bulkhead chaos``: inject real faults into the running platform under load, count everything.
+
+Each scenario runs a closed-loop load against the serve zone, injects one fault and reports
+requests, failures (HTTP errors and connection errors apart), recovery time and a verdict
+against its goal. One module per family of faults; a new scenario is a function taking a
+``ChaosContext`` and returning a ``ScenarioResult``, registered in ``SCENARIOS`` below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bulkhead.harness.chaos.base import ChaosContext, ScenarioResult
+from bulkhead.harness.chaos.inputs import hostile_input
+from bulkhead.harness.chaos.models import bad_artifact, rollout
+from bulkhead.harness.chaos.processes import ingress_crash, overload, replica_crash
+from bulkhead.harness.chaos.registry import registry_outage, registry_partition
+from bulkhead.platform.core import Platform
+from loadtests.texts import latest_snapshot, texts_from_snapshot
+
+__all__ = ["SCENARIOS", "ChaosContext", "ScenarioResult", "context"]
+
+# In this order by default: the cheap, non-destructive ones first.
+SCENARIOS: dict[str, Callable[[ChaosContext], ScenarioResult]] = {
+    "hostile-input": hostile_input,
+    "rollout": rollout,
+    "bad-artifact": bad_artifact,
+    "registry-outage": registry_outage,
+    "registry-partition": registry_partition,
+    "replica-crash": replica_crash,
+    "ingress-crash": ingress_crash,
+    "overload": overload,
+}
+
+
+def context(platform: Platform) -> ChaosContext:
+    snapshot = latest_snapshot(platform.paths.snapshots)
+    texts = texts_from_snapshot(snapshot) if snapshot else ["a fine film", "a dull film"]
+    return ChaosContext(platform=platform, endpoint=platform.serve_endpoint(), texts=texts)

@@ -1,0 +1,141 @@
+"""What every chaos scenario shares: the context (platform, serve endpoint, load) and results."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import httpx
+import psutil
+from pydantic import BaseModel
+
+from bulkhead.platform.core import Platform
+from bulkhead.platform.procs import session_members
+from bulkhead.platform.settings import Zone
+from loadtests.closed_loop import ClosedLoopLoad, LoadCounts
+from serving.client import ServeClient, ServeEndpoint
+
+# "skipped": the platform lacks what the scenario needs (said in the detail); never a pass.
+Verdict = Literal["pass", "fail", "skipped"]
+
+
+class ScenarioResult(BaseModel):
+    scenario: str
+    fault: str
+    goal: str
+    requests: int
+    failed: int
+    http_errors: int
+    connection_errors: int
+    failed_pct: float
+    recovery_s: float | None
+    verdict: Verdict
+    detail: str
+    counts: LoadCounts
+
+
+@dataclass
+class ChaosContext:
+    platform: Platform
+    endpoint: ServeEndpoint
+    texts: list[str]
+    clients: int = 4
+
+    def load(self, clients: int | None = None, timeout_s: float = 10.0) -> ClosedLoopLoad:
+        return ClosedLoopLoad(
+            self.endpoint, self.texts, clients=clients or self.clients, timeout_s=timeout_s
+        )
+
+    def client(self, timeout_s: float = 10.0) -> ServeClient:
+        return ServeClient(self.endpoint, timeout_s=timeout_s)
+
+    def ready_code(self) -> int:
+        """Readiness right now: its HTTP status, 0 when nothing answered."""
+        try:
+            with self.client(timeout_s=5) as client:
+                return client.ready().status_code
+        except httpx.HTTPError:
+            return 0
+
+    def serve_members(self) -> list[psutil.Process]:
+        zone = self.platform.load_state().zones.get(Zone.SERVE)
+        return session_members(zone.process.pid) if zone else []
+
+    def replicas(self) -> list[psutil.Process]:
+        return [p for p in self.serve_members() if process_title(p).startswith("ray::ServeReplica")]
+
+    def haproxy(self) -> list[psutil.Process]:
+        return [p for p in self.serve_members() if process_name(p) == "haproxy"]
+
+    def predict_ok(self) -> bool:
+        try:
+            with self.client() as client:
+                return client.predict_response(["a fine film"]).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+
+def process_title(p: psutil.Process) -> str:
+    try:
+        return " ".join(p.cmdline())
+    except psutil.Error:
+        return ""
+
+
+def process_name(p: psutil.Process) -> str:
+    try:
+        return p.name()
+    except psutil.Error:
+        return ""
+
+
+def wait(check: Callable[[], bool], limit_s: float, every_s: float = 0.25) -> float | None:
+    started = time.monotonic()
+    while time.monotonic() - started < limit_s:
+        if check():
+            return time.monotonic() - started
+        time.sleep(every_s)
+    return None
+
+
+def scenario_result(
+    scenario: str,
+    fault: str,
+    goal: str,
+    counts: LoadCounts,
+    recovery_s: float | None,
+    passed: bool,
+    detail: str,
+) -> ScenarioResult:
+    return ScenarioResult(
+        scenario=scenario,
+        fault=fault,
+        goal=goal,
+        requests=counts.requests,
+        failed=counts.failed,
+        http_errors=counts.http_errors,
+        connection_errors=counts.connection_errors,
+        failed_pct=round(100 * counts.failed / max(counts.requests, 1), 3),
+        recovery_s=None if recovery_s is None else round(recovery_s, 1),
+        verdict="pass" if passed else "fail",
+        detail=detail,
+        counts=counts,
+    )
+
+
+def skipped(scenario: str, fault: str, goal: str, why: str) -> ScenarioResult:
+    empty = LoadCounts(
+        requests=0,
+        ok=0,
+        http_errors=0,
+        connection_errors=0,
+        status_codes={},
+        versions={},
+        longest_gap_s=0.0,
+        p99_ok_ms=None,
+        rejected_with_retry_after=0,
+    )
+    result = scenario_result(scenario, fault, goal, empty, None, False, why)
+    return result.model_copy(update={"verdict": "skipped"})

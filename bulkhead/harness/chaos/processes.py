@@ -1,0 +1,82 @@
+"""Faults of the serve zone's processes: a replica killed, the HTTP ingress killed, overload."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from bulkhead.harness.chaos.base import ChaosContext, ScenarioResult, scenario_result, wait
+
+
+def replica_crash(ctx: ChaosContext) -> ScenarioResult:
+    before = ctx.replicas()
+    if not before:
+        raise RuntimeError("no Serve replica process found in the serve zone")
+    with ctx.load() as load:
+        time.sleep(5)
+        victim = before[0]
+        killed_at = load.elapsed()
+        os.kill(victim.pid, signal.SIGKILL)
+        alive = lambda: len([p for p in ctx.replicas() if p.pid != victim.pid]) >= len(before)  # noqa: E731
+        back = wait(alive, 90)
+        time.sleep(5)
+    counts = load.counts()
+    ok_again = load.first_ok_after(killed_at)
+    goal = "≤ 0.1% failed; Serve replaces the replica"
+    passed = back is not None and counts.failed <= 0.001 * counts.requests
+    return scenario_result(
+        "replica crash",
+        f"SIGKILL replica pid {victim.pid} ({len(before)} running)",
+        goal,
+        counts,
+        back,
+        passed,
+        f"replaced in {back if back is None else round(back, 1)} s; first success after the kill "
+        f"{None if ok_again is None else round(ok_again - killed_at, 2)} s later",
+    )
+
+
+def ingress_crash(ctx: ChaosContext) -> ScenarioResult:
+    before = ctx.haproxy()
+    if not before:
+        raise RuntimeError("no HAProxy process in the serve zone (is haproxy_ingress off?)")
+    with ctx.load() as load:
+        time.sleep(5)
+        killed_at = load.elapsed()
+        for proc in before:
+            os.kill(proc.pid, signal.SIGKILL)
+        back = wait(ctx.predict_ok, 90)
+        time.sleep(5)
+    counts = load.counts()
+    passed = back is not None and counts.failed <= 0.001 * counts.requests
+    return scenario_result(
+        "ingress (HAProxy) crash",
+        f"SIGKILL {len(before)} HAProxy process(es)",
+        "≤ 0.1% failed; Serve restarts the ingress",
+        counts,
+        back,
+        passed,
+        f"answering again {back if back is None else round(back, 1)} s after the kill "
+        f"(kill at {killed_at:.1f} s)",
+    )
+
+
+def overload(ctx: ChaosContext, clients: int = 96, seconds: float = 12.0) -> ScenarioResult:
+    with ctx.load(clients=clients, timeout_s=30) as load:
+        time.sleep(seconds)
+    spike = load.counts()
+    back = wait(ctx.predict_ok, 30)
+    rejected = spike.status_codes.get("503", 0)
+    other = spike.http_errors - rejected
+    passed = spike.connection_errors == 0 and other == 0 and back is not None
+    return scenario_result(
+        "overload",
+        f"{clients} closed-loop clients for {seconds:.0f} s",
+        "fast 503 + Retry-After beyond the queue, no timeouts or other errors, recovers alone",
+        spike,
+        back,
+        passed,
+        f"{rejected}x 503 ({spike.rejected_with_retry_after} with Retry-After); "
+        f"p99 of accepted {spike.p99_ok_ms} ms; served again {back} s after the spike",
+    )

@@ -1,0 +1,104 @@
+"""Faults of the registry as serving sees it: stopped outright, or cut off by the network."""
+
+from __future__ import annotations
+
+import time
+
+from bulkhead.harness.chaos.base import ChaosContext, ScenarioResult, scenario_result, skipped, wait
+from bulkhead.harness.chaos.models import champion_and_candidate, settled_on
+from bulkhead.platform.procs import stop_session
+
+
+def registry_outage(ctx: ChaosContext, outage_s: float = 15.0) -> ScenarioResult:
+    platform = ctx.platform
+    state = platform.load_state()
+    if state.registry is None:
+        raise RuntimeError("the registry is not running")
+    ready_codes: list[int] = []
+    with ctx.load() as load:
+        time.sleep(3)
+        stop_session(state.registry.process)
+        deadline = time.monotonic() + outage_s
+        while time.monotonic() < deadline:
+            ready_codes.append(ctx.ready_code())
+            time.sleep(1)
+        restarted = time.monotonic()
+        platform.up()
+        back = time.monotonic() - restarted
+        time.sleep(3)
+    counts = load.counts()
+    passed = counts.failed == 0 and all(code == 200 for code in ready_codes)
+    return scenario_result(
+        "registry outage",
+        f"registry stopped for {outage_s:.0f} s, then restarted",
+        "0 failed; readiness stays 200 for replicas holding a model",
+        counts,
+        back,
+        passed,
+        f"readiness during the outage: {sorted(set(ready_codes))}; registry back in {back:.1f} s",
+    )
+
+
+def registry_partition(ctx: ChaosContext, outage_s: float = 12.0) -> ScenarioResult:
+    """Cut the serve zone off the registry (its veth link down, `--isolate` only), promote
+    another version meanwhile (the operator still reaches the registry), restore the link:
+    nothing fails, readiness stays green, and the promotion made meanwhile is picked up."""
+    from bulkhead.operations.models import registry_writer
+    from bulkhead.security.isolation import Node
+
+    goal = "0 failed; readiness 200; the promotion made meanwhile served ≤ 10 s after return"
+    layout = ctx.platform.load_state().isolation
+    if layout is None:
+        return skipped(
+            "registry partition",
+            "serve zone cut off the registry",
+            goal,
+            "needs `bulkhead up --isolate` (the link to cut is the serve zone's veth)",
+        )
+    writer = registry_writer(ctx.platform)
+    champion, new = champion_and_candidate(writer)
+    if champion is None or new is None:
+        return skipped(
+            "registry partition",
+            "serve zone cut off the registry",
+            goal,
+            "needs a champion and a second gate-passed version",
+        )
+
+    ready_codes: list[int] = []
+    with ctx.load() as load:
+        time.sleep(3)
+        layout.set_registry_link(Node.SERVE, up=False)
+        try:
+            writer.promote(new, reason="chaos: promotion during a registry partition")
+            deadline = time.monotonic() + outage_s
+            while time.monotonic() < deadline:
+                ready_codes.append(ctx.ready_code())
+                time.sleep(1)
+            served_during = set(load.counts().versions)
+        finally:
+            layout.set_registry_link(Node.SERVE, up=True)
+        restored_at = load.elapsed()
+        picked = wait(lambda: settled_on(load, new, restored_at), 60)
+        writer.rollback(reason="chaos: registry partition, back")
+        time.sleep(2)
+    counts = load.counts()
+    on_new = None if picked is None else picked - 2.0
+    passed = (
+        counts.failed == 0
+        and all(code == 200 for code in ready_codes)
+        and served_during == {champion}
+        and on_new is not None
+        and on_new <= 10
+    )
+    return scenario_result(
+        "registry partition",
+        f"serve zone's registry link down {outage_s:.0f} s; v{new} promoted meanwhile",
+        goal,
+        counts,
+        on_new,
+        passed,
+        f"served during the partition: {sorted(served_during)}; "
+        f"readiness {sorted(set(ready_codes))}; v{new} on every answer "
+        f"{on_new if on_new is None else round(on_new, 1)} s after the link returned",
+    )

@@ -1,0 +1,84 @@
+"""``bulkhead loadtest``: a staged Locust profile against the running serve zone, with a report."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from bulkhead.operations.errors import BadInput, NotRunning, OperationFailed
+from bulkhead.platform.core import Platform
+from bulkhead.platform.settings import Zone
+from loadtests.profiles import LoadProfile, get_profile
+from loadtests.runner import LoadTarget, LocustFailed, run_locust
+from loadtests.summary import LoadTestSummary
+from loadtests.texts import latest_snapshot, texts_from_snapshot, write_texts
+
+
+def serve_target(platform: Platform) -> LoadTarget:
+    """The running serve zone's URL, key, CA (under TLS) and dashboard."""
+    zone = platform.load_state().zones.get(Zone.SERVE)
+    if zone is None:
+        raise NotRunning("the serve zone is not running; run `bulkhead up`")
+    endpoint = platform.serve_endpoint()
+    return LoadTarget(
+        base_url=endpoint.url,
+        api_key_file=endpoint.api_key_file,
+        ca_file=endpoint.ca_file,
+        model_name=platform.settings.model_name,
+        dashboard_url=zone.dashboard_url,
+        ray_token_file=zone.token_file,
+    )
+
+
+def request_texts(platform: Platform, out: Path) -> Path:
+    snapshot = latest_snapshot(platform.paths.snapshots)
+    if snapshot is None:
+        raise BadInput("no dataset snapshot to draw texts from; run `bulkhead ingest`")
+    return write_texts(texts_from_snapshot(snapshot), out / "texts.jsonl")
+
+
+def run_with_progress(
+    platform: Platform,
+    profile: LoadProfile,
+    target: LoadTarget,
+    out: Path,
+    texts: Path,
+    *,
+    locustfile: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> LoadTestSummary:
+    with platform.reporter.progress(profile.name, profile.total_s) as update:
+
+        def tick(elapsed: float) -> None:
+            stage = profile.stage_at(elapsed)
+            label = f"{profile.name}: {stage.name}" if stage else f"{profile.name}: stopping"
+            update(label, min(elapsed, profile.total_s))
+
+        try:
+            if locustfile is None:
+                return run_locust(profile, target, out, texts, on_tick=tick, extra_env=extra_env)
+            return run_locust(
+                profile,
+                target,
+                out,
+                texts,
+                on_tick=tick,
+                locustfile=locustfile,
+                extra_env=extra_env,
+            )
+        except LocustFailed as err:
+            raise OperationFailed(f"load test failed: {err}") from None
+
+
+def run_loadtest(platform: Platform, profile_name: str, report: Path | None) -> LoadTestSummary:
+    try:
+        profile = get_profile(profile_name)
+    except KeyError as err:
+        raise BadInput(str(err.args[0])) from None
+    target = serve_target(platform)
+    out = report or Path("reports") / f"loadtest-{profile.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    texts = request_texts(platform, out)
+    platform.reporter.info(
+        f"load test {profile.name}: {profile.description} ({profile.total_s:.0f} s)"
+    )
+    return run_with_progress(platform, profile, target, out, texts)

@@ -1,0 +1,172 @@
+"""Give each service the folders it owns and copies of exactly the secrets it needs.
+
+The operator's ``secrets/`` folder keeps everything (the CLI needs every zone's token, the
+admin credentials, the CA private keys) and stays root-only. Each service gets
+``zones/<role>/secrets/`` owned by its own identity: its Ray token, its registry credentials
+(pointing at its own copy of the CA certificate), its TLS certificate and key, and for serve
+the API key; the registry gets its auth config and Flask secret. No CA private key is ever
+handed over. Without separate identities (not root) the same layout is used, under one user.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from bulkhead.platform.identity import Identities, Role
+from bulkhead.platform.paths import StatePaths
+from bulkhead.platform.secrets import read_secret, write_secret
+from bulkhead.platform.settings import PlatformSettings, Zone
+from registry.credentials import RegistryCredentials
+
+ZONE_REGISTRY_USER = {Zone.INGEST: "ingest", Zone.TRAIN: "trainer", Zone.SERVE: "server"}
+
+
+class HandoverError(RuntimeError):
+    """The platform's folders cannot be made reachable for the zone identities."""
+
+
+def _own(path: Path, identities: Identities | None, role: Role | None, mode: int) -> None:
+    """Set the mode, and when identities exist, the owner (root keeps ``role=None``)."""
+    if identities is not None:
+        uid, gid = (0, 0) if role is None else (identities.of(role).uid, identities.of(role).gid)
+        os.chown(path, uid, gid, follow_symlinks=False)
+    os.chmod(path, mode)
+
+
+def _own_tree(
+    root: Path,
+    identities: Identities | None,
+    role: Role,
+    dir_mode: int,
+    file_mode: int,
+    gid: int | None = None,
+) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    for path in [root, *root.rglob("*")]:
+        if path.is_symlink():
+            continue
+        if identities is not None:
+            identity = identities.of(role)
+            os.chown(path, identity.uid, gid if gid is not None else identity.gid)
+        os.chmod(path, dir_mode if path.is_dir() else file_mode)
+
+
+def _traversable(folder: Path, identities: Identities | None) -> None:
+    """Every folder above the platform home must let other users pass (``x``)."""
+    if identities is None:
+        return
+    for parent in [folder, *folder.parents]:
+        if parent.exists() and not parent.stat().st_mode & 0o001:
+            raise HandoverError(
+                f"{parent} is mode {oct(parent.stat().st_mode & 0o777)}: the zone users cannot "
+                f"pass through it to {folder}; `chmod o+x {parent}` (the platform home itself "
+                "is made 0711: others may pass, not list)"
+            )
+
+
+def _hand(source: Path, target: Path, identities: Identities | None, role: Role) -> None:
+    write_secret(target, read_secret(source) if source.suffix != ".pem" else source.read_text())
+    _own(target, identities, role, 0o600)
+
+
+def prepare_folders(
+    settings: PlatformSettings, paths: StatePaths, identities: Identities | None
+) -> None:
+    """Owners and modes of every folder a service writes (idempotent; fixes older layouts)."""
+    paths.home.mkdir(parents=True, exist_ok=True)
+    _own(paths.home, identities, None, 0o711)
+    _traversable(paths.home, identities)
+    paths.zones.mkdir(exist_ok=True)
+    _own(paths.zones, identities, None, 0o711)
+    for role in Role:
+        for folder in (
+            paths.service_dir(role),
+            paths.service_secrets(role),
+            paths.service_home(role),
+        ):
+            folder.mkdir(parents=True, exist_ok=True)
+            _own(folder, identities, role, 0o700)
+    paths.ingest_inbox.mkdir(exist_ok=True)
+    _own(paths.ingest_inbox, identities, Role.INGEST, 0o700)
+    paths.artifacts.mkdir(parents=True, exist_ok=True)
+    _own_tree(paths.registry_dir, identities, Role.REGISTRY, 0o700, 0o600)
+    _own_tree(paths.train_runs, identities, Role.TRAIN, 0o700, 0o600)
+    paths.serve_cache.mkdir(parents=True, exist_ok=True)
+    _own_tree(paths.serve_cache, identities, Role.SERVE, 0o700, 0o600)
+    data = paths.snapshots.parent
+    data.mkdir(parents=True, exist_ok=True)
+    _own(data, identities, None, 0o711)
+    # Snapshots: the ingest zone writes, the train zone (group member) reads, serve cannot.
+    snapshot_gid = identities.snapshot_gid if identities is not None else None
+    _own_tree(paths.snapshots, identities, Role.INGEST, 0o2750, 0o640, gid=snapshot_gid)
+    paths.logs.mkdir(parents=True, exist_ok=True)
+    _own(paths.logs, identities, None, 0o700)
+    for zone in Zone:
+        temp = paths.ray_temp_dir(zone)
+        temp.parent.mkdir(parents=True, exist_ok=True)
+        _own(temp.parent, identities, None, 0o711)
+        _own_tree(temp, identities, Role(zone.value), 0o700, 0o600)
+    haproxy = paths.haproxy_dir
+    haproxy.parent.mkdir(parents=True, exist_ok=True)
+    _own(haproxy.parent, identities, None, 0o711)
+    haproxy.mkdir(exist_ok=True)
+    _own(haproxy, identities, Role.SERVE, 0o700)
+
+
+def write_auth_config(paths: StatePaths, admin_password: str) -> None:
+    write_secret(
+        paths.auth_config,
+        "[mlflow]\n"
+        "default_permission = NO_PERMISSIONS\n"
+        f"database_uri = sqlite:///{paths.auth_db}\n"
+        "admin_username = admin\n"
+        f"admin_password = {admin_password}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        "grant_default_workspace_access = false\n"
+        # Verify each credential's scrypt hash once a minute, not on every request (~0.1 s
+        # each, several per request): one worker, so MLflow's own password and user changes
+        # invalidate the cache at once.
+        "auth_cache_ttl_seconds = 60\n"
+        "auth_cache_max_size = 1000\n",
+    )
+
+
+def hand_over_secrets(
+    settings: PlatformSettings, paths: StatePaths, identities: Identities | None
+) -> None:
+    """Copy into each service's folder what it needs, and nothing else."""
+    tls_files = None
+    if settings.tls:
+        from bulkhead.security import tls
+
+        tls_files = tls.files(paths)
+    for zone in Zone:
+        role = Role(zone.value)
+        _hand(paths.ray_token(zone), paths.handed_ray_token(zone), identities, role)
+        ca_copy = None
+        if tls_files is not None:
+            folder = paths.handed_tls(role)
+            folder.mkdir(exist_ok=True)
+            _own(folder, identities, role, 0o700)
+            cert = tls_files.for_zone(zone)
+            _hand(cert.cert, folder / "ray.pem", identities, role)
+            _hand(cert.key, folder / "ray-key.pem", identities, role)
+            _hand(tls_files.zone_ca(zone), folder / "ray-ca.pem", identities, role)
+            ca_copy = folder / "ca.pem"
+            _hand(tls_files.ca_cert, ca_copy, identities, role)
+        own = RegistryCredentials.from_file(paths.registry_credentials(ZONE_REGISTRY_USER[zone]))
+        handed = own.model_copy(update={"ca_file": ca_copy})
+        write_secret(paths.handed_registry_credentials(zone), handed.to_json())
+        _own(paths.handed_registry_credentials(zone), identities, role, 0o600)
+    _hand(paths.serve_api_key, paths.handed_api_key, identities, Role.SERVE)
+    admin = RegistryCredentials.from_file(paths.registry_credentials("admin"))
+    write_auth_config(paths, admin.password.get_secret_value())
+    for secret in (paths.auth_config, paths.flask_secret):
+        _own(secret, identities, Role.REGISTRY, 0o600)
+    if tls_files is not None:
+        folder = paths.handed_tls(Role.REGISTRY)
+        folder.mkdir(exist_ok=True)
+        _own(folder, identities, Role.REGISTRY, 0o700)
+        _hand(tls_files.registry.cert, folder / "https.pem", identities, Role.REGISTRY)
+        _hand(tls_files.registry.key, folder / "https-key.pem", identities, Role.REGISTRY)

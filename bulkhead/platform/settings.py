@@ -1,0 +1,278 @@
+"""Platform settings: one pydantic-settings object, read from ``BULKHEAD_*`` variables.
+
+Everything has an embedded default so that ``make up`` needs no configuration; every default
+can be overridden from the environment (nested fields with ``__``, e.g.
+``BULKHEAD_SERVE__NUM_CPUS=1``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Passwords MLflow has shipped as defaults, or that people type when told to pick one.
+_REFUSED_PASSWORDS = frozenset({"", "password", "password1234", "admin", "changeme", "mlflow"})
+_MIN_PASSWORD_LENGTH = 12
+
+
+class Zone(StrEnum):
+    """The isolated compute zones, in the order data flows through them."""
+
+    INGEST = "ingest"
+    TRAIN = "train"
+    SERVE = "serve"
+
+
+class ZonePorts(BaseModel):
+    """Every port one Ray head binds. Each zone gets its own block so clusters never collide."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    gcs: int
+    dashboard: int
+    client_server: int
+    node_manager: int
+    object_manager: int
+    dashboard_agent_grpc: int
+    dashboard_agent_listen: int
+    metrics_export: int
+    runtime_env_agent: int
+    min_worker: int
+    max_worker: int
+
+    @classmethod
+    def from_base(cls, base: int) -> ZonePorts:
+        return cls(
+            gcs=base,
+            dashboard=base + 1,
+            client_server=base + 2,
+            node_manager=base + 3,
+            object_manager=base + 4,
+            dashboard_agent_grpc=base + 5,
+            dashboard_agent_listen=base + 6,
+            metrics_export=base + 7,
+            runtime_env_agent=base + 8,
+            min_worker=base + 100,
+            max_worker=base + 199,
+        )
+
+    def listening(self) -> dict[str, int]:
+        """The fixed ports a head listens on (worker ports are a range, checked separately)."""
+        return {
+            name: port
+            for name, port in self.model_dump().items()
+            if name not in {"min_worker", "max_worker"}
+        }
+
+
+class ZoneSettings(BaseModel):
+    """Resources and ports of one zone's Ray cluster (sized for a 2-core machine by default)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    port_base: int = Field(
+        ge=1024, le=65000, description="First port of the zone's block of 200 ports."
+    )
+    num_cpus: float = Field(gt=0, description="CPUs the head advertises to the scheduler.")
+    num_gpus: int = Field(0, ge=0, description="GPUs the head advertises (train zone only).")
+    object_store_mb: int = Field(
+        ge=80, description="Object store size in MiB; Ray refuses less than ~75 MiB."
+    )
+    host: str | None = Field(
+        None,
+        description=(
+            "Address the zone binds; unset = the platform's host. `up --isolate` sets it to "
+            "the zone's network-namespace address."
+        ),
+    )
+
+    @property
+    def ports(self) -> ZonePorts:
+        return ZonePorts.from_base(self.port_base)
+
+
+class IngestZoneSettings(ZoneSettings):
+    """CPU / high-memory work; one CPU is plenty for the bundled set."""
+
+    port_base: int = 21000
+    num_cpus: float = 1
+    object_store_mb: int = 256
+
+
+class TrainZoneSettings(ZoneSettings):
+    """GPU nodes in production; here both cores so the training loop has them."""
+
+    port_base: int = 22000
+    num_cpus: float = 2
+    object_store_mb: int = 512
+
+
+class ServeIngressPorts(BaseModel):
+    """Ports of the serve zone's HAProxy ingress, inside the zone's own block.
+
+    Ray's defaults (replica HTTP ports 30000-31000, gRPC 40000-41000, HAProxy stats 8404,
+    metrics 9101, the fallback proxy 8500/9500) are machine-wide and would collide with
+    another zone or a second platform.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    replica_http_min: int
+    replica_http_max: int
+    replica_grpc_min: int
+    replica_grpc_max: int
+    haproxy_stats: int
+    haproxy_metrics: int
+    fallback_proxy_http: int
+    fallback_proxy_grpc: int
+    tls_backend: int = Field(description="Serve's ingress behind the TLS terminator (`--tls`).")
+
+    @classmethod
+    def from_base(cls, base: int) -> ServeIngressPorts:
+        return cls(
+            replica_http_min=base + 10,
+            replica_http_max=base + 29,
+            replica_grpc_min=base + 30,
+            replica_grpc_max=base + 49,
+            haproxy_stats=base + 50,
+            haproxy_metrics=base + 51,
+            fallback_proxy_http=base + 52,
+            fallback_proxy_grpc=base + 53,
+            tls_backend=base + 54,
+        )
+
+
+class ServeZoneSettings(ZoneSettings):
+    """Low-latency CPU nodes."""
+
+    port_base: int = 23000
+    num_cpus: float = 2
+    object_store_mb: int = 256
+    haproxy_ingress: bool = Field(
+        True,
+        description=(
+            "Serve HTTP through Ray's HAProxy ingress straight to the replicas instead of "
+            "Ray's Python proxy (measured: the Python proxy cost more CPU than the model)."
+        ),
+    )
+    throughput_optimized: bool = Field(
+        True, description="Run Serve with RAY_SERVE_THROUGHPUT_OPTIMIZED=1."
+    )
+
+    @property
+    def ingress_ports(self) -> ServeIngressPorts:
+        return ServeIngressPorts.from_base(self.port_base)
+
+
+class PlatformSettings(BaseSettings):
+    """Where the platform keeps its state, which ports it binds and what it names things."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BULKHEAD_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    home: Path = Field(
+        Path(".bulkhead"),
+        description="Folder holding all platform state: secrets, logs, databases, snapshots.",
+    )
+    host: str = Field(
+        "127.0.0.1", description="Address every local service binds (loopback by default)."
+    )
+    registry_host: str | None = Field(
+        None,
+        description="Address the registry binds; unset = host (`up --isolate` sets it).",
+    )
+    registry_port: int = Field(5000, ge=1024, le=65535, description="MLflow server port.")
+    isolation_subnet: str | None = Field(
+        None,
+        description=(
+            "IPv4 network (/26 or larger) for `up --isolate`'s links; unset = a /24 in "
+            "10.213.0.0/16 derived from the home folder."
+        ),
+    )
+    serve_http_port: int = Field(8000, ge=1024, le=65535, description="Serve HTTP port.")
+    experiment_name: str = Field(
+        "bulkhead", min_length=1, description="MLflow experiment of the training runs."
+    )
+    model_name: str = Field("sentiment", min_length=1, description="Registered model name.")
+    admin_password: SecretStr | None = Field(
+        None,
+        description="Registry admin password; generated into the secrets folder when unset.",
+    )
+    ingest: IngestZoneSettings = Field(default_factory=IngestZoneSettings)
+    train: TrainZoneSettings = Field(default_factory=TrainZoneSettings)
+    serve: ServeZoneSettings = Field(default_factory=ServeZoneSettings)
+    tls: bool = Field(
+        False,
+        description=(
+            "Ray mutual TLS (RAY_USE_TLS), MLflow over HTTPS and the Serve proxy over HTTPS, "
+            "all with `bulkhead certs`' CA. Set by `up --tls`."
+        ),
+    )
+    startup_timeout_s: float = Field(
+        120, gt=0, description="How long to wait for one service to come up before giving up."
+    )
+
+    @field_validator("admin_password")
+    @classmethod
+    def _refuse_default_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        secret = value.get_secret_value()
+        if secret.lower() in _REFUSED_PASSWORDS or len(secret) < _MIN_PASSWORD_LENGTH:
+            raise ValueError(
+                "BULKHEAD_ADMIN_PASSWORD is a default or too short "
+                f"(need >= {_MIN_PASSWORD_LENGTH} characters); unset it to generate one"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _ports_do_not_overlap(self) -> PlatformSettings:
+        claimed: dict[int, str] = {}
+        singles = {"registry": self.registry_port, "serve http": self.serve_http_port}
+        for label, port in singles.items():
+            claimed[port] = label
+        for zone in Zone:
+            ports = self.zone(zone).ports
+            for port in range(ports.gcs, ports.max_worker + 1):
+                if port in claimed:
+                    raise ValueError(
+                        f"port {port} is claimed by both {claimed[port]} and the {zone} zone"
+                    )
+                claimed[port] = f"the {zone} zone"
+        return self
+
+    def zone(self, zone: Zone) -> ZoneSettings:
+        settings: ZoneSettings = getattr(self, zone.value)
+        return settings
+
+    def zone_host(self, zone: Zone) -> str:
+        return self.zone(zone).host or self.host
+
+    @property
+    def ingest_experiment_name(self) -> str:
+        """The ingest zone's own experiment: no zone can write another zone's runs."""
+        return f"{self.experiment_name}-ingest"
+
+    @property
+    def registry_address(self) -> str:
+        return self.registry_host or self.host
+
+    @property
+    def registry_url(self) -> str:
+        return f"{self.scheme}://{self.registry_address}:{self.registry_port}"
+
+    @property
+    def serve_url(self) -> str:
+        return f"{self.scheme}://{self.zone_host(Zone.SERVE)}:{self.serve_http_port}"
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    def with_tls(self) -> PlatformSettings:
+        """TLS everywhere (security/tls_terminator.py says how Serve's HTTPS is served)."""
+        return self.model_copy(update={"tls": True})

@@ -1,0 +1,66 @@
+"""What ``up`` started, persisted so ``down`` and ``status`` can find it again."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bulkhead.platform.identity import Identities
+from bulkhead.platform.procs import ProcessRecord
+from bulkhead.platform.settings import Zone
+from bulkhead.security.isolation import IsolationLayout
+
+
+class RegistryState(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    process: ProcessRecord
+    experiment_id: str | None = None
+
+
+class ZoneState(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    zone: Zone
+    gcs_address: str = Field(description="host:port of the zone's GCS, for ray.init.")
+    dashboard_url: str = Field(description="Dashboard / Jobs API / Serve REST API URL.")
+    token_file: Path
+    temp_dir: Path
+    process: ProcessRecord
+
+
+class PlatformState(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    registry: RegistryState | None = None
+    zones: dict[Zone, ZoneState] = Field(default_factory=dict)
+    latest_snapshot: Path | None = Field(
+        None, description="Folder of the newest dataset snapshot written by `ingest`."
+    )
+    tls: bool = Field(False, description="Started with `up --tls` (certificates in secrets/tls).")
+    tls_terminator: ProcessRecord | None = Field(
+        None, description="The HAProxy that serves HTTPS in front of the serve zone (`--tls`)."
+    )
+    identities: Identities | None = Field(
+        None,
+        description="Each service's own Unix user (`up` as root); None = all run as the operator.",
+    )
+    isolation: IsolationLayout | None = Field(
+        None, description="Network namespaces of `up --isolate`; None = all on the host."
+    )
+
+    @classmethod
+    def load(cls, path: Path) -> PlatformState:
+        if not path.exists():
+            return cls()
+        return cls.model_validate(json.loads(path.read_text()))
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(self.model_dump_json(indent=2))
+        os.replace(tmp, path)

@@ -1,0 +1,51 @@
+"""The user's serve_config.yaml with the platform's address, ports and TLS filled in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bulkhead.platform.core import Platform
+from bulkhead.platform.settings import Zone
+from bulkhead.security import tls_terminator
+
+
+def render_config(
+    platform: Platform, config: Path, user_config: dict[str, Any] | None = None
+) -> Path:
+    """The user's config with the platform's serve address: the platform owns its ports, so
+    a second platform (tests, another checkout) never binds the first one's port.
+
+    ``user_config`` overrides keys of every deployment's live settings (the benchmark uses it
+    to switch precision without editing the user's file).
+    """
+    data = yaml.safe_load(config.read_text())
+    data.setdefault("http_options", {})
+    isolated = platform.load_state().isolation is not None
+    # Under isolation the zone's address is not loopback, but Serve's HAProxy ingress still
+    # sends to replicas on 127.0.0.1: bind every interface of the serve namespace, whose
+    # nftables filter admits new connections from the host link only.
+    data["http_options"]["host"] = (
+        "0.0.0.0" if isolated else platform.settings.zone_host(Zone.SERVE)  # bind-ok: netns only
+    )
+    data["http_options"]["port"] = platform.settings.serve_http_port
+    if tls_terminator.used(platform.settings):
+        # HTTPS is the terminator's; Serve's ingress listens on loopback behind it.
+        data["http_options"]["host"] = tls_terminator.BACKEND_HOST
+        data["http_options"]["port"] = tls_terminator.backend_port(platform.settings)
+    elif platform.settings.tls:
+        # Without the HAProxy ingress, Serve's own proxy terminates TLS.
+        from bulkhead.security import tls
+
+        cert = tls.files(platform.paths).serve_https
+        data["http_options"]["ssl_certfile"] = str(cert.cert)
+        data["http_options"]["ssl_keyfile"] = str(cert.key)
+    for application in data.get("applications", []):
+        for deployment in application.get("deployments", []):
+            if user_config:
+                deployment.setdefault("user_config", {}).update(user_config)
+    rendered = platform.paths.home / "serve_config.rendered.yaml"
+    rendered.write_text(yaml.safe_dump(data, sort_keys=False))
+    return rendered

@@ -1,0 +1,34 @@
+"""Environment variable names one process sets and another reads.
+
+A name spelled in two places drifts; every reader and writer imports it from here.
+"""
+
+from __future__ import annotations
+
+# --- set by the control plane on every zone's processes
+# JSON file with the zone's registry user, password, URL and CA (registry/credentials.py).
+REGISTRY_CREDENTIALS = "BULKHEAD_REGISTRY_CREDENTIALS"
+# The zone a process belongs to (ingest, train, serve): logs and audits name it.
+ZONE = "BULKHEAD_ZONE"
+# Marks every process `bulkhead up` starts, so `down` stops its own and nothing else.
+PROCESS_MARKER = "BULKHEAD_PROCESS_MARKER"
+
+# --- the serve zone
+# File holding the API key every /v1 and /v2/models request must present. Serving, the
+# KubeRay manifests, the load generators and the chaos harness all read this one name.
+SERVE_API_KEY_FILE = "BULKHEAD_SERVE_API_KEY_FILE"
+# CA bundle a client verifies the serve endpoint's HTTPS certificate with (`up --tls`).
+SERVE_CA_FILE = "BULKHEAD_SERVE_CA_FILE"
+# Folder under which each replica keeps the bundles it downloads.
+SERVE_CACHE_DIR = "BULKHEAD_SERVE_CACHE_DIR"
+
+# --- the registry zone
+# Comma-separated registry users allowed to create experiments and registered models.
+REGISTRY_CREATORS = "BULKHEAD_REGISTRY_CREATORS"
+
+# --- the load generators (a Locust process started by `bulkhead loadtest` / `bench`)
+MODEL_NAME = "BULKHEAD_MODEL_NAME"
+LOAD_PROFILE = "BULKHEAD_PROFILE"
+LOADTEST_TEXTS = "BULKHEAD_LOADTEST_TEXTS"
+REQUEST_LOG = "BULKHEAD_REQUEST_LOG"
+BENCH_TARGET = "BULKHEAD_BENCH_TARGET"

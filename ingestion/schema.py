@@ -1,0 +1,129 @@
+"""The ingest zone's public schema: what a run reads, how it splits it, what it reports.
+
+The control plane imports this module and nothing else of the zone (no pandas, no pyarrow).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from contracts.snapshot import CleaningStats
+
+
+class IngestError(ValueError):
+    """The input cannot become a snapshot; the message names the problem. Nothing is written."""
+
+
+class SourceFormat(StrEnum):
+    CSV = "csv"
+    PARQUET = "parquet"
+    JSONL = "jsonl"
+
+
+_SUFFIXES: dict[str, tuple[SourceFormat, str | None]] = {
+    ".csv": (SourceFormat.CSV, None),
+    ".csv.gz": (SourceFormat.CSV, "gzip"),
+    ".csv.bz2": (SourceFormat.CSV, "bz2"),
+    ".tsv": (SourceFormat.CSV, None),
+    ".parquet": (SourceFormat.PARQUET, None),
+    ".pq": (SourceFormat.PARQUET, None),
+    ".jsonl": (SourceFormat.JSONL, None),
+    ".ndjson": (SourceFormat.JSONL, None),
+    ".jsonl.gz": (SourceFormat.JSONL, "gzip"),
+}
+
+
+def detect_format(path: Path) -> tuple[SourceFormat, str | None]:
+    name = path.name.lower()
+    for suffix in sorted(_SUFFIXES, key=len, reverse=True):
+        if name.endswith(suffix):
+            return _SUFFIXES[suffix]
+    supported = ", ".join(sorted(_SUFFIXES))
+    raise IngestError(f"cannot tell the format of {path.name}: use one of {supported}")
+
+
+def check_source(source: Path) -> Path:
+    """The source as an absolute path, checked to exist, be readable and have a known format.
+
+    Pure: the control plane runs it before submitting a job, so a bad path fails in a
+    second rather than after a job start-up.
+    """
+    path = source.expanduser().resolve()
+    if not path.exists():
+        raise IngestError(f"input file {path} does not exist")
+    if not path.is_file():
+        raise IngestError(f"input {path} is not a file")
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
+    except OSError as err:
+        raise IngestError(f"input file {path} is not readable: {err.strerror}") from err
+    detect_format(path)
+    return path
+
+
+class IngestConfig(BaseModel):
+    """One ingest run. ``source=None`` means the bundled Rotten Tomatoes data set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: Path | None = Field(
+        None, description="CSV (optionally .gz/.bz2), Parquet or JSONL file; None = bundled set."
+    )
+    text_column: str | None = Field(
+        None, min_length=1, description="Column holding the text (default: `text`)."
+    )
+    label_column: str | None = Field(
+        None, min_length=1, description="Column holding the label (default: `label`)."
+    )
+    labels: list[str] | None = Field(
+        None,
+        description="Keep only rows with these labels; None keeps every label "
+        "(the bundled set keeps fresh/rotten and drops its `plot` rows).",
+    )
+    seed: int = Field(42, description="Seed of the split; same input + seed = same snapshot.")
+    validation_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share per label.")
+    test_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share per label.")
+    min_rows_per_label: int = Field(
+        10, ge=3, description="A label with fewer rows after cleaning is an error."
+    )
+    max_text_chars: int = Field(
+        10_000, ge=1, description="Longer texts are dropped (and counted) as malformed."
+    )
+
+    @model_validator(mode="after")
+    def _fractions_leave_training_data(self) -> IngestConfig:
+        if self.validation_fraction + self.test_fraction >= 0.6:
+            raise ValueError("validation_fraction + test_fraction must stay below 0.6")
+        return self
+
+
+class IngestJobSpec(BaseModel):
+    """What the CLI hands the job it submits to the ingest cluster."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    config: IngestConfig
+    ray_address: str = Field(description="GCS address of the ingest cluster.")
+    snapshots_dir: Path = Field(description="Folder under which the snapshot is written.")
+    experiment_name: str | None = Field(
+        None, description="MLflow experiment to log the dataset input to; None = do not log."
+    )
+
+
+class IngestResult(BaseModel):
+    """What the job reports back to the CLI (one JSON line in the job log)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    snapshot: str
+    created: bool
+    digest: str
+    rows: dict[str, int]
+    labels: dict[str, int]
+    cleaning: CleaningStats
+    mlflow_run_id: str | None = None
+    seconds: float
