@@ -1,4 +1,5 @@
-"""The replica's admission limit, as plain ASGI: beyond the limit an immediate 503 + Retry-After."""
+"""The replica's middleware as plain ASGI: key gate, admission limit, body limit, each
+configured by the Guards object of its own app."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from typing import Any
 
 import pytest
 
-from serving.app import AdmissionLimit
+from serving.http.auth import ApiKey, load_api_key
+from serving.http.middleware import AdmissionLimit, ApiKeyGate, BodyLimit, Guards
 
 
 def test_requests_beyond_the_limit_get_503_with_retry_after_and_others_pass() -> None:
+    guards = Guards(max_in_flight=2)
     release = asyncio.Event()
     answered: list[tuple[str, int, dict[bytes, bytes]]] = []
 
@@ -20,8 +23,7 @@ def test_requests_beyond_the_limit_get_503_with_retry_after_and_others_pass() ->
         await send({"type": "http.response.body", "body": b"ok"})
 
     async def main() -> None:
-        AdmissionLimit.limit, AdmissionLimit.in_flight = 2, 0
-        limited = AdmissionLimit(app)
+        limited = AdmissionLimit(app, guards)
 
         async def call(name: str, path: str = "/v1/predict") -> None:
             status = 0
@@ -51,24 +53,21 @@ def test_requests_beyond_the_limit_get_503_with_retry_after_and_others_pass() ->
     assert answered[0][0] == "third"
     assert by_name["third"][0] == 503 and by_name["third"][1][b"retry-after"] == b"1"
     assert by_name["held0"][0] == by_name["held1"][0] == by_name["health"][0] == 200
-    assert AdmissionLimit.in_flight == 0
+    assert guards.in_flight == 0
 
 
 def test_unauthenticated_requests_never_take_a_slot_or_read_a_body(tmp_path) -> None:
     """Slow bodies without a key once held every admission slot: real callers got 503."""
-    from serving.app import ApiKey, ApiKeyGate, BodyLimit, load_api_key
-
     key_file = tmp_path / "key"
     key_file.write_text("k" * 32)
-    ApiKey.value = load_api_key(str(key_file))
-    AdmissionLimit.limit, AdmissionLimit.in_flight = 2, 0
+    guards = Guards(max_in_flight=2, api_key=ApiKey(load_api_key(str(key_file))))
     body_reads = 0
 
     async def inner(scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    stack = ApiKeyGate(AdmissionLimit(BodyLimit(inner)))
+    stack = ApiKeyGate(AdmissionLimit(BodyLimit(inner, guards), guards), guards)
 
     async def call(headers: list[tuple[bytes, bytes]], hold_body: bool) -> int:
         status = 0
@@ -101,17 +100,72 @@ def test_unauthenticated_requests_never_take_a_slot_or_read_a_body(tmp_path) -> 
     assert set(refused) == {401}
     assert real == 200
     assert body_reads == 1  # only the real caller's body was read
-    assert AdmissionLimit.in_flight == 0
+    assert guards.in_flight == 0
 
 
 @pytest.mark.parametrize("content", ["", "\n", "short-key"])
 def test_an_empty_or_short_key_file_fails_closed(tmp_path, content: str) -> None:
-    from serving.app import ApiKey, load_api_key
-
     key_file = tmp_path / "key"
     key_file.write_text(content)
-    ApiKey.value = load_api_key(str(key_file))
-    assert ApiKey.value is None
+    key = ApiKey(load_api_key(str(key_file)))
+    assert key.value is None
     for header in ("Bearer ", "Bearer", f"Bearer {content.strip()}", ""):
-        assert not ApiKey.accepts(header)
+        assert not key.accepts(header)
     assert load_api_key(str(tmp_path / "missing")) is None
+
+
+async def _status_of(
+    app: Any, body: list[bytes], headers: list[tuple[bytes, bytes]], trickle: bool = False
+) -> int:
+    status = 0
+    chunks = list(body)
+
+    async def send(message: Any) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    async def receive() -> Any:
+        if not chunks:
+            await asyncio.sleep(3600)
+        chunk = chunks.pop(0)
+        return {"type": "http.request", "body": chunk, "more_body": bool(chunks) or trickle}
+
+    scope = {"type": "http", "path": "/v1/predict", "method": "POST", "headers": headers}
+    await app(scope, receive, send)
+    return status
+
+
+async def _ok(scope: Any, receive: Any, send: Any) -> None:
+    message = await receive()
+    assert not message.get("more_body")
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def test_bodies_over_the_limit_get_413_declared_or_chunked() -> None:
+    guards = Guards(max_body_bytes=1024)
+    app = BodyLimit(_ok, guards)
+    declared = [(b"content-length", b"5000")]
+    assert asyncio.run(_status_of(app, [b"x"], declared)) == 413
+    assert asyncio.run(_status_of(app, [b"x" * 600, b"x" * 600], [])) == 413
+    assert asyncio.run(_status_of(app, [b"x" * 600, b"x" * 400], [])) == 200
+
+
+def test_a_trickled_body_is_cut_off_with_408() -> None:
+    guards = Guards(body_timeout_s=0.2)
+    status = asyncio.run(
+        asyncio.wait_for(_status_of(BodyLimit(_ok, guards), [b"{"], [], trickle=True), 5)
+    )
+    assert status == 408
+
+
+def test_two_apps_never_share_limits() -> None:
+    """Limits live on each app's Guards, not on the middleware classes: reconfiguring one
+    replica's app (or a test's) cannot change another's."""
+    strict, lenient = Guards(max_body_bytes=1024), Guards(max_body_bytes=1_000_000)
+    body = [b"x" * 5000]
+    assert asyncio.run(_status_of(BodyLimit(_ok, strict), body, [])) == 413
+    assert asyncio.run(_status_of(BodyLimit(_ok, lenient), body, [])) == 200
+    strict.max_body_bytes = 10_000  # what reconfigure does
+    assert asyncio.run(_status_of(BodyLimit(_ok, strict), body, [])) == 200

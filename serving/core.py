@@ -1,0 +1,92 @@
+"""What one replica knows and does, without Ray: its config, its model, its inference pool.
+
+The Serve deployment (``serving/app.py``) owns one ``ServingCore``; the HTTP layer
+(``serving/http/``) asks it for the model and hands it texts. Unit tests build one directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from serving.config import ServeAppConfig
+from serving.http.errors import InvalidInput, NoModelYet, UnknownModel
+from serving.lifecycle import ModelLifecycle, VersionSource
+from serving.metrics import ReplicaMetrics
+from serving.pool import InferencePool
+from serving.predictor import Prediction, Predictor
+
+# One text through a batcher: (predictor, text) -> its prediction.
+Batcher = Callable[[tuple[Predictor, str]], Awaitable[Prediction]]
+
+
+class ServingCore:
+    def __init__(
+        self,
+        source_factory: Callable[[], VersionSource],
+        cache: Path,
+        metrics: ReplicaMetrics,
+        batcher: Batcher | None = None,
+    ) -> None:
+        self.config = ServeAppConfig()
+        self.metrics = metrics
+        self.lifecycle = ModelLifecycle(source_factory, cache, metrics)
+        self.pool = InferencePool()
+        self._batcher = batcher
+
+    def configure(self, config: ServeAppConfig) -> None:
+        self.config = config
+        self.pool.resize(config.inference_workers)
+
+    # ------------------------------------------------------------ what a request needs
+
+    def model(self) -> Predictor:
+        predictor = self.lifecycle.current
+        if predictor is None:
+            raise NoModelYet(f"no model loaded yet ({self.lifecycle.last_error or 'loading'})")
+        return predictor
+
+    def named(self, name: str) -> Predictor:
+        if name != self.config.model_name:
+            raise UnknownModel(f"model {name!r} is not served here")
+        return self.model()
+
+    def check_texts(self, texts: list[str], field: str) -> None:
+        limits = self.config.limits
+        if len(texts) > limits.max_texts:
+            raise InvalidInput(
+                f"{field}: {len(texts)} texts, the limit is {limits.max_texts} per request"
+            )
+        for i, text in enumerate(texts):
+            if not text.strip():
+                raise InvalidInput(f"{field}[{i}] is empty")
+            if len(text) > limits.max_chars:
+                raise InvalidInput(
+                    f"{field}[{i}] has {len(text)} characters, the limit is {limits.max_chars}"
+                )
+
+    async def infer(self, predictor: Predictor, texts: list[str]) -> list[Prediction]:
+        """Every text of a request goes through ``predictor``, the version the response
+        names, even when batching puts it in a batch with another version's requests."""
+        if self.config.batching.enabled and self._batcher is not None:
+            batcher = self._batcher
+            return list(await asyncio.gather(*(batcher((predictor, t)) for t in texts)))
+        return await self.pool.run(predictor, texts)
+
+    async def run_batch(self, items: list[tuple[Predictor, str]]) -> list[Prediction]:
+        """A batch from the batcher: each version's texts on that version (a swap can land
+        between two requests of one batch; nearly always there is one group)."""
+        groups: dict[int, tuple[Predictor, list[int]]] = {}
+        for index, (predictor, _) in enumerate(items):
+            groups.setdefault(id(predictor), (predictor, []))[1].append(index)
+        results: list[Prediction | None] = [None] * len(items)
+        for predictor, indices in groups.values():
+            predictions = await self.pool.run(predictor, [items[i][1] for i in indices])
+            for i, prediction in zip(indices, predictions, strict=True):
+                results[i] = prediction
+        return [r for r in results if r is not None]
+
+    def close(self) -> None:
+        self.pool.close()
+        self.lifecycle.close()

@@ -1,0 +1,28 @@
+"""One FastAPI app per replica, around that replica's core and guards."""
+
+from __future__ import annotations
+
+from fastapi import Depends, FastAPI
+
+from serving.core import ServingCore
+from serving.http import errors, oip, v1
+from serving.http.middleware import AdmissionLimit, ApiKeyGate, BodyLimit, Guards
+
+
+def build_api(core: ServingCore, guards: Guards) -> FastAPI:
+    api = FastAPI(
+        title="Bulkhead serving",
+        description="Sentiment predictions from the registry's champion model. "
+        "Send `Authorization: Bearer <API key>` on /v1 and /v2/models routes.",
+        version="1",
+    )
+    api.add_middleware(BodyLimit, guards=guards)
+    # An overloaded replica refuses before reading any body...
+    api.add_middleware(AdmissionLimit, guards=guards)
+    # ...and, added last so it runs first, nobody without the key gets as far as a slot.
+    api.add_middleware(ApiKeyGate, guards=guards)
+    api.add_exception_handler(errors.ServingError, errors.handle)
+    authenticated = [Depends(guards.api_key.dependency())]
+    api.include_router(v1.router(core, authenticated))
+    api.include_router(oip.router(core, authenticated))
+    return api

@@ -1,0 +1,162 @@
+"""Pure ASGI middleware, outermost first: the key gate, the admission limit, the body limit.
+
+Each instance reads the ``Guards`` object it was built with; ``reconfigure`` updates that
+object, so the limits of one app never leak into another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi.responses import JSONResponse
+
+from contracts.serve_api import AUTH_SCHEME, OIP_MODELS, PREDICT, needs_api_key
+from serving.http.auth import ApiKey
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+RETRY_AFTER_S = "1"
+
+
+@dataclass
+class Guards:
+    """The limits and key one app enforces (from ``user_config.limits`` and the key file)."""
+
+    max_body_bytes: int = 65_536
+    body_timeout_s: float = 10.0
+    max_in_flight: int = 32
+    api_key: ApiKey = field(default_factory=ApiKey)
+    in_flight: int = 0
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+async def _answer(send: Send, status: int, detail: str, headers: dict[str, str]) -> None:
+    response = JSONResponse({"detail": detail}, status_code=status, headers=headers)
+    await response({"type": "http"}, _no_receive, send)
+
+
+class ApiKeyGate:
+    """A request without the right key is answered 401 before it takes an admission slot or
+    any body byte is read (unauthenticated slow bodies once held every slot and locked real
+    callers out)."""
+
+    def __init__(self, app: Any, guards: Guards) -> None:
+        self.app = app
+        self.guards = guards
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and needs_api_key(scope.get("path", "")):
+            header = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not self.guards.api_key.accepts(header):
+                headers = {"WWW-Authenticate": AUTH_SCHEME, "connection": "close"}
+                await _answer(send, 401, "missing or wrong API key", headers)
+                return
+        await self.app(scope, receive, send)
+
+
+class AdmissionLimit:
+    """At most ``max_in_flight`` prediction requests in this replica at once.
+
+    Beyond it the answer is an immediate 503 with Retry-After, before the body is read: under
+    overload a client learns in microseconds to back off, and the requests already admitted
+    keep a bounded queue (Serve's own queue answered 503 without Retry-After and let admitted
+    requests wait 1.5 s at p99 under 96 clients).
+    """
+
+    def __init__(self, app: Any, guards: Guards) -> None:
+        self.app = app
+        self.guards = guards
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not (path.startswith(PREDICT) or path.startswith(f"{OIP_MODELS}/")):
+            await self.app(scope, receive, send)
+            return
+        guards = self.guards
+        if guards.in_flight >= guards.max_in_flight:
+            detail = f"overloaded: {guards.max_in_flight} requests in flight on this replica; retry"
+            await _answer(send, 503, detail, {"Retry-After": RETRY_AFTER_S})
+            return
+        guards.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            guards.in_flight -= 1
+
+
+class BodyLimit:
+    """Buffer the body up to the limit, answer 413 beyond it, and 408 when the whole body
+    does not arrive within ``body_timeout_s``.
+
+    Works for chunked bodies too (no Content-Length to trust), and never lets an oversized
+    body reach JSON parsing. The deadline covers the whole body, not the gap between bytes, so
+    a client sending one byte every few seconds is cut off too.
+    """
+
+    def __init__(self, app: Any, guards: Guards) -> None:
+        self.app = app
+        self.guards = guards
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") in {"GET", "HEAD", "OPTIONS"}:
+            await self.app(scope, receive, send)
+            return
+        limit, timeout_s = self.guards.max_body_bytes, self.guards.body_timeout_s
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._too_large(send, limit)
+            return
+        chunks: list[bytes] = []
+        try:
+            async with asyncio.timeout(timeout_s):
+                complete = await self._read_body(receive, chunks, limit)
+        except TimeoutError:
+            detail = f"request body not received within {timeout_s:g} s"
+            await _answer(send, 408, detail, {"connection": "close"})
+            return
+        if complete is None:  # the client went away
+            return
+        if not complete:
+            await self._too_large(send, limit)
+            return
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return {"type": "http.disconnect"}
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    async def _read_body(receive: Receive, chunks: list[bytes], limit: int) -> bool | None:
+        """True when the body is complete, False when it exceeds the limit, None on
+        disconnect."""
+        size, more = 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return False
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        return True
+
+    @staticmethod
+    async def _too_large(send: Send, limit: int) -> None:
+        await _answer(send, 413, f"request body exceeds the limit of {limit} bytes", {})

@@ -1,0 +1,213 @@
+"""What version a replica serves, and how it changes: poll, approve, download, verify, swap.
+
+Ray-free: the registry reader, the loader and the metrics are passed in, so the whole cycle
+runs in unit tests with a fake registry. A failed load never replaces a working model; a
+refused version is not retried until the replica restarts (the registry pins its digest, so
+the same bytes would fail again); a download that fails is retried, quickly at first, then
+with a doubling backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from registry.reader import BundleTooLarge, ResolvedVersion
+from serving.config import ServeAppConfig
+from serving.metrics import ReplicaMetrics
+from serving.predictor import ModelInfo, ModelLoadError, Predictor
+
+log = logging.getLogger("ray.serve")
+
+# Download attempts retried at the poll interval before the backoff starts doubling.
+QUICK_RETRIES = 3
+
+
+class VersionSource(Protocol):
+    """The part of ``registry.reader.RegistryReader`` a replica uses."""
+
+    def resolve(self, name: str, alias: str) -> ResolvedVersion: ...
+
+    def download(
+        self, resolved: ResolvedVersion, destination: Path, max_bytes: int | None = None
+    ) -> Path: ...
+
+
+# Builds a ready predictor from a verified folder: (folder, resolved, config) -> Predictor.
+Loader = Callable[[Path, ResolvedVersion, ServeAppConfig], Predictor]
+
+
+def load_predictor(folder: Path, resolved: ResolvedVersion, config: ServeAppConfig) -> Predictor:
+    """Verify against the digest pinned at registration, self-check through the request
+    path, warm up. Anything wrong with the files is a ModelLoadError."""
+    predictor = Predictor(
+        folder,
+        ModelInfo(
+            name=resolved.name,
+            version=resolved.version,
+            run_id=resolved.run_id,
+            precision=config.precision,
+        ),
+        threads=config.ort_threads,
+        precision=config.precision,
+        manifest_digest=resolved.manifest_digest,
+    )
+    predictor.self_check(config.self_check_tolerance)
+    predictor.warm_up()
+    return predictor
+
+
+def short(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0][:200] if text else ''}"
+
+
+class ModelLifecycle:
+    def __init__(
+        self,
+        source_factory: Callable[[], VersionSource],
+        cache: Path,
+        metrics: ReplicaMetrics,
+        loader: Loader = load_predictor,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._source_factory = source_factory
+        self._source: VersionSource | None = None
+        self.cache = cache
+        self._metrics = metrics
+        self._loader = loader
+        self._clock = clock
+        self.current: Predictor | None = None
+        self.refused: dict[str, str] = {}
+        self.last_error: str | None = None
+        self._retry_at: dict[str, tuple[int, float]] = {}
+        self._lock = asyncio.Lock()
+
+    def _source_client(self) -> VersionSource:
+        if self._source is None:
+            self._source = self._source_factory()
+        return self._source
+
+    async def refresh(self, config: ServeAppConfig) -> None:
+        """One model load at a time per replica: a `user_config` change racing a poll would
+        otherwise download into, verify and delete the same files at once."""
+        async with self._lock:
+            await self._refresh_locked(config)
+
+    async def _refresh_locked(self, config: ServeAppConfig) -> None:
+        try:
+            resolved = await asyncio.to_thread(
+                self._source_client().resolve, config.model_name, config.alias
+            )
+        except Exception as err:
+            self._fail("registry", f"registry unreachable, alias unset or invalid: {short(err)}")
+            return
+        current = self.current
+        if current is not None and self._serves(current, resolved, config):
+            return
+        if resolved.version in self.refused:  # reported once, when it was refused
+            return
+        if not resolved.approved:
+            # Not cached: approval is read again on every poll, so a forced promotion's tag
+            # that lands after the alias moved is picked up on the next one.
+            self._fail("unapproved", f"v{resolved.version} {resolved.reason}")
+            return
+        waiting = self._retry_at.get(resolved.version)
+        if waiting is not None and self._clock() < waiting[1]:
+            return
+        try:
+            predictor = await asyncio.wait_for(
+                asyncio.to_thread(self._download_and_load, resolved, config),
+                timeout=config.load_timeout_s,
+            )
+        except (ModelLoadError, BundleTooLarge) as err:
+            self.refused[resolved.version] = f"v{resolved.version}: {err}"
+            self._fail("load", self.refused[resolved.version])
+            return
+        except Exception as err:  # download errors and deadlines: retry, with backoff
+            self._schedule_retry(resolved.version, waiting, config, err)
+            return
+        self._swap(predictor, resolved)
+
+    @staticmethod
+    def _serves(current: Predictor, resolved: ResolvedVersion, config: ServeAppConfig) -> bool:
+        """The loaded model is the wanted version at the wanted precision and threads."""
+        wanted = "int8" if config.precision == "int8" and current.manifest.has_int8 else "fp32"
+        return (
+            current.info.version == resolved.version
+            and current.info.precision == wanted
+            and current.threads == config.ort_threads
+        )
+
+    def _schedule_retry(
+        self,
+        version: str,
+        waiting: tuple[int, float] | None,
+        config: ServeAppConfig,
+        err: BaseException,
+    ) -> None:
+        attempts = (waiting[0] if waiting else 0) + 1
+        # The first retries come at the poll interval (a blip, a registry that just came
+        # back); only a failure that persists backs off, doubling up to the cap.
+        delay = min(
+            config.retry_backoff_max_s,
+            config.poll_interval_s * 2 ** max(0, attempts - QUICK_RETRIES),
+        )
+        self._retry_at[version] = (attempts, self._clock() + delay)
+        self._fail(
+            "download",
+            f"v{version} could not be fetched (attempt {attempts}, next in {delay:.0f} s): "
+            f"{short(err)}",
+        )
+
+    def _swap(self, predictor: Predictor, resolved: ResolvedVersion) -> None:
+        self._retry_at.pop(resolved.version, None)
+        previous = self.current.info.version if self.current else None
+        self.current = predictor  # one reference swap: in-flight requests keep the old one
+        self._drop_downloads(keep=predictor.folder)
+        self.last_error = None
+        self._metrics.swapped(resolved.version)
+        log.info("serving %s v%s (was v%s)", resolved.name, resolved.version, previous)
+
+    def _download_and_load(self, resolved: ResolvedVersion, config: ServeAppConfig) -> Predictor:
+        """Download into a fresh folder of its own and load; the folder goes on failure."""
+        self.cache.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f"v{resolved.version}-", dir=self.cache))
+        try:
+            local = self._source_client().download(
+                resolved, folder, max_bytes=config.max_bundle_bytes
+            )
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        try:
+            return self._loader(local, resolved, config)
+        except ModelLoadError:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        except Exception as err:  # a malformed file can fail anywhere in parsing or running
+            shutil.rmtree(folder, ignore_errors=True)
+            raise ModelLoadError(f"bundle unusable: {short(err)}") from err
+
+    def _fail(self, reason: str, message: str) -> None:
+        if message != self.last_error:
+            log.warning("model refresh: %s", message)
+        self.last_error = message
+        self._metrics.swap_failed(reason)
+
+    def _drop_downloads(self, keep: Path) -> None:
+        """Files of versions no longer served (their sessions, if any, live in memory)."""
+        if not self.cache.is_dir():
+            return
+        for folder in self.cache.iterdir():
+            if folder != keep and keep not in folder.parents and folder not in keep.parents:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def close(self) -> None:
+        shutil.rmtree(self.cache, ignore_errors=True)

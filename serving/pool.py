@@ -1,0 +1,47 @@
+"""The inference pool: at most ``inference_workers`` model calls at once, off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from concurrent.futures import ThreadPoolExecutor
+
+from serving.predictor import Prediction, Predictor
+
+
+class InferencePool:
+    """A call that starts while none runs gets the `ort_threads` session (lowest latency for
+    a lone request); calls that overlap get single-thread sessions and run side by side.
+    Measured on 2 cores: one text through 2 threads is ~15% faster than through 1, but two
+    texts through two 1-thread calls give ~1.6x the throughput of one 2-thread call.
+    Unbounded concurrency (the default executor) ran 5 overlapping calls per replica.
+    """
+
+    def __init__(self) -> None:
+        self._executor: ThreadPoolExecutor | None = None
+        self.workers = 0
+        self.running = 0
+
+    def resize(self, workers: int) -> None:
+        if workers == self.workers:
+            return
+        old, self.workers = self._executor, workers
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inference")
+        if old is not None:
+            old.shutdown(wait=False)
+
+    async def run(self, predictor: Predictor, texts: list[str]) -> list[Prediction]:
+        if self._executor is None:
+            self.resize(1)
+        alone = self.running == 0
+        self.running += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._executor, functools.partial(predictor.predict, texts, alone=alone)
+            )
+        finally:
+            self.running -= 1
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)

@@ -1,0 +1,183 @@
+"""The model lifecycle without Ray: a fake registry, real bundles, a fake clock."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from registry import bundle
+from registry.reader import ResolvedVersion
+from serving.config import ServeAppConfig
+from serving.lifecycle import QUICK_RETRIES, ModelLifecycle
+from tests.utils.bundles import make_bundle
+
+
+@dataclass
+class FakeRegistry:
+    """Versions by number: (folder, approved). ``down`` makes every call fail."""
+
+    versions: dict[str, tuple[Path, bool]] = field(default_factory=dict)
+    alias: str | None = None
+    down: bool = False
+    failing_downloads: int = 0
+    downloads: list[str] = field(default_factory=list)
+
+    def resolve(self, name: str, alias: str) -> ResolvedVersion:
+        if self.down or self.alias is None:
+            raise ConnectionError("registry unreachable")
+        folder, approved = self.versions[self.alias]
+        return ResolvedVersion(
+            name=name,
+            version=self.alias,
+            run_id="run",
+            approved=approved,
+            reason="passed the gate" if approved else "not approved: gate failed",
+            manifest_digest=bundle.manifest_digest(folder),
+        )
+
+    def download(
+        self, resolved: ResolvedVersion, destination: Path, max_bytes: int | None = None
+    ) -> Path:
+        self.downloads.append(resolved.version)
+        if self.failing_downloads:
+            self.failing_downloads -= 1
+            raise ConnectionError("connection reset during download")
+        target = destination / "bundle"
+        shutil.copytree(self.versions[resolved.version][0], target)
+        return target
+
+
+@dataclass
+class CountingMetrics:
+    swaps: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    def request(self, route: str, status: int, latency_ms: float) -> None:
+        pass
+
+    def swapped(self, version: str) -> None:
+        self.swaps.append(version)
+
+    def swap_failed(self, reason: str) -> None:
+        self.failures.append(reason)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_bundle(tmp_path_factory.mktemp("bundle") / "v")
+
+
+@pytest.fixture
+def setup(
+    built: Path, tmp_path: Path
+) -> tuple[FakeRegistry, ModelLifecycle, CountingMetrics, Clock]:
+    registry = FakeRegistry(versions={"1": (built, True), "2": (built, True)}, alias="1")
+    metrics, clock = CountingMetrics(), Clock()
+    lifecycle = ModelLifecycle(lambda: registry, tmp_path / "cache", metrics, clock=clock)
+    return registry, lifecycle, metrics, clock
+
+
+CONFIG = ServeAppConfig(poll_interval_s=2, retry_backoff_max_s=60)
+
+
+def refresh(lifecycle: ModelLifecycle) -> None:
+    asyncio.run(lifecycle.refresh(CONFIG))
+
+
+def test_follows_the_alias_and_keeps_only_the_served_files(setup) -> None:
+    registry, lifecycle, metrics, _ = setup
+    refresh(lifecycle)
+    first = lifecycle.current
+    assert first is not None and first.info.version == "1"
+    refresh(lifecycle)  # nothing changed: nothing downloaded again
+    assert registry.downloads == ["1"]
+    registry.alias = "2"
+    refresh(lifecycle)
+    assert lifecycle.current is not None and lifecycle.current.info.version == "2"
+    assert metrics.swaps == ["1", "2"]
+    remaining = list(lifecycle.cache.iterdir())
+    assert len(remaining) == 1 and lifecycle.current.folder.is_relative_to(remaining[0])
+
+
+def test_an_unapproved_version_is_not_loaded_until_approved(setup, built: Path) -> None:
+    registry, lifecycle, _, _ = setup
+    refresh(lifecycle)
+    registry.versions["3"] = (built, False)
+    registry.alias = "3"
+    refresh(lifecycle)
+    assert lifecycle.current is not None and lifecycle.current.info.version == "1"
+    assert lifecycle.last_error is not None and "v3 not approved" in lifecycle.last_error
+    assert "3" not in registry.downloads
+    registry.versions["3"] = (built, True)  # e.g. a forced promotion tags it
+    refresh(lifecycle)
+    assert lifecycle.current is not None and lifecycle.current.info.version == "3"
+    assert lifecycle.last_error is None
+
+
+def test_a_broken_bundle_is_refused_once_and_the_old_model_keeps_serving(
+    setup, built: Path, tmp_path: Path
+) -> None:
+    registry, lifecycle, metrics, _ = setup
+    refresh(lifecycle)
+    broken = tmp_path / "broken"
+    shutil.copytree(built, broken)
+    (broken / bundle.MODEL_FP32).write_bytes(b"not onnx")  # digest no longer matches
+    registry.versions["4"] = (built, True)
+    registry.alias = "4"
+
+    def tampered_download(resolved: ResolvedVersion, destination: Path, max_bytes=None) -> Path:
+        registry.downloads.append(resolved.version)
+        shutil.copytree(broken, destination / "bundle")
+        return destination / "bundle"
+
+    registry.download = tampered_download  # type: ignore[method-assign]
+    refresh(lifecycle)
+    refresh(lifecycle)
+    assert lifecycle.current is not None and lifecycle.current.info.version == "1"
+    assert "4" in lifecycle.refused and "sha256" in lifecycle.refused["4"]
+    assert registry.downloads.count("4") == 1  # refused versions are never fetched again
+    assert "load" in metrics.failures
+    assert not any(p.name.startswith("v4-") for p in lifecycle.cache.iterdir())
+
+
+def test_failed_downloads_retry_at_the_poll_interval_then_back_off(setup) -> None:
+    registry, lifecycle, _, clock = setup
+    registry.failing_downloads = 10
+    waits = []
+    for _ in range(QUICK_RETRIES + 3):
+        refresh(lifecycle)
+        assert lifecycle.current is None
+        attempts_before = len(registry.downloads)
+        refresh(lifecycle)  # too early: no new attempt
+        assert len(registry.downloads) == attempts_before
+        assert lifecycle.last_error is not None
+        wait = float(lifecycle.last_error.split("next in ")[1].split(" s")[0])
+        waits.append(wait)
+        clock.now += wait
+    assert waits[:QUICK_RETRIES] == [2.0] * QUICK_RETRIES
+    assert waits[QUICK_RETRIES:] == [4.0, 8.0, 16.0]
+    registry.failing_downloads = 0
+    refresh(lifecycle)
+    assert lifecycle.current is not None and lifecycle.current.info.version == "1"
+
+
+def test_an_unreachable_registry_keeps_the_model_serving(setup) -> None:
+    registry, lifecycle, metrics, _ = setup
+    refresh(lifecycle)
+    registry.down = True
+    refresh(lifecycle)
+    assert lifecycle.current is not None and lifecycle.current.info.version == "1"
+    assert lifecycle.last_error is not None and "registry unreachable" in lifecycle.last_error
+    assert metrics.failures == ["registry"]
