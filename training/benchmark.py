@@ -13,8 +13,9 @@ import sys
 import time
 
 from contracts.jobs import result_line
-from training.job import decode_spec, make_trainer
+from training.job import decode_spec
 from training.schema import TrainBenchResult, TrainJobSpec
+from training.trainer import make_trainer
 
 
 def run(spec: TrainJobSpec) -> TrainBenchResult:

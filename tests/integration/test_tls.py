@@ -6,6 +6,7 @@ Ray peers without the zone's certificate, are refused.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import ssl
@@ -24,7 +25,7 @@ from bulkhead.platform.settings import Zone
 from bulkhead.platform.state import PlatformState
 from bulkhead.render.serve_config import render_config
 from bulkhead.security import tls
-from tests.utils.platform import TestPlatform
+from tests.utils.platform import TestPlatform, train_tiny
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,3 +139,27 @@ def test_serve_proxy_speaks_https_to_clients_with_the_ca(secured: TestPlatform) 
     # No model is registered on this platform: prediction routes still demand the key first.
     predict = f"https://127.0.0.1:{secured.serve_http_port}/v1/predict"
     assert httpx.post(predict, json={"texts": ["x"]}, verify=ca).status_code == 401
+
+
+def test_deploy_chaos_and_loadtest_work_over_https(secured: TestPlatform, tmp_path: Path) -> None:
+    """Every client of the serve API (deploy's readiness check, the chaos harness, Locust)
+    verifies the HTTPS endpoint against the platform CA: none of them needs it turned off."""
+    state = PlatformState.load(secured.paths.state_file)
+    assert state.latest_snapshot is not None, "the ingest test above made one"
+    trained = train_tiny(secured, state.latest_snapshot, tmp_path)
+    assert trained["promoted"], trained
+
+    deployed = secured.cli_json("deploy", timeout=400)
+    assert deployed["url"].startswith("https://") and "--cacert" in deployed["curl"]
+    assert deployed["model_version"] == trained["version"]
+
+    chaos = secured.cli("chaos", "--scenario", "hostile-input", "--json", timeout=300)
+    assert chaos.returncode == 0, chaos.stderr[-3000:]
+    (result,) = json.loads(chaos.stdout)
+    assert result["verdict"] == "pass", result["detail"]
+
+    report = tmp_path / "loadtest"
+    summary = secured.cli_json("loadtest", "--profile", "smoke", "--report", str(report))
+    assert summary["target_url"].startswith("https://")
+    assert summary["overall"]["requests"] > 0 and summary["overall"]["failures"] == 0
+    assert set(summary["versions_seen"]) == {trained["version"]}

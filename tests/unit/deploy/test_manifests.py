@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bulkhead.render import manifests
 from ingestion.schema import IngestJobSpec
-from training.job import TrainJobSpec
+from training.schema import TrainJobSpec
 
 ROOT = Path(__file__).resolve().parents[3]
 KUBERAY = ROOT / "deploy" / "kuberay"
