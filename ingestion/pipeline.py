@@ -8,8 +8,10 @@ Data tasks; only counts and the final manifest come back to the driver.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,12 +77,40 @@ def _describe_error(err: BaseException) -> str:
     return text.strip().splitlines()[-1] if text.strip() else type(err).__name__
 
 
-def build_snapshot(config: IngestConfig, snapshots_dir: Path) -> tuple[Path, bool, Manifest]:
-    """Run the pipeline on the Ray cluster this process is connected to."""
-    from ray.data.aggregate import Count, Max, Min
+@dataclass
+class Cleaned:
+    """The usable rows and where every other input row went."""
 
+    rows: Any  # ray.data.Dataset of usable rows
+    status: dict[str, int]
+
+    @property
+    def rows_read(self) -> int:
+        return sum(self.status.values())
+
+
+@dataclass
+class Deduplicated:
+    rows: Any  # ray.data.Dataset: one row per distinct text
+    label_counts: dict[str, int]
+    duplicates: int
+    conflicting: int
+
+
+def build_snapshot(config: IngestConfig, snapshots_dir: Path) -> tuple[Path, bool, Manifest]:
+    """Run the pipeline on the Ray cluster this process is connected to:
+    read → clean → de-duplicate → split → write and describe → publish."""
     source = resolve(config)
     _step(f"source {source.name} ({source.format}) at {source.path}")
+    cleaned = clean(source, config)
+    deduplicated = deduplicate(cleaned)
+    check_labels(deduplicated.label_counts, config.min_rows_per_label)
+    splitted = split(deduplicated.rows, config)
+    return write_snapshot(splitted, source, config, cleaned, deduplicated, snapshots_dir)
+
+
+def clean(source: ResolvedSource, config: IngestConfig) -> Cleaned:
+    """Read the source and tag every row: usable, empty, over-long or another label."""
     try:
         ds = _read(source)
         columns = list(ds.columns())
@@ -107,20 +137,23 @@ def build_snapshot(config: IngestConfig, snapshots_dir: Path) -> tuple[Path, boo
             f"could not read {source.path} as {source.format}: {_describe_error(err)}"
         ) from err
     status = _status_counts(tagged)
-    rows_read = sum(status.values())
     ok_rows = status.get(transforms.OK, 0)
-    _step(f"read {rows_read} rows; {ok_rows} usable, by status: {status}")
+    _step(f"read {sum(status.values())} rows; {ok_rows} usable, by status: {status}")
     if ok_rows == 0:
         raise IngestError(
-            f"no usable rows after cleaning ({rows_read} read: {status}); check the columns "
-            f"{source.text_column!r}/{source.label_column!r} and --labels"
+            f"no usable rows after cleaning ({sum(status.values())} read: {status}); check the "
+            f"columns {source.text_column!r}/{source.label_column!r} and --labels"
         )
+    return Cleaned(tagged.filter(lambda row: row["status"] == transforms.OK), status)
+
+
+def deduplicate(cleaned: Cleaned) -> Deduplicated:
+    """One row per case-folded text; a text seen with two labels is dropped in every copy."""
+    from ray.data.aggregate import Count, Max, Min
 
     _step("de-duplicating on normalised, case-folded text")
-    ok = tagged.filter(lambda row: row["status"] == transforms.OK)
-    partitions = _shuffle_partitions()
     groups = (
-        ok.groupby("key", num_partitions=partitions)
+        cleaned.rows.groupby("key", num_partitions=_shuffle_partitions())
         .aggregate(
             Count(alias_name="count"),
             Min("label", alias_name="min_label"),
@@ -131,28 +164,37 @@ def build_snapshot(config: IngestConfig, snapshots_dir: Path) -> tuple[Path, boo
     )
     deduped = groups.map_batches(split_mod.resolve_duplicates, batch_format="pandas").materialize()
     group_stats = groups.map_batches(_group_stats, batch_format="pandas").to_pandas()
-    conflicting_rows = int(group_stats["conflicting_rows"].sum())
-    duplicates = int(group_stats["duplicate_rows"].sum())
-
     label_counts = _label_counts(deduped)
     _step(f"{sum(label_counts.values())} distinct texts by label: {label_counts}")
+    return Deduplicated(
+        rows=deduped,
+        label_counts=label_counts,
+        duplicates=int(group_stats["duplicate_rows"].sum()),
+        conflicting=int(group_stats["conflicting_rows"].sum()),
+    )
+
+
+def check_labels(label_counts: dict[str, int], min_rows_per_label: int) -> None:
     if len(label_counts) < 2:
         only = next(iter(label_counts), "none")
         raise IngestError(
             f"only one class ({only!r}) left after cleaning; a classifier needs at least two"
         )
-    small = {k: v for k, v in label_counts.items() if v < config.min_rows_per_label}
+    small = {k: v for k, v in label_counts.items() if v < min_rows_per_label}
     if small:
         raise IngestError(
-            f"label(s) {small} have fewer than min_rows_per_label={config.min_rows_per_label} "
+            f"label(s) {small} have fewer than min_rows_per_label={min_rows_per_label} "
             "rows after cleaning; add data or drop them with --labels"
         )
 
+
+def split(deduped: Any, config: IngestConfig) -> Any:
+    """Stratified per label, seeded by a hash of the text (independent of row order)."""
     _step(
         f"stratified split (seed {config.seed}, validation {config.validation_fraction:g}, "
         f"test {config.test_fraction:g})"
     )
-    splitted = (
+    return (
         deduped.groupby("label")
         .map_groups(
             split_mod.assign_splits,
@@ -166,20 +208,31 @@ def build_snapshot(config: IngestConfig, snapshots_dir: Path) -> tuple[Path, boo
         .materialize()
     )
 
+
+def write_snapshot(
+    splitted: Any,
+    source: ResolvedSource,
+    config: IngestConfig,
+    cleaned: Cleaned,
+    deduplicated: Deduplicated,
+    snapshots_dir: Path,
+) -> tuple[Path, bool, Manifest]:
+    """Write into a staging folder, describe it, and move it into place only when complete."""
     snapshots_dir.mkdir(parents=True, exist_ok=True)
     staging = snapshots_dir / f".staging-{uuid.uuid4().hex[:12]}"
+    status = cleaned.status
     try:
         for name in split_mod.SPLITS:
             part = splitted.filter(lambda row, name=name: row["split"] == name)
             part.select_columns(["text", "label"]).write_parquet(str(staging / name))
         cleaning = CleaningStats(
-            rows_read=rows_read,
+            rows_read=cleaned.rows_read,
             empty=status.get(transforms.EMPTY, 0),
             too_long=status.get(transforms.TOO_LONG, 0),
             other_label=status.get(transforms.OTHER_LABEL, 0),
-            duplicates=duplicates,
-            conflicting=conflicting_rows,
-            rows_kept=sum(label_counts.values()),
+            duplicates=deduplicated.duplicates,
+            conflicting=deduplicated.conflicting,
+            rows_kept=sum(deduplicated.label_counts.values()),
         )
         manifest = describe(
             staging,
@@ -197,12 +250,10 @@ def build_snapshot(config: IngestConfig, snapshots_dir: Path) -> tuple[Path, boo
             cleaning=cleaning,
         )
         folder, created = publish(staging, manifest, snapshots_dir)
+        return folder, created, manifest
     except BaseException:
-        import shutil
-
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return folder, created, manifest
 
 
 def _group_stats(groups: pd.DataFrame) -> pd.DataFrame:
