@@ -1,1 +1,2 @@
-"""Locust load profiles and the comparison benchmark (lands with the load-test issue)."""
+"""Load generators: Locust profiles and runner, the side-by-side benchmark (``bench/``), and
+the closed-loop load and hostile-input corpus the chaos harness uses."""

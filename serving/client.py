@@ -72,13 +72,20 @@ class Readiness(BaseModel):
 class ServeClient:
     """One connection pool to the serve zone; use as a context manager or call ``close``."""
 
-    def __init__(self, endpoint: ServeEndpoint, *, timeout_s: float | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: ServeEndpoint,
+        *,
+        timeout_s: float | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.endpoint = endpoint
         self._headers = endpoint.auth_headers()
         self._http = httpx.Client(
             base_url=endpoint.url,
             verify=endpoint.verify(),
             timeout=timeout_s if timeout_s is not None else endpoint.timeout_s,
+            transport=transport,
         )
 
     def __enter__(self) -> ServeClient:

@@ -1,6 +1,8 @@
 """The train zone (GPU nodes): Ray Train fine-tuning, evaluation, ONNX export, registry gate.
 
-Not built yet: this lands with the training issue. It reads dataset snapshots written by
-``ingestion`` (verified with ``ingestion.snapshot.verify``) and writes to the registry only
-through ``registry``'s writer. It never imports ``serving``.
+``job`` is the Ray job's entry point; ``trainer`` runs the TorchTrainer (``loop`` on each
+worker), ``bundling`` exports and evaluates, ``promotion`` gates and promotes. Snapshots are
+read and verified through ``contracts.snapshot``; the registry is written only through
+``registry``'s writer. It never imports ``serving`` or ``ingestion``; ``schema`` is the one
+module the control plane imports.
 """

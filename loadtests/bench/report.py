@@ -1,4 +1,4 @@
-"""The benchmark's result: figures per stack, ratios against the baselines, the DESIGN targets."""
+"""The benchmark's result: figures per stack, ratios against the baselines, the targets."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from loadtests.bench.inprocess import InProcessFigures
 from loadtests.summary import Figures
 
-# DESIGN §8, measured as ratios in the same run.
+# The targets of docs/performance.md, measured as ratios in the same run.
 MAX_OVERHEAD_MS = 2.0
 MIN_RATIO_VS_MLFLOW = 2.0
 MIN_RATIO_VS_FASTAPI = 1.2

@@ -1,0 +1,138 @@
+"""The contracts every process shares: encodings round-trip, names are unique, rules hold."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from contracts import env, jobs, serve_api
+from contracts.bundle import safe_relative
+from contracts.digest import sha256_file
+from contracts.snapshot import MANIFEST, SnapshotError, verify
+from contracts.tags import valid_version
+from ingestion.schema import IngestConfig, IngestJobSpec
+from training.schema import TrainJobSpec, load_config
+
+
+def test_job_specs_round_trip_through_the_command_line_encoding(tmp_path: Path) -> None:
+    ingest = IngestJobSpec(
+        config=IngestConfig(seed=7), ray_address="127.0.0.1:1", snapshots_dir=tmp_path
+    )
+    train = TrainJobSpec(
+        config=load_config("tiny", None, {}),
+        snapshot=tmp_path,
+        ray_address="127.0.0.1:2",
+        storage_path=tmp_path,
+        model_name="sentiment",
+        experiment_name="bulkhead",
+    )
+    for spec in (ingest, train):
+        encoded = jobs.encode_spec(spec)
+        assert encoded.isascii() and " " not in encoded  # one shell word, no quoting needed
+        assert jobs.decode_spec(type(spec), encoded) == spec
+
+
+def test_the_last_result_and_error_lines_win_and_other_lines_are_ignored() -> None:
+    lines = [
+        "[train] epoch 1",
+        jobs.result_line(IngestConfig(seed=1)),
+        "(TrainWorker pid=1) BULKHEAD_RESULT not at the start: ignored",
+        jobs.result_line(IngestConfig(seed=2)),
+        jobs.error_line("version 3 failed the gate"),
+    ]
+    result, error = jobs.parse_output(lines)
+    assert result is not None and result["seed"] == 2
+    assert error == "version 3 failed the gate"
+    assert jobs.parse_output(["nothing"]) == (None, None)
+
+
+def test_job_exit_codes_are_distinct_and_stable() -> None:
+    assert [int(code) for code in jobs.JobExit] == [0, 1, 2, 3]
+
+
+def test_environment_names_are_unique_and_namespaced() -> None:
+    names = [value for key, value in vars(env).items() if key.isupper()]
+    assert len(names) == len(set(names))
+    assert all(name.startswith("BULKHEAD_") for name in names)
+
+
+@pytest.mark.parametrize(
+    ("path", "needs_key"),
+    [
+        ("/v1/predict", True),
+        ("/v1/status", True),
+        ("/v1/limits", False),
+        ("/v2/models/sentiment/infer", True),
+        ("/v2/models", True),
+        ("/v2/health/ready", False),
+        ("/healthz", False),
+        ("/docs", False),
+    ],
+)
+def test_which_routes_need_the_api_key(path: str, needs_key: bool) -> None:
+    assert serve_api.needs_api_key(path) is needs_key
+
+
+@pytest.mark.parametrize("version", ["../x", "0", "-1", "1 ", "01", "1/2", "", "12345678901"])
+def test_a_registry_version_that_is_not_a_plain_number_is_refused(version: str) -> None:
+    with pytest.raises(ValueError):
+        valid_version(version)
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "../x", "a/../../b", "a\\b", "./a", ""])
+def test_bundle_paths_must_stay_inside_the_bundle(path: str) -> None:
+    with pytest.raises(ValueError):
+        safe_relative(path)
+
+
+def test_a_snapshot_is_verified_without_reading_its_parquet(tmp_path: Path) -> None:
+    """The control plane checks snapshots before submitting a job, with no pyarrow."""
+    part = tmp_path / "train" / "part-0.parquet"
+    part.parent.mkdir()
+    part.write_bytes(b"not really parquet: only its digest matters here")
+    manifest = {
+        "digest": "0" * 64,
+        "created_at": "2026-11-29T00:00:00+00:00",
+        "source": {
+            "name": "x.csv",
+            "path": "/x.csv",
+            "format": "csv",
+            "sha256": "0" * 64,
+            "text_column": "text",
+            "label_column": "label",
+        },
+        "seed": 42,
+        "validation_fraction": 0.1,
+        "test_fraction": 0.1,
+        "labels": ["a", "b"],
+        "splits": {
+            "train": {
+                "rows": 3,
+                "labels": {"a": 2, "b": 1},
+                "files": [
+                    {
+                        "path": "train/part-0.parquet",
+                        "sha256": sha256_file(part),
+                        "rows": 3,
+                        "bytes": part.stat().st_size,
+                    }
+                ],
+            }
+        },
+        "cleaning": {
+            "rows_read": 3,
+            "empty": 0,
+            "too_long": 0,
+            "other_label": 0,
+            "duplicates": 0,
+            "conflicting": 0,
+            "rows_kept": 3,
+        },
+    }
+    (tmp_path / MANIFEST).write_text(json.dumps(manifest))
+    assert verify(tmp_path).total_rows == 3
+    part.write_bytes(b"changed")
+    with pytest.raises(SnapshotError, match="sha256"):
+        verify(tmp_path)
