@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts import env
+from contracts.tags import CHAMPION
 
 
 class BatchingConfig(BaseModel):
@@ -54,7 +55,7 @@ class ServeAppConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model_name: str = Field("sentiment", min_length=1, description="Registered model.")
-    alias: str = Field("champion", min_length=1, description="Alias to serve and follow.")
+    alias: str = Field(CHAMPION, min_length=1, description="Alias to serve and follow.")
     precision: Literal["fp32", "int8"] = Field(
         "fp32", description="int8 is used only when the bundle ships it; else fp32."
     )

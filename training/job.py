@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from contracts import jobs
 from contracts.jobs import JobExit, error_line, result_line
@@ -28,36 +29,13 @@ def decode_spec(encoded: str) -> TrainJobSpec:
 
 
 def run(spec: TrainJobSpec) -> TrainResult:
-    import mlflow
-    from mlflow import MlflowClient
-
+    """Fit, build and evaluate the bundle, register it with its evidence, gate, promote."""
     from contracts.snapshot import load_manifest
-    from registry.credentials import RegistryCredentials
     from registry.writer import RegistryWriter
 
     started = time.monotonic()
-    snapshot_manifest = load_manifest(spec.snapshot)
-    credentials = RegistryCredentials.from_environment()
-    if credentials is None:
-        raise RuntimeError("the train zone was started without registry credentials")
-    credentials.activate()
-    client = MlflowClient()
-    experiment = mlflow.set_experiment(spec.experiment_name)
-    run = client.create_run(
-        experiment.experiment_id,
-        run_name=f"train-{spec.config.preset}-{snapshot_manifest.digest[:8]}",
-        tags={
-            "bulkhead.zone": "train",
-            "bulkhead.dataset_digest": snapshot_manifest.digest,
-            "bulkhead.code_version": spec.code_version,
-        },
-    )
-    run_id: str = run.info.run_id
-    client.log_batch(
-        run_id,
-        params=[mlflow.entities.Param(k, str(v)) for k, v in flat_params(spec.config).items()],
-    )
-    log(f"MLflow run {run_id}; {spec.config.num_workers} worker(s), use_gpu={spec.config.use_gpu}")
+    digest = load_manifest(spec.snapshot).digest
+    client, run_id = open_run(spec, digest)
     try:
         result = fit(spec, run_id)
         with tempfile.TemporaryDirectory() as tmp:
@@ -65,20 +43,13 @@ def run(spec: TrainJobSpec) -> TrainResult:
             folder.mkdir()
             artifacts.mkdir()
             metrics = build_bundle(spec, result.checkpoint, folder, run_id, artifacts)
-            client.log_batch(
-                run_id,
-                metrics=[
-                    mlflow.entities.Metric(k, v, int(time.time() * 1000), 0)
-                    for k, v in metrics.items()
-                ],
-            )
-            client.log_artifacts(run_id, str(artifacts), "evaluation")
+            log_evaluation(client, run_id, metrics, artifacts)
             writer = RegistryWriter(spec.model_name, client)
             logged = writer.log_bundle(run_id, folder)
         tags = {key: f"{value:.6g}" for key, value in metrics.items()}
         tags.update(
             {
-                "dataset_digest": snapshot_manifest.digest,
+                "dataset_digest": digest,
                 "code_version": spec.code_version,
                 "training_run_id": run_id,
                 "preset": spec.config.preset,
@@ -87,7 +58,7 @@ def run(spec: TrainJobSpec) -> TrainResult:
         version = writer.register(run_id, logged, tags)
         log(f"registered {spec.model_name} version {version}")
         maybe_crash(spec.inject_fault, "after-register")
-        gate, promoted = gate_and_promote(spec, writer, version, metrics, snapshot_manifest.digest)
+        gate, promoted = gate_and_promote(spec, writer, version, metrics, digest)
         client.set_terminated(run_id, "FINISHED")
     except BaseException:
         client.set_terminated(run_id, "FAILED")
@@ -101,6 +72,47 @@ def run(spec: TrainJobSpec) -> TrainResult:
         champion=writer.alias_version(CHAMPION),
         seconds=round(time.monotonic() - started, 1),
     )
+
+
+def open_run(spec: TrainJobSpec, dataset_digest: str) -> tuple[Any, str]:
+    """An MLflow run as the train zone's registry user, with the whole config as params."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from registry.credentials import RegistryCredentials
+
+    credentials = RegistryCredentials.from_environment()
+    if credentials is None:
+        raise RuntimeError("the train zone was started without registry credentials")
+    credentials.activate()
+    client = MlflowClient()
+    experiment = mlflow.set_experiment(spec.experiment_name)
+    run = client.create_run(
+        experiment.experiment_id,
+        run_name=f"train-{spec.config.preset}-{dataset_digest[:8]}",
+        tags={
+            "bulkhead.zone": "train",
+            "bulkhead.dataset_digest": dataset_digest,
+            "bulkhead.code_version": spec.code_version,
+        },
+    )
+    run_id: str = run.info.run_id
+    client.log_batch(
+        run_id,
+        params=[mlflow.entities.Param(k, str(v)) for k, v in flat_params(spec.config).items()],
+    )
+    log(f"MLflow run {run_id}; {spec.config.num_workers} worker(s), use_gpu={spec.config.use_gpu}")
+    return client, run_id
+
+
+def log_evaluation(client: Any, run_id: str, metrics: dict[str, float], artifacts: Path) -> None:
+    import mlflow
+
+    now_ms = int(time.time() * 1000)
+    client.log_batch(
+        run_id, metrics=[mlflow.entities.Metric(k, v, now_ms, 0) for k, v in metrics.items()]
+    )
+    client.log_artifacts(run_id, str(artifacts), "evaluation")
 
 
 def spec_from_argv(argv: list[str]) -> TrainJobSpec | None:

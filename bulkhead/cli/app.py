@@ -25,8 +25,9 @@ from bulkhead.cli import render
 from bulkhead.cli.exit_codes import ExitCode, for_error
 from bulkhead.cli.reporter import RichReporter
 from bulkhead.operations.errors import OperationError
-from bulkhead.platform.core import Platform, PlatformError, status_json
+from bulkhead.platform.core import Platform, PlatformError
 from bulkhead.platform.settings import PlatformSettings
+from bulkhead.platform.status import status_json
 
 app = typer.Typer(
     help="Bulkhead: train on one Ray cluster, serve from another, meet only at the registry.",

@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bulkhead.harness.chaos import ScenarioResult
-from bulkhead.platform.core import PlatformStatus
+from bulkhead.platform.status import PlatformStatus
 from bulkhead.security.probe import REFUSED
 from bulkhead.security.reachability import Matrix
 from bulkhead.security.tls import TlsFiles

@@ -7,7 +7,6 @@ why, and leaves what was already running before it alone.
 
 from __future__ import annotations
 
-import json
 import secrets as pysecrets
 import shutil
 import time
@@ -17,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
 
 from bulkhead.platform import handover, identity, services
 from bulkhead.platform.paths import StatePaths
@@ -32,9 +30,11 @@ from bulkhead.platform.report import LogReporter, Reporter
 from bulkhead.platform.secrets import ensure_secret_dir, ensure_token, read_secret, write_secret
 from bulkhead.platform.settings import PlatformSettings, Zone
 from bulkhead.platform.state import PlatformState, RegistryState
+from bulkhead.platform.status import PlatformStatus, ServingView, ZoneStatus
 from bulkhead.security import tls as tls_files
 from bulkhead.security import tls_terminator
 from bulkhead.security.isolation import ZONE_NODES, IsolationError, IsolationLayout, Node
+from contracts.tags import CHAMPION
 from registry.admin import ZONE_USERS, RegistryAdmin, RegistryError, bootstrap
 from registry.credentials import RegistryCredentials
 from serving.client import ServeClient, ServeEndpoint, ServeError
@@ -407,7 +407,7 @@ class Platform:
         if registry_up:
             try:
                 with self.admin_client() as admin_client:
-                    champion = admin_client.alias_version(self.settings.model_name, "champion")
+                    champion = admin_client.alias_version(self.settings.model_name, CHAMPION)
             except (RegistryError, httpx.HTTPError, OSError) as err:
                 registry_error = str(err)
         zones = {}
@@ -452,64 +452,5 @@ class Platform:
         )
 
 
-class ServingView(BaseModel):
-    """One serve replica's answer to `GET /v1/status` (or why there was none)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    version: str | None = None
-    precision: str | None = None
-    last_error: str | None = None
-    refused: dict[str, str] = {}
-    unreachable: str | None = None
-
-
-class ZoneStatus(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    address: str
-    dashboard_url: str
-    state: str
-    pid: int | None
-    num_cpus: float
-    token_file: str
-    network_namespace: str | None = None
-
-
-class PlatformStatus(BaseModel):
-    """What ``bulkhead status --json`` prints; scripts rely on these keys."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    serve_url: str
-    mlflow_url: str
-    registry_state: str
-    registry_error: str | None
-    model_name: str
-    experiment_name: str
-    champion_version: str | None
-    api_key_file: str
-    secrets_dir: str
-    latest_snapshot: str | None
-    isolated: bool = False
-    tls: bool = False
-    identities: dict[str, str] | None = Field(
-        None,
-        description="Unix user per service; null = every zone runs as the operator (not root).",
-    )
-    serving: ServingView | None = None
-    zones: dict[str, ZoneStatus]
-
-    @property
-    def all_running(self) -> bool:
-        return self.registry_state == "running" and all(
-            z.state == "running" for z in self.zones.values()
-        )
-
-
 def read_api_key(paths: StatePaths) -> str:
     return read_secret(paths.serve_api_key)
-
-
-def status_json(status: PlatformStatus) -> str:
-    return json.dumps(status.model_dump(), indent=2)

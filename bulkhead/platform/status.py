@@ -1,0 +1,66 @@
+"""What ``bulkhead status`` reports: typed, so ``--json`` keys are a contract scripts can use."""
+
+from __future__ import annotations
+
+import json
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ServingView(BaseModel):
+    """One serve replica's answer to `GET /v1/status` (or why there was none)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: str | None = None
+    precision: str | None = None
+    last_error: str | None = None
+    refused: dict[str, str] = {}
+    unreachable: str | None = None
+
+
+class ZoneStatus(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    address: str
+    dashboard_url: str
+    state: str
+    pid: int | None
+    num_cpus: float
+    token_file: str
+    network_namespace: str | None = None
+
+
+class PlatformStatus(BaseModel):
+    """What ``bulkhead status --json`` prints; scripts rely on these keys."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    serve_url: str
+    mlflow_url: str
+    registry_state: str
+    registry_error: str | None
+    model_name: str
+    experiment_name: str
+    champion_version: str | None
+    api_key_file: str
+    secrets_dir: str
+    latest_snapshot: str | None
+    isolated: bool = False
+    tls: bool = False
+    identities: dict[str, str] | None = Field(
+        None,
+        description="Unix user per service; null = every zone runs as the operator (not root).",
+    )
+    serving: ServingView | None = None
+    zones: dict[str, ZoneStatus]
+
+    @property
+    def all_running(self) -> bool:
+        return self.registry_state == "running" and all(
+            z.state == "running" for z in self.zones.values()
+        )
+
+
+def status_json(status: PlatformStatus) -> str:
+    return json.dumps(status.model_dump(), indent=2)
