@@ -62,9 +62,10 @@ class SentimentService:
         from serving.ray_binds import bind_replica_grpc_to_node_address
 
         bind_replica_grpc_to_node_address()
-        self.guards = Guards()
+        metrics = RayMetrics()
+        self.guards = Guards(metrics=metrics)
         self.core = ServingCore(
-            registry_source, replica_cache(), RayMetrics(), batcher=self._batched_predict
+            registry_source, replica_cache(), metrics, batcher=self._batched_predict
         )
         self._poller: asyncio.Task[None] | None = None
 

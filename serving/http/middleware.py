@@ -15,6 +15,8 @@ from fastapi.responses import JSONResponse
 
 from contracts.serve_api import AUTH_SCHEME, OIP_MODELS, PREDICT, needs_api_key
 from serving.http.auth import ApiKey
+from serving.http.telemetry import route_label
+from serving.metrics import NoMetrics, ReplicaMetrics
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -33,6 +35,11 @@ class Guards:
     max_in_flight: int = 32
     api_key: ApiKey = field(default_factory=ApiKey)
     in_flight: int = 0
+    # Refusals answered here never reach a route: counted here, by route and status.
+    metrics: ReplicaMetrics = field(default_factory=NoMetrics)
+
+    def refused(self, scope: Scope, status: int) -> None:
+        self.metrics.request(route_label(scope.get("path", "")), status, 0.0)
 
 
 async def _no_receive() -> Message:
@@ -58,6 +65,7 @@ class ApiKeyGate:
             header = dict(scope.get("headers") or []).get(b"authorization", b"")
             if not self.guards.api_key.accepts(header):
                 headers = {"WWW-Authenticate": AUTH_SCHEME, "connection": "close"}
+                self.guards.refused(scope, 401)
                 await _answer(send, 401, "missing or wrong API key", headers)
                 return
         await self.app(scope, receive, send)
@@ -84,6 +92,7 @@ class AdmissionLimit:
         guards = self.guards
         if guards.in_flight >= guards.max_in_flight:
             detail = f"overloaded: {guards.max_in_flight} requests in flight on this replica; retry"
+            guards.refused(scope, 503)
             await _answer(send, 503, detail, {"Retry-After": RETRY_AFTER_S})
             return
         guards.in_flight += 1
@@ -113,6 +122,7 @@ class BodyLimit:
         limit, timeout_s = self.guards.max_body_bytes, self.guards.body_timeout_s
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
+            self.guards.refused(scope, 413)
             await self._too_large(send, limit)
             return
         chunks: list[bytes] = []
@@ -121,11 +131,13 @@ class BodyLimit:
                 complete = await self._read_body(receive, chunks, limit)
         except TimeoutError:
             detail = f"request body not received within {timeout_s:g} s"
+            self.guards.refused(scope, 408)
             await _answer(send, 408, detail, {"connection": "close"})
             return
         if complete is None:  # the client went away
             return
         if not complete:
+            self.guards.refused(scope, 413)
             await self._too_large(send, limit)
             return
         body = b"".join(chunks)

@@ -77,28 +77,33 @@ def router(core: ServingCore, authenticated: list[Any]) -> APIRouter:
     api = APIRouter()
 
     @api.get(LIVE)
-    async def live() -> dict[str, bool]:
-        return {"live": True}
+    async def live(response: Response) -> dict[str, bool]:
+        async with observed(core.metrics, LIVE, response):
+            return {"live": True}
 
     @api.get(READY)
-    async def ready() -> JSONResponse:
-        predictor = core.lifecycle.current
-        if predictor is None:
-            # Unauthenticated: says whether, never why (registry errors stay on /v1/status).
-            return JSONResponse(
-                {"ready": False, "reason": "no verified model yet"}, status_code=503
-            )
-        return JSONResponse({"ready": True, "model_version": predictor.info.version})
+    async def ready(response: Response) -> JSONResponse:
+        async with observed(core.metrics, READY, response) as call:
+            predictor = core.lifecycle.current
+            if predictor is None:
+                # Unauthenticated: says whether, never why (registry errors stay on /v1/status).
+                call.status = 503
+                return JSONResponse(
+                    {"ready": False, "reason": "no verified model yet"}, status_code=503
+                )
+            return JSONResponse({"ready": True, "model_version": predictor.info.version})
 
     @api.get(OIP_MODELS + "/{name}", response_model=ModelMetadata, dependencies=authenticated)
-    async def metadata(name: str) -> ModelMetadata:
-        predictor = core.named(name)
-        return model_metadata(name, predictor.info.version, predictor.labels)
+    async def metadata(name: str, response: Response) -> ModelMetadata:
+        async with observed(core.metrics, OIP_MODELS, response):
+            predictor = core.named(name)
+            return model_metadata(name, predictor.info.version, predictor.labels)
 
     @api.get(OIP_MODELS + "/{name}/ready", dependencies=authenticated)
-    async def model_ready(name: str) -> dict[str, bool]:
-        core.named(name)
-        return {"ready": True}
+    async def model_ready(name: str, response: Response) -> dict[str, bool]:
+        async with observed(core.metrics, OIP_MODELS, response):
+            core.named(name)
+            return {"ready": True}
 
     @api.post(
         OIP_MODELS + "/{name}/infer", response_model=InferResponse, dependencies=authenticated

@@ -1,4 +1,4 @@
-"""One wrapper every prediction route runs in: timing, status, headers, metrics, errors.
+"""One wrapper every route runs in: timing, status, headers, metrics, errors.
 
 ``server-timing`` splits model time from handler time; ``x-model-version`` names the
 version that answered; the request is counted by route and status whatever happens.
@@ -13,11 +13,33 @@ from typing import TypeVar
 
 from fastapi import HTTPException, Response
 
-from contracts.serve_api import MODEL_VERSION_HEADER, SERVER_TIMING_HEADER
+from contracts.serve_api import (
+    HEALTHZ,
+    LIMITS,
+    LIVE,
+    MODEL_VERSION_HEADER,
+    OIP_MODELS,
+    PREDICT,
+    READY,
+    SERVER_TIMING_HEADER,
+    STATUS,
+)
 from serving.http.errors import ServingError, status_of
 from serving.metrics import ReplicaMetrics
 
 T = TypeVar("T")
+
+_FIXED_ROUTES = (PREDICT, STATUS, LIMITS, HEALTHZ, LIVE, READY)
+
+
+def route_label(path: str) -> str:
+    """A bounded metrics label for any path: a client sending random paths must not grow the
+    number of time series (unknown paths share one label)."""
+    if path in _FIXED_ROUTES:
+        return path
+    if path.startswith(f"{OIP_MODELS}/"):
+        return "/v2/infer" if path.endswith("/infer") else OIP_MODELS
+    return "other"
 
 
 class RouteCall:
@@ -51,6 +73,8 @@ async def observed(
     call = RouteCall(response)
     try:
         yield call
+        if call.status == 500:  # a route that answered without naming a status: a plain 200
+            call.status = 200
     except ServingError as err:
         call.status = status_of(err)
         raise

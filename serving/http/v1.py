@@ -42,23 +42,27 @@ def router(core: ServingCore, authenticated: list[Any]) -> APIRouter:
             )
 
     @api.get(STATUS, response_model=ServingStatus, dependencies=authenticated)
-    async def serving_status() -> ServingStatus:
-        predictor = core.lifecycle.current
-        return ServingStatus(
-            model=core.config.model_name,
-            alias=core.config.alias,
-            version=predictor.info.version if predictor else None,
-            precision=predictor.info.precision if predictor else None,
-            last_error=core.lifecycle.last_error,
-            refused=dict(core.lifecycle.refused),
-        )
+    async def serving_status(response: Response) -> ServingStatus:
+        async with observed(core.metrics, STATUS, response):
+            predictor = core.lifecycle.current
+            return ServingStatus(
+                model=core.config.model_name,
+                alias=core.config.alias,
+                version=predictor.info.version if predictor else None,
+                precision=predictor.info.precision if predictor else None,
+                last_error=core.lifecycle.last_error,
+                refused=dict(core.lifecycle.refused),
+            )
 
     @api.get(LIMITS, response_model=LimitsOut)
-    async def limits() -> LimitsOut:
-        return LimitsOut(**core.config.limits.model_dump(include=set(LimitsOut.model_fields)))
+    async def limits(response: Response) -> LimitsOut:
+        async with observed(core.metrics, LIMITS, response):
+            fields = set(LimitsOut.model_fields)
+            return LimitsOut(**core.config.limits.model_dump(include=fields))
 
     @api.get(HEALTHZ)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz(response: Response) -> dict[str, str]:
+        async with observed(core.metrics, HEALTHZ, response):
+            return {"status": "ok"}
 
     return api

@@ -14,41 +14,7 @@ from registry.reader import ResolvedVersion
 from serving.config import ServeAppConfig
 from serving.lifecycle import QUICK_RETRIES, ModelLifecycle
 from tests.utils.bundles import make_bundle
-
-
-@dataclass
-class FakeRegistry:
-    """Versions by number: (folder, approved). ``down`` makes every call fail."""
-
-    versions: dict[str, tuple[Path, bool]] = field(default_factory=dict)
-    alias: str | None = None
-    down: bool = False
-    failing_downloads: int = 0
-    downloads: list[str] = field(default_factory=list)
-
-    def resolve(self, name: str, alias: str) -> ResolvedVersion:
-        if self.down or self.alias is None:
-            raise ConnectionError("registry unreachable")
-        folder, approved = self.versions[self.alias]
-        return ResolvedVersion(
-            name=name,
-            version=self.alias,
-            run_id="run",
-            approved=approved,
-            reason="passed the gate" if approved else "not approved: gate failed",
-            manifest_digest=bundle.manifest_digest(folder),
-        )
-
-    def download(
-        self, resolved: ResolvedVersion, destination: Path, max_bytes: int | None = None
-    ) -> Path:
-        self.downloads.append(resolved.version)
-        if self.failing_downloads:
-            self.failing_downloads -= 1
-            raise ConnectionError("connection reset during download")
-        target = destination / "bundle"
-        shutil.copytree(self.versions[resolved.version][0], target)
-        return target
+from tests.utils.fake_registry import FakeRegistry
 
 
 @dataclass

@@ -1,0 +1,105 @@
+"""One replica's HTTP app in-process (no Ray, no server): a real bundle behind the real
+middleware and routers, and every answer counted by route and status."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from serving.config import ServeAppConfig
+from serving.core import ServingCore
+from serving.http.api import build_api
+from serving.http.auth import ApiKey
+from serving.http.middleware import Guards
+from tests.utils.bundles import make_bundle
+from tests.utils.fake_registry import FakeRegistry
+
+KEY = "k" * 32
+
+
+@dataclass
+class Recorded:
+    requests: list[tuple[str, int]] = field(default_factory=list)
+
+    def request(self, route: str, status: int, latency_ms: float) -> None:
+        self.requests.append((route, status))
+
+    def swapped(self, version: str) -> None:
+        pass
+
+    def swap_failed(self, reason: str) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_bundle(tmp_path_factory.mktemp("bundle") / "v")
+
+
+def _app(tmp_path: Path, built: Path, *, loaded: bool = True) -> tuple[TestClient, Recorded]:
+    metrics = Recorded()
+    registry = FakeRegistry(versions={"5": (built, True)}, alias="5")
+    core = ServingCore(lambda: registry, tmp_path / "cache", metrics)
+    config = ServeAppConfig.model_validate({"limits": {"max_texts": 4, "max_body_bytes": 4096}})
+    core.configure(config)
+    if loaded:
+        asyncio.run(core.lifecycle.refresh(config))
+    guards = Guards(max_body_bytes=4096, api_key=ApiKey(KEY.encode()), metrics=metrics)
+    return TestClient(build_api(core, guards)), metrics
+
+
+def test_a_prediction_names_its_version_and_where_the_time_went(tmp_path, built) -> None:
+    client, metrics = _app(tmp_path, built)
+    answer = client.post(
+        "/v1/predict", json={"texts": ["a fine film"]}, headers={"Authorization": f"Bearer {KEY}"}
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["x-model-version"] == "5"
+    assert answer.headers["server-timing"].startswith("infer;dur=")
+    assert answer.json()["model"]["version"] == "5"
+    assert ("/v1/predict", 200) in metrics.requests
+
+
+def test_every_refusal_gets_its_status_and_is_counted(tmp_path, built) -> None:
+    client, metrics = _app(tmp_path, built)
+    auth = {"Authorization": f"Bearer {KEY}"}
+    assert client.post("/v1/predict", json={"texts": ["x"]}).status_code == 401
+    assert client.post("/v1/predict", json={"texts": ["x"] * 5}, headers=auth).status_code == 422
+    assert client.post("/v1/predict", json={"texts": [" "]}, headers=auth).status_code == 422
+    big = {"texts": ["x" * 5000]}
+    assert client.post("/v1/predict", json=big, headers=auth).status_code == 413
+    oip = {"inputs": [{"name": "t", "shape": [2], "datatype": "BYTES", "data": ["a"]}]}
+    assert client.post("/v2/models/sentiment/infer", json=oip, headers=auth).status_code == 422
+    assert client.get("/v2/models/other", headers=auth).status_code == 404
+    assert client.get("/no/such/route").status_code == 404
+    assert metrics.requests.count(("/v1/predict", 401)) == 1  # the gate counts what it refuses
+    assert metrics.requests.count(("/v1/predict", 422)) == 2
+    assert ("/v1/predict", 413) in metrics.requests
+    assert ("/v2/infer", 422) in metrics.requests
+    assert ("/v2/models", 404) in metrics.requests
+
+
+def test_without_a_model_readiness_says_whether_and_predictions_say_retry(tmp_path, built) -> None:
+    client, metrics = _app(tmp_path, built, loaded=False)
+    ready = client.get("/v2/health/ready")
+    assert ready.status_code == 503 and ready.json() == {
+        "ready": False,
+        "reason": "no verified model yet",
+    }
+    answer = client.post(
+        "/v1/predict", json={"texts": ["x"]}, headers={"Authorization": f"Bearer {KEY}"}
+    )
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
+    assert ("/v2/health/ready", 503) in metrics.requests
+    assert ("/v1/predict", 503) in metrics.requests
+
+
+def test_random_paths_share_one_metrics_label(tmp_path, built) -> None:
+    client, metrics = _app(tmp_path, built)
+    for i in range(20):
+        client.get(f"/v1/x{i}")  # needs the key: refused by the gate
+    assert {route for route, _ in metrics.requests} == {"other"}

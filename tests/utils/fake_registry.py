@@ -1,0 +1,46 @@
+"""A registry reader that serves copies of real bundle folders: serving's unit tests use it
+in place of MLflow (the unit under test is the replica, not the registry)."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from registry import bundle
+from registry.reader import ResolvedVersion
+
+
+@dataclass
+class FakeRegistry:
+    """Versions by number: (folder, approved). ``down`` makes every call fail."""
+
+    versions: dict[str, tuple[Path, bool]] = field(default_factory=dict)
+    alias: str | None = None
+    down: bool = False
+    failing_downloads: int = 0
+    downloads: list[str] = field(default_factory=list)
+
+    def resolve(self, name: str, alias: str) -> ResolvedVersion:
+        if self.down or self.alias is None:
+            raise ConnectionError("registry unreachable")
+        folder, approved = self.versions[self.alias]
+        return ResolvedVersion(
+            name=name,
+            version=self.alias,
+            run_id="run",
+            approved=approved,
+            reason="passed the gate" if approved else "not approved: gate failed",
+            manifest_digest=bundle.manifest_digest(folder),
+        )
+
+    def download(
+        self, resolved: ResolvedVersion, destination: Path, max_bytes: int | None = None
+    ) -> Path:
+        self.downloads.append(resolved.version)
+        if self.failing_downloads:
+            self.failing_downloads -= 1
+            raise ConnectionError("connection reset during download")
+        target = destination / "bundle"
+        shutil.copytree(self.versions[resolved.version][0], target)
+        return target
