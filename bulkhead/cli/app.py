@@ -254,7 +254,9 @@ def deploy(
     if as_json:
         print(deployment.model_dump_json(indent=2))
         return
-    for text, prediction in zip(deploy_sample_texts(), deployment.sample.predictions, strict=False):
+    for text, prediction in zip(
+        deployment.sample_texts, deployment.sample.predictions, strict=False
+    ):
         console.print(f"  {text!r} → {prediction.label} ({prediction.score:.3f})")
     console.print(f"try it:\n  {deployment.curl}\n  API docs: {deployment.url}/docs")
 
@@ -482,12 +484,6 @@ def manifests(
         console.print(f"[green]✓[/] {target} {'rewritten' if changed else 'is current'}")
     if not current:
         raise typer.Exit(ExitCode.FAILED)
-
-
-def deploy_sample_texts() -> list[str]:
-    from bulkhead.operations.deploy import SAMPLE_TEXTS
-
-    return SAMPLE_TEXTS
 
 
 def main() -> None:

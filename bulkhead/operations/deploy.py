@@ -30,6 +30,7 @@ class Deployment(BaseModel):
     url: str
     model_version: str | None
     seconds: float
+    sample_texts: list[str]
     sample: PredictResponse
     curl: str
 
@@ -71,6 +72,7 @@ def deploy(
         url=endpoint.url,
         model_version=version,
         seconds=round(seconds, 1),
+        sample_texts=SAMPLE_TEXTS,
         sample=sample,
         curl=curl_example(platform, endpoint),
     )

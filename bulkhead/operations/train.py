@@ -94,17 +94,9 @@ def run_train(
         f"{config.max_train_examples or 'all'} examples, {config.epochs} epoch(s)) on snapshot "
         f"{spec.snapshot.name} ({rows} rows)"
     )
-    outcome = run_module_job(
-        reporter,
-        zone,
-        "training.job",
-        encode_spec(spec),
-        "train job on the train cluster",
-        TRAIN_TIMEOUT_S,
+    result = TrainResult.model_validate(
+        _run_job(platform, zone, spec, "training.job", "train job on the train cluster", "train")
     )
-    if outcome.result is None:
-        raise OperationFailed(f"train failed ({outcome.job_id}): {outcome.error}")
-    result = TrainResult.model_validate(outcome.result)
     m = result.metrics
     reporter.info(
         f"version {result.version}: accuracy {m['accuracy']:.4f}, macro-F1 {m['macro_f1']:.4f}, "
@@ -148,21 +140,32 @@ def run_train_bench(platform: Platform, examples: int, report: Path) -> TrainBen
     spec, zone, _ = train_spec(
         platform, "default", None, {"max_train_examples": examples}, None, auto_promote=False
     )
-    outcome = run_module_job(
-        platform.reporter,
-        zone,
-        "training.benchmark",
-        encode_spec(spec),
-        "training benchmark on the train cluster",
-        TRAIN_TIMEOUT_S,
+    result = TrainBenchResult.model_validate(
+        _run_job(
+            platform,
+            zone,
+            spec,
+            "training.benchmark",
+            "training benchmark on the train cluster",
+            "benchmark",
+        )
     )
-    if outcome.result is None:
-        raise OperationFailed(f"benchmark failed ({outcome.job_id}): {outcome.error}")
-    result = TrainBenchResult.model_validate(outcome.result)
     report.mkdir(parents=True, exist_ok=True)
     (report / "train-bench.json").write_text(result.model_dump_json(indent=2))
     _plot_train_bench(result, report / "train-bench.png")
     return result
+
+
+def _run_job(
+    platform: Platform, zone: ZoneState, spec: TrainJobSpec, module: str, title: str, what: str
+) -> dict[str, Any]:
+    """The job's result (a gate failure still has one); no result at all is a failure."""
+    outcome = run_module_job(
+        platform.reporter, zone, module, encode_spec(spec), title, TRAIN_TIMEOUT_S
+    )
+    if outcome.result is None:
+        raise OperationFailed(f"{what} failed ({outcome.job_id}): {outcome.error}")
+    return outcome.result
 
 
 def _plot_train_bench(result: TrainBenchResult, path: Path) -> None:
