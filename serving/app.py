@@ -107,8 +107,10 @@ class SentimentService:
         return await self.core.run_batch(items)
 
     def __del__(self) -> None:
-        # Serve calls this on graceful replica shutdown.
-        self.core.close()
+        # Serve calls this on graceful replica shutdown (also after a failed __init__).
+        core = getattr(self, "core", None)
+        if core is not None:
+            core.close()
 
 
 app = SentimentService.bind()  # type: ignore[attr-defined]
