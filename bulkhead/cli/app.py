@@ -109,7 +109,9 @@ def up(
         with _exits():
             snapshot = run_ingest(platform, None, None, None, None)
             train_unless_current(platform, Path(snapshot.snapshot), snapshot.digest)
-            deploy_app(platform, Path("serve_config.yaml"))
+            deployment = deploy_app(platform, Path("serve_config.yaml"))
+        if not as_json:
+            render.deployment(console, deployment)
     status = platform.status()
     if as_json:
         print(status_json(status))
@@ -254,11 +256,7 @@ def deploy(
     if as_json:
         print(deployment.model_dump_json(indent=2))
         return
-    for text, prediction in zip(
-        deployment.sample_texts, deployment.sample.predictions, strict=False
-    ):
-        console.print(f"  {text!r} → {prediction.label} ({prediction.score:.3f})")
-    console.print(f"try it:\n  {deployment.curl}\n  API docs: {deployment.url}/docs")
+    render.deployment(console, deployment)
 
 
 @app.command("bench-train")

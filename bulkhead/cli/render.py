@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bulkhead.harness.chaos import ScenarioResult
+from bulkhead.operations.deploy import Deployment
 from bulkhead.platform.status import PlatformStatus
 from bulkhead.security.probe import REFUSED
 from bulkhead.security.reachability import Matrix
@@ -166,6 +167,14 @@ def targets_table(report: BenchReport) -> Table:
     for t in report.targets:
         table.add_row(t.name, t.wanted, t.measured, "[green]met[/]" if t.met else "[red]not met[/]")
     return table
+
+
+def deployment(console: Console, deployment: Deployment) -> None:
+    """The sample predictions and how to try the endpoint yourself."""
+    sample = zip(deployment.sample_texts, deployment.sample.predictions, strict=False)
+    for text, prediction in sample:
+        console.print(f"  {text!r} → {prediction.label} ({prediction.score:.3f})")
+    console.print(f"try it:\n  {deployment.curl}\n  API docs: {deployment.url}/docs")
 
 
 def loadtest_report(console: Console, summary: LoadTestSummary, out: object) -> None:
