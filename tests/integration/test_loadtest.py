@@ -60,7 +60,7 @@ def test_plain_locust_runs_the_locustfile_without_a_profile(
     texts.write_text('"a gripping, beautifully shot thriller"\n"flat and lifeless"\n')
     env = {
         **platform.env(),
-        "BULKHEAD_API_KEY_FILE": str(platform.paths.serve_api_key),
+        "BULKHEAD_SERVE_API_KEY_FILE": str(platform.paths.serve_api_key),
         "BULKHEAD_LOADTEST_TEXTS": str(texts),
     }
     done = subprocess.run(
