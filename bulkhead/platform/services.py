@@ -99,6 +99,16 @@ def registry_command(settings: PlatformSettings, paths: StatePaths) -> list[str]
     ]
 
 
+def registry_env(paths: StatePaths) -> dict[str, str]:
+    env = clean_env(home=paths.service_home(Role.REGISTRY))
+    env["MLFLOW_AUTH_CONFIG_PATH"] = str(paths.auth_config)
+    env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = read_secret(paths.flask_secret)
+    # MLflow 3.x starts a job runner and a Huey consumer per queue (online trace scoring and
+    # the like: ~7 processes, ~1.2 GB) unless told not to; nothing here uses them.
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+    return env
+
+
 def start_registry(
     settings: PlatformSettings,
     paths: StatePaths,
@@ -108,9 +118,7 @@ def start_registry(
     """``prefix`` runs it elsewhere, e.g. ``ip netns exec <registry namespace>``;
     ``identity`` is the registry's own Unix user (privileges dropped last)."""
     paths.artifacts.mkdir(parents=True, exist_ok=True)
-    env = clean_env(home=paths.service_home(Role.REGISTRY))
-    env["MLFLOW_AUTH_CONFIG_PATH"] = str(paths.auth_config)
-    env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = read_secret(paths.flask_secret)
+    env = registry_env(paths)
     drop = identity.drop_prefix() if identity is not None else []
     record = spawn(
         [*prefix, *drop, *registry_command(settings, paths)],

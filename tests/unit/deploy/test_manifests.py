@@ -362,3 +362,12 @@ def test_registry_is_reachable_only_from_the_zones_and_operators() -> None:
     assert [r["SourceSecurityGroupId"] for r in database["SecurityGroupIngress"]] == [
         {"Ref": "RegistryGroup"}
     ]
+
+
+def test_the_registry_deployment_runs_without_mlflows_job_runner() -> None:
+    (deployment,) = [d for d in _docs("registry.yaml") if d["kind"] == "Deployment"]
+    (container,) = [
+        c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "mlflow"
+    ]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"

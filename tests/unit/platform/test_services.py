@@ -179,3 +179,13 @@ def test_haproxy_stats_and_metrics_are_rebound_to_loopback(tmp_path, paths: Stat
     assert f"bind 127.0.0.1:{ports.haproxy_stats}" in done.stdout
     assert f"bind 127.0.0.1:{ports.haproxy_metrics}" in done.stdout
     assert "bind *:8000" in done.stdout  # the ingress is Serve's http_options' business
+
+
+def test_the_registry_runs_without_mlflows_job_runner(paths: StatePaths) -> None:
+    """MLflow 3 otherwise starts a job runner and Huey consumers (~1.2 GB) nothing uses."""
+    from bulkhead.platform.secrets import ensure_secret_dir, write_secret
+
+    ensure_secret_dir(paths.secrets)
+    write_secret(paths.flask_secret, "s" * 32)
+    env = services.registry_env(paths)
+    assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
