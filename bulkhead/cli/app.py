@@ -322,6 +322,21 @@ def bench(
 
 
 @app.command()
+def cost(
+    seconds: Annotated[float, typer.Option(help="Sampling window.", min=1, max=600)] = 30.0,
+    as_json: JsonOption = False,
+) -> None:
+    """CPU and memory (PSS) of every service of the running platform, sampled while idle."""
+    from bulkhead.harness.cost import measure
+
+    result = measure(_platform(), seconds)
+    if as_json:
+        print(result.model_dump_json(indent=2))
+    else:
+        console.print(render.cost_table(result))
+
+
+@app.command()
 def chaos(
     scenario: Annotated[
         list[str] | None,

@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bulkhead.harness.chaos import ScenarioResult
+from bulkhead.harness.cost import PlatformCost
 from bulkhead.operations.deploy import Deployment
 from bulkhead.platform.status import PlatformStatus
 from bulkhead.security.probe import REFUSED
@@ -279,3 +280,15 @@ def isolation_report(
     else:
         console.print("network namespaces: not in use (`bulkhead up --isolate` adds them)")
     console.print(f"isolation: {'[green]holds[/]' if holds else '[red]violated[/]'}")
+
+
+def cost_table(cost: PlatformCost) -> Table:
+    table = Table(title=f"idle platform over {cost.seconds:g} s ({cost.cores} cores)")
+    for column in ("service", "processes", "CPU (% of a core)", "PSS (MB)"):
+        table.add_column(column, justify="left" if column == "service" else "right")
+    for s in cost.services:
+        table.add_row(s.service, str(s.processes), f"{s.cpu_core_pct:.1f}", f"{s.pss_mb:.0f}")
+    table.add_row(
+        "[bold]all (% of the machine)[/]", "", f"{cost.cpu_machine_pct:.1f}", f"{cost.pss_mb:.0f}"
+    )
+    return table

@@ -107,3 +107,29 @@ def test_every_secret_file_is_owner_only(platform: TestPlatform) -> None:
     for file in secrets:
         assert file.stat().st_mode & 0o077 == 0, file
     assert platform.paths.secrets.stat().st_mode & 0o777 == 0o700
+
+
+def test_cost_reports_every_service_and_mlflows_job_runner_is_off(
+    platform: TestPlatform,
+) -> None:
+    cost = platform.cli_json("cost", "--seconds", "3")
+    services = {s["service"]: s for s in cost["services"]}
+    assert set(services) >= {"registry", "ingest zone", "train zone", "serve zone"}
+    assert all(s["processes"] > 0 and s["pss_mb"] > 0 for s in services.values())
+    assert cost["pss_mb"] == pytest.approx(sum(s["pss_mb"] for s in services.values()), abs=5)
+    print(
+        f"\nidle platform: {cost['cpu_machine_pct']}% of {cost['cores']} cores, "
+        f"{cost['pss_mb']:.0f} MB PSS; "
+        + ", ".join(f"{n} {s['processes']} procs {s['pss_mb']:.0f} MB" for n, s in services.items())
+    )
+    state = PlatformState.load(platform.paths.state_file)
+    assert state.registry is not None
+    from bulkhead.platform.procs import session_members
+
+    commands = []
+    for proc in session_members(state.registry.process.pid):
+        try:
+            commands.append(" ".join(proc.cmdline()))
+        except Exception:
+            continue
+    assert not [c for c in commands if "huey" in c or "mlflow.server.jobs" in c], commands
