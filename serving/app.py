@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from serving.core import ServingCore
 from serving.http.api import build_api
 from serving.http.auth import load_api_key
 from serving.http.middleware import Guards
-from serving.lifecycle import VersionSource
+from serving.lifecycle import VersionSource, next_poll_delay
 from serving.predictor import Prediction, Predictor
 
 log = logging.getLogger("ray.serve")
@@ -95,8 +96,9 @@ class SentimentService:
             self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
 
     async def _poll_forever(self) -> None:
+        rng = random.Random()
         while True:
-            await asyncio.sleep(self.core.config.poll_interval_s)
+            await asyncio.sleep(next_poll_delay(self.core.config.poll_interval_s, rng))
             try:
                 await self.core.lifecycle.refresh(self.core.config)
             except Exception:  # the poller must survive anything; the old model keeps serving

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import shutil
 import tempfile
 import time
@@ -27,6 +28,13 @@ log = logging.getLogger("ray.serve")
 
 # Download attempts retried at the poll interval before the backoff starts doubling.
 QUICK_RETRIES = 3
+# Each poll waits the interval ± this share: replicas started together (a deploy, a scale-up)
+# would otherwise ask the registry in lockstep, every interval, forever.
+POLL_JITTER = 0.2
+
+
+def next_poll_delay(interval_s: float, rng: random.Random) -> float:
+    return interval_s * rng.uniform(1 - POLL_JITTER, 1 + POLL_JITTER)
 
 
 class VersionSource(Protocol):

@@ -147,3 +147,13 @@ def test_an_unreachable_registry_keeps_the_model_serving(setup) -> None:
     assert lifecycle.current is not None and lifecycle.current.info.version == "1"
     assert lifecycle.last_error is not None and "registry unreachable" in lifecycle.last_error
     assert metrics.failures == ["registry"]
+
+
+def test_replicas_do_not_poll_in_lockstep() -> None:
+    import random
+
+    from serving.lifecycle import POLL_JITTER, next_poll_delay
+
+    delays = [next_poll_delay(2.0, random.Random(seed)) for seed in range(50)]
+    assert all(2.0 * (1 - POLL_JITTER) <= d <= 2.0 * (1 + POLL_JITTER) for d in delays)
+    assert len({round(d, 3) for d in delays}) > 40  # spread, not one shared tick
