@@ -9,7 +9,7 @@ from bulkhead.operations.errors import BadInput, NotRunning, OperationFailed
 from bulkhead.platform.core import Platform
 from bulkhead.platform.settings import Zone
 from loadtests.profiles import LoadProfile, get_profile
-from loadtests.runner import LoadTarget, LocustFailed, run_locust
+from loadtests.runner import LOCUSTFILE, LoadTarget, LocustFailed, run_locust
 from loadtests.summary import LoadTestSummary
 from loadtests.texts import latest_snapshot, texts_from_snapshot, write_texts
 
@@ -55,15 +55,13 @@ def run_with_progress(
             update(label, min(elapsed, profile.total_s))
 
         try:
-            if locustfile is None:
-                return run_locust(profile, target, out, texts, on_tick=tick, extra_env=extra_env)
             return run_locust(
                 profile,
                 target,
                 out,
                 texts,
                 on_tick=tick,
-                locustfile=locustfile,
+                locustfile=locustfile or LOCUSTFILE,
                 extra_env=extra_env,
             )
         except LocustFailed as err:
