@@ -22,6 +22,20 @@ def oip_infer(model: str) -> str:
 # generators and proxies can count versions without parsing bodies.
 MODEL_VERSION_HEADER = "x-model-version"
 SERVER_TIMING_HEADER = "server-timing"
+# A client that sends its wall clock (ns since the epoch) in this header gets the replica's
+# per-hop split in ``server-timing`` (``hop-*`` entries; see serving/http/hops.py).
+SENT_AT_HEADER = "x-bulkhead-sent-ns"
+HOPS = (
+    "ingress",  # client sent -> the replica's ASGI app entered (Serve's proxy, routing, wrapper)
+    "replica-http",  # ASGI entry -> route handler (guards, body read, validation, auth)
+    "queue",  # handed to the inference pool -> a pool thread starts it
+    "tokenize",
+    "infer",  # onnxruntime
+    "postprocess",  # softmax, labels
+    "thread-return",  # pool thread done -> the event loop resumes the handler
+    "handler",  # the rest of the handler (limits, model lookup, response model)
+    "serialize",  # handler returned -> response headers sent (FastAPI's JSON encoding)
+)
 
 # `Authorization: Bearer <key>`; a key shorter than this fails closed (every request refused).
 AUTH_SCHEME = "Bearer"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from concurrent.futures import ThreadPoolExecutor
 
+from serving import hops
 from serving.predictor import Prediction, Predictor
 
 
@@ -35,12 +37,34 @@ class InferencePool:
             self.resize(1)
         alone = self.running == 0
         self.running += 1
+        timing = hops.current()
         try:
-            return await asyncio.get_running_loop().run_in_executor(
-                self._executor, functools.partial(predictor.predict, texts, alone=alone)
-            )
+            if timing is None:
+                return await asyncio.get_running_loop().run_in_executor(
+                    self._executor, functools.partial(predictor.predict, texts, alone=alone)
+                )
+            return await self._run_timed(predictor, texts, alone, timing.spans)
         finally:
             self.running -= 1
+
+    async def _run_timed(
+        self, predictor: Predictor, texts: list[str], alone: bool, spans: dict[str, float]
+    ) -> list[Prediction]:
+        """The same call, recording the thread hop both ways (``queue``, ``thread-return``)."""
+        marks: dict[str, float] = {}
+
+        def call() -> list[Prediction]:
+            marks["started"] = time.perf_counter()
+            try:
+                return predictor.predict(texts, alone=alone, spans=spans)
+            finally:
+                marks["ended"] = time.perf_counter()
+
+        submitted = time.perf_counter()
+        result = await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        spans["queue"] = (marks["started"] - submitted) * 1000
+        spans["thread-return"] = (time.perf_counter() - marks["ended"]) * 1000
+        return result
 
     def close(self) -> None:
         if self._executor is not None:

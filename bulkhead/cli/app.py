@@ -302,15 +302,18 @@ def bench(
     ] = None,
     only: Annotated[
         list[str] | None,
-        typer.Option(help="Stacks to run (fastapi, mlflow, bulkhead); default all."),
+        typer.Option(
+            help="Stacks to run (fastapi, mlflow, kserve-v1, kserve-v2, mlserver, bentoml, "
+            "rayserve, bulkhead); repeat the option for several; default all."
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Champion bundle in-process, behind FastAPI, `mlflow models serve` and Bulkhead; compared."""
-    from bulkhead.harness.bench import run_bench
+    """The champion in-process, on all cores, behind every peer and behind Bulkhead; compared."""
+    from bulkhead.harness.bench import SYSTEMS, run_bench
 
-    chosen = set(only or ["fastapi", "mlflow", "bulkhead"])
-    unknown = chosen - {"fastapi", "mlflow", "bulkhead"}
+    chosen = set(only or SYSTEMS)
+    unknown = chosen - set(SYSTEMS)
     if unknown:
         console.print(f"[red]unknown stack(s): {', '.join(sorted(unknown))}[/]")
         raise typer.Exit(ExitCode.BAD_INPUT)

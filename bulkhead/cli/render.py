@@ -115,34 +115,38 @@ def bench_table(report: BenchReport) -> Table:
     for column in (
         "stack",
         "precision",
-        "1 user p50",
-        "1 user p99",
-        "overhead",
-        "8 users RPS",
-        "8 users p99",
+        "1 client p50",
+        "1 client p99",
+        "over in-process",
+        "8 clients RPS",
+        "8 clients p99",
         "failed",
-        "÷ in-process",
-        "÷ mlflow",
-        "÷ FastAPI",
+        "÷ all-core limit",
+        "Bulkhead ÷ this",
     ):
         table.add_column(column, justify="left" if column in {"stack", "precision"} else "right")
 
     def f(v: float | None, unit: str = "") -> str:
         return "—" if v is None else f"{v:.2f}{unit}" if unit == "x" else f"{v:.1f}{unit}"
 
-    for limit in report.in_process:
+    for single in report.in_process:
         table.add_row(
-            f"in-process (batch {limit.batch_size})",
+            f"in-process, 1 stream, batch {single.batch_size}",
+            single.precision,
+            f(single.p50_ms),
+            f(single.p99_ms),
+            *[""] * 6,
+        )
+    for limit in report.all_cores:
+        table.add_row(
+            f"in-process, {limit.processes} processes, batch {limit.batch_size}",
             limit.precision,
-            f(limit.p50_ms),
-            f(limit.p99_ms),
+            "",
+            "",
             "",
             f(limit.texts_per_s) + " texts/s",
-            "",
-            "",
-            "",
-            "",
-            "",
+            f(limit.p99_ms),
+            *[""] * 3,
         )
     for s in report.systems:
         table.add_row(
@@ -154,15 +158,25 @@ def bench_table(report: BenchReport) -> Table:
             f(s.eight_users.rps),
             f(s.eight_users.p99_ms),
             str(s.one_user.failures + s.eight_users.failures),
-            f(s.rps_vs_inprocess, "x"),
-            f(s.rps_vs_mlflow, "x"),
-            f(s.rps_vs_fastapi, "x"),
+            f(s.rps_vs_limit, "x"),
+            f(s.bulkhead_vs_this, "x"),
         )
+    for missing in report.unavailable:
+        table.add_row(missing.system, "", "not run: " + missing.reason[:80], *[""] * 7)
+    return table
+
+
+def hops_table(report: BenchReport) -> Table:
+    table = Table(title="where one request's time goes (1 client, median ms)")
+    table.add_column("hop")
+    table.add_column("ms", justify="right")
+    for hop, ms in report.hops.items():
+        table.add_row(hop, f"{ms:.2f}")
     return table
 
 
 def targets_table(report: BenchReport) -> Table:
-    table = Table(title="targets (docs/performance.md)")
+    table = Table(title="goals (docs/performance.md)")
     for column in ("target", "wanted", "measured", "verdict"):
         table.add_column(column)
     for t in report.targets:
@@ -196,6 +210,8 @@ def bench_report(console: Console, report: BenchReport, out: object) -> None:
     # Wide enough for every column even when the output is not a terminal (rich assumes 80).
     wide = Console(stderr=True, width=max(console.width, 150))
     wide.print(bench_table(report))
+    if report.hops:
+        wide.print(hops_table(report))
     wide.print(targets_table(report))
     console.print(f"report: {out}/bench.json, {out}/bench.png")
 

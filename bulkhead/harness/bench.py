@@ -1,9 +1,11 @@
 """``bulkhead bench``: the champion bundle behind every stack a user might pick, one at a time.
 
-In-process limit, a hand-written FastAPI server, ``mlflow models serve`` and Bulkhead's own
-serve zone (fp32 and int8) each get the same Locust profiles (1 user, then 8 users, one text
-per request, warm-up excluded). Only one server takes load at any time; the serve zone stays up
-but idle while the baselines run.
+First the machine's limits (the model alone: one stream, then one single-thread process per
+core at batch 1 and batched); then a hand-written FastAPI server, ``mlflow models serve``,
+KServe, MLServer, BentoML and stock Ray Serve (each in its own environment, see
+``loadtests/bench/peers.py``) and Bulkhead's own serve zone (fp32 and int8) each get the same
+Locust profiles (1 client, then 8 clients, one text per request, warm-up excluded). Only one
+server takes load at any time; the serve zone stays up but idle while the peers run.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from bulkhead.operations.deploy import deploy
 from bulkhead.operations.errors import BadInput, OperationFailed
 from bulkhead.platform.core import Platform
 from contracts import env
-from loadtests.bench import inprocess
-from loadtests.bench.report import BenchReport, SystemFigures, add_ratios, plot
+from loadtests.bench import inprocess, peers
+from loadtests.bench.report import BenchReport, SystemFigures, Unavailable, add_ratios, plot
 from loadtests.bench.servers import ServerProcess, free_port
 from loadtests.profiles import get_profile
 from loadtests.runner import BENCH_LOCUSTFILE, LoadTarget
@@ -32,6 +34,8 @@ from serving.client import ServeClient, ServeError
 
 PRECISIONS = ("fp32", "int8")
 SERVE_CONFIG = Path("serve_config.yaml")
+ALL_CORE_BATCHES = (1, 8, 16)
+SYSTEMS = ("fastapi", "mlflow", *peers.PEERS, "bulkhead")
 
 
 def machine() -> str:
@@ -115,12 +119,23 @@ def run_bench(platform: Platform, out: Path, systems: set[str]) -> BenchReport:
     texts_file = request_texts(platform, out)
     bundle = download_champion(platform, champion, out / "bundle")
     reporter.info(f"bench {platform.settings.model_name} v{champion} on {machine()}")
-    limits = in_process_limits(platform, bundle, read_texts(texts_file))
+    texts = read_texts(texts_file)
+    limits = in_process_limits(platform, bundle, texts)
+    all_cores = all_core_limits(platform, bundle, texts)
     results: list[SystemFigures] = []
+    unavailable: list[Unavailable] = []
     if "fastapi" in systems:
         results.append(fastapi_figures(platform, bundle, out, texts_file))
     if "mlflow" in systems:
         results.append(mlflow_figures(platform, bundle, out, texts_file))
+    for key, peer in peers.PEERS.items():
+        if key in systems:
+            try:
+                results.append(peer_figures(platform, peer, bundle, out, texts_file))
+            except (RuntimeError, OSError) as err:
+                reason = str(err).strip().splitlines()
+                unavailable.append(Unavailable(system=peer.name, reason=" ".join(reason[-3:])))
+                reporter.info(f"  {peer.name} not run: {unavailable[-1].reason}")
     if "bulkhead" in systems:
         results.extend(bulkhead_figures(platform, target, out, texts_file))
     report = add_ratios(
@@ -130,7 +145,9 @@ def run_bench(platform: Platform, out: Path, systems: set[str]) -> BenchReport:
             started_at=started_at,
             duration_s=round(time.monotonic() - started, 1),
             in_process=limits,
+            all_cores=all_cores,
             systems=results,
+            unavailable=unavailable,
         )
     )
     (out / "bench.json").write_text(report.model_dump_json(indent=2))
@@ -139,10 +156,10 @@ def run_bench(platform: Platform, out: Path, systems: set[str]) -> BenchReport:
 
 
 def in_process_limits(platform: Platform, bundle: Path, texts: list[str]) -> list[Any]:
-    """The model alone, no server: the ceiling every stack is compared with."""
+    """The model alone in one stream, no server: the floor under one client's latency."""
     limits = []
     for precision in PRECISIONS:
-        for batch in (1, 8):
+        for batch in (1,):
             with platform.reporter.step(f"in-process {precision} batch {batch}"):
                 figures = inprocess.measure(bundle, texts, precision=precision, batch_size=batch)
             limits.append(figures)
@@ -151,6 +168,51 @@ def in_process_limits(platform: Platform, bundle: Path, texts: list[str]) -> lis
                 f"{figures.texts_per_s} texts/s"
             )
     return limits
+
+
+def all_core_limits(
+    platform: Platform, bundle: Path, texts: list[str]
+) -> list[inprocess.AllCoreFigures]:
+    """The model alone on every core (one single-thread process each): the throughput ceiling
+    at batch 1, and what batching could add on top of it."""
+    limits = []
+    for precision in PRECISIONS:
+        for batch in ALL_CORE_BATCHES:
+            with platform.reporter.step(f"in-process {precision}, all cores, batch {batch}"):
+                figures = inprocess.measure_all_cores(
+                    bundle, texts, precision=precision, batch_size=batch
+                )
+            limits.append(figures)
+            platform.reporter.info(
+                f"  {figures.processes} processes {precision} batch {batch}: "
+                f"{figures.texts_per_s} texts/s, p99 {figures.p99_ms} ms"
+            )
+    return limits
+
+
+def peer_figures(
+    platform: Platform, peer: peers.Peer, bundle: Path, out: Path, texts: Path
+) -> SystemFigures:
+    """Install the peer's environment if needed, start it as its users would, measure it."""
+    with platform.reporter.step(f"{peer.name}: environment"):
+        python = peers.environment_python(platform.paths.home, peer, platform.reporter.info)
+    port = free_port()
+    workers = os.cpu_count() or 1
+    model = platform.settings.model_name
+    launch = peers.launch(peer, python, bundle.resolve(), port, workers, out / peer.key, model)
+    platform.reporter.info(f"  {peer.name}: {peer.settings}")
+    server = ServerProcess(
+        peer.name,
+        launch.command,
+        f"http://127.0.0.1:{port}{launch.health_path}",
+        out / f"{peer.key}.log",
+        env={**os.environ, **launch.env},
+        cwd=Path(launch.cwd),
+        stop_timeout_s=30.0,
+    )
+    with server:
+        target = LoadTarget(base_url=f"http://127.0.0.1:{port}", model_name=model)
+        return measure_system(platform, peer.name, "fp32", target, peer.key, out, texts)
 
 
 def fastapi_figures(platform: Platform, bundle: Path, out: Path, texts: Path) -> SystemFigures:

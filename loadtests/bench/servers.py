@@ -31,6 +31,8 @@ class ServerProcess:
         log: Path,
         env: dict[str, str] | None = None,
         start_timeout_s: float = 120.0,
+        cwd: Path | None = None,
+        stop_timeout_s: float = 10.0,
     ) -> None:
         self.name = name
         self.command = command
@@ -38,6 +40,8 @@ class ServerProcess:
         self.log = log
         self.env = env
         self.start_timeout_s = start_timeout_s
+        self.cwd = cwd
+        self.stop_timeout_s = stop_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> ServerProcess:
@@ -47,7 +51,12 @@ class ServerProcess:
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         with self.log.open("wb") as log:
             self._process = subprocess.Popen(
-                self.command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+                self.command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self.cwd,
+                start_new_session=True,
             )
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
@@ -75,7 +84,7 @@ class ServerProcess:
         process = self._process
         if process is None or process.poll() is not None:
             return
-        for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        for sig, wait in ((signal.SIGTERM, self.stop_timeout_s), (signal.SIGKILL, 5.0)):
             try:
                 os.killpg(process.pid, sig)
             except ProcessLookupError:

@@ -6,6 +6,7 @@ from fastapi import Depends, FastAPI
 
 from serving.core import ServingCore
 from serving.http import errors, oip, v1
+from serving.http.hops import HopTiming
 from serving.http.middleware import AdmissionLimit, ApiKeyGate, BodyLimit, Guards
 
 
@@ -21,6 +22,8 @@ def build_api(core: ServingCore, guards: Guards) -> FastAPI:
     api.add_middleware(AdmissionLimit, guards=guards)
     # ...and, added last so it runs first, nobody without the key gets as far as a slot.
     api.add_middleware(ApiKeyGate, guards=guards)
+    # Outermost of all: a request that asks for its per-hop split is timed from entry.
+    api.add_middleware(HopTiming)
     api.add_exception_handler(errors.ServingError, errors.handle)
     authenticated = [Depends(guards.api_key.dependency())]
     api.include_router(v1.router(core, authenticated))

@@ -24,6 +24,7 @@ from contracts.serve_api import (
     SERVER_TIMING_HEADER,
     STATUS,
 )
+from serving import hops
 from serving.http.errors import ServingError, status_of
 from serving.metrics import ReplicaMetrics
 
@@ -71,6 +72,9 @@ async def observed(
     metrics: ReplicaMetrics, route: str, response: Response
 ) -> AsyncIterator[RouteCall]:
     call = RouteCall(response)
+    timing = hops.current()
+    if timing is not None:
+        timing.handler_started = call.started
     try:
         yield call
         if call.status == 500:  # a route that answered without naming a status: a plain 200
@@ -82,4 +86,7 @@ async def observed(
         call.status = err.status_code
         raise
     finally:
-        metrics.request(route, call.status, (time.perf_counter() - call.started) * 1000)
+        ended = time.perf_counter()
+        if timing is not None:
+            timing.handler_ended = ended
+        metrics.request(route, call.status, (ended - call.started) * 1000)

@@ -103,3 +103,30 @@ def test_random_paths_share_one_metrics_label(tmp_path, built) -> None:
     for i in range(20):
         client.get(f"/v1/x{i}")  # needs the key: refused by the gate
     assert {route for route, _ in metrics.requests} == {"other"}
+
+
+def test_a_request_that_asks_gets_every_hop_of_its_path(tmp_path, built) -> None:
+    import time
+
+    from contracts.serve_api import HOPS, SENT_AT_HEADER
+
+    client, _ = _app(tmp_path, built)
+    auth = {"Authorization": f"Bearer {KEY}"}
+    plain = client.post("/v1/predict", json={"texts": ["a fine film"]}, headers=auth)
+    assert "hop-" not in plain.headers["server-timing"]  # nobody asked: nothing recorded
+    sent = time.time_ns()
+    timed = client.post(
+        "/v1/predict",
+        json={"texts": ["a fine film"]},
+        headers={**auth, SENT_AT_HEADER: str(sent)},
+    )
+    assert timed.status_code == 200
+    entries = dict(
+        part.strip().split(";dur=") for part in timed.headers["server-timing"].split(",")
+    )
+    hops = {name.removeprefix("hop-"): float(ms) for name, ms in entries.items() if "hop-" in name}
+    assert list(hops) == list(HOPS)
+    assert all(ms >= 0 for ms in hops.values())
+    assert hops["infer"] > 0 and hops["tokenize"] > 0
+    # The hops happened inside this round trip: together they cannot exceed it.
+    assert sum(hops.values()) <= (time.time_ns() - sent) / 1e6
