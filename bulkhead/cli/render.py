@@ -131,7 +131,8 @@ def bench_table(report: BenchReport) -> Table:
 
     for single in report.in_process:
         table.add_row(
-            f"in-process, 1 stream, batch {single.batch_size}",
+            "in-process, 1 stream, "
+            + ("default threads" if single.threads == 0 else f"{single.threads} threads"),
             single.precision,
             f(single.p50_ms),
             f(single.p99_ms),

@@ -24,6 +24,7 @@ from bulkhead.operations.deploy import deploy
 from bulkhead.operations.errors import BadInput, OperationFailed
 from bulkhead.platform.core import Platform
 from contracts import env
+from contracts.serve_api import bearer
 from loadtests.bench import inprocess, peers
 from loadtests.bench.report import BenchReport, SystemFigures, Unavailable, add_ratios, plot
 from loadtests.bench.servers import ServerProcess, free_port
@@ -136,8 +137,10 @@ def run_bench(platform: Platform, out: Path, systems: set[str]) -> BenchReport:
                 reason = str(err).strip().splitlines()
                 unavailable.append(Unavailable(system=peer.name, reason=" ".join(reason[-3:])))
                 reporter.info(f"  {peer.name} not run: {unavailable[-1].reason}")
+    hops: dict[str, float] = {}
     if "bulkhead" in systems:
-        results.extend(bulkhead_figures(platform, target, out, texts_file))
+        ours, hops = bulkhead_figures(platform, target, out, texts_file)
+        results.extend(ours)
     report = add_ratios(
         BenchReport(
             machine=machine(),
@@ -148,6 +151,7 @@ def run_bench(platform: Platform, out: Path, systems: set[str]) -> BenchReport:
             all_cores=all_cores,
             systems=results,
             unavailable=unavailable,
+            hops=hops,
         )
     )
     (out / "bench.json").write_text(report.model_dump_json(indent=2))
@@ -156,15 +160,18 @@ def run_bench(platform: Platform, out: Path, systems: set[str]) -> BenchReport:
 
 
 def in_process_limits(platform: Platform, bundle: Path, texts: list[str]) -> list[Any]:
-    """The model alone in one stream, no server: the floor under one client's latency."""
+    """The model alone in one stream, no server: the floor under one client's latency, with
+    onnxruntime's default threads and with Bulkhead's (one per core, no spinning); the
+    faster of the two is the floor."""
     limits = []
     for precision in PRECISIONS:
-        for batch in (1,):
-            with platform.reporter.step(f"in-process {precision} batch {batch}"):
-                figures = inprocess.measure(bundle, texts, precision=precision, batch_size=batch)
+        for threads in (0, os.cpu_count() or 1):
+            label = "default threads" if threads == 0 else f"{threads} threads"
+            with platform.reporter.step(f"in-process {precision}, one stream, {label}"):
+                figures = inprocess.measure(bundle, texts, precision=precision, threads=threads)
             limits.append(figures)
             platform.reporter.info(
-                f"  in-process {precision} batch {batch}: p50 {figures.p50_ms} ms, "
+                f"  in-process {precision} one stream ({label}): p50 {figures.p50_ms} ms, "
                 f"{figures.texts_per_s} texts/s"
             )
     return limits
@@ -199,7 +206,8 @@ def peer_figures(
     port = free_port()
     workers = os.cpu_count() or 1
     model = platform.settings.model_name
-    launch = peers.launch(peer, python, bundle.resolve(), port, workers, out / peer.key, model)
+    workdir = (out / peer.key).resolve()
+    launch = peers.launch(peer, python, bundle.resolve(), port, workers, workdir, model)
     platform.reporter.info(f"  {peer.name}: {peer.settings}")
     server = ServerProcess(
         peer.name,
@@ -242,18 +250,33 @@ def mlflow_figures(platform: Platform, bundle: Path, out: Path, texts: Path) -> 
         return measure_system(platform, name, "fp32", target, "mlflow", out, texts)
 
 
+def hop_breakdown(platform: Platform, target: LoadTarget) -> dict[str, float]:
+    """Median milliseconds per hop of one client's requests through the serve zone."""
+    from loadtests.bench.hops_probe import measure_hops
+
+    headers = {}
+    if target.api_key_file is not None:
+        headers = bearer(target.api_key_file.read_text().strip())
+    verify: str | bool = str(target.ca_file) if target.ca_file else True
+    with platform.reporter.step("Bulkhead fp32: where one request's time goes"):
+        return measure_hops(target.base_url, headers, verify)
+
+
 def bulkhead_figures(
     platform: Platform, target: LoadTarget, out: Path, texts: Path
-) -> list[SystemFigures]:
-    """The serve zone at each precision (reconfigured in place), then the user's config back."""
-    results = []
+) -> tuple[list[SystemFigures], dict[str, float]]:
+    """The serve zone at each precision (reconfigured in place), then the user's config back;
+    and the per-hop split of one client's requests at fp32."""
+    results, hops = [], {}
     try:
         for precision in PRECISIONS:
             deploy(platform, SERVE_CONFIG, {"precision": precision})
             wait_for_precision(platform, precision)
+            if precision == "fp32":
+                hops = hop_breakdown(platform, target)
             results.append(
                 measure_system(platform, "Bulkhead", precision, target, "bulkhead", out, texts)
             )
     finally:
         deploy(platform, SERVE_CONFIG)
-    return results
+    return results, hops

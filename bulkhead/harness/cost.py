@@ -31,7 +31,7 @@ class PlatformCost(BaseModel):
     pss_mb: float
 
 
-def _cpu_seconds(procs: list[psutil.Process]) -> dict[int, float]:
+def cpu_seconds(procs: list[psutil.Process]) -> dict[int, float]:
     seconds = {}
     for proc in procs:
         try:
@@ -63,12 +63,12 @@ def measure(platform: Platform, seconds: float = 30.0) -> PlatformCost:
     if state.tls_terminator is not None:
         records["tls terminator"] = state.tls_terminator
     members = {name: proven_members(record) for name, record in records.items()}
-    before = {name: _cpu_seconds(procs) for name, procs in members.items()}
+    before = {name: cpu_seconds(procs) for name, procs in members.items()}
     with platform.reporter.step(f"sampling the idle platform for {seconds:.0f} s"):
         time.sleep(seconds)
     services = []
     for name, procs in members.items():
-        after = _cpu_seconds(procs)
+        after = cpu_seconds(procs)
         used = sum(after[pid] - before[name].get(pid, after[pid]) for pid in after)
         services.append(
             ServiceCost(

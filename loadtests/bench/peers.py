@@ -121,7 +121,9 @@ def launch(
     common = ["--bundle", str(bundle), "--port", str(port), "--workers", str(workers)]
     common += ["--threads", "1", "--model-name", model]
     env = {"PYTHONPATH": str(PEER_SERVERS), "BENTOML_DO_NOT_TRACK": "true"}
-    cwd = str(PEER_SERVERS)
+    # Whatever a stack writes where it runs (MLServer's metrics folder...) lands in the report.
+    workdir.mkdir(parents=True, exist_ok=True)
+    cwd = str(workdir)
     if peer.key in ("kserve-v1", "kserve-v2"):
         command = [python, str(PEER_SERVERS / "kserve_server.py"), *common]
         command += ["--enable_latency_logging", "false"]
@@ -134,6 +136,7 @@ def launch(
     if peer.key == "bentoml":
         bentoml = str(Path(python).parent / "bentoml")
         command = [bentoml, "serve", "bentoml_service:Sentiment", "--host", "127.0.0.1"]
+        command += ["--working-dir", str(PEER_SERVERS)]
         command += ["--port", str(port)]
         env |= {"PEER_BUNDLE": str(bundle), "PEER_WORKERS": str(workers), "PEER_THREADS": "1"}
         return PeerLaunch(command=command, env=env, health_path="/readyz", cwd=cwd)

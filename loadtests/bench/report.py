@@ -73,7 +73,19 @@ class BenchReport(BaseModel):
         return max(batched, key=lambda f: f.texts_per_s, default=None)
 
     def peers(self) -> list[SystemFigures]:
-        return [s for s in self.systems if not s.system.startswith(BULKHEAD)]
+        """Peers that answered every request: a stack answering errors is not a yardstick
+        (its failures are reported by the failed-requests goal)."""
+        return [
+            s
+            for s in self.systems
+            if not s.system.startswith(BULKHEAD)
+            and s.one_user.failures + s.eight_users.failures == 0
+        ]
+
+    def single_stream(self, precision: str) -> InProcessFigures | None:
+        """The fastest one-stream figure of this precision (over the thread settings tried)."""
+        singles = [f for f in self.in_process if f.precision == precision and f.batch_size == 1]
+        return min(singles, key=lambda f: f.p50_ms, default=None)
 
     def bulkhead(self, precision: str) -> SystemFigures | None:
         return next(
@@ -87,10 +99,9 @@ def _ratio(a: float, b: float | None) -> float | None:
 
 
 def add_ratios(report: BenchReport) -> BenchReport:
-    single = {f.precision: f for f in report.in_process if f.batch_size == 1}
     ours = report.bulkhead("fp32")
     for system in report.systems:
-        stream = single.get(system.precision)
+        stream = report.single_stream(system.precision)
         if stream and system.one_user.p50_ms is not None:
             system.overhead_ms = round(system.one_user.p50_ms - stream.p50_ms, 2)
         limit = report.limit(system.precision)

@@ -5,7 +5,9 @@ Starts its own local Ray cluster (never one of the platform's), serves ``POST /p
 ``--workers`` is the number of replicas (one CPU each).
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: FastAPI must see the ``Texts`` class itself in the
+# route signature once Ray has shipped the deployment to its replica process (a string
+# annotation does not resolve there, and every body would be read as a query: 422).
 
 import os
 import signal
