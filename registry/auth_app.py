@@ -24,6 +24,7 @@ from flask import Flask, g, jsonify, make_response, request
 
 from contracts import env
 from contracts.tags import MANIFEST_DIGEST_TAG
+from registry import alias_poll
 
 CREATORS_ENV = env.REGISTRY_CREATORS
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -138,6 +139,9 @@ def _guard_native_routes(served: Any) -> None:
     async def bulkhead_rules(request: Any, call_next: Any) -> Any:
         path = request.url.path
         route = _api_route(path)
+        if alias_poll.is_registry_write(request.method, route):
+            # Whatever the outcome, the cached alias answers may now be stale.
+            alias_poll.answers.clear()
         if request.method not in _WRITE_METHODS or route is None:
             return await call_next(request)
         user = await run_in_threadpool(_authenticate_fastapi_request, request)
@@ -169,4 +173,5 @@ def create_app(app: Flask | None = None) -> Any:
     flask_app.before_request(refuse_what_zones_must_not_do)
     if served is not flask_app:  # under uvicorn MLflow returns a FastAPI app around Flask
         _guard_native_routes(served)
+        alias_poll.add_route(served, flask_app)
     return served

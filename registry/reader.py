@@ -5,11 +5,13 @@ Runs as the read-only ``server`` user. Nothing here imports torch or training co
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from contracts.registry_api import ALIAS_POLL_ROUTE
 from contracts.tags import (
     FORCED_TAG,
     GATE_FAILED_TAG,
@@ -21,6 +23,10 @@ from contracts.tags import (
 
 class BundleTooLarge(RuntimeError):
     """A version's files add up to more than the download cap; it is never fetched."""
+
+
+class RegistryReadError(RuntimeError):
+    """The registry refused or failed a read (status and message included)."""
 
 
 class ResolvedVersion(BaseModel):
@@ -40,21 +46,83 @@ class ResolvedVersion(BaseModel):
         return valid_version(version)
 
 
+@dataclass(frozen=True)
+class _PolledVersion:
+    """The fields of a model version ``_resolved`` reads, from the registry's poll route."""
+
+    version: str
+    run_id: str | None
+    source: str | None
+    tags: dict[str, str]
+
+
 class RegistryReader:
-    def __init__(self, client: Any | None = None) -> None:
+    def __init__(self, client: Any | None = None, *, poll_route: bool = True) -> None:
+        """``poll_route``: resolve aliases through the registry's cheap conditional route
+        (registry/alias_poll.py) while it exists; MLflow's own call otherwise. A reader
+        around a given client (tests' fakes) always uses that client."""
+        self.poll_route = poll_route and client is None
         if client is None:
             from mlflow import MlflowClient
 
             client = MlflowClient()
         self.client = client
+        self._last: dict[tuple[str, str], tuple[str, ResolvedVersion]] = {}
 
     def resolve(self, name: str, alias: str) -> ResolvedVersion:
         """The version an alias points at, and whether serving may load it.
 
-        Approval is read afresh on every call: a version refused as unapproved becomes
-        servable the moment the operator approves it (a forced promotion tags it).
+        Approval is read afresh on every call (the registry's answer is at most a second
+        old, and a write through the registry refreshes it at once): a version refused as
+        unapproved becomes servable the moment the operator approves it.
         """
+        if self.poll_route:
+            polled = self._poll(name, alias)
+            if polled is not None:
+                return polled
         return self._resolved(name, self.client.get_model_version_by_alias(name, alias))
+
+    def _poll(self, name: str, alias: str) -> ResolvedVersion | None:
+        """One conditional GET; ``None`` when the registry has no poll route (then never
+        again: a stock MLflow server answers it 404 with its own page)."""
+        from mlflow.tracking import get_tracking_uri
+        from mlflow.utils.credentials import get_default_host_creds
+        from mlflow.utils.rest_utils import http_request
+
+        last = self._last.get((name, alias))
+        headers = {"If-None-Match": last[0]} if last else {}
+        response = http_request(  # type: ignore[no-untyped-call]
+            get_default_host_creds(get_tracking_uri()),  # type: ignore[no-untyped-call]
+            ALIAS_POLL_ROUTE,
+            "GET",
+            params={"name": name, "alias": alias},
+            extra_headers=headers,
+            raise_on_status=False,
+        )
+        status = response.status_code
+        if status == 304 and last:
+            return last[1]
+        if status == 404 and "error_code" not in response.text:
+            self.poll_route = False
+            return None
+        if status in (401, 403, 404):  # what MLflow's own call would refuse too
+            raise RegistryReadError(
+                f"alias {name}@{alias}: registry answered {status}: {response.text[:300]}"
+            )
+        if status != 200:  # anything unexpected: this poll takes MLflow's own call
+            return None
+        body = response.json()
+        resolved = self._resolved(
+            name,
+            _PolledVersion(
+                version=str(body["version"]),
+                run_id=body.get("run_id"),
+                source=body.get("source"),
+                tags=dict(body.get("tags") or {}),
+            ),
+        )
+        self._last[(name, alias)] = (response.headers.get("ETag", ""), resolved)
+        return resolved
 
     def pinned(self, name: str, version: str) -> ResolvedVersion:
         """One version by number, with its approval and pinned manifest digest."""

@@ -307,6 +307,13 @@ def bench(
             "rayserve, bulkhead); repeat the option for several; default all."
         ),
     ] = None,
+    platform_cost: Annotated[
+        bool,
+        typer.Option(
+            help="Also measure the idle platform and the registry's cost per replica poll "
+            "(with 1, 2 and 4 replicas): about 3 minutes more."
+        ),
+    ] = True,
     as_json: JsonOption = False,
 ) -> None:
     """The champion in-process, on all cores, behind every peer and behind Bulkhead; compared."""
@@ -319,7 +326,7 @@ def bench(
         raise typer.Exit(ExitCode.BAD_INPUT)
     out = report or Path("reports") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
     with _exits():
-        result = run_bench(_platform(), out, chosen)
+        result = run_bench(_platform(), out, chosen, platform_cost=platform_cost)
     render.bench_report(console, result, out)
     _emit(as_json, lambda: result.model_dump_json(indent=2))
 

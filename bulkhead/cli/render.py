@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from bulkhead.harness.bench import PlatformBenchReport
 from bulkhead.harness.chaos import ScenarioResult
 from bulkhead.harness.cost import PlatformCost
 from bulkhead.operations.deploy import Deployment
@@ -207,12 +208,43 @@ def loadtest_report(console: Console, summary: LoadTestSummary, out: object) -> 
     console.print(f"report: {out}/summary.json, {out}/loadtest.png, Locust CSVs in {out}/")
 
 
-def bench_report(console: Console, report: BenchReport, out: object) -> None:
+def platform_cost_table(report: PlatformBenchReport) -> Table:
+    table = Table(title="what the platform costs while it waits")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    if report.idle is not None:
+        for service in report.idle.services:
+            table.add_row(
+                f"idle: {service.service} ({service.processes} processes)",
+                f"{service.cpu_core_pct} % of a core, {service.pss_mb:.0f} MB",
+            )
+        table.add_row(
+            "idle: whole platform",
+            f"{report.idle.cpu_machine_pct} % of the machine, {report.idle.pss_mb:.0f} MB",
+        )
+    for poll in report.registry_polls:
+        table.add_row(f"one alias lookup: {poll.way}", f"{poll.cpu_ms_per_poll} ms registry CPU")
+    if report.registry_scaling is not None:
+        for load in report.registry_scaling.loads:
+            table.add_row(
+                f"registry while {load.replicas} replica(s) poll",
+                f"{load.registry_core_pct} % of a core",
+            )
+        table.add_row(
+            "registry CPU per replica poll (fit)",
+            f"{report.registry_scaling.cpu_ms_per_poll} ms",
+        )
+    return table
+
+
+def bench_report(console: Console, report: PlatformBenchReport, out: object) -> None:
     # Wide enough for every column even when the output is not a terminal (rich assumes 80).
     wide = Console(stderr=True, width=max(console.width, 150))
     wide.print(bench_table(report))
     if report.hops:
         wide.print(hops_table(report))
+    if report.idle is not None or report.registry_scaling is not None:
+        wide.print(platform_cost_table(report))
     wide.print(targets_table(report))
     console.print(f"report: {out}/bench.json, {out}/bench.png")
 

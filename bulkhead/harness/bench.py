@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import Field
 
+from bulkhead.harness import cost, registry_cost
 from bulkhead.harness.loadtest import request_texts, run_with_progress, serve_target
 from bulkhead.operations.deploy import deploy
 from bulkhead.operations.errors import BadInput, OperationFailed
@@ -26,13 +28,23 @@ from bulkhead.platform.core import Platform
 from contracts import env
 from contracts.serve_api import bearer
 from loadtests.bench import inprocess, peers
-from loadtests.bench.report import BenchReport, SystemFigures, Unavailable, add_ratios, plot
+from loadtests.bench.report import (
+    BenchReport,
+    SystemFigures,
+    Target,
+    Unavailable,
+    add_ratios,
+    plot,
+)
 from loadtests.bench.servers import ServerProcess, free_port
 from loadtests.profiles import get_profile
 from loadtests.runner import BENCH_LOCUSTFILE, LoadTarget
 from loadtests.texts import read_texts
 from serving.client import ServeClient, ServeError
 
+MAX_IDLE_CPU_PCT = 5.0
+MAX_IDLE_PSS_MB = 2500.0
+MAX_POLL_CPU_MS = 10.0
 PRECISIONS = ("fp32", "int8")
 SERVE_CONFIG = Path("serve_config.yaml")
 ALL_CORE_BATCHES = (1, 8, 16)
@@ -93,6 +105,60 @@ def measure_system(
     )
 
 
+class PlatformBenchReport(BenchReport):
+    """The serving figures plus what the platform costs while it waits."""
+
+    idle: cost.PlatformCost | None = None
+    registry_polls: list[registry_cost.PollCost] = Field(default_factory=list)
+    registry_scaling: registry_cost.RegistryScaling | None = None
+
+
+def cost_targets(report: PlatformBenchReport) -> list[Target]:
+    targets = []
+    if report.idle is not None:
+        cpu, pss = report.idle.cpu_machine_pct, report.idle.pss_mb
+        targets.append(
+            Target(
+                name="idle platform: CPU",
+                wanted=f"≤ {MAX_IDLE_CPU_PCT:.0f} % of the machine",
+                measured=f"{cpu} %",
+                met=cpu <= MAX_IDLE_CPU_PCT,
+            )
+        )
+        targets.append(
+            Target(
+                name="idle platform: memory (PSS)",
+                wanted=f"≤ {MAX_IDLE_PSS_MB / 1000:.1f} GB",
+                measured=f"{pss / 1000:.2f} GB",
+                met=pss <= MAX_IDLE_PSS_MB,
+            )
+        )
+    scaling = report.registry_scaling
+    if scaling is not None:
+        per_poll = scaling.cpu_ms_per_poll
+        targets.append(
+            Target(
+                name="registry CPU per replica poll (fit over 1, 2, 4 replicas)",
+                wanted=f"≤ {MAX_POLL_CPU_MS:.0f} ms",
+                measured=f"{per_poll:.1f} ms",
+                met=per_poll <= MAX_POLL_CPU_MS,
+            )
+        )
+        first, last = scaling.loads[0], scaling.loads[-1]
+        idle = scaling.idle_core_pct
+        each_first = (first.registry_core_pct - idle) / first.replicas
+        each_last = (last.registry_core_pct - idle) / last.replicas
+        targets.append(
+            Target(
+                name=f"registry CPU per replica, {last.replicas} vs {first.replicas} replica(s)",
+                wanted="flat (≤ 1.2x)",
+                measured=f"{each_last / each_first:.2f}x" if each_first > 0 else "—",
+                met=each_first > 0 and each_last <= 1.2 * each_first,
+            )
+        )
+    return targets
+
+
 def wait_for_precision(platform: Platform, precision: str, timeout_s: float = 120.0) -> None:
     """Serve reconfigures replicas in place; wait until several answers in a row report it."""
     deadline, streak = time.monotonic() + timeout_s, 0
@@ -108,8 +174,11 @@ def wait_for_precision(platform: Platform, precision: str, timeout_s: float = 12
         raise OperationFailed(f"the serve zone did not switch to {precision} in {timeout_s:.0f} s")
 
 
-def run_bench(platform: Platform, out: Path, systems: set[str]) -> BenchReport:
-    """Every chosen stack in turn on the same champion bundle; writes bench.json and .png."""
+def run_bench(
+    platform: Platform, out: Path, systems: set[str], *, platform_cost: bool = True
+) -> PlatformBenchReport:
+    """Every chosen stack in turn on the same champion bundle, then (``platform_cost``) what
+    the idle platform and the replicas' polls cost; writes bench.json and bench.png."""
     reporter = platform.reporter
     started, started_at = time.monotonic(), time.strftime("%Y-%m-%d %H:%M:%S %Z")
     target = serve_target(platform)
@@ -141,8 +210,17 @@ def run_bench(platform: Platform, out: Path, systems: set[str]) -> BenchReport:
     if "bulkhead" in systems:
         ours, hops = bulkhead_figures(platform, target, out, texts_file)
         results.extend(ours)
+    idle, polls, scaling = None, [], None
+    if platform_cost:
+        with platform.reporter.step("the idle platform: CPU and memory for 30 s"):
+            idle = cost.measure(platform, 30.0)
+        reporter.info(f"  idle: {idle.cpu_machine_pct} % of the machine, {idle.pss_mb:.0f} MB")
+        polls = registry_cost.poll_cost(platform)
+        for poll in polls:
+            reporter.info(f"  {poll.way}: {poll.cpu_ms_per_poll} ms of registry CPU per call")
+        scaling = registry_cost.registry_scaling(platform, SERVE_CONFIG)
     report = add_ratios(
-        BenchReport(
+        PlatformBenchReport(
             machine=machine(),
             model=f"{platform.settings.model_name} v{champion}",
             started_at=started_at,
@@ -152,8 +230,12 @@ def run_bench(platform: Platform, out: Path, systems: set[str]) -> BenchReport:
             systems=results,
             unavailable=unavailable,
             hops=hops,
+            idle=idle,
+            registry_polls=polls,
+            registry_scaling=scaling,
         )
     )
+    report.targets.extend(cost_targets(report))
     (out / "bench.json").write_text(report.model_dump_json(indent=2))
     plot(report, out / "bench.png")
     return report

@@ -10,6 +10,7 @@ of one core, while 1, 2 and 4 real replicas poll and nothing else happens.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import psutil
 from pydantic import BaseModel, Field
@@ -20,6 +21,7 @@ from bulkhead.platform.procs import proven_members
 
 
 class PollCost(BaseModel):
+    way: str
     polls: int
     cpu_ms_per_poll: float = Field(description="Registry CPU time per alias lookup.")
     wall_ms_per_poll: float = Field(description="Round trip of one alias lookup.")
@@ -38,27 +40,38 @@ def registry_processes(platform: Platform) -> list[psutil.Process]:
     return proven_members(state.registry.process)
 
 
-def poll_cost(platform: Platform, polls: int = 200) -> PollCost:
+def poll_cost(platform: Platform, polls: int = 200) -> list[PollCost]:
+    """Back-to-back alias lookups as the serve zone's user, two ways: MLflow's own call, and
+    the registry's poll route (answers cached for a second, so these are cache hits; the
+    replicas' real polls, mostly misses, are in ``registry_scaling``)."""
     from registry.reader import RegistryReader
 
     platform.credentials("server").activate()
-    reader = RegistryReader()
     name = platform.settings.model_name
-    for _ in range(5):  # warm: connection pool, credential cache
-        reader.resolve(name, "champion")
     procs = registry_processes(platform)
-    before = cpu_seconds(procs)
-    started = time.perf_counter()
-    for _ in range(polls):
-        reader.resolve(name, "champion")
-    wall = time.perf_counter() - started
-    after = cpu_seconds(procs)
-    used = sum(after[pid] - before.get(pid, after[pid]) for pid in after)
-    return PollCost(
-        polls=polls,
-        cpu_ms_per_poll=round(1000 * used / polls, 2),
-        wall_ms_per_poll=round(1000 * wall / polls, 2),
-    )
+    results = []
+    for way, reader in (
+        ("MLflow's registered-models/alias", RegistryReader(poll_route=False)),
+        ("Bulkhead's poll route", RegistryReader()),
+    ):
+        for _ in range(5):  # warm: connection pool, credential cache
+            reader.resolve(name, "champion")
+        before = cpu_seconds(procs)
+        started = time.perf_counter()
+        for _ in range(polls):
+            reader.resolve(name, "champion")
+        wall = time.perf_counter() - started
+        after = cpu_seconds(procs)
+        used = sum(after[pid] - before.get(pid, after[pid]) for pid in after)
+        results.append(
+            PollCost(
+                way=way,
+                polls=polls,
+                cpu_ms_per_poll=round(1000 * used / polls, 2),
+                wall_ms_per_poll=round(1000 * wall / polls, 2),
+            )
+        )
+    return results
 
 
 def registry_load(platform: Platform, replicas: int, seconds: float) -> ReplicaLoad:
@@ -69,4 +82,67 @@ def registry_load(platform: Platform, replicas: int, seconds: float) -> ReplicaL
     used = sum(after[pid] - before.get(pid, after[pid]) for pid in after)
     return ReplicaLoad(
         replicas=replicas, seconds=seconds, registry_core_pct=round(100 * used / seconds, 2)
+    )
+
+
+class RegistryScaling(BaseModel):
+    """The registry's CPU while 1, 2 and 4 real replicas poll it and nothing else happens."""
+
+    loads: list[ReplicaLoad]
+    polls_per_replica_s: float = Field(description="1 / the replicas' poll interval.")
+    cpu_ms_per_poll: float = Field(description="Slope of the fit: extra CPU per extra poll.")
+    idle_core_pct: float = Field(description="Intercept: the registry with no poller.")
+
+
+def serve_replicas(platform: Platform) -> int:
+    from bulkhead.harness.chaos.base import process_title
+    from bulkhead.platform.procs import session_members
+    from bulkhead.platform.settings import Zone
+
+    zone = platform.load_state().zones.get(Zone.SERVE)
+    members = session_members(zone.process.pid) if zone else []
+    return sum(1 for p in members if process_title(p).startswith("ray::ServeReplica"))
+
+
+def registry_scaling(
+    platform: Platform,
+    config: Path,
+    counts: tuple[int, ...] = (1, 2, 4),
+    seconds: float = 30.0,
+    poll_interval_s: float = 2.0,
+) -> RegistryScaling:
+    """Pin the serve app at each replica count (a quarter CPU each, so four fit on a small
+    node), let them settle, sample the registry; then the user's config again."""
+    from bulkhead.operations.deploy import deploy
+
+    loads = []
+    try:
+        for count in counts:
+            pinned = {
+                "num_replicas": count,
+                "autoscaling_config": None,
+                "ray_actor_options": {"num_cpus": 0.25},
+            }
+            deploy(platform, config, {"poll_interval_s": poll_interval_s}, pinned)
+            deadline = time.monotonic() + 120
+            while serve_replicas(platform) != count and time.monotonic() < deadline:
+                time.sleep(1)
+            time.sleep(10)  # every replica loaded its model and polls on its own rhythm
+            with platform.reporter.step(f"registry CPU with {count} replica(s) polling"):
+                loads.append(registry_load(platform, count, seconds))
+            platform.reporter.info(
+                f"  {count} replica(s): registry {loads[-1].registry_core_pct}% of a core"
+            )
+    finally:
+        deploy(platform, config)
+    xs = [load.replicas / poll_interval_s for load in loads]  # polls per second
+    ys = [load.registry_core_pct * 10 for load in loads]  # ms of CPU per second
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    spread = sum((x - mean_x) ** 2 for x in xs) or 1.0
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread
+    return RegistryScaling(
+        loads=loads,
+        polls_per_replica_s=round(1 / poll_interval_s, 3),
+        cpu_ms_per_poll=round(slope, 2),
+        idle_core_pct=round((mean_y - slope * mean_x) / 10, 2),
     )

@@ -36,7 +36,10 @@ class Deployment(BaseModel):
 
 
 def deploy(
-    platform: Platform, config: Path, user_config: dict[str, Any] | None = None
+    platform: Platform,
+    config: Path,
+    user_config: dict[str, Any] | None = None,
+    deployment: dict[str, Any] | None = None,
 ) -> Deployment:
     reporter = platform.reporter
     zone = platform.load_state().zones.get(Zone.SERVE)
@@ -48,7 +51,7 @@ def deploy(
         "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     }
     serve_bin = str(Path(sys.executable).parent / "serve")
-    rendered = render_config(platform, config, user_config)
+    rendered = render_config(platform, config, user_config, deployment)
     started = time.monotonic()
     with reporter.step(f"serve deploy {config}"):
         done = subprocess.run(

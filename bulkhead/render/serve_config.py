@@ -13,13 +13,17 @@ from bulkhead.security import tls_terminator
 
 
 def render_config(
-    platform: Platform, config: Path, user_config: dict[str, Any] | None = None
+    platform: Platform,
+    config: Path,
+    user_config: dict[str, Any] | None = None,
+    deployment: dict[str, Any] | None = None,
 ) -> Path:
     """The user's config with the platform's serve address: the platform owns its ports, so
     a second platform (tests, another checkout) never binds the first one's port.
 
     ``user_config`` overrides keys of every deployment's live settings (the benchmark uses it
-    to switch precision without editing the user's file).
+    to switch precision without editing the user's file); ``deployment`` sets (or, with
+    ``None``, removes) keys of every deployment itself (the benchmark pins replica counts).
     """
     data = yaml.safe_load(config.read_text())
     data.setdefault("http_options", {})
@@ -43,9 +47,14 @@ def render_config(
         data["http_options"]["ssl_certfile"] = str(cert.cert)
         data["http_options"]["ssl_keyfile"] = str(cert.key)
     for application in data.get("applications", []):
-        for deployment in application.get("deployments", []):
+        for settings in application.get("deployments", []):
             if user_config:
-                deployment.setdefault("user_config", {}).update(user_config)
+                settings.setdefault("user_config", {}).update(user_config)
+            for key, value in (deployment or {}).items():
+                if value is None:
+                    settings.pop(key, None)
+                else:
+                    settings[key] = value
     rendered = platform.paths.home / "serve_config.rendered.yaml"
     rendered.write_text(yaml.safe_dump(data, sort_keys=False))
     return rendered

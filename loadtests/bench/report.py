@@ -6,6 +6,7 @@ The goals of docs/performance.md are checked here as ratios measured in the same
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -98,7 +99,10 @@ def _ratio(a: float, b: float | None) -> float | None:
     return round(a / b, 2) if b else None
 
 
-def add_ratios(report: BenchReport) -> BenchReport:
+Report = TypeVar("Report", bound="BenchReport")
+
+
+def add_ratios(report: Report) -> Report:
     ours = report.bulkhead("fp32")
     for system in report.systems:
         stream = report.single_stream(system.precision)

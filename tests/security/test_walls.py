@@ -122,6 +122,78 @@ def test_no_zone_writes_another_zones_experiment(platform: TestPlatform) -> None
             ) in (403,)
 
 
+def test_the_alias_poll_route_answers_only_whom_mlflow_lets_read_the_model(
+    platform: TestPlatform, served: Served
+) -> None:
+    """The registry's cheap poll route (registry/alias_poll.py) must refuse exactly what
+    MLflow's own alias call refuses: no credentials, a wrong password, a user without read
+    permission on the model (ingest); and answer the serve zone's user."""
+    from contracts.registry_api import ALIAS_POLL_ROUTE
+
+    query = {"name": "sentiment", "alias": "champion"}
+    base = f"http://127.0.0.1:{platform.registry_port}"
+    anonymous = httpx.get(base + ALIAS_POLL_ROUTE, params=query).status_code
+    assert _record("anonymous", f"GET {ALIAS_POLL_ROUTE}", anonymous) == 401
+    wrong = httpx.get(base + ALIAS_POLL_ROUTE, params=query, auth=("server", "x" * 32))
+    assert _record("server?", f"GET {ALIAS_POLL_ROUTE} wrong password", wrong.status_code) == 401
+    with _registry(platform, "ingest") as ingest:
+        refused = ingest.get(ALIAS_POLL_ROUTE, params=query).status_code
+        assert _record("ingest", f"GET {ALIAS_POLL_ROUTE}", refused) == 403
+        # The control: MLflow's own call refuses ingest as well.
+        assert (
+            ingest.get("/api/2.0/mlflow/registered-models/alias", params=query).status_code == 403
+        )
+    with _registry(platform, "server") as server:
+        answer = server.get(ALIAS_POLL_ROUTE, params=query)
+        assert answer.status_code == 200, answer.text
+        native = server.get("/api/2.0/mlflow/registered-models/alias", params=query).json()
+        assert answer.json()["version"] == native["model_version"]["version"]
+        assert answer.json()["run_id"] == native["model_version"]["run_id"]
+        same = server.get(
+            ALIAS_POLL_ROUTE, params=query, headers={"If-None-Match": answer.headers["etag"]}
+        )
+        assert same.status_code == 304 and same.content == b""
+
+
+def test_a_registry_write_reaches_the_next_poll_at_once(platform: TestPlatform) -> None:
+    """Answers are cached for a second, but a write through the registry empties the cache:
+    an approval or a promotion is never served stale by this process."""
+    from contracts.registry_api import ALIAS_POLL_ROUTE
+
+    query = {"name": "sentiment", "alias": "champion"}
+    with _registry(platform, "server") as server, _registry(platform, "admin") as admin:
+        before = server.get(ALIAS_POLL_ROUTE, params=query)
+        version = before.json()["version"]
+        tag = {"name": "sentiment", "version": version, "key": "bulkhead.test.poll"}
+        try:
+            assert admin.post(
+                "/api/2.0/mlflow/model-versions/set-tag", json={**tag, "value": "1"}
+            ).is_success
+            after = server.get(
+                ALIAS_POLL_ROUTE, params=query, headers={"If-None-Match": before.headers["etag"]}
+            )
+            assert after.status_code == 200 and after.json()["tags"]["bulkhead.test.poll"] == "1"
+        finally:
+            admin.request("DELETE", "/api/2.0/mlflow/model-versions/delete-tag", json=tag)
+
+
+def test_the_serve_zones_reader_polls_through_the_cheap_route(
+    platform: TestPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from registry.credentials import RegistryCredentials
+    from registry.reader import RegistryReader
+
+    credentials = RegistryCredentials.from_file(platform.paths.registry_credentials("server"))
+    for name, value in credentials.client_env().items():
+        monkeypatch.setenv(name, value)
+    cheap, native = RegistryReader(), RegistryReader(poll_route=False)
+    first = cheap.resolve("sentiment", "champion")
+    again = cheap.resolve("sentiment", "champion")  # a 304: the same answer
+    assert cheap.poll_route, "the reader fell back to MLflow's call"
+    assert first == again == native.resolve("sentiment", "champion")
+    assert first.approved and first.manifest_digest
+
+
 def test_unauthenticated_slow_bodies_do_not_lock_out_real_callers(served: Served) -> None:
     """40 connections send headers and hold their bodies (the review's attack): every
     authenticated prediction must still be answered."""

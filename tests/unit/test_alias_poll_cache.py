@@ -1,0 +1,38 @@
+"""The registry poll route's cache: answers expire, writes empty it, it stays bounded."""
+
+from __future__ import annotations
+
+from registry.alias_poll import TimedCache, etag_of, is_registry_write
+
+
+def test_entries_expire_after_their_ttl() -> None:
+    now = [0.0]
+    cache = TimedCache(1.0, clock=lambda: now[0])
+    cache.put("k", {"version": "1"})
+    assert cache.get("k") == {"version": "1"}
+    now[0] = 1.01
+    assert cache.get("k") is None
+
+
+def test_clear_and_the_size_bound() -> None:
+    cache = TimedCache(60.0)
+    for i in range(10_002):
+        cache.put(i, i)
+    assert cache.get(0) is None  # the bound emptied the map once it passed 10,000 entries
+    cache.put("a", 1)
+    cache.clear()
+    assert cache.get("a") is None
+
+
+def test_which_calls_count_as_registry_writes() -> None:
+    assert is_registry_write("POST", "mlflow/registered-models/alias")
+    assert is_registry_write("DELETE", "mlflow/model-versions/delete-tag")
+    assert not is_registry_write("GET", "mlflow/registered-models/alias")
+    assert not is_registry_write("POST", "mlflow/runs/create")
+    assert not is_registry_write("POST", None)
+
+
+def test_the_etag_follows_the_answer() -> None:
+    a = {"version": "1", "tags": {"x": "1"}}
+    assert etag_of(a) == etag_of(dict(reversed(list(a.items()))))
+    assert etag_of(a) != etag_of({"version": "1", "tags": {"x": "2"}})
