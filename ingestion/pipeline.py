@@ -321,6 +321,25 @@ def log_to_registry(manifest: Manifest, folder: Path, experiment_name: str) -> s
     return run_id
 
 
+# Ray Data leaves two detached actors behind on the cluster after a job (its stats actor and
+# its autoscaling coordinator): ~240 MB and ~1.3 % of a core on an idle ingest zone, kept for
+# nothing until the next job, which creates them again.
+RAY_DATA_DETACHED_ACTORS = (
+    ("datasets_stats_actor", "_dataset_stats_actor"),
+    ("AutoscalingCoordinator", "AutoscalingCoordinator"),
+)
+
+
+def release_ray_data_actors() -> None:
+    import ray
+
+    for name, namespace in RAY_DATA_DETACHED_ACTORS:
+        try:
+            ray.kill(ray.get_actor(name, namespace=namespace))
+        except Exception:  # absent (nothing used Ray Data) or already gone: nothing to free
+            continue
+
+
 def run(spec: IngestJobSpec) -> IngestResult:
     import ray
 
@@ -333,6 +352,7 @@ def run(spec: IngestJobSpec) -> IngestResult:
         ray.data.DataContext.get_current().enable_progress_bars = False
         folder, created, manifest = build_snapshot(spec.config, spec.snapshots_dir)
     finally:
+        release_ray_data_actors()
         ray.shutdown()
     _step(f"snapshot {'written' if created else 'unchanged'}: {folder} digest {manifest.digest}")
     run_id = None

@@ -64,6 +64,29 @@ def test_bundled_set_gives_a_stable_snapshot_logged_to_mlflow(platform: TestPlat
     assert contexts == {"train", "validation", "test"}
     tags = {t["key"]: t["value"] for t in run.json()["run"]["data"]["tags"]}
     assert tags["bulkhead.dataset_digest"] == first["digest"]
+    _no_ray_data_actors_left(platform)
+
+
+def _no_ray_data_actors_left(platform: TestPlatform) -> None:
+    """Ray Data's detached stats actor and autoscaling coordinator (~240 MB idle) end with
+    the job that made them."""
+    import time
+
+    from bulkhead.harness.chaos.base import process_title
+    from bulkhead.platform.procs import session_members
+    from bulkhead.platform.settings import Zone
+    from bulkhead.platform.state import PlatformState
+
+    state = PlatformState.load(platform.paths.state_file)
+    leader = state.zones[Zone.INGEST].process.pid
+    left: list[str] = []
+    for _ in range(20):
+        titles = [process_title(p) for p in session_members(leader)]
+        left = [t for t in titles if "_StatsActor" in t or "AutoscalingCoordinator" in t]
+        if not left:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"Ray Data actors still running after the ingest job: {left}")
 
 
 def test_user_csv_with_own_columns_duplicates_and_conflicts(
