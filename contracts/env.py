@@ -25,6 +25,10 @@ SERVE_CACHE_DIR = "BULKHEAD_SERVE_CACHE_DIR"
 # --- the registry zone
 # Comma-separated registry users allowed to create experiments and registered models.
 REGISTRY_CREATORS = "BULKHEAD_REGISTRY_CREATORS"
+# Seconds the registry's alias-poll route keeps an answer (registry/alias_poll.py). A write
+# through the same registry process drops its answers at once, so one registry process may
+# keep them long; several processes (workers, pods) keep them for the staleness they accept.
+REGISTRY_ALIAS_CACHE_S = "BULKHEAD_REGISTRY_ALIAS_CACHE_S"
 
 # --- the load generators (a Locust process started by `bulkhead loadtest` / `bench`)
 MODEL_NAME = "BULKHEAD_MODEL_NAME"

@@ -12,10 +12,12 @@ load grew with replicas times versions. This route answers the same question:
 - authenticated by MLflow's basic auth (with its verified-credential cache): 401 without;
 - allowed only where MLflow's own rules let the user read the registered model (evaluated by
   MLflow's permission function, remembered per user and model for ``PERMISSION_TTL_S``): 403;
-- answered from a per-process cache for at most ``ANSWER_TTL_S``, emptied at once when a
+- answered from a per-process cache for at most ``BULKHEAD_REGISTRY_ALIAS_CACHE_S`` (1 s
+  unless set; `bulkhead up`'s single registry process uses 30 s), emptied at once when a
   write to the model registry passes this process (a promotion, a tag, a new version).
 
-A replica sends the ETag of its last answer; when nothing changed the registry answers 304 with
+A client may ask for a fresh lookup with ``Cache-Control: no-cache``. A replica sends the ETag
+of its last answer; when nothing changed the registry answers 304 with
 no body. It lives on the FastAPI app MLflow serves (never reaching Flask), so a poll skips
 the WSGI bridge as well.
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -31,9 +34,10 @@ from typing import Any
 
 from starlette.requests import Request
 
+from contracts import env
 from contracts.registry_api import ALIAS_POLL_ROUTE as ROUTE
 
-ANSWER_TTL_S = 1.0
+DEFAULT_ANSWER_TTL_S = 1.0
 PERMISSION_TTL_S = 30.0
 _REGISTRY_WRITES = ("mlflow/registered-models/", "mlflow/model-versions/")
 
@@ -66,7 +70,18 @@ class TimedCache:
             self._entries.clear()
 
 
-answers = TimedCache(ANSWER_TTL_S)
+def answer_ttl_s() -> float:
+    """``BULKHEAD_REGISTRY_ALIAS_CACHE_S`` (0-300 s), else 1 s: safe with several registry
+    processes, where a write clears only the cache of the process it passed."""
+    raw = os.environ.get(env.REGISTRY_ALIAS_CACHE_S, "")
+    try:
+        value = float(raw) if raw else DEFAULT_ANSWER_TTL_S
+    except ValueError:
+        value = DEFAULT_ANSWER_TTL_S
+    return min(max(value, 0.0), 300.0)
+
+
+answers = TimedCache(answer_ttl_s())
 permissions = TimedCache(PERMISSION_TTL_S)
 
 
@@ -136,7 +151,10 @@ def add_route(served: Any, flask_app: Any) -> None:
             permissions.put((user.username, name), allowed)
         if not allowed:
             return error(403, "PERMISSION_DENIED", f"{user.username!r} may not read {name!r}")
-        answer: dict[str, Any] | None = answers.get((name, alias_name))
+        # ``Cache-Control: no-cache`` asks for a fresh lookup (HTTP's meaning): no more than
+        # MLflow's own call, which the same user may make anyway.
+        fresh = "no-cache" in request.headers.get("cache-control", "")
+        answer: dict[str, Any] | None = None if fresh else answers.get((name, alias_name))
         if answer is None:
             try:
                 answer = await run_in_threadpool(_lookup, name, alias_name)

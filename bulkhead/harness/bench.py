@@ -141,7 +141,7 @@ def cost_targets(report: PlatformBenchReport) -> list[Target]:
                 name="registry CPU per replica poll (fit over 1, 2, 4 replicas)",
                 wanted=f"≤ {MAX_POLL_CPU_MS:.0f} ms",
                 measured=f"{per_poll:.1f} ms",
-                met=per_poll <= MAX_POLL_CPU_MS,
+                met=0 <= per_poll <= MAX_POLL_CPU_MS,
             )
         )
         first, last = scaling.loads[0], scaling.loads[-1]
@@ -154,6 +154,16 @@ def cost_targets(report: PlatformBenchReport) -> list[Target]:
                 wanted="flat (≤ 1.2x)",
                 measured=f"{each_last / each_first:.2f}x" if each_first > 0 else "—",
                 met=each_first > 0 and each_last <= 1.2 * each_first,
+            )
+        )
+    expired = next((p for p in report.registry_polls if "fresh" in p.way), None)
+    if expired is not None:
+        targets.append(
+            Target(
+                name="registry CPU per poll, answer looked up afresh",
+                wanted=f"≤ {MAX_POLL_CPU_MS:.0f} ms",
+                measured=f"{expired.cpu_ms_per_poll:.1f} ms",
+                met=expired.cpu_ms_per_poll <= MAX_POLL_CPU_MS,
             )
         )
     return targets

@@ -106,6 +106,9 @@ def registry_env(paths: StatePaths) -> dict[str, str]:
     # MLflow 3.x starts a job runner and a Huey consumer per queue (online trace scoring and
     # the like: ~7 processes, ~1.2 GB) unless told not to; nothing here uses them.
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+    # One registry process (--workers 1): every registry write passes it and drops its cached
+    # alias answers at once, so replicas' polls may be answered from the cache for 30 s.
+    env[names.REGISTRY_ALIAS_CACHE_S] = "30"
     return env
 
 

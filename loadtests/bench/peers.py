@@ -76,7 +76,8 @@ PEERS: dict[str, Peer] = {
             name="BentoML",
             environment="bentoml",
             packages=["bentoml==1.4.40"],
-            settings="@bentoml.service(workers=cores), sync @bentoml.api, 1 ORT thread/worker",
+            settings="@bentoml.service(workers=cores), sync @bentoml.api, 1 ORT thread per "
+            "worker, access log off",
         ),
         Peer(
             key="rayserve",

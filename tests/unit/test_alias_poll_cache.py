@@ -36,3 +36,16 @@ def test_the_etag_follows_the_answer() -> None:
     a = {"version": "1", "tags": {"x": "1"}}
     assert etag_of(a) == etag_of(dict(reversed(list(a.items()))))
     assert etag_of(a) != etag_of({"version": "1", "tags": {"x": "2"}})
+
+
+def test_the_answer_lifetime_comes_from_the_environment_within_bounds(monkeypatch) -> None:
+    from registry.alias_poll import answer_ttl_s
+
+    monkeypatch.delenv("BULKHEAD_REGISTRY_ALIAS_CACHE_S", raising=False)
+    assert answer_ttl_s() == 1.0  # several registry processes: stay short
+    monkeypatch.setenv("BULKHEAD_REGISTRY_ALIAS_CACHE_S", "30")
+    assert answer_ttl_s() == 30.0
+    monkeypatch.setenv("BULKHEAD_REGISTRY_ALIAS_CACHE_S", "1e9")
+    assert answer_ttl_s() == 300.0
+    monkeypatch.setenv("BULKHEAD_REGISTRY_ALIAS_CACHE_S", "soon")
+    assert answer_ttl_s() == 1.0

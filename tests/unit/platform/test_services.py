@@ -189,3 +189,5 @@ def test_the_registry_runs_without_mlflows_job_runner(paths: StatePaths) -> None
     write_secret(paths.flask_secret, "s" * 32)
     env = services.registry_env(paths)
     assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    # One registry process: writes drop its cached alias answers, so they may live 30 s.
+    assert env["BULKHEAD_REGISTRY_ALIAS_CACHE_S"] == "30"
