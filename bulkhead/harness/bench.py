@@ -21,6 +21,7 @@ import httpx
 from pydantic import Field
 
 from bulkhead.harness import cost, registry_cost
+from bulkhead.harness.bench_markdown import bench_markdown
 from bulkhead.harness.loadtest import request_texts, run_with_progress, serve_target
 from bulkhead.operations.deploy import deploy
 from bulkhead.operations.errors import BadInput, OperationFailed
@@ -247,6 +248,7 @@ def run_bench(
     )
     report.targets.extend(cost_targets(report))
     (out / "bench.json").write_text(report.model_dump_json(indent=2))
+    (out / "bench.md").write_text(bench_markdown(report))
     plot(report, out / "bench.png")
     return report
 

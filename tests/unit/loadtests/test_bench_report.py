@@ -101,3 +101,15 @@ def test_a_failed_request_anywhere_fails_the_goal() -> None:
 def test_plot_is_written(tmp_path: Path) -> None:
     path = plot(_report(), tmp_path / "bench.png")
     assert path.stat().st_size > 10_000
+
+
+def test_the_markdown_report_carries_every_row_and_goal() -> None:
+    from bulkhead.harness.bench import PlatformBenchReport
+    from bulkhead.harness.bench_markdown import bench_markdown
+
+    report = PlatformBenchReport(**_report().model_dump())
+    text = bench_markdown(report)
+    assert "| **Bulkhead** | fp32 | 5.5 |" in text
+    assert "| KServe (v1) | fp32 |" in text and "1.56x" in text
+    assert "not run: pip failed" in text
+    assert text.count("| not met |") == sum(not t.met for t in report.targets)
