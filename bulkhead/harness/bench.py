@@ -306,16 +306,7 @@ def peer_figures(
     workdir = (out / peer.key).resolve()
     launch = peers.launch(peer, python, bundle.resolve(), port, workers, workdir, model)
     platform.reporter.info(f"  {peer.name}: {peer.settings}")
-    server = ServerProcess(
-        peer.name,
-        launch.command,
-        f"http://127.0.0.1:{port}{launch.health_path}",
-        out / f"{peer.key}.log",
-        env={**os.environ, **launch.env},
-        cwd=Path(launch.cwd),
-        stop_timeout_s=30.0,
-    )
-    with server:
+    with launch.server(peer.name, out / f"{peer.key}.log"):
         target = LoadTarget(base_url=f"http://127.0.0.1:{port}", model_name=model)
         return measure_system(platform, peer.name, "fp32", target, peer.key, out, texts)
 

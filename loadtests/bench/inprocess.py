@@ -42,14 +42,8 @@ def measure(
     rng = random.Random(seed)
     for _ in range(warmup_calls):
         predictor.predict(rng.choices(texts, k=batch_size))
-    latencies = []
-    deadline = time.perf_counter() + seconds
     started = time.perf_counter()
-    while time.perf_counter() < deadline:
-        batch = rng.choices(texts, k=batch_size)
-        t0 = time.perf_counter()
-        predictor.predict(batch)
-        latencies.append((time.perf_counter() - t0) * 1000)
+    latencies = _closed_loop(predictor, texts, batch_size, seconds, rng)
     elapsed = time.perf_counter() - started
     arr = np.array(latencies)
     return InProcessFigures(
@@ -61,6 +55,20 @@ def measure(
         p99_ms=round(float(np.percentile(arr, 99)), 2),
         texts_per_s=round(len(latencies) * batch_size / elapsed, 1),
     )
+
+
+def _closed_loop(
+    predictor: Predictor, texts: list[str], batch_size: int, seconds: float, rng: random.Random
+) -> list[float]:
+    """Milliseconds of each call, calls back to back for ``seconds``."""
+    latencies = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        batch = rng.choices(texts, k=batch_size)
+        t0 = time.perf_counter()
+        predictor.predict(batch)
+        latencies.append((time.perf_counter() - t0) * 1000)
+    return latencies
 
 
 class AllCoreFigures(BaseModel):
@@ -92,14 +100,7 @@ def _worker(
     for _ in range(20):
         predictor.predict(rng.choices(texts, k=batch_size))
     barrier.wait()
-    latencies = []
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        batch = rng.choices(texts, k=batch_size)
-        t0 = time.perf_counter()
-        predictor.predict(batch)
-        latencies.append((time.perf_counter() - t0) * 1000)
-    results.put(latencies)
+    results.put(_closed_loop(predictor, texts, batch_size, seconds, rng))
 
 
 def measure_all_cores(

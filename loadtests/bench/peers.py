@@ -11,6 +11,7 @@ hand-written FastAPI server need nothing beyond Bulkhead's own environment.
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -18,6 +19,8 @@ from importlib.metadata import version
 from pathlib import Path
 
 from pydantic import BaseModel
+
+from loadtests.bench.servers import ServerProcess
 
 PEER_SERVERS = Path(__file__).resolve().parents[1] / "peer_servers"
 
@@ -29,6 +32,20 @@ class PeerLaunch(BaseModel):
     env: dict[str, str]
     health_path: str
     cwd: str
+    port: int
+
+    def server(self, name: str, log: Path) -> ServerProcess:
+        """The peer as a process group of its own, ready when its health path answers 200;
+        a Ray cluster takes a while to shut down, hence the longer stop."""
+        return ServerProcess(
+            name,
+            self.command,
+            f"http://127.0.0.1:{self.port}{self.health_path}",
+            log,
+            env={**os.environ, **self.env},
+            cwd=Path(self.cwd),
+            stop_timeout_s=30.0,
+        )
 
 
 class Peer(BaseModel):
@@ -128,20 +145,22 @@ def launch(
     if peer.key in ("kserve-v1", "kserve-v2"):
         command = [python, str(PEER_SERVERS / "kserve_server.py"), *common]
         command += ["--enable_latency_logging", "false"]
-        return PeerLaunch(command=command, env=env, health_path=f"/v1/models/{model}", cwd=cwd)
+        return PeerLaunch(
+            port=port, command=command, env=env, health_path=f"/v1/models/{model}", cwd=cwd
+        )
     if peer.key == "mlserver":
         command = [python, str(PEER_SERVERS / "mlserver_runtime.py"), *common]
         command += ["--folder", str(workdir / "mlserver")]
         path = f"/v2/models/{model}/ready"
-        return PeerLaunch(command=command, env=env, health_path=path, cwd=cwd)
+        return PeerLaunch(port=port, command=command, env=env, health_path=path, cwd=cwd)
     if peer.key == "bentoml":
         bentoml = str(Path(python).parent / "bentoml")
         command = [bentoml, "serve", "bentoml_service:Sentiment", "--host", "127.0.0.1"]
         command += ["--working-dir", str(PEER_SERVERS)]
         command += ["--port", str(port)]
         env |= {"PEER_BUNDLE": str(bundle), "PEER_WORKERS": str(workers), "PEER_THREADS": "1"}
-        return PeerLaunch(command=command, env=env, health_path="/readyz", cwd=cwd)
+        return PeerLaunch(port=port, command=command, env=env, health_path="/readyz", cwd=cwd)
     if peer.key == "rayserve":
         command = [python, str(PEER_SERVERS / "rayserve_app.py"), *common]
-        return PeerLaunch(command=command, env=env, health_path="/health", cwd=cwd)
+        return PeerLaunch(port=port, command=command, env=env, health_path="/health", cwd=cwd)
     raise KeyError(peer.key)

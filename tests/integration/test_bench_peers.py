@@ -7,7 +7,6 @@ answered errors once counted as the fastest stack in a bench run; this is the gu
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import httpx
 import pytest
 
 from loadtests.bench import peers, wire
-from loadtests.bench.servers import ServerProcess, free_port
+from loadtests.bench.servers import free_port
 from loadtests.peer_servers.text_model import TextModel
 from tests.utils.bundles import make_bundle
 
@@ -56,17 +55,8 @@ def test_each_peer_serves_the_bundle_in_its_own_environment(
         assert Path(python).is_relative_to(home / "peers")
     port = free_port()
     plan = peers.launch(peer, python, bundle, port, 1, tmp_path / key, "sentiment")
-    server = ServerProcess(
-        peer.name,
-        plan.command,
-        f"http://127.0.0.1:{port}{plan.health_path}",
-        tmp_path / f"{key}.log",
-        env={**os.environ, **plan.env},
-        cwd=Path(plan.cwd),
-        stop_timeout_s=30.0,
-    )
     route, body = wire.request(key, "sentiment")
-    with server:
+    with plan.server(peer.name, tmp_path / f"{key}.log"):
         answer = httpx.post(f"http://127.0.0.1:{port}{route}", json=body(TEXT), timeout=30)
     assert answer.status_code == 200, answer.text[:500]
     assert _label(key, answer.json()) == TextModel(bundle).predict([TEXT])[0]["label"]
