@@ -371,3 +371,5 @@ def test_the_registry_deployment_runs_without_mlflows_job_runner() -> None:
     ]
     env = {item["name"]: item.get("value") for item in container["env"]}
     assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    # Several registry processes: a short alias-answer cache (registry/alias_poll.py).
+    assert env["BULKHEAD_REGISTRY_ALIAS_CACHE_S"] == "1"
