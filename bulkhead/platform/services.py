@@ -233,10 +233,6 @@ def serve_tuning_env(settings: ServeZoneSettings) -> dict[str, str]:
         "RAY_SERVE_REPLICA_AUTOSCALING_METRIC_PUSH_INTERVAL_S": "1",
         # Ray starts workers at nice 15; here the replicas are the workload.
         "RAY_worker_niceness": "0",
-        # Serve's controller wakes every 0.1 s by default: 3.8 % of a core on an idle 2-core
-        # node, the largest single idle cost of the serve zone. Every 0.5 s is still well
-        # inside the autoscaler's 1 s metrics and the 5 s health checks.
-        "RAY_SERVE_CONTROL_LOOP_INTERVAL_S": "0.5",
     }
     if settings.throughput_optimized:
         env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = "1"

@@ -9,7 +9,22 @@ import time
 from bulkhead.harness.chaos.base import ChaosContext, ScenarioResult, scenario_result, wait
 
 
+def steady_replicas(ctx: ChaosContext, still_s: float = 35.0, timeout_s: float = 100.0) -> None:
+    """Wait until the replica count has not changed for ``still_s`` (longer than the serve
+    config's 30 s downscale delay): right after a load spike the scenario would otherwise kill
+    one of the spike's extra replicas while the autoscaler is removing it, and Serve rightly
+    never replaces it (seen once: recovery "None" with 0 requests failed)."""
+    deadline = time.monotonic() + timeout_s
+    count, since = len(ctx.replicas()), time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - since < still_s:
+        time.sleep(1)
+        now = len(ctx.replicas())
+        if now != count:
+            count, since = now, time.monotonic()
+
+
 def replica_crash(ctx: ChaosContext) -> ScenarioResult:
+    steady_replicas(ctx)
     before = ctx.replicas()
     if not before:
         raise RuntimeError("no Serve replica process found in the serve zone")
