@@ -137,7 +137,9 @@ def add_route(served: Any, flask_app: Any) -> None:
 
     @served.get(ROUTE, include_in_schema=False)  # type: ignore[untyped-decorator]
     async def alias(request: Request) -> Response:
-        user = _authenticate_fastapi_request(request)
+        # Off the event loop: a password MLflow has not cached costs a salted hash (~0.5 s), and
+        # wrong passwords are never cached; on the loop they would stall every other request.
+        user = await run_in_threadpool(_authenticate_fastapi_request, request)
         if user is None:
             return error(401, "UNAUTHENTICATED", "registry credentials required")
         name = request.query_params.get("name", "")
