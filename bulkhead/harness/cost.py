@@ -42,6 +42,12 @@ def cpu_seconds(procs: list[psutil.Process]) -> dict[int, float]:
     return seconds
 
 
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds spent between two ``cpu_seconds`` samples of the same processes (one
+    missing from the first sample adds nothing)."""
+    return sum(after[pid] - before.get(pid, after[pid]) for pid in after)
+
+
 def _pss_mb(procs: list[psutil.Process]) -> float:
     total = 0
     for proc in procs:
@@ -69,7 +75,7 @@ def measure(platform: Platform, seconds: float = 30.0) -> PlatformCost:
     services = []
     for name, procs in members.items():
         after = cpu_seconds(procs)
-        used = sum(after[pid] - before[name].get(pid, after[pid]) for pid in after)
+        used = cpu_used(before[name], after)
         services.append(
             ServiceCost(
                 service=name,

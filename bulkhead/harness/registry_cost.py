@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 from pydantic import BaseModel, Field
 
-from bulkhead.harness.cost import cpu_seconds
+from bulkhead.harness.cost import cpu_seconds, cpu_used
 from bulkhead.platform.core import Platform
 from bulkhead.platform.procs import proven_members
 
@@ -70,7 +70,7 @@ def poll_cost(platform: Platform, polls: int = 200) -> list[PollCost]:
                 client.get(route, params=query, headers=headers).raise_for_status()
             wall = time.perf_counter() - started
             after = cpu_seconds(procs)
-            used = sum(after[pid] - before.get(pid, after[pid]) for pid in after)
+            used = cpu_used(before, after)
             results.append(
                 PollCost(
                     way=way,
@@ -87,7 +87,7 @@ def registry_load(platform: Platform, replicas: int, seconds: float) -> ReplicaL
     before = cpu_seconds(procs)
     time.sleep(seconds)
     after = cpu_seconds(procs)
-    used = sum(after[pid] - before.get(pid, after[pid]) for pid in after)
+    used = cpu_used(before, after)
     return ReplicaLoad(
         replicas=replicas, seconds=seconds, registry_core_pct=round(100 * used / seconds, 2)
     )
