@@ -7,7 +7,8 @@ number of versions. Every replica makes that call every ``poll_interval_s``, so 
 load grew with replicas times versions. This route answers the same question:
 
     GET /bulkhead/v1/alias?name=NAME&alias=ALIAS   ->  {"name", "version", "run_id", "source",
-                                                        "tags"} with an ETag; 304 on a match
+                                                        "tags", "rollout"} with an ETag; 304 on
+                                                        a match
 
 - authenticated by MLflow's basic auth (with its verified-credential cache): 401 without;
 - allowed only where MLflow's own rules let the user read the registered model (evaluated by
@@ -36,6 +37,7 @@ from starlette.requests import Request
 
 from contracts import env
 from contracts.registry_api import ALIAS_POLL_ROUTE as ROUTE
+from contracts.rollout import ROLLOUT_TAG
 
 DEFAULT_ANSWER_TTL_S = 1.0
 PERMISSION_TTL_S = 30.0
@@ -101,12 +103,15 @@ def _lookup(name: str, alias: str) -> dict[str, Any]:
 
     store = _get_model_registry_store()
     version = store.get_model_version_by_alias(name, alias)  # type: ignore[no-untyped-call]
+    model_tags = store.get_registered_model(name).tags or {}  # type: ignore[no-untyped-call]
     return {
         "name": name,
         "version": str(version.version),
         "run_id": version.run_id,
         "source": version.source,
         "tags": dict(version.tags or {}),
+        # The model's progressive rollout, if any: replicas follow it with the alias.
+        "rollout": model_tags.get(ROLLOUT_TAG),
     }
 
 

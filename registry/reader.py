@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from contracts.registry_api import ALIAS_POLL_ROUTE
+from contracts.rollout import ROLLOUT_TAG, RolloutState
 from contracts.tags import (
     FORCED_TAG,
     GATE_FAILED_TAG,
@@ -39,6 +40,8 @@ class ResolvedVersion(BaseModel):
     reason: str
     source: str | None = None
     manifest_digest: str | None = None
+    # The model's progressive rollout as the registry holds it (None: none, or unreadable).
+    rollout: RolloutState | None = None
 
     @field_validator("version")
     @classmethod
@@ -54,6 +57,17 @@ class _PolledVersion:
     run_id: str | None
     source: str | None
     tags: dict[str, str]
+
+
+def parse_rollout(raw: object) -> RolloutState | None:
+    """The rollout tag's value; anything unreadable counts as no rollout (the champion keeps
+    all traffic, the safe side of every doubt)."""
+    if not isinstance(raw, str) or not raw:
+        return None
+    try:
+        return RolloutState.model_validate_json(raw)
+    except ValueError:
+        return None
 
 
 class RegistryReader:
@@ -80,7 +94,9 @@ class RegistryReader:
             polled = self._poll(name, alias)
             if polled is not None:
                 return polled
-        return self._resolved(name, self.client.get_model_version_by_alias(name, alias))
+        resolved = self._resolved(name, self.client.get_model_version_by_alias(name, alias))
+        model_tags = self.client.get_registered_model(name).tags or {}
+        return resolved.model_copy(update={"rollout": parse_rollout(model_tags.get(ROLLOUT_TAG))})
 
     def _poll(self, name: str, alias: str) -> ResolvedVersion | None:
         """One conditional GET; ``None`` when the registry has no poll route (then never
@@ -120,7 +136,7 @@ class RegistryReader:
                 source=body.get("source"),
                 tags=dict(body.get("tags") or {}),
             ),
-        )
+        ).model_copy(update={"rollout": parse_rollout(body.get("rollout"))})
         self._last[(name, alias)] = (response.headers.get("ETag", ""), resolved)
         return resolved
 

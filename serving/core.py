@@ -7,15 +7,18 @@ The Serve deployment (``serving/app.py``) owns one ``ServingCore``; the HTTP lay
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from contracts.rollout import MAX_CLIENT_KEY_CHARS
 from serving.config import ServeAppConfig
 from serving.http.errors import InvalidInput, NoModelYet, UnknownModel
 from serving.lifecycle import ModelLifecycle, VersionSource
 from serving.metrics import ReplicaMetrics
 from serving.pool import InferencePool
 from serving.predictor import Prediction, Predictor
+from serving.traffic import Answer, TrafficSplit
 
 # One text through a batcher: (predictor, text) -> its prediction.
 Batcher = Callable[[tuple[Predictor, str]], Awaitable[Prediction]]
@@ -33,6 +36,7 @@ class ServingCore:
         self.metrics = metrics
         self.lifecycle = ModelLifecycle(source_factory, cache, metrics)
         self.pool = InferencePool()
+        self.traffic = TrafficSplit(metrics)
         self._batcher = batcher
 
     def configure(self, config: ServeAppConfig) -> None:
@@ -66,6 +70,32 @@ class ServingCore:
                     f"{field}[{i}] has {len(text)} characters, the limit is {limits.max_chars}"
                 )
 
+    async def answer(self, texts: list[str], client_key: str | None = None) -> Answer:
+        """The champion's answer, or during a rollout's canary phase possibly the
+        candidate's (``Answer.predictor`` names the version); see serving/traffic.py."""
+        if client_key is not None and len(client_key) > MAX_CLIENT_KEY_CHARS:
+            raise InvalidInput(f"client key longer than {MAX_CLIENT_KEY_CHARS} characters")
+        champion = self.model()
+        lifecycle = self.lifecycle
+        return await self.traffic.answer(
+            self.infer_measured,
+            champion,
+            lifecycle.candidate,
+            lifecycle.rollout,
+            texts,
+            client_key,
+            busy=lambda: self.pool.busy,
+        )
+
+    async def infer_measured(
+        self, predictor: Predictor, texts: list[str]
+    ) -> tuple[list[Prediction], float]:
+        if self.config.batching.enabled and self._batcher is not None:
+            started = time.perf_counter()
+            predictions = await self.infer(predictor, texts)
+            return predictions, (time.perf_counter() - started) * 1000
+        return await self.pool.run_measured(predictor, texts)
+
     async def infer(self, predictor: Predictor, texts: list[str]) -> list[Prediction]:
         """Every text of a request goes through ``predictor``, the version the response
         names, even when batching puts it in a batch with another version's requests."""
@@ -88,5 +118,6 @@ class ServingCore:
         return [r for r in results if r is not None]
 
     def close(self) -> None:
+        self.traffic.close()
         self.pool.close()
         self.lifecycle.close()

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+from contracts.rollout import RolloutState
 from registry.reader import BundleTooLarge, ResolvedVersion
 from serving.config import ServeAppConfig
 from serving.metrics import ReplicaMetrics
@@ -41,6 +42,8 @@ class VersionSource(Protocol):
     """The part of ``registry.reader.RegistryReader`` a replica uses."""
 
     def resolve(self, name: str, alias: str) -> ResolvedVersion: ...
+
+    def pinned(self, name: str, version: str) -> ResolvedVersion: ...
 
     def download(
         self, resolved: ResolvedVersion, destination: Path, max_bytes: int | None = None
@@ -92,6 +95,10 @@ class ModelLifecycle:
         self._loader = loader
         self._clock = clock
         self.current: Predictor | None = None
+        # A progressive rollout's candidate, held next to the champion while one runs, and the
+        # rollout as this replica last read it (ended ones too, for /v1/status).
+        self.candidate: Predictor | None = None
+        self.rollout: RolloutState | None = None
         self.refused: dict[str, str] = {}
         self.last_error: str | None = None
         self._retry_at: dict[str, tuple[int, float]] = {}
@@ -116,32 +123,94 @@ class ModelLifecycle:
         except Exception as err:
             self._fail("registry", f"registry unreachable, alias unset or invalid: {short(err)}")
             return
+        await self._follow_champion(resolved, config)
+        await self._follow_rollout(resolved.rollout, config)
+        state, held = self.rollout, self.candidate
+        weight = state.weight if state is not None and state.active and held is not None else 0
+        self._metrics.rollout_seen(config.model_name, weight, held.info.version if held else None)
+
+    async def _follow_champion(self, resolved: ResolvedVersion, config: ServeAppConfig) -> None:
         current = self.current
         if current is not None and self._serves(current, resolved, config):
-            return
-        if resolved.version in self.refused:  # reported once, when it was refused
             return
         if not resolved.approved:
             # Not cached: approval is read again on every poll, so a forced promotion's tag
             # that lands after the alias moved is picked up on the next one.
-            self._fail("unapproved", f"v{resolved.version} {resolved.reason}")
+            if resolved.version not in self.refused:
+                self._fail("unapproved", f"v{resolved.version} {resolved.reason}")
             return
+        candidate = self.candidate
+        if candidate is not None and self._serves(candidate, resolved, config):
+            # A rollout completed: the candidate this replica already verified and warmed
+            # becomes the champion without a second download.
+            self.candidate = None
+            self._swap(candidate, resolved)
+            return
+        predictor = await self._load(resolved, config)
+        if predictor is not None:
+            self._swap(predictor, resolved)
+
+    async def _follow_rollout(self, state: RolloutState | None, config: ServeAppConfig) -> None:
+        """Hold the candidate while a rollout of this model runs; drop it when it ends. Until
+        the candidate is loaded every request stays on the champion."""
+        if state is not None and state.model != config.model_name:
+            state = None
+        self.rollout = state
+        champion = self.current
+        if state is None or not state.active or champion is None:
+            self._drop_candidate()
+            return
+        if state.candidate == champion.info.version:
+            self._drop_candidate()
+            return
+        candidate = self.candidate
+        if candidate is not None and candidate.info.version == state.candidate:
+            return
+        self._drop_candidate()
+        try:
+            resolved = await asyncio.to_thread(
+                self._source_client().pinned, config.model_name, state.candidate
+            )
+        except Exception as err:
+            self._fail("registry", f"rollout candidate v{state.candidate}: {short(err)}")
+            return
+        if not resolved.approved:
+            if resolved.version not in self.refused:
+                self._fail("unapproved", f"rollout candidate v{resolved.version} {resolved.reason}")
+            return
+        predictor = await self._load(resolved, config)
+        if predictor is not None:
+            self.candidate = predictor
+            self._retry_at.pop(resolved.version, None)
+            self._drop_downloads()
+            log.info("rollout %s: holding candidate v%s", state.id, resolved.version)
+
+    def _drop_candidate(self) -> None:
+        if self.candidate is not None:
+            log.info("dropping rollout candidate v%s", self.candidate.info.version)
+            self.candidate = None
+            self._drop_downloads()
+
+    async def _load(self, resolved: ResolvedVersion, config: ServeAppConfig) -> Predictor | None:
+        """Download, verify, self-check and warm one version; None when refused (remembered,
+        reported once) or failed (retried with backoff)."""
+        if resolved.version in self.refused:  # reported once, when it was refused
+            return None
         waiting = self._retry_at.get(resolved.version)
         if waiting is not None and self._clock() < waiting[1]:
-            return
+            return None
         try:
-            predictor = await asyncio.wait_for(
+            return await asyncio.wait_for(
                 asyncio.to_thread(self._download_and_load, resolved, config),
                 timeout=config.load_timeout_s,
             )
         except (ModelLoadError, BundleTooLarge) as err:
             self.refused[resolved.version] = f"v{resolved.version}: {err}"
             self._fail("load", self.refused[resolved.version])
-            return
+            return None
         except Exception as err:  # download errors and deadlines: retry, with backoff
             self._schedule_retry(resolved.version, waiting, config, err)
-            return
-        self._swap(predictor, resolved)
+            return None
 
     @staticmethod
     def _serves(current: Predictor, resolved: ResolvedVersion, config: ServeAppConfig) -> bool:
@@ -178,7 +247,7 @@ class ModelLifecycle:
         self._retry_at.pop(resolved.version, None)
         previous = self.current.info.version if self.current else None
         self.current = predictor  # one reference swap: in-flight requests keep the old one
-        self._drop_downloads(keep=predictor.folder)
+        self._drop_downloads()
         self.last_error = None
         self._metrics.swapped(resolved.version)
         log.info("serving %s v%s (was v%s)", resolved.name, resolved.version, previous)
@@ -209,12 +278,13 @@ class ModelLifecycle:
         self.last_error = message
         self._metrics.swap_failed(reason)
 
-    def _drop_downloads(self, keep: Path) -> None:
-        """Files of versions no longer served (their sessions, if any, live in memory)."""
+    def _drop_downloads(self) -> None:
+        """Files of versions no longer held (their sessions, if any, live in memory)."""
         if not self.cache.is_dir():
             return
+        keep = [p.folder for p in (self.current, self.candidate) if p is not None]
         for folder in self.cache.iterdir():
-            if folder != keep and keep not in folder.parents and folder not in keep.parents:
+            if not any(folder == k or k in folder.parents or folder in k.parents for k in keep):
                 shutil.rmtree(folder, ignore_errors=True)
 
     def close(self) -> None:

@@ -1,8 +1,21 @@
-"""A replica's metrics: Ray Serve's Prometheus metrics in a replica, nothing in unit tests."""
+"""A replica's metrics: Ray Serve's Prometheus metrics in a replica, nothing in unit tests.
+
+Per-version series carry ``model`` and ``version`` labels: the rollout controller compares a
+candidate with the champion from them (bulkhead/delivery/figures.py reads these names).
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Literal, Protocol
+
+# How a version's model call came about: it answered the client, or it ran as a shadow copy.
+CallPath = Literal["served", "shadow"]
+
+# Model-call latency buckets (ms): fine enough for a p99 ratio between two versions.
+VERSION_LATENCY_BUCKETS: list[float] = [
+    1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 80, 100, 150, 200, 300,
+    500, 1000, 2000, 5000,
+]  # fmt: skip
 
 
 class ReplicaMetrics(Protocol):
@@ -11,6 +24,22 @@ class ReplicaMetrics(Protocol):
     def swapped(self, version: str) -> None: ...
 
     def swap_failed(self, reason: str) -> None: ...
+
+    def version_call(
+        self,
+        model: str,
+        version: str,
+        path: CallPath,
+        ok: bool,
+        model_ms: float,
+        labels: list[str],
+    ) -> None: ...
+
+    def shadow_compared(self, model: str, version: str, mirrored: int, agreed: int) -> None: ...
+
+    def shadow_dropped(self, model: str, version: str, reason: str) -> None: ...
+
+    def rollout_seen(self, model: str, weight: int, candidate: str | None) -> None: ...
 
 
 class NoMetrics:
@@ -21,6 +50,26 @@ class NoMetrics:
         pass
 
     def swap_failed(self, reason: str) -> None:
+        pass
+
+    def version_call(
+        self,
+        model: str,
+        version: str,
+        path: CallPath,
+        ok: bool,
+        model_ms: float,
+        labels: list[str],
+    ) -> None:
+        pass
+
+    def shadow_compared(self, model: str, version: str, mirrored: int, agreed: int) -> None:
+        pass
+
+    def shadow_dropped(self, model: str, version: str, reason: str) -> None:
+        pass
+
+    def rollout_seen(self, model: str, weight: int, candidate: str | None) -> None:
         pass
 
 
@@ -47,6 +96,43 @@ class RayMetrics:
             "bulkhead_model_swap_failures", "Rejected or failed model loads.", tag_keys=("reason",)
         )
 
+        self._version_calls = metrics.Counter(
+            "bulkhead_version_calls",
+            "Model calls per version: path served|shadow, outcome ok|error.",
+            tag_keys=("model", "version", "path", "outcome"),  # type: ignore[arg-type]
+        )
+        self._version_latency = metrics.Histogram(
+            "bulkhead_version_model_latency_ms",
+            "Model call time per version (tokenise + infer + postprocess), milliseconds.",
+            boundaries=VERSION_LATENCY_BUCKETS,
+            tag_keys=("model", "version", "path"),  # type: ignore[arg-type]
+        )
+        self._version_labels = metrics.Counter(
+            "bulkhead_version_predicted_labels",
+            "Labels each version answered clients with.",
+            tag_keys=("model", "version", "label"),  # type: ignore[arg-type]
+        )
+        self._shadow_texts = metrics.Counter(
+            "bulkhead_shadow_texts",
+            "Texts a shadow copy compared with the champion's answer: agree true|false.",
+            tag_keys=("model", "version", "agree"),  # type: ignore[arg-type]
+        )
+        self._shadow_dropped = metrics.Counter(
+            "bulkhead_shadow_dropped",
+            "Shadow copies not run, by reason (busy: the replica had real work).",
+            tag_keys=("model", "version", "reason"),  # type: ignore[arg-type]
+        )
+        self._rollout_weight = metrics.Gauge(
+            "bulkhead_rollout_weight",
+            "Canary share in percent this replica applies (0: none or shadow).",
+            tag_keys=("model",),
+        )
+        self._rollout_candidate = metrics.Gauge(
+            "bulkhead_rollout_candidate_version",
+            "The rollout candidate this replica holds (0: none).",
+            tag_keys=("model",),
+        )
+
     def request(self, route: str, status: int, latency_ms: float) -> None:
         self._requests.inc(tags={"route": route, "status": str(status)})
         self._latency.observe(latency_ms, tags={"route": route})
@@ -57,3 +143,34 @@ class RayMetrics:
 
     def swap_failed(self, reason: str) -> None:
         self._swap_failures.inc(tags={"reason": reason})
+
+    def version_call(
+        self,
+        model: str,
+        version: str,
+        path: CallPath,
+        ok: bool,
+        model_ms: float,
+        labels: list[str],
+    ) -> None:
+        tags = {"model": model, "version": version, "path": path}
+        self._version_calls.inc(tags={**tags, "outcome": "ok" if ok else "error"})
+        if ok:
+            self._version_latency.observe(model_ms, tags=tags)
+        if path == "served":
+            for label in labels:
+                self._version_labels.inc(tags={"model": model, "version": version, "label": label})
+
+    def shadow_compared(self, model: str, version: str, mirrored: int, agreed: int) -> None:
+        tags = {"model": model, "version": version}
+        if agreed:
+            self._shadow_texts.inc(agreed, tags={**tags, "agree": "true"})
+        if mirrored - agreed:
+            self._shadow_texts.inc(mirrored - agreed, tags={**tags, "agree": "false"})
+
+    def shadow_dropped(self, model: str, version: str, reason: str) -> None:
+        self._shadow_dropped.inc(tags={"model": model, "version": version, "reason": reason})
+
+    def rollout_seen(self, model: str, weight: int, candidate: str | None) -> None:
+        self._rollout_weight.set(float(weight), tags={"model": model})
+        self._rollout_candidate.set(float(candidate or 0), tags={"model": model})

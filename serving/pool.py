@@ -33,6 +33,12 @@ class InferencePool:
             old.shutdown(wait=False)
 
     async def run(self, predictor: Predictor, texts: list[str]) -> list[Prediction]:
+        return (await self.run_measured(predictor, texts))[0]
+
+    async def run_measured(
+        self, predictor: Predictor, texts: list[str]
+    ) -> tuple[list[Prediction], float]:
+        """The predictions and the model call's own milliseconds (in its thread, no wait)."""
         if self._executor is None:
             self.resize(1)
         alone = self.running == 0
@@ -41,7 +47,7 @@ class InferencePool:
         try:
             if timing is None:
                 return await asyncio.get_running_loop().run_in_executor(
-                    self._executor, functools.partial(predictor.predict, texts, alone=alone)
+                    self._executor, functools.partial(_measured, predictor, texts, alone)
                 )
             return await self._run_timed(predictor, texts, alone, timing.spans)
         finally:
@@ -49,7 +55,7 @@ class InferencePool:
 
     async def _run_timed(
         self, predictor: Predictor, texts: list[str], alone: bool, spans: dict[str, float]
-    ) -> list[Prediction]:
+    ) -> tuple[list[Prediction], float]:
         """The same call, recording the thread hop both ways (``queue``, ``thread-return``)."""
         marks: dict[str, float] = {}
 
@@ -64,8 +70,20 @@ class InferencePool:
         result = await asyncio.get_running_loop().run_in_executor(self._executor, call)
         spans["queue"] = (marks["started"] - submitted) * 1000
         spans["thread-return"] = (time.perf_counter() - marks["ended"]) * 1000
-        return result
+        return result, (marks["ended"] - marks["started"]) * 1000
+
+    @property
+    def busy(self) -> bool:
+        return self.running > 0
 
     def close(self) -> None:
         if self._executor is not None:
             self._executor.shutdown(wait=False)
+
+
+def _measured(
+    predictor: Predictor, texts: list[str], alone: bool
+) -> tuple[list[Prediction], float]:
+    started = time.perf_counter()
+    predictions = predictor.predict(texts, alone=alone)
+    return predictions, (time.perf_counter() - started) * 1000

@@ -89,6 +89,22 @@ class ModelMetadata(BaseModel):
     outputs: list[TensorMeta]
 
 
+class RolloutSeen(BaseModel):
+    """The registry's rollout as this replica follows it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    phase: str
+    candidate: str
+    weight: int = Field(description="Canary share in percent.")
+    candidate_loaded: bool = Field(
+        description="This replica holds the candidate (until then all traffic stays on the "
+        "champion)."
+    )
+    shadow_pending: int
+
+
 class ServingStatus(BaseModel):
     """What one replica serves and what it refused, and why (``bulkhead status`` shows it)."""
 
@@ -102,3 +118,4 @@ class ServingStatus(BaseModel):
     refused: dict[str, str] = Field(
         description="Versions this replica will not load (until restarted), with the reason."
     )
+    rollout: RolloutSeen | None = None

@@ -11,22 +11,20 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 from rich.markup import escape
 
 from bulkhead.cli import render
-from bulkhead.cli.exit_codes import ExitCode, for_error
-from bulkhead.cli.reporter import RichReporter
-from bulkhead.operations.errors import OperationError
-from bulkhead.platform.core import Platform, PlatformError
-from bulkhead.platform.settings import PlatformSettings
+from bulkhead.cli.common import JsonOption, console
+from bulkhead.cli.common import exits as _exits
+from bulkhead.cli.common import platform as _platform
+from bulkhead.cli.exit_codes import ExitCode
+from bulkhead.cli.rollout import rollout_app
+from bulkhead.platform.core import PlatformError
 from bulkhead.platform.status import status_json
 
 app = typer.Typer(
@@ -34,33 +32,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console(stderr=True)
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-
-
-def _settings() -> PlatformSettings:
-    try:
-        return PlatformSettings()
-    except ValidationError as err:
-        console.print(f"[red]invalid BULKHEAD_* settings:[/]\n{escape(str(err))}")
-        raise typer.Exit(ExitCode.BAD_INPUT) from err
-
-
-def _platform() -> Platform:
-    return Platform(_settings(), reporter=RichReporter(console))
-
-
-@contextmanager
-def _exits() -> Iterator[None]:
-    """An operation's error: its message in red, its kind as the exit code."""
-    try:
-        yield
-    except OperationError as err:
-        console.print(f"[red]{escape(str(err))}[/]")
-        raise typer.Exit(for_error(err)) from err
-
-
+app.add_typer(rollout_app, name="rollout")
 def _emit(as_json: bool, payload: Callable[[], str]) -> None:
     if as_json:
         print(payload())

@@ -341,3 +341,49 @@ def cost_table(cost: PlatformCost) -> Table:
         "[bold]all (% of the machine)[/]", "", f"{cost.cpu_machine_pct:.1f}", f"{cost.pss_mb:.0f}"
     )
     return table
+
+
+def _figures(figures: Any) -> str:
+    if figures is None:
+        return "—"
+    agreement = figures.agreement
+    return (
+        f"{figures.requests} req, {figures.error_rate:.1%} err, p99 "
+        f"{'—' if figures.p99_ms is None else f'{figures.p99_ms:.1f} ms'}, agree "
+        f"{'—' if agreement is None else f'{agreement:.0%}'} of {figures.mirrored}"
+    )
+
+
+def rollout_status(console: Console, found: Any) -> None:
+    state = found.state
+    if state is None:
+        console.print("no rollout recorded for this model")
+        return
+    console.print(
+        f"rollout [bold]{state.id}[/]: v{state.candidate} against champion v{state.champion}, "
+        f"[bold]{state.phase}[/] {state.weight}%"
+        f"{' — ' + escape(state.reason) if state.reason else ''}"
+    )
+    policy = state.policy
+    console.print(
+        f"policy: shadow {policy.shadow_for_s:g} s, steps {policy.steps} each "
+        f"{policy.step_for_s:g} s, max error +{policy.max_error_rate:.1%}, "
+        f"max p99 {policy.max_p99_ratio:g}x, "
+        f"min agreement {policy.min_agreement:.0%}, min samples {policy.min_requests}"
+    )
+    table = Table(title="decisions")
+    for column in ("time (UTC)", "decision", "phase", "weight", "champion", "candidate", "why"):
+        table.add_column(column)
+    import datetime as dt
+
+    for event in found.events:
+        table.add_row(
+            dt.datetime.fromtimestamp(event.at, dt.UTC).strftime("%H:%M:%S"),
+            event.decision,
+            event.phase,
+            f"{event.weight}%",
+            _figures(event.champion),
+            _figures(event.candidate),
+            escape(event.reason),
+        )
+    console.print(table)

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from contracts.serve_api import LIVE, OIP_MODELS, READY
 from serving.core import ServingCore
 from serving.http.errors import InvalidInput
+from serving.http.params import ClientKey
 from serving.http.telemetry import observed
 from serving.predictor import Prediction
 from serving.schemas import InferOutput, InferRequest, InferResponse, ModelMetadata, TensorMeta
@@ -108,15 +109,18 @@ def router(core: ServingCore, authenticated: list[Any]) -> APIRouter:
     @api.post(
         OIP_MODELS + "/{name}/infer", response_model=InferResponse, dependencies=authenticated
     )
-    async def infer(name: str, payload: InferRequest, response: Response) -> InferResponse:
+    async def infer(
+        name: str, payload: InferRequest, response: Response, client_key: ClientKey = None
+    ) -> InferResponse:
         async with observed(core.metrics, INFER_ROUTE, response) as call:
             texts = request_texts(payload)
             core.check_texts(texts, "inputs[0].data")
-            predictor = core.named(name)
-            predictions = await call.timed(core.infer(predictor, texts))
+            core.named(name)
+            answer = await call.timed(core.answer(texts, client_key))
+            predictor = answer.predictor
             call.answered(predictor.info.version)
             return infer_response(
-                name, predictor.info.version, payload.id, predictions, predictor.labels
+                name, predictor.info.version, payload.id, answer.predictions, predictor.labels
             )
 
     return api

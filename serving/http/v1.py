@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response
 
 from contracts.serve_api import HEALTHZ, LIMITS, PREDICT, STATUS
 from serving.core import ServingCore
+from serving.http.params import ClientKey
 from serving.http.telemetry import observed
 from serving.schemas import (
     LimitsOut,
@@ -16,6 +17,7 @@ from serving.schemas import (
     PredictionOut,
     PredictRequest,
     PredictResponse,
+    RolloutSeen,
     ServingStatus,
 )
 
@@ -24,12 +26,13 @@ def router(core: ServingCore, authenticated: list[Any]) -> APIRouter:
     api = APIRouter()
 
     @api.post(PREDICT, response_model=PredictResponse, dependencies=authenticated)
-    async def predict(payload: PredictRequest, response: Response) -> PredictResponse:
+    async def predict(
+        payload: PredictRequest, response: Response, client_key: ClientKey = None
+    ) -> PredictResponse:
         async with observed(core.metrics, PREDICT, response) as call:
             core.check_texts(payload.texts, "texts")
-            predictor = core.model()
-            predictions = await call.timed(core.infer(predictor, payload.texts))
-            info = predictor.info
+            answer = await call.timed(core.answer(payload.texts, client_key))
+            predictions, info = answer.predictions, answer.predictor.info
             call.answered(info.version)
             return PredictResponse(
                 predictions=[PredictionOut(**p.__dict__) for p in predictions],
@@ -52,6 +55,7 @@ def router(core: ServingCore, authenticated: list[Any]) -> APIRouter:
                 precision=predictor.info.precision if predictor else None,
                 last_error=core.lifecycle.last_error,
                 refused=dict(core.lifecycle.refused),
+                rollout=rollout_seen(core),
             )
 
     @api.get(LIMITS, response_model=LimitsOut)
@@ -66,3 +70,17 @@ def router(core: ServingCore, authenticated: list[Any]) -> APIRouter:
             return {"status": "ok"}
 
     return api
+
+
+def rollout_seen(core: ServingCore) -> RolloutSeen | None:
+    state, held = core.lifecycle.rollout, core.lifecycle.candidate
+    if state is None:
+        return None
+    return RolloutSeen(
+        id=state.id,
+        phase=state.phase,
+        candidate=state.candidate,
+        weight=state.weight,
+        candidate_loaded=held is not None and held.info.version == state.candidate,
+        shadow_pending=core.traffic.shadow.pending,
+    )

@@ -7,6 +7,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from contracts.rollout import RolloutState
 from registry import bundle
 from registry.reader import ResolvedVersion
 
@@ -20,14 +21,20 @@ class FakeRegistry:
     down: bool = False
     failing_downloads: int = 0
     downloads: list[str] = field(default_factory=list)
+    rollout: RolloutState | None = None
 
     def resolve(self, name: str, alias: str) -> ResolvedVersion:
         if self.down or self.alias is None:
             raise ConnectionError("registry unreachable")
-        folder, approved = self.versions[self.alias]
+        return self.pinned(name, self.alias).model_copy(update={"rollout": self.rollout})
+
+    def pinned(self, name: str, version: str) -> ResolvedVersion:
+        if self.down:
+            raise ConnectionError("registry unreachable")
+        folder, approved = self.versions[version]
         return ResolvedVersion(
             name=name,
-            version=self.alias,
+            version=version,
             run_id="run",
             approved=approved,
             reason="passed the gate" if approved else "not approved: gate failed",

@@ -12,13 +12,14 @@ import pytest
 from registry import bundle
 from registry.reader import ResolvedVersion
 from serving.config import ServeAppConfig
+from serving.metrics import NoMetrics
 from serving.lifecycle import QUICK_RETRIES, ModelLifecycle
 from tests.utils.bundles import make_bundle
 from tests.utils.fake_registry import FakeRegistry
 
 
 @dataclass
-class CountingMetrics:
+class CountingMetrics(NoMetrics):
     swaps: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from serving.config import ServeAppConfig
+from serving.metrics import NoMetrics
 from serving.core import ServingCore
 from serving.http.api import build_api
 from serving.http.auth import ApiKey
@@ -22,7 +23,7 @@ KEY = "k" * 32
 
 
 @dataclass
-class Recorded:
+class Recorded(NoMetrics):
     requests: list[tuple[str, int]] = field(default_factory=list)
 
     def request(self, route: str, status: int, latency_ms: float) -> None:

@@ -1,0 +1,158 @@
+"""Which version answers a request during a rollout, and the shadow copies beside it.
+
+Ray-free. The champion answers unless the rollout is in its canary phase and the request
+falls in the canary share (by its client key, sticky for the rollout; else at random). A
+candidate that fails a request is replaced by the champion for that request: the client sees
+no failure, and the failure counts against the candidate. Shadow copies run only when the
+replica has nothing else to do, one at a time, on their own thread: they are the first work
+dropped under load and never queue in front of a real request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from contracts.rollout import RolloutState, canary_bucket
+from serving.metrics import ReplicaMetrics
+from serving.predictor import Prediction, Predictor
+
+log = logging.getLogger("ray.serve")
+
+# Infer: (predictor, texts) -> (predictions, model milliseconds), through the replica's pool.
+# The time is the model call's own (not its wait for a pool thread), as a shadow copy's is:
+# the controller compares the two versions' latency like for like.
+Infer = Callable[[Predictor, list[str]], Awaitable[tuple[list[Prediction], float]]]
+
+
+@dataclass(frozen=True)
+class Answer:
+    predictor: Predictor
+    predictions: list[Prediction]
+
+
+def to_candidate(state: RolloutState, client_key: str | None, rng: random.Random) -> bool:
+    if state.phase != "canary" or state.weight <= 0:
+        return False
+    if state.weight >= 100:
+        return True
+    if client_key:
+        return canary_bucket(state.id, client_key) < state.weight * 100
+    return rng.random() * 100 < state.weight
+
+
+class ShadowRunner:
+    """At most ``max_pending`` shadow calls at once, each on a single-thread session."""
+
+    def __init__(self, metrics: ReplicaMetrics, max_pending: int = 1) -> None:
+        self._metrics = metrics
+        self.max_pending = max_pending
+        self.pending = 0
+        self._executor = ThreadPoolExecutor(max_workers=max_pending, thread_name_prefix="shadow")
+
+    def offer(
+        self,
+        candidate: Predictor,
+        texts: list[str],
+        answered: list[Prediction],
+        replica_busy: bool,
+    ) -> bool:
+        """Mirror one answered request to ``candidate`` unless the replica is busy; returns
+        whether it was started (called on the event loop, which owns ``pending``)."""
+        model, version = candidate.info.name, candidate.info.version
+        if replica_busy or self.pending >= self.max_pending:
+            self._metrics.shadow_dropped(model, version, "busy")
+            return False
+        self.pending += 1
+        future = asyncio.get_running_loop().run_in_executor(
+            self._executor, self._compare, candidate, texts, answered
+        )
+        future.add_done_callback(self._finished)
+        return True
+
+    def _finished(self, _: asyncio.Future[None]) -> None:
+        self.pending -= 1
+
+    def _compare(self, candidate: Predictor, texts: list[str], answered: list[Prediction]) -> None:
+        model, version = candidate.info.name, candidate.info.version
+        started = time.perf_counter()
+        try:
+            mirrored = candidate.predict(texts, alone=False)
+        except Exception as err:  # the candidate's failure is a figure, never the client's
+            self._metrics.version_call(model, version, "shadow", False, 0.0, [])
+            log.warning("shadow v%s failed: %s", version, str(err)[:200])
+            return
+        model_ms = (time.perf_counter() - started) * 1000
+        self._metrics.version_call(model, version, "shadow", True, model_ms, [])
+        agreed = sum(
+            1 for theirs, ours in zip(mirrored, answered, strict=True) if theirs.label == ours.label
+        )
+        self._metrics.shadow_compared(model, version, len(texts), agreed)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+class TrafficSplit:
+    """Routes one request between champion and candidate and records per-version figures."""
+
+    def __init__(self, metrics: ReplicaMetrics, rng: random.Random | None = None) -> None:
+        self._metrics = metrics
+        self._rng = rng or random.Random()
+        self.shadow = ShadowRunner(metrics)
+
+    async def answer(
+        self,
+        infer: Infer,
+        champion: Predictor,
+        candidate: Predictor | None,
+        state: RolloutState | None,
+        texts: list[str],
+        client_key: str | None,
+        busy: Callable[[], bool],
+    ) -> Answer:
+        if state is None or not state.active or candidate is None:
+            return await self._call(infer, champion, texts)
+        if to_candidate(state, client_key, self._rng):
+            answer = await self._try(infer, candidate, texts)
+            if answer is not None:
+                return answer
+        answer = await self._call(infer, champion, texts)
+        if self._rng.random() < state.policy.shadow_sample:
+            self.shadow.offer(candidate, texts, answer.predictions, busy())
+        return answer
+
+    async def _try(self, infer: Infer, predictor: Predictor, texts: list[str]) -> Answer | None:
+        """The candidate's answer, or None when it failed (counted against it)."""
+        try:
+            predictions, model_ms = await infer(predictor, texts)
+        except Exception as err:
+            info = predictor.info
+            self._metrics.version_call(info.name, info.version, "served", False, 0.0, [])
+            log.warning("candidate v%s failed a request: %s", info.version, str(err)[:200])
+            return None
+        self._served(predictor, predictions, model_ms)
+        return Answer(predictor, predictions)
+
+    async def _call(self, infer: Infer, predictor: Predictor, texts: list[str]) -> Answer:
+        try:
+            predictions, model_ms = await infer(predictor, texts)
+        except Exception:
+            info = predictor.info
+            self._metrics.version_call(info.name, info.version, "served", False, 0.0, [])
+            raise
+        self._served(predictor, predictions, model_ms)
+        return Answer(predictor, predictions)
+
+    def _served(self, predictor: Predictor, predictions: list[Prediction], model_ms: float) -> None:
+        info = predictor.info
+        labels = [p.label for p in predictions]
+        self._metrics.version_call(info.name, info.version, "served", True, model_ms, labels)
+
+    def close(self) -> None:
+        self.shadow.close()
