@@ -12,8 +12,8 @@ import pytest
 from registry import bundle
 from registry.reader import ResolvedVersion
 from serving.config import ServeAppConfig
-from serving.metrics import NoMetrics
 from serving.lifecycle import QUICK_RETRIES, ModelLifecycle
+from serving.metrics import NoMetrics
 from tests.utils.bundles import make_bundle
 from tests.utils.fake_registry import FakeRegistry
 

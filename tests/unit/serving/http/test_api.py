@@ -11,11 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from serving.config import ServeAppConfig
-from serving.metrics import NoMetrics
 from serving.core import ServingCore
 from serving.http.api import build_api
 from serving.http.auth import ApiKey
 from serving.http.middleware import Guards
+from serving.metrics import NoMetrics
 from tests.utils.bundles import make_bundle
 from tests.utils.fake_registry import FakeRegistry
 
