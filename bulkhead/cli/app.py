@@ -33,6 +33,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(rollout_app, name="rollout")
+
+
 def _emit(as_json: bool, payload: Callable[[], str]) -> None:
     if as_json:
         print(payload())
@@ -323,8 +325,10 @@ def chaos(
     scenario: Annotated[
         list[str] | None,
         typer.Option(
-            help="hostile-input, rollout, bad-artifact, registry-outage, registry-partition, "
-            "replica-crash, ingress-crash, overload; default all, in that order."
+            help="hostile-input, rollout, bad-artifact, rollout-good, rollout-slow, "
+            "rollout-erroring, rollout-disagreeing, shadow-cost, registry-outage, "
+            "registry-partition, replica-crash, ingress-crash, overload; default all, in that "
+            "order."
         ),
     ] = None,
     as_json: JsonOption = False,

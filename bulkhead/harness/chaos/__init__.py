@@ -11,6 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bulkhead.harness.chaos.base import ChaosContext, ScenarioResult
+from bulkhead.harness.chaos.delivery import (
+    rollout_disagreeing,
+    rollout_erroring,
+    rollout_good,
+    rollout_slow,
+    shadow_cost,
+)
 from bulkhead.harness.chaos.inputs import hostile_input
 from bulkhead.harness.chaos.models import bad_artifact, rollout
 from bulkhead.harness.chaos.processes import ingress_crash, overload, replica_crash
@@ -25,6 +32,11 @@ SCENARIOS: dict[str, Callable[[ChaosContext], ScenarioResult]] = {
     "hostile-input": hostile_input,
     "rollout": rollout,
     "bad-artifact": bad_artifact,
+    "rollout-good": rollout_good,
+    "rollout-slow": rollout_slow,
+    "rollout-erroring": rollout_erroring,
+    "rollout-disagreeing": rollout_disagreeing,
+    "shadow-cost": shadow_cost,
     "registry-outage": registry_outage,
     "registry-partition": registry_partition,
     "replica-crash": replica_crash,

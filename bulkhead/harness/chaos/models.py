@@ -6,7 +6,8 @@ import time
 from typing import Any
 
 from bulkhead.harness.chaos.base import ChaosContext, ScenarioResult, scenario_result, skipped, wait
-from contracts.tags import CHAMPION, GATE_PASSED_TAG
+from bulkhead.harness.chaos.candidates import CHAOS_TAG, register_variant
+from contracts.tags import CHAMPION
 from loadtests.closed_loop import ClosedLoopLoad
 
 
@@ -20,10 +21,15 @@ def settled_on(load: ClosedLoopLoad, version: str, since: float, window_s: float
 
 
 def champion_and_candidate(writer: Any) -> tuple[str | None, str | None]:
-    """The champion, and the newest other gate-passed version to roll out in its place."""
+    """The champion, and the newest other gate-passed version to roll out in its place
+    (never one a chaos scenario made to be wrong)."""
     champion: str | None = writer.alias_version(CHAMPION)
     candidates = [
-        row.version for row in writer.versions() if row.gate == "passed" and row.version != champion
+        row.version
+        for row in writer.versions()
+        if row.gate == "passed"
+        and row.version != champion
+        and CHAOS_TAG not in writer.tags(row.version)
     ]
     return champion, max(candidates, key=int) if candidates else None
 
@@ -86,7 +92,7 @@ def bad_artifact(ctx: ChaosContext) -> ScenarioResult:
     champion = writer.alias_version(CHAMPION)
     if champion is None:
         return skipped("bad artifact", "non-ONNX model aliased champion", goal, "no champion")
-    broken = _register_broken_copy(writer, champion, ctx.platform.settings.experiment_name)
+    broken = register_variant(writer, champion, ctx.platform.settings.experiment_name, "not-onnx")
     with ctx.load() as load:
         time.sleep(3)
         writer.promote(broken, reason="chaos: bad artifact")
@@ -112,44 +118,3 @@ def bad_artifact(ctx: ChaosContext) -> ScenarioResult:
         f"refused: {status.refused.get(broken, 'not refused')[:90]}; "
         f"versions answering: {counts.versions}",
     )
-
-
-def _register_broken_copy(writer: Any, version: str, experiment_name: str) -> str:
-    """The champion's bundle with model.onnx replaced by garbage and the manifest re-signed,
-    registered by the trainer as a new gate-passed version."""
-    import contextlib
-    import json
-    import shutil
-    import sys
-    import tempfile
-    from pathlib import Path
-
-    import mlflow
-
-    from contracts.digest import sha256_file
-    from registry import bundle
-
-    # MLflow prints run links to stdout; `chaos --json` owns stdout.
-    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(sys.stderr):
-        local = Path(
-            mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{writer.model_name}/{version}", dst_path=tmp
-            )
-        )
-        (local / bundle.MODEL_FP32).write_bytes(b"not an ONNX model\n" * 64)
-        int8 = local / bundle.MODEL_INT8
-        if int8.exists():
-            shutil.copy(local / bundle.MODEL_FP32, int8)
-        manifest = json.loads((local / bundle.MANIFEST).read_text())
-        for relative in list(manifest["files"]):
-            manifest["files"][relative] = sha256_file(local / relative)
-        (local / bundle.MANIFEST).write_text(json.dumps(manifest))
-        client = writer.client
-        experiment = client.get_experiment_by_name(experiment_name)
-        run = client.create_run(experiment.experiment_id, run_name="chaos-bad-artifact")
-        logged = writer.log_bundle(run.info.run_id, local)
-        client.set_terminated(run.info.run_id)
-        new: str = writer.register(
-            run.info.run_id, logged, {GATE_PASSED_TAG: "true", "chaos": "bad artifact"}
-        )
-        return new

@@ -1,0 +1,230 @@
+"""Progressive delivery under load: a good candidate promoted, three bad ones aborted by the
+controller on its own, and what shadow copies cost a real request.
+
+Each scenario registers its candidate from the champion's bundle (chaos/candidates.py), starts
+a rollout as an operator would, runs the same controller `bulkhead rollout watch` runs, and
+counts every client request: failures, and answers from the candidate.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bulkhead.harness.chaos.base import ChaosContext, ScenarioResult, scenario_result, skipped, wait
+from bulkhead.harness.chaos.candidates import Variant, register_variant
+from bulkhead.harness.chaos.models import settled_on
+from contracts.rollout import RolloutPolicy
+from contracts.tags import CHAMPION
+
+# Short phases for a test run; the defaults (bulkhead rollout start) are for production.
+QUICK = RolloutPolicy(
+    shadow_for_s=10,
+    steps=[25, 100],
+    step_for_s=10,
+    min_requests=30,
+    min_agreement=0.9,
+    max_p99_ratio=1.5,
+    max_error_rate=0.01,
+)
+CLIENTS = 2  # spare capacity for shadow copies on a 2-core serve zone
+REPORTS = Path("reports") / "chaos-rollouts"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    variant: Variant
+    policy: RolloutPolicy
+    expect: str  # the phase the controller must end in
+    goal: str
+
+
+CASES = {
+    "good": Case(
+        "rollout good",
+        "copy",
+        QUICK,
+        "completed",
+        "shadow → 25% → 100% → champion; 0 failed; every answer names a version",
+    ),
+    "slow": Case(
+        "rollout slow",
+        "slow",
+        QUICK,
+        "aborted",
+        "aborted on p99 by the controller; 0 failed",
+    ),
+    "erroring": Case(
+        "rollout erroring",
+        "erroring",
+        QUICK.model_copy(update={"shadow_for_s": 0.0}),
+        "aborted",
+        "straight to a 25% canary, aborted on errors; 0 failed client requests",
+    ),
+    "disagreeing": Case(
+        "rollout disagreeing",
+        "flipped",
+        QUICK.model_copy(update={"shadow_for_s": 0.0, "steps": [10, 50, 100]}),
+        "aborted",
+        "straight to a 10% canary, aborted on agreement; 0 failed; its answers ≤ the canary "
+        "share until the abort",
+    ),
+}
+
+
+def _echo(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def run_case(ctx: ChaosContext, key: str, max_s: float = 240.0) -> ScenarioResult:
+    from bulkhead.delivery.controller import RolloutController
+    from bulkhead.delivery.plot import plot_rollout
+    from bulkhead.operations.rollout import metrics_urls, store
+
+    case = CASES[key]
+    rollouts = store(ctx.platform)
+    writer = rollouts.writer
+    champion = writer.alias_version(CHAMPION)
+    if champion is None:
+        return skipped(case.name, f"{case.variant} candidate", case.goal, "no champion")
+    leftover = rollouts.current()
+    if leftover is not None and leftover.active:
+        rollouts.record(rollouts.abort(leftover, "chaos: clearing"), "abort", "chaos: clearing")
+    candidate = register_variant(
+        writer, champion, ctx.platform.settings.experiment_name, case.variant, texts=ctx.texts
+    )
+    controller = RolloutController(rollouts, metrics_urls(ctx.platform), echo=_echo)
+    with ctx.load(clients=CLIENTS) as load:
+        time.sleep(2)
+        state = rollouts.start(candidate, case.policy, reason=f"chaos: {case.name}")
+        started_at = load.elapsed()
+        report = controller.run(max_s=max_s)
+        decided_at = load.elapsed()
+        final = report.state
+        if final is None or final.active:
+            rollouts.abort(state, "chaos: the controller did not decide in time")
+        target = candidate if final is not None and final.phase == "completed" else champion
+        settled = wait(lambda: settled_on(load, target, decided_at), 30)
+        time.sleep(1)
+    counts = load.counts()
+    before_decision = [o for o in load.outcomes if o.t < decided_at and o.status == 200]
+    from_candidate = sum(1 for o in before_decision if o.version == candidate)
+    share = from_candidate / max(len(before_decision), 1)
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    plot = plot_rollout(report, REPORTS / f"{key}-{state.id}.png")
+    phase = final.phase if final is not None else "none"
+    if phase == "completed":
+        writer.rollback(reason=f"chaos: {case.name}, back to v{champion}")
+    unnamed = counts.ok - sum(counts.versions.values())
+    passed = counts.failed == 0 and unnamed == 0 and phase == case.expect and settled is not None
+    if key == "disagreeing":
+        passed = passed and share <= max(case.policy.steps) / 100
+    return scenario_result(
+        case.name,
+        f"v{candidate} ({case.variant} of v{champion}) rolled out under {CLIENTS}-client load",
+        case.goal,
+        counts,
+        decided_at - started_at,
+        passed,
+        f"{phase}: {final.reason if final else 'no decision'}; {from_candidate} of "
+        f"{len(before_decision)} answers ({share:.1%}) from v{candidate} before the decision, "
+        f"{len(report.events)} decisions; plot {plot}",
+    )
+
+
+def rollout_good(ctx: ChaosContext) -> ScenarioResult:
+    return run_case(ctx, "good")
+
+
+def rollout_slow(ctx: ChaosContext) -> ScenarioResult:
+    return run_case(ctx, "slow")
+
+
+def rollout_erroring(ctx: ChaosContext) -> ScenarioResult:
+    return run_case(ctx, "erroring")
+
+
+def rollout_disagreeing(ctx: ChaosContext) -> ScenarioResult:
+    return run_case(ctx, "disagreeing")
+
+
+def _percentiles(latencies: list[float]) -> tuple[float, float]:
+    if not latencies:
+        return float("nan"), float("nan")
+    p50, p99 = np.percentile(latencies, [50, 99])
+    return float(p50), float(p99)
+
+
+def shadow_cost(ctx: ChaosContext, window_s: float = 15.0) -> ScenarioResult:
+    """The same closed-loop load without, with, and again without a shadow copy of every
+    request (a copy of the champion as candidate): p50 and p99 side by side."""
+    from bulkhead.delivery.figures import Window, scrape
+    from bulkhead.operations.rollout import metrics_urls, store
+
+    goal = "shadow copies run; p50 and p99 with shadow within 10% (+0.5 ms) of without; 0 failed"
+    rollouts = store(ctx.platform)
+    writer = rollouts.writer
+    champion = writer.alias_version(CHAMPION)
+    if champion is None:
+        return skipped("shadow cost", "shadow copies under load", goal, "no champion")
+    candidate = register_variant(writer, champion, ctx.platform.settings.experiment_name, "copy")
+    urls = metrics_urls(ctx.platform)
+    shadow_only = RolloutPolicy(shadow_for_s=86_400)
+    with ctx.load(clients=CLIENTS) as load:
+        time.sleep(3)
+        a0 = load.elapsed()
+        time.sleep(window_s)
+        a1 = load.elapsed()
+        state = rollouts.start(candidate, shadow_only, reason="chaos: shadow cost")
+
+        def holding() -> bool:
+            with ctx.client(timeout_s=5) as client:
+                seen = client.status().rollout
+            return seen is not None and seen.candidate_loaded
+
+        wait(holding, 60, every_s=0.5)
+        time.sleep(3)  # every replica polled since
+        before = scrape(urls, writer.model_name)
+        b0 = load.elapsed()
+        time.sleep(window_s)
+        b1 = load.elapsed()
+        time.sleep(10)  # the replicas' metrics export interval: count the whole window
+        after = scrape(urls, writer.model_name)
+        rollouts.record(rollouts.abort(state, "chaos: shadow cost measured"), "abort", "measured")
+        time.sleep(4)
+        c0 = load.elapsed()
+        time.sleep(window_s)
+        c1 = load.elapsed()
+    counts = load.counts()
+    outcomes = [o for o in load.outcomes if o.status == 200]
+    without = [o.latency_ms for o in outcomes if a0 <= o.t < a1 or c0 <= o.t < c1]
+    with_shadow = [o.latency_ms for o in outcomes if b0 <= o.t < b1]
+    p50_off, p99_off = _percentiles(without)
+    p50_on, p99_on = _percentiles(with_shadow)
+    window = Window(before, after)
+    mirrored = window.figures(candidate, "shadow").mirrored
+    dropped = window.shadow_dropped(candidate)
+    rps_off = len(without) / (2 * window_s)
+    rps_on = len(with_shadow) / window_s
+    passed = (
+        counts.failed == 0
+        and mirrored > 0
+        and p50_on <= 1.1 * p50_off + 0.5
+        and p99_on <= 1.1 * p99_off + 0.5
+    )
+    return scenario_result(
+        "shadow cost",
+        f"every request mirrored to v{candidate} (a copy of v{champion}) for {window_s:.0f} s",
+        goal,
+        counts,
+        None,
+        passed,
+        f"without shadow p50 {p50_off:.2f} ms p99 {p99_off:.2f} ms {rps_off:.0f} RPS; with "
+        f"p50 {p50_on:.2f} ms p99 {p99_on:.2f} ms {rps_on:.0f} RPS; {mirrored} texts mirrored, "
+        f"{dropped} copies dropped as the replica was busy",
+    )
