@@ -48,6 +48,12 @@ class RolloutPolicy(BaseModel):
     max_p99_ratio: float = Field(
         1.5, gt=1, le=100, description="Candidate p99 model latency / champion's, at most."
     )
+    p99_slack_ms: float = Field(
+        1.0,
+        ge=0,
+        le=10_000,
+        description="p99 differences below this are noise, whatever their ratio (sub-ms models).",
+    )
     min_agreement: float = Field(
         0.9, ge=0, le=1, description="Share of mirrored requests where both versions agree."
     )

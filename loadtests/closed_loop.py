@@ -52,6 +52,10 @@ class ClosedLoopLoad:
     texts: list[str]
     clients: int = 4
     timeout_s: float = 10.0
+    # Each client's requests per second at most (0: as fast as answers come). A paced load
+    # leaves the machine idle time, as production does, and offers the same rate whatever
+    # the server does (what "the same load" means when comparing two server settings).
+    per_client_rps: float = 0.0
     outcomes: list[Outcome] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -78,8 +82,13 @@ class ClosedLoopLoad:
 
     def _client(self, seed: int) -> None:
         rng = random.Random(seed)
+        interval = 1.0 / self.per_client_rps if self.per_client_rps > 0 else 0.0
+        next_at = time.monotonic() + rng.uniform(0, interval)
         with ServeClient(self.endpoint, timeout_s=self.timeout_s) as client:
             while not self._stop.is_set():
+                if interval:
+                    self._stop.wait(max(0.0, next_at - time.monotonic()))
+                    next_at = max(next_at + interval, time.monotonic() - interval)
                 t0 = time.monotonic()
                 try:
                     response = client.predict_response([rng.choice(self.texts)])

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -46,14 +48,27 @@ def to_candidate(state: RolloutState, client_key: str | None, rng: random.Random
     return rng.random() * 100 < state.weight
 
 
+def _lowest_priority() -> None:
+    """Run this thread at nice 19 (Linux threads have their own nice value): when a real
+    request needs a core, the scheduler gives it to the request, and the shadow copy gets
+    what is left (CFS weighs nice 19 at 15 against 1024 for nice 0)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):  # not Linux: the idle-only rule still bounds it
+        log.warning("shadow thread runs at normal priority")
+
+
 class ShadowRunner:
-    """At most ``max_pending`` shadow calls at once, each on a single-thread session."""
+    """At most ``max_pending`` shadow calls at once, each on a single-thread session (which
+    onnxruntime runs in the calling thread, so the whole copy runs at the thread's nice)."""
 
     def __init__(self, metrics: ReplicaMetrics, max_pending: int = 1) -> None:
         self._metrics = metrics
         self.max_pending = max_pending
         self.pending = 0
-        self._executor = ThreadPoolExecutor(max_workers=max_pending, thread_name_prefix="shadow")
+        self._executor = ThreadPoolExecutor(
+            max_workers=max_pending, thread_name_prefix="shadow", initializer=_lowest_priority
+        )
 
     def offer(
         self,

@@ -44,6 +44,9 @@ def start(
     max_p99_ratio: Annotated[
         float, typer.Option(help="Candidate p99 model latency / the champion's, at most.")
     ] = 1.5,
+    p99_slack_ms: Annotated[
+        float, typer.Option(help="p99 differences below this many ms never abort.")
+    ] = 1.0,
     min_agreement: Annotated[
         float, typer.Option(help="Share of mirrored texts both versions label alike.")
     ] = 0.9,
@@ -73,6 +76,7 @@ def start(
                 step_for_s=ops.parse_duration(step_for),
                 max_error_rate=max_error_rate,
                 max_p99_ratio=max_p99_ratio,
+                p99_slack_ms=p99_slack_ms,
                 min_agreement=min_agreement,
                 min_requests=min_requests,
                 shadow_sample=shadow_sample,

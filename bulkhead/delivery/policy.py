@@ -52,7 +52,8 @@ def decide(
         reference = champion.p99_ms if champion.requests >= enough else baseline_p99_ms
         if candidate.p99_ms is not None and reference:
             ratio = candidate.p99_ms / reference
-            if ratio > policy.max_p99_ratio:
+            slower_ms = candidate.p99_ms - reference
+            if ratio > policy.max_p99_ratio and slower_ms > policy.p99_slack_ms:
                 return Verdict(
                     "abort",
                     f"candidate p99 {candidate.p99_ms:.1f} ms = {ratio:.2f}x the champion's "

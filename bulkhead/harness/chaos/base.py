@@ -43,9 +43,15 @@ class ChaosContext:
     texts: list[str]
     clients: int = 4
 
-    def load(self, clients: int | None = None, timeout_s: float = 10.0) -> ClosedLoopLoad:
+    def load(
+        self, clients: int | None = None, timeout_s: float = 10.0, per_client_rps: float = 0.0
+    ) -> ClosedLoopLoad:
         return ClosedLoopLoad(
-            self.endpoint, self.texts, clients=clients or self.clients, timeout_s=timeout_s
+            self.endpoint,
+            self.texts,
+            clients=clients or self.clients,
+            timeout_s=timeout_s,
+            per_client_rps=per_client_rps,
         )
 
     def client(self, timeout_s: float = 10.0) -> ServeClient:

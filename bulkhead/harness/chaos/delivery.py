@@ -122,8 +122,8 @@ def run_case(ctx: ChaosContext, key: str, max_s: float = 240.0) -> ScenarioResul
         writer.rollback(reason=f"chaos: {case.name}, back to v{champion}")
     unnamed = counts.ok - sum(counts.versions.values())
     passed = counts.failed == 0 and unnamed == 0 and phase == case.expect and settled is not None
-    if key == "disagreeing":
-        passed = passed and share <= max(case.policy.steps) / 100
+    if key == "disagreeing":  # its wrong answers stayed within the first step's share
+        passed = passed and share <= case.policy.steps[0] / 100 + 0.03
     return scenario_result(
         case.name,
         f"v{candidate} ({case.variant} of v{champion}) rolled out under {CLIENTS}-client load",
@@ -133,8 +133,14 @@ def run_case(ctx: ChaosContext, key: str, max_s: float = 240.0) -> ScenarioResul
         passed,
         f"{phase}: {final.reason if final else 'no decision'}; {from_candidate} of "
         f"{len(before_decision)} answers ({share:.1%}) from v{candidate} before the decision, "
-        f"{len(report.events)} decisions; plot {plot}",
+        f"all answers on v{target} {_seconds(settled)} after it; {len(report.events)} "
+        f"decisions; plot {plot}",
     )
+
+
+def _seconds(settled: float | None) -> str:
+    # The settle window (2 s of answers all from one version) is part of the wait.
+    return "never" if settled is None else f"{max(settled - 2.0, 0.0):.1f} s"
 
 
 def rollout_good(ctx: ChaosContext) -> ScenarioResult:
@@ -160,9 +166,14 @@ def _percentiles(latencies: list[float]) -> tuple[float, float]:
     return float(p50), float(p99)
 
 
-def shadow_cost(ctx: ChaosContext, window_s: float = 15.0) -> ScenarioResult:
-    """The same closed-loop load without, with, and again without a shadow copy of every
-    request (a copy of the champion as candidate): p50 and p99 side by side."""
+def shadow_cost(
+    ctx: ChaosContext, window_s: float = 15.0, clients: int = 4, per_client_rps: float = 10.0
+) -> ScenarioResult:
+    """The same paced load without, with, and again without a shadow copy of every request
+    (a copy of the champion as candidate): p50 and p99 side by side. Paced, not closed-loop:
+    a closed loop on the server's own two cores keeps them saturated (load generator
+    included), where any extra work shows; a paced load leaves idle time, as production
+    does, which is what shadow copies are meant to use."""
     from bulkhead.delivery.figures import Window, scrape
     from bulkhead.operations.rollout import metrics_urls, store
 
@@ -175,7 +186,7 @@ def shadow_cost(ctx: ChaosContext, window_s: float = 15.0) -> ScenarioResult:
     candidate = register_variant(writer, champion, ctx.platform.settings.experiment_name, "copy")
     urls = metrics_urls(ctx.platform)
     shadow_only = RolloutPolicy(shadow_for_s=86_400)
-    with ctx.load(clients=CLIENTS) as load:
+    with ctx.load(clients=clients, per_client_rps=per_client_rps) as load:
         time.sleep(3)
         a0 = load.elapsed()
         time.sleep(window_s)
@@ -219,7 +230,8 @@ def shadow_cost(ctx: ChaosContext, window_s: float = 15.0) -> ScenarioResult:
     )
     return scenario_result(
         "shadow cost",
-        f"every request mirrored to v{candidate} (a copy of v{champion}) for {window_s:.0f} s",
+        f"every request mirrored to v{candidate} (a copy of v{champion}) for {window_s:.0f} s "
+        f"at {clients * per_client_rps:.0f} requests/s",
         goal,
         counts,
         None,
