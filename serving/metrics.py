@@ -13,8 +13,8 @@ CallPath = Literal["served", "shadow"]
 
 # Model-call latency buckets (ms): fine enough for a p99 ratio between two versions.
 VERSION_LATENCY_BUCKETS: list[float] = [
-    0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 5, 6, 7, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 80, 100, 150, 200, 300,
-    500, 1000, 2000, 5000,
+    0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 5, 6, 7, 8, 10, 12, 15, 20, 25, 30, 40, 50,
+    60, 80, 100, 150, 200, 300, 500, 1000, 2000, 5000,
 ]  # fmt: skip
 
 
