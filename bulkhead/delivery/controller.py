@@ -56,16 +56,19 @@ class RolloutController:
         tick_s: float = 2.0,
         echo: Callable[[str], None] = print,
         sleep: Callable[[float], None] = time.sleep,
+        read: Callable[[], Totals] | None = None,
     ) -> None:
+        """``read``: where the figures come from (default: scrape ``metrics_urls``)."""
         self.store = store
         self.metrics_urls = metrics_urls
         self.tick_s = tick_s
         self.echo = echo
         self.sleep = sleep
+        self._read = read or (lambda: scrape(self.metrics_urls, self.store.model_name))
 
     def _totals(self) -> Totals | None:
         try:
-            return scrape(self.metrics_urls, self.store.model_name)
+            return self._read()
         except Exception as err:  # an unreachable endpoint: hold, never decide on half
             self.echo(f"metrics unreadable ({type(err).__name__}: {str(err)[:120]}); holding")
             return None
