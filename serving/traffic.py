@@ -95,14 +95,17 @@ class ShadowRunner:
 
     def _compare(self, candidate: Predictor, texts: list[str], answered: list[Prediction]) -> None:
         model, version = candidate.info.name, candidate.info.version
-        started = time.perf_counter()
+        # CPU time of this thread, not wall time: at nice 19 a copy waits for every real
+        # request, and its wall time would measure the replica's load rather than the model.
+        # (A single-thread session computes in the calling thread, so this is the model's.)
+        started = time.thread_time()
         try:
             mirrored = candidate.predict(texts, alone=False)
         except Exception as err:  # the candidate's failure is a figure, never the client's
             self._metrics.version_call(model, version, "shadow", False, 0.0, [])
             log.warning("shadow v%s failed: %s", version, str(err)[:200])
             return
-        model_ms = (time.perf_counter() - started) * 1000
+        model_ms = (time.thread_time() - started) * 1000
         self._metrics.version_call(model, version, "shadow", True, model_ms, [])
         agreed = sum(
             1 for theirs, ours in zip(mirrored, answered, strict=True) if theirs.label == ours.label

@@ -49,6 +49,8 @@ def print_status(console: Console, status: PlatformStatus) -> None:
     else:
         modes.insert(0, "[yellow]one shared Unix user (not started as root)[/]")
     console.print(f"security: {' + '.join(modes)}")
+    pid = status.rollout_controller_pid
+    console.print(f"rollout controller: {f'running (pid {pid})' if pid else 'stopped'}")
 
 
 def isolation_table(matrix: Matrix) -> Table:

@@ -130,9 +130,20 @@ def abort(
 def watch(
     metrics_url: UrlsOption = None,
     report: ReportOption = None,
+    forever: Annotated[
+        bool,
+        typer.Option(
+            "--forever", help="Keep watching: drive every rollout that starts (what `up` runs)."
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Run the controller until the current rollout completes or aborts."""
+    from bulkhead.operations import rollout as ops
+
+    if forever:
+        ops.watch_forever(platform(), echo=lambda line: print(line, flush=True), urls=metrics_url)
+        return
     _watch(platform(), report, metrics_url, as_json)
 
 

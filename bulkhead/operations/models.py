@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from bulkhead.operations.errors import Refused
+from bulkhead.operations.errors import BadInput, Refused
 from bulkhead.platform.core import Platform
 
 if TYPE_CHECKING:  # the writer imports mlflow: only commands that use it pay for it
@@ -19,26 +21,32 @@ def registry_writer(platform: Platform) -> RegistryWriter:
     return RegistryWriter(platform.settings.model_name)
 
 
-def promote(platform: Platform, version: str, reason: str, force: bool) -> str | None:
-    """Point `champion` at ``version``; returns the previous champion."""
+@contextmanager
+def registry_refusals(action: str) -> Iterator[None]:
+    """The registry's refusals as the CLI's: a version that does not exist or a malformed
+    one is bad input; a state that does not allow the change is a refusal."""
+    from mlflow.exceptions import MlflowException
+
     from registry.writer import PromotionRefused
 
     try:
-        previous = registry_writer(platform).promote(version, reason=reason, force=force)
+        yield
     except PromotionRefused as err:
-        raise Refused(f"promote refused: {err}") from err
-    return previous
+        raise Refused(f"{action} refused: {err}") from err
+    except MlflowException as err:
+        raise BadInput(f"{action} refused by the registry: {err.message}") from err
+
+
+def promote(platform: Platform, version: str, reason: str, force: bool) -> str | None:
+    """Point `champion` at ``version``; returns the previous champion."""
+    with registry_refusals("promote"):
+        return registry_writer(platform).promote(version, reason=reason, force=force)
 
 
 def rollback(platform: Platform, reason: str) -> tuple[str, str]:
     """Move `champion` back to the previous champion; returns (was, now)."""
-    from registry.writer import PromotionRefused
-
-    try:
-        current, target = registry_writer(platform).rollback(reason)
-    except PromotionRefused as err:
-        raise Refused(f"rollback refused: {err}") from err
-    return current, target
+    with registry_refusals("rollback"):
+        return registry_writer(platform).rollback(reason)
 
 
 def versions(platform: Platform) -> list[VersionRow]:

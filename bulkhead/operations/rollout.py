@@ -18,6 +18,7 @@ from bulkhead.operations.errors import BadInput, Refused
 from bulkhead.platform.core import Platform
 from bulkhead.platform.settings import Zone
 from contracts.rollout import RolloutEvent, RolloutPolicy, RolloutState
+from contracts.tags import valid_version
 
 if TYPE_CHECKING:
     from bulkhead.delivery.controller import RolloutReport
@@ -46,14 +47,14 @@ def metrics_urls(platform: Platform) -> list[str]:
 
 
 def start(platform: Platform, version: str, policy: RolloutPolicy, reason: str) -> RolloutState:
-    from registry.writer import PromotionRefused
+    from bulkhead.operations.models import registry_refusals
 
     try:
-        return store(platform).start(version, policy, reason)
-    except PromotionRefused as err:
-        raise Refused(f"rollout refused: {err}") from err
-    except ValueError as err:  # an invalid version number
+        valid_version(version)
+    except ValueError as err:
         raise BadInput(str(err)) from err
+    with registry_refusals("rollout"):
+        return store(platform).start(version, policy, reason)
 
 
 def status(platform: Platform) -> RolloutStatus:
@@ -94,6 +95,45 @@ def watch(
     return report, folder
 
 
+def watch_forever(
+    platform: Platform,
+    echo: Callable[[str], None],
+    urls: list[str] | None = None,
+    idle_s: float = 2.0,
+) -> None:
+    """The unattended controller `up` keeps: drive every rollout that starts, one at a time;
+    a registry or metrics outage is logged and waited out, never the end of the process."""
+    from bulkhead.delivery.controller import RolloutController
+    from bulkhead.delivery.plot import plot_rollout
+
+    echo(f"rollout controller: watching {platform.settings.model_name} every {idle_s:g} s")
+    while True:
+        try:
+            rollouts = store(platform)
+            state = rollouts.current()
+            if state is None or not state.active:
+                time.sleep(idle_s)
+                continue
+            controller = RolloutController(rollouts, urls or metrics_urls(platform), echo=echo)
+            report = controller.run()
+            if report.state is not None and report.ticks:
+                folder = Path("reports") / f"rollout-{report.state.id}"
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / "rollout.json").write_text(report.model_dump_json(indent=2))
+                plot_rollout(report, folder / "rollout.png")
+                echo(f"report: {folder.resolve()}")
+        except Exception as err:  # the registry restarting, a network blip: wait, go on
+            echo(f"rollout controller: {type(err).__name__}: {str(err)[:200]}; retrying")
+            time.sleep(max(idle_s, 5.0))
+
+
+def controller_running(platform: Platform) -> bool:
+    from bulkhead.platform.procs import is_alive
+
+    record = platform.load_state().rollout_controller
+    return record is not None and is_alive(record)
+
+
 def parse_duration(text: str) -> float:
     """``90``, ``90s``, ``5m``, ``1h`` -> seconds."""
     units = {"s": 1, "m": 60, "h": 3600}
@@ -104,13 +144,3 @@ def parse_duration(text: str) -> float:
         return float(raw)
     except ValueError as err:
         raise BadInput(f"{text!r} is not a duration (e.g. 90, 90s, 5m, 1h)") from err
-
-
-def wait_for_end(platform: Platform, limit_s: float, every_s: float = 1.0) -> RolloutState | None:
-    rollouts = store(platform)
-    deadline = time.monotonic() + limit_s
-    state = rollouts.current()
-    while state is not None and state.active and time.monotonic() < deadline:
-        time.sleep(every_s)
-        state = rollouts.current()
-    return state

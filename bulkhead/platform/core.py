@@ -7,6 +7,7 @@ why, and leaves what was already running before it alone.
 
 from __future__ import annotations
 
+import os
 import secrets as pysecrets
 import shutil
 import time
@@ -23,6 +24,7 @@ from bulkhead.platform.procs import (
     ServiceStartError,
     ensure_ports_free,
     is_alive,
+    spawn,
     stop_session,
     tcp_open,
 )
@@ -145,6 +147,7 @@ class Platform:
             self._up_registry(state, started)
             for zone in Zone:
                 self._up_zone(state, zone, started)
+            self._up_rollout_controller(state, started)
         except (PlatformError, KeyboardInterrupt):
             if started:
                 self.reporter.warn(f"stopping the {len(started)} service(s) this call started")
@@ -223,6 +226,8 @@ class Platform:
         if state.registry and not is_alive(state.registry.process):
             state.registry = None
         state.zones = {z: s for z, s in state.zones.items() if is_alive(s.process)}
+        if state.rollout_controller and not is_alive(state.rollout_controller):
+            state.rollout_controller = None
         return state
 
     def _registry_running(self, state: PlatformState) -> bool:
@@ -352,6 +357,22 @@ class Platform:
             state.tls_terminator = record
             self.save_state(state)
 
+    def _up_rollout_controller(self, state: PlatformState, started: list[Any]) -> None:
+        """The unattended rollout controller: the operator's process, with the operator's
+        registry credentials, never inside a zone (bulkhead/delivery/controller.py)."""
+        if state.rollout_controller is not None and is_alive(state.rollout_controller):
+            return
+        with self._step("rollout controller (`bulkhead rollout watch --forever`, as the operator)"):
+            record = spawn(
+                [str(services.venv_bin() / "bulkhead"), "rollout", "watch", "--forever"],
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                log=self.paths.log_file("rollout-controller"),
+                cwd=self.paths.home,
+            )
+            started.append(record)
+            state.rollout_controller = record
+            self.save_state(state)
+
     # ------------------------------------------------------------ down
 
     def down(self, purge: bool = False) -> int:
@@ -361,6 +382,10 @@ class Platform:
         state = self.load_state()
         zones = [state.zones.pop(zone) for zone in reversed(list(Zone)) if zone in state.zones]
         stopped = 0
+        if state.rollout_controller is not None:
+            stop_session(state.rollout_controller)
+            state.rollout_controller = None
+            stopped += 1
         if state.tls_terminator is not None:
             stop_session(state.tls_terminator)
             state.tls_terminator = None
@@ -443,6 +468,11 @@ class Platform:
             latest_snapshot=str(state.latest_snapshot) if state.latest_snapshot else None,
             isolated=state.isolation is not None,
             tls=state.tls,
+            rollout_controller_pid=(
+                state.rollout_controller.pid
+                if state.rollout_controller and is_alive(state.rollout_controller)
+                else None
+            ),
             identities=(
                 {role.value: ident.name for role, ident in state.identities.roles.items()}
                 if state.identities is not None

@@ -32,7 +32,7 @@ _SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SERVE_CACHE_DIR_ENV = names.SERVE_CACHE_DIR
 
 
-def _venv_bin() -> Path:
+def venv_bin() -> Path:
     return Path(sys.executable).parent
 
 
@@ -46,7 +46,7 @@ def clean_env(home: Path | None = None) -> dict[str, str]:
         for key, value in os.environ.items()
         if key in INHERITED_VARIABLES or key.startswith(INHERITED_PREFIXES)
     }
-    env["PATH"] = f"{_venv_bin()}{os.pathsep}{_SYSTEM_PATH}"
+    env["PATH"] = f"{venv_bin()}{os.pathsep}{_SYSTEM_PATH}"
     env["PYTHONUNBUFFERED"] = "1"
     env["HOME"] = str(home) if home is not None else os.environ.get("HOME", "/")
     return env
@@ -79,7 +79,7 @@ def registry_command(settings: PlatformSettings, paths: StatePaths) -> list[str]
             f"--ssl-keyfile {folder / 'https-key.pem'} --ssl-certfile {folder / 'https.pem'}",
         ]
     return [
-        str(_venv_bin() / "mlflow"),
+        str(venv_bin() / "mlflow"),
         "server",
         "--host",
         settings.registry_address,
@@ -152,7 +152,7 @@ def zone_command(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> l
     ports = zs.ports
     host = settings.zone_host(zone)
     return [
-        str(_venv_bin() / "ray"),
+        str(venv_bin() / "ray"),
         "start",
         "--head",
         "--block",

@@ -45,6 +45,9 @@ class PlatformState(BaseModel):
     tls_terminator: ProcessRecord | None = Field(
         None, description="The HAProxy that serves HTTPS in front of the serve zone (`--tls`)."
     )
+    rollout_controller: ProcessRecord | None = Field(
+        None, description="`bulkhead rollout watch --forever`, started by `up`."
+    )
     identities: Identities | None = Field(
         None,
         description="Each service's own Unix user (`up` as root); None = all run as the operator.",

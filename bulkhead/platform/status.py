@@ -48,6 +48,9 @@ class PlatformStatus(BaseModel):
     latest_snapshot: str | None
     isolated: bool = False
     tls: bool = False
+    rollout_controller_pid: int | None = Field(
+        None, description="The unattended rollout controller `up` keeps; null = not running."
+    )
     identities: dict[str, str] | None = Field(
         None,
         description="Unix user per service; null = every zone runs as the operator (not root).",

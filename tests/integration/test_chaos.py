@@ -115,3 +115,37 @@ def test_killed_ingress_is_restarted_by_serve_and_the_champion_is_served_again(
     status = platform.cli_json("status")
     assert status["champion_version"] == before
     assert status["serving"]["version"] == before
+
+
+@pytest.mark.parametrize(
+    ("scenario", "ends", "because"),
+    [
+        ("rollout-good", "completed", "last step"),
+        ("rollout-slow", "aborted", "p99"),
+        ("rollout-erroring", "aborted", "error rate"),
+        ("rollout-disagreeing", "aborted", "agrees"),
+    ],
+)
+def test_a_rollout_is_promoted_or_aborted_by_the_controller_with_no_failed_request(
+    platform: TestPlatform, served: Served, snapshot: Path, scenario: str, ends: str, because: str
+) -> None:
+    result = _run(platform, scenario)
+    assert result["failed"] == 0
+    assert result["detail"].startswith(f"{ends}:") and because in result["detail"], result
+    assert result["verdict"] == "pass", result
+    status = platform.cli_json("rollout", "status")
+    assert status["state"]["phase"] == ends
+    decisions = [event["decision"] for event in status["events"]]
+    assert decisions[0] == "start" and decisions[-1] == (
+        "complete" if ends == "completed" else "abort"
+    )
+    # Every decision carries the figures it was taken on.
+    assert all(e["candidate"] is not None for e in status["events"][1:])
+
+
+def test_shadow_copies_do_not_slow_real_requests(
+    platform: TestPlatform, served: Served, snapshot: Path
+) -> None:
+    result = _run(platform, "shadow-cost")
+    assert result["failed"] == 0
+    assert result["verdict"] == "pass", result

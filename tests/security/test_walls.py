@@ -177,6 +177,51 @@ def test_a_registry_write_reaches_the_next_poll_at_once(platform: TestPlatform) 
             admin.request("DELETE", "/api/2.0/mlflow/model-versions/delete-tag", json=tag)
 
 
+def test_only_the_control_plane_writes_a_rollout(platform: TestPlatform) -> None:
+    """A rollout decides which version answers clients: the serve zone reads it with the
+    alias and may never write it (nor may ingest); the trainer, the operator's registry user,
+    may. An ended rollout is written, so no replica acts on it."""
+    import time
+
+    from contracts.registry_api import ALIAS_POLL_ROUTE
+    from contracts.rollout import ROLLOUT_TAG, RolloutState
+
+    with _registry(platform, "server") as server:
+        champion = server.get(
+            ALIAS_POLL_ROUTE,
+            params={"name": "sentiment", "alias": "champion"},
+            headers={"Cache-Control": "no-cache"},
+        ).json()["version"]
+    ended = RolloutState(
+        id="walls-test",
+        model="sentiment",
+        champion=champion,
+        candidate=str(int(champion) + 1000),
+        phase="aborted",
+        started_at=time.time(),
+        updated_at=time.time(),
+        reason="security test",
+    ).model_dump_json()
+    tag = {"name": "sentiment", "key": ROLLOUT_TAG, "value": ended}
+    route = "/api/2.0/mlflow/registered-models/set-tag"
+    for user in ("server", "ingest"):
+        with _registry(platform, user) as client:
+            status = client.post(route, json=tag).status_code
+            assert _record(user, f"set {ROLLOUT_TAG} (start a rollout)", status) == 403
+    with _registry(platform, "trainer") as trainer, _registry(platform, "server") as server:
+        previous = trainer.get(
+            "/api/2.0/mlflow/registered-models/get", params={"name": "sentiment"}
+        ).json()["registered_model"]
+        before = {t["key"]: t["value"] for t in previous.get("tags", [])}.get(ROLLOUT_TAG)
+        try:
+            assert trainer.post(route, json=tag).is_success
+            polled = server.get(ALIAS_POLL_ROUTE, params={"name": "sentiment", "alias": "champion"})
+            assert polled.json()["rollout"] == ended
+        finally:
+            if before is not None:
+                trainer.post(route, json={**tag, "value": before})
+
+
 def test_the_serve_zones_reader_polls_through_the_cheap_route(
     platform: TestPlatform, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -12,14 +12,18 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bulkhead.harness.chaos.base import ChaosContext, ScenarioResult, scenario_result, skipped, wait
 from bulkhead.harness.chaos.candidates import Variant, register_variant
 from bulkhead.harness.chaos.models import settled_on
-from contracts.rollout import RolloutPolicy
+from contracts.rollout import RolloutPolicy, RolloutState
 from contracts.tags import CHAMPION
+
+if TYPE_CHECKING:
+    from registry.rollouts import RolloutStore
 
 # Short phases for a test run; the defaults (bulkhead rollout start) are for production.
 QUICK = RolloutPolicy(
@@ -82,9 +86,7 @@ def _echo(line: str) -> None:
 
 
 def run_case(ctx: ChaosContext, key: str, max_s: float = 240.0) -> ScenarioResult:
-    from bulkhead.delivery.controller import RolloutController
-    from bulkhead.delivery.plot import plot_rollout
-    from bulkhead.operations.rollout import metrics_urls, store
+    from bulkhead.operations.rollout import store
 
     case = CASES[key]
     rollouts = store(ctx.platform)
@@ -98,14 +100,12 @@ def run_case(ctx: ChaosContext, key: str, max_s: float = 240.0) -> ScenarioResul
     candidate = register_variant(
         writer, champion, ctx.platform.settings.experiment_name, case.variant, texts=ctx.texts
     )
-    controller = RolloutController(rollouts, metrics_urls(ctx.platform), echo=_echo)
     with ctx.load(clients=CLIENTS) as load:
         time.sleep(2)
         state = rollouts.start(candidate, case.policy, reason=f"chaos: {case.name}")
         started_at = load.elapsed()
-        report = controller.run(max_s=max_s)
+        final, plot = _drive(ctx, rollouts, state, f"{key}-{state.id}", max_s)
         decided_at = load.elapsed()
-        final = report.state
         if final is None or final.active:
             rollouts.abort(state, "chaos: the controller did not decide in time")
         target = candidate if final is not None and final.phase == "completed" else champion
@@ -115,8 +115,7 @@ def run_case(ctx: ChaosContext, key: str, max_s: float = 240.0) -> ScenarioResul
     before_decision = [o for o in load.outcomes if o.t < decided_at and o.status == 200]
     from_candidate = sum(1 for o in before_decision if o.version == candidate)
     share = from_candidate / max(len(before_decision), 1)
-    REPORTS.mkdir(parents=True, exist_ok=True)
-    plot = plot_rollout(report, REPORTS / f"{key}-{state.id}.png")
+    decisions = len(rollouts.events(state.id)) - 1  # the start is the operator's
     phase = final.phase if final is not None else "none"
     if phase == "completed":
         writer.rollback(reason=f"chaos: {case.name}, back to v{champion}")
@@ -133,9 +132,35 @@ def run_case(ctx: ChaosContext, key: str, max_s: float = 240.0) -> ScenarioResul
         passed,
         f"{phase}: {final.reason if final else 'no decision'}; {from_candidate} of "
         f"{len(before_decision)} answers ({share:.1%}) from v{candidate} before the decision, "
-        f"all answers on v{target} {_seconds(settled)} after it; {len(report.events)} "
+        f"all answers on v{target} {_seconds(settled)} after it; {decisions} controller "
         f"decisions; plot {plot}",
     )
+
+
+def _drive(
+    ctx: ChaosContext, rollouts: RolloutStore, state: RolloutState, name: str, max_s: float
+) -> tuple[RolloutState | None, Path | None]:
+    """Let the platform's own controller (the one `up` keeps) decide, as it would for a user;
+    without one, run the same controller here. Returns the final state and its plot."""
+    from bulkhead.delivery.controller import RolloutController
+    from bulkhead.delivery.plot import plot_rollout
+    from bulkhead.operations.rollout import controller_running, metrics_urls
+
+    if controller_running(ctx.platform):
+        deadline = time.monotonic() + max_s
+        final = rollouts.current()
+        while final is not None and final.id == state.id and final.active:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+            final = rollouts.current()
+        plot = ctx.platform.paths.home / "reports" / f"rollout-{state.id}" / "rollout.png"
+        wait(plot.exists, 15)
+        return final, plot if plot.exists() else None
+    controller = RolloutController(rollouts, metrics_urls(ctx.platform), echo=_echo)
+    report = controller.run(max_s=max_s)
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    return report.state, plot_rollout(report, REPORTS / f"{name}.png")
 
 
 def _seconds(settled: float | None) -> str:
@@ -185,7 +210,10 @@ def shadow_cost(
         return skipped("shadow cost", "shadow copies under load", goal, "no champion")
     candidate = register_variant(writer, champion, ctx.platform.settings.experiment_name, "copy")
     urls = metrics_urls(ctx.platform)
-    shadow_only = RolloutPolicy(shadow_for_s=86_400)
+    # Measured, never judged: limits no controller could act on while the windows run.
+    shadow_only = RolloutPolicy(
+        shadow_for_s=86_400, max_p99_ratio=100, max_error_rate=1, min_agreement=0
+    )
     with ctx.load(clients=clients, per_client_rps=per_client_rps) as load:
         time.sleep(3)
         a0 = load.elapsed()
