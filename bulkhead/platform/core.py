@@ -365,7 +365,13 @@ class Platform:
         with self._step("rollout controller (`bulkhead rollout watch --forever`, as the operator)"):
             record = spawn(
                 [str(services.venv_bin() / "bulkhead"), "rollout", "watch", "--forever"],
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                # The operator's environment (its BULKHEAD_* settings) with the home made
+                # absolute: the process runs from inside it.
+                env={
+                    **os.environ,
+                    "BULKHEAD_HOME": str(self.paths.home.resolve()),
+                    "PYTHONUNBUFFERED": "1",
+                },
                 log=self.paths.log_file("rollout-controller"),
                 cwd=self.paths.home,
             )
