@@ -4,8 +4,9 @@ Ray-free. The champion answers unless the rollout is in its canary phase and the
 falls in the canary share (by its client key, sticky for the rollout; else at random). A
 candidate that fails a request is replaced by the champion for that request: the client sees
 no failure, and the failure counts against the candidate. Shadow copies run only when the
-replica has nothing else to do, one at a time, on their own thread: they are the first work
-dropped under load and never queue in front of a real request.
+replica has nothing else to do, one at a time, on their own thread at the lowest priority:
+they are the first work dropped under load and never queue in front of a real request. A copy
+runs the champion and the candidate back to back, so their latencies compare like for like.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class ShadowRunner:
 
     def offer(
         self,
+        champion: Predictor,
         candidate: Predictor,
         texts: list[str],
         answered: list[Prediction],
@@ -85,7 +87,7 @@ class ShadowRunner:
             return False
         self.pending += 1
         future = asyncio.get_running_loop().run_in_executor(
-            self._executor, self._compare, candidate, texts, answered
+            self._executor, self._compare, champion, candidate, texts, answered
         )
         future.add_done_callback(self._finished)
         return True
@@ -93,24 +95,42 @@ class ShadowRunner:
     def _finished(self, _: asyncio.Future[None]) -> None:
         self.pending -= 1
 
-    def _compare(self, candidate: Predictor, texts: list[str], answered: list[Prediction]) -> None:
-        model, version = candidate.info.name, candidate.info.version
-        # CPU time of this thread, not wall time: at nice 19 a copy waits for every real
-        # request, and its wall time would measure the replica's load rather than the model.
-        # (A single-thread session computes in the calling thread, so this is the model's.)
+    def _timed(self, predictor: Predictor, texts: list[str]) -> list[Prediction] | None:
+        """One call on this thread, its time recorded as the version's shadow latency: CPU
+        time, not wall time (at nice 19 a call waits for every real request, and its wall time
+        would measure the replica's load rather than the model; a single-thread session
+        computes in the calling thread, so this is the model's own time)."""
+        info = predictor.info
         started = time.thread_time()
         try:
-            mirrored = candidate.predict(texts, alone=False)
-        except Exception as err:  # the candidate's failure is a figure, never the client's
-            self._metrics.version_call(model, version, "shadow", False, 0.0, [])
-            log.warning("shadow v%s failed: %s", version, str(err)[:200])
-            return
+            predictions = predictor.predict(texts, alone=False)
+        except Exception as err:  # a failure is a figure, never the client's
+            self._metrics.version_call(info.name, info.version, "shadow", False, 0.0, [])
+            log.warning("shadow call to v%s failed: %s", info.version, str(err)[:200])
+            return None
         model_ms = (time.thread_time() - started) * 1000
-        self._metrics.version_call(model, version, "shadow", True, model_ms, [])
+        self._metrics.version_call(info.name, info.version, "shadow", True, model_ms, [])
+        return predictions
+
+    def _compare(
+        self,
+        champion: Predictor,
+        candidate: Predictor,
+        texts: list[str],
+        answered: list[Prediction],
+    ) -> None:
+        """Both versions on the same texts, back to back on the same thread: the latency
+        comparison is paired (the champion's answer itself came from the request path)."""
+        self._timed(champion, texts)
+        mirrored = self._timed(candidate, texts)
+        if mirrored is None:
+            return
         agreed = sum(
             1 for theirs, ours in zip(mirrored, answered, strict=True) if theirs.label == ours.label
         )
-        self._metrics.shadow_compared(model, version, len(texts), agreed)
+        self._metrics.shadow_compared(
+            candidate.info.name, candidate.info.version, len(texts), agreed
+        )
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -142,7 +162,7 @@ class TrafficSplit:
                 return answer
         answer = await self._call(infer, champion, texts)
         if self._rng.random() < state.policy.shadow_sample:
-            self.shadow.offer(candidate, texts, answer.predictions, busy())
+            self.shadow.offer(champion, candidate, texts, answer.predictions, busy())
         return answer
 
     async def _try(self, infer: Infer, predictor: Predictor, texts: list[str]) -> Answer | None:

@@ -111,7 +111,7 @@ class RolloutController:
                 recent.popleft()
             window = Window(base, totals)
             path = "shadow" if state.phase == "shadow" else "served"
-            champion = window.figures(state.champion, "served")
+            champion = self._champion(window, state)
             candidate = window.figures(state.candidate, path)
             fresh = Window(recent[0][1], totals)
             report.ticks.append(
@@ -121,7 +121,7 @@ class RolloutController:
                     weight=state.weight,
                     champion=champion,
                     candidate=candidate,
-                    recent_champion=fresh.figures(state.champion, "served"),
+                    recent_champion=self._champion(fresh, state),
                     recent_candidate=fresh.figures(state.candidate, path),
                     shadow_dropped=window.shadow_dropped(state.candidate),
                 )
@@ -164,6 +164,16 @@ class RolloutController:
             phase_key, phase_started, base = (state.phase, state.step), time.time(), totals
         report.state = state
         return report
+
+    @staticmethod
+    def _champion(window: Window, state: RolloutState) -> StepFigures:
+        """The champion's answers; in the shadow phase with the p99 of its own shadow calls,
+        the ones timed next to the candidate's on the same thread (a paired comparison)."""
+        served = window.figures(state.champion, "served")
+        if state.phase != "shadow":
+            return served
+        paired = window.figures(state.champion, "shadow")
+        return served.model_copy(update={"p99_ms": paired.p99_ms})
 
     def _advance(self, state: RolloutState) -> RolloutState:
         steps = state.policy.steps

@@ -204,3 +204,8 @@ def test_shadow_copies_compare_labels_and_are_dropped_when_the_replica_is_busy(
     asyncio.run(run())
     assert metrics.compared == [("4", 1, 0)]  # mirrored once, disagreed
     assert metrics.dropped == ["busy"]
+    # The copy timed both versions on its thread: a paired latency comparison.
+    assert [(v, ok) for v, path, ok in metrics.calls if path == "shadow"] == [
+        ("1", True),
+        ("4", True),
+    ]
