@@ -105,6 +105,16 @@ class ServeAppConfig(BaseModel):
     self_check_tolerance: float = Field(
         1e-3, gt=0, description="Max |logit - golden| accepted by the post-load self-check."
     )
+    shadow_max_per_s: float = Field(
+        10.0,
+        ge=0,
+        le=10_000,
+        description=(
+            "Shadow copies one replica starts per second at most during a rollout (each runs "
+            "the candidate and the champion once, only while no real request runs; 0 turns "
+            "shadow copies off). Bounds the CPU a rollout may take from real requests."
+        ),
+    )
     batching: BatchingConfig = Field(default_factory=BatchingConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
 

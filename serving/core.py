@@ -42,6 +42,7 @@ class ServingCore:
     def configure(self, config: ServeAppConfig) -> None:
         self.config = config
         self.pool.resize(config.inference_workers)
+        self.traffic.configure(config.shadow_max_per_s)
 
     # ------------------------------------------------------------ what a request needs
 

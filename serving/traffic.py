@@ -60,15 +60,24 @@ def _lowest_priority() -> None:
 
 
 class ShadowRunner:
-    """At most ``max_pending`` shadow calls at once, each on a single-thread session (which
-    onnxruntime runs in the calling thread, so the whole copy runs at the thread's nice)."""
+    """Shadow copies, bounded three ways: one at a time, at most ``max_per_s`` started per
+    second, and only while no real request runs (checked when a copy is offered and again
+    before each of its two model calls). The thread runs at nice 19, and a single-thread
+    session computes in the calling thread, so the whole copy runs at that priority."""
 
-    def __init__(self, metrics: ReplicaMetrics, max_pending: int = 1) -> None:
+    def __init__(
+        self,
+        metrics: ReplicaMetrics,
+        max_per_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._metrics = metrics
-        self.max_pending = max_pending
+        self.max_per_s = max_per_s
         self.pending = 0
+        self._clock = clock
+        self._last_start = float("-inf")
         self._executor = ThreadPoolExecutor(
-            max_workers=max_pending, thread_name_prefix="shadow", initializer=_lowest_priority
+            max_workers=1, thread_name_prefix="shadow", initializer=_lowest_priority
         )
 
     def offer(
@@ -77,17 +86,22 @@ class ShadowRunner:
         candidate: Predictor,
         texts: list[str],
         answered: list[Prediction],
-        replica_busy: bool,
+        busy: Callable[[], bool],
     ) -> bool:
-        """Mirror one answered request to ``candidate`` unless the replica is busy; returns
-        whether it was started (called on the event loop, which owns ``pending``)."""
+        """Mirror one answered request to ``candidate`` if the bounds allow; returns whether
+        it was started (called on the event loop, which owns ``pending``)."""
         model, version = candidate.info.name, candidate.info.version
-        if replica_busy or self.pending >= self.max_pending:
+        now = self._clock()
+        if self.max_per_s <= 0 or now - self._last_start < 1.0 / self.max_per_s:
+            self._metrics.shadow_dropped(model, version, "rate")
+            return False
+        if busy() or self.pending:
             self._metrics.shadow_dropped(model, version, "busy")
             return False
         self.pending += 1
+        self._last_start = now
         future = asyncio.get_running_loop().run_in_executor(
-            self._executor, self._compare, champion, candidate, texts, answered
+            self._executor, self._compare, champion, candidate, texts, answered, busy
         )
         future.add_done_callback(self._finished)
         return True
@@ -98,8 +112,7 @@ class ShadowRunner:
     def _timed(self, predictor: Predictor, texts: list[str]) -> list[Prediction] | None:
         """One call on this thread, its time recorded as the version's shadow latency: CPU
         time, not wall time (at nice 19 a call waits for every real request, and its wall time
-        would measure the replica's load rather than the model; a single-thread session
-        computes in the calling thread, so this is the model's own time)."""
+        would measure the replica's load rather than the model)."""
         info = predictor.info
         started = time.thread_time()
         try:
@@ -118,19 +131,24 @@ class ShadowRunner:
         candidate: Predictor,
         texts: list[str],
         answered: list[Prediction],
+        busy: Callable[[], bool],
     ) -> None:
-        """Both versions on the same texts, back to back on the same thread: the latency
-        comparison is paired (the champion's answer itself came from the request path)."""
-        self._timed(champion, texts)
+        """The candidate on the request's texts, then the champion on the same texts on the
+        same thread (a paired latency comparison; its answer itself came from the request
+        path). Each call starts only while the replica is still idle."""
+        model, version = candidate.info.name, candidate.info.version
+        if busy():
+            self._metrics.shadow_dropped(model, version, "busy")
+            return
         mirrored = self._timed(candidate, texts)
         if mirrored is None:
             return
         agreed = sum(
             1 for theirs, ours in zip(mirrored, answered, strict=True) if theirs.label == ours.label
         )
-        self._metrics.shadow_compared(
-            candidate.info.name, candidate.info.version, len(texts), agreed
-        )
+        self._metrics.shadow_compared(model, version, len(texts), agreed)
+        if not busy():
+            self._timed(champion, texts)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -143,6 +161,9 @@ class TrafficSplit:
         self._metrics = metrics
         self._rng = rng or random.Random()
         self.shadow = ShadowRunner(metrics)
+
+    def configure(self, shadow_max_per_s: float) -> None:
+        self.shadow.max_per_s = shadow_max_per_s
 
     async def answer(
         self,
@@ -162,7 +183,7 @@ class TrafficSplit:
                 return answer
         answer = await self._call(infer, champion, texts)
         if self._rng.random() < state.policy.shadow_sample:
-            self.shadow.offer(champion, candidate, texts, answer.predictions, busy())
+            self.shadow.offer(champion, candidate, texts, answer.predictions, busy)
         return answer
 
     async def _try(self, infer: Infer, predictor: Predictor, texts: list[str]) -> Answer | None:

@@ -197,15 +197,17 @@ def test_shadow_copies_compare_labels_and_are_dropped_when_the_replica_is_busy(
         assert answer.predictor.info.version == "1"  # shadow never answers
         while core.traffic.shadow.pending:
             await asyncio.sleep(0.01)
+        await core.answer(["again"])  # within 1/max_per_s of the first copy: dropped
+        core.traffic.shadow._last_start = float("-inf")
         core.pool.running += 1  # a real request is running: the copy is dropped
         await core.answer(["another film"])
         core.pool.running -= 1
 
     asyncio.run(run())
     assert metrics.compared == [("4", 1, 0)]  # mirrored once, disagreed
-    assert metrics.dropped == ["busy"]
+    assert metrics.dropped == ["rate", "busy"]
     # The copy timed both versions on its thread: a paired latency comparison.
     assert [(v, ok) for v, path, ok in metrics.calls if path == "shadow"] == [
-        ("1", True),
         ("4", True),
+        ("1", True),
     ]
