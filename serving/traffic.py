@@ -76,6 +76,7 @@ class ShadowRunner:
         self.pending = 0
         self._clock = clock
         self._last_start = float("-inf")
+        self._flip = True
         self._executor = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="shadow", initializer=_lowest_priority
         )
@@ -133,10 +134,14 @@ class ShadowRunner:
         answered: list[Prediction],
         busy: Callable[[], bool],
     ) -> None:
-        """The candidate on the request's texts, then the champion on the same texts on the
-        same thread (a paired latency comparison; its answer itself came from the request
-        path). Each call starts only while the replica is still idle."""
+        """The candidate on the request's texts and the champion on the same texts, on the
+        same thread, in alternating order (a paired latency comparison; the champion's answer
+        itself came from the request path). Each call starts only while the replica is idle."""
         model, version = candidate.info.name, candidate.info.version
+        # Alternate which goes first: the first call of a pair may pay for cold caches.
+        self._flip = not self._flip
+        if self._flip and not busy():
+            self._timed(champion, texts)
         if busy():
             self._metrics.shadow_dropped(model, version, "busy")
             return
@@ -147,7 +152,7 @@ class ShadowRunner:
             1 for theirs, ours in zip(mirrored, answered, strict=True) if theirs.label == ours.label
         )
         self._metrics.shadow_compared(model, version, len(texts), agreed)
-        if not busy():
+        if not self._flip and not busy():
             self._timed(champion, texts)
 
     def close(self) -> None:

@@ -29,7 +29,7 @@ def state(phase: str = "canary", step: int = 0) -> RolloutState:
 
 
 def cand(**kw: float) -> StepFigures:
-    base = {"requests": 100, "errors": 0, "p99_ms": 11.0, "mirrored": 100, "agreed": 99}
+    base = {"requests": 120, "errors": 0, "p99_ms": 11.0, "mirrored": 120, "agreed": 119}
     return StepFigures.model_validate({**base, **kw})
 
 
@@ -49,6 +49,8 @@ def test_each_limit_aborts(figures: StepFigures, why: str) -> None:
 def test_limits_need_enough_samples_and_slack() -> None:
     few = cand(requests=10, errors=5, mirrored=10, agreed=0)
     assert decide(state(), 5.0, GOOD, few).decision == "hold"
+    # A p99 from 60 samples is their largest: not judged yet (errors and agreement are).
+    assert decide(state(), 5.0, GOOD, cand(requests=60, p99_ms=50.0)).decision == "hold"
     # 3x slower, but by half a millisecond: noise for a sub-ms model
     tiny_champion = GOOD.model_copy(update={"p99_ms": 0.25})
     assert decide(state(), 5.0, tiny_champion, cand(p99_ms=0.75)).decision == "hold"
