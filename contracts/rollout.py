@@ -58,7 +58,14 @@ class RolloutPolicy(BaseModel):
         0.9, ge=0, le=1, description="Share of mirrored requests where both versions agree."
     )
     min_requests: int = Field(
-        50, ge=1, le=1_000_000, description="Candidate samples a step needs before advancing."
+        100,
+        ge=1,
+        le=1_000_000,
+        description=(
+            "Samples of each kind (candidate calls, mirrored texts) a phase needs before it "
+            "advances, and before a limit is judged: a p99 from fewer than 100 is nearly the "
+            "maximum, and one scheduler hiccup would abort a good candidate."
+        ),
     )
     shadow_sample: float = Field(
         1.0, gt=0, le=1, description="Share of requests mirrored to the candidate."

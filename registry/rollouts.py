@@ -107,7 +107,9 @@ class RolloutStore:
     def complete(self, state: RolloutState, reason: str) -> RolloutState:
         """Promote the candidate (tags and history as any promotion), then close the rollout:
         in that order, so no poll ever sees the rollout closed with the old champion."""
-        self.writer.promote(state.candidate, reason=f"rollout {state.id}: {reason}")
+        # A candidate rolled out on a forced approval is promoted on the same approval.
+        forced = self.writer.tags(state.candidate).get(FORCED_TAG) == "true"
+        self.writer.promote(state.candidate, reason=f"rollout {state.id}: {reason}", force=forced)
         return self.update(state, phase="completed", weight=100, reason=reason)
 
     def record(

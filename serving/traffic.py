@@ -86,11 +86,10 @@ class ShadowRunner:
         champion: Predictor,
         candidate: Predictor,
         texts: list[str],
-        answered: list[Prediction],
         busy: Callable[[], bool],
     ) -> bool:
-        """Mirror one answered request to ``candidate`` if the bounds allow; returns whether
-        it was started (called on the event loop, which owns ``pending``)."""
+        """Mirror one answered request's texts to both versions if the bounds allow; returns
+        whether it was started (called on the event loop, which owns ``pending``)."""
         model, version = candidate.info.name, candidate.info.version
         now = self._clock()
         if self.max_per_s <= 0 or now - self._last_start < 1.0 / self.max_per_s:
@@ -102,7 +101,7 @@ class ShadowRunner:
         self.pending += 1
         self._last_start = now
         future = asyncio.get_running_loop().run_in_executor(
-            self._executor, self._compare, champion, candidate, texts, answered, busy
+            self._executor, self._compare, champion, candidate, texts, busy
         )
         future.add_done_callback(self._finished)
         return True
@@ -131,29 +130,32 @@ class ShadowRunner:
         champion: Predictor,
         candidate: Predictor,
         texts: list[str],
-        answered: list[Prediction],
         busy: Callable[[], bool],
     ) -> None:
-        """The candidate on the request's texts and the champion on the same texts, on the
-        same thread, in alternating order (a paired latency comparison; the champion's answer
-        itself came from the request path). Each call starts only while the replica is idle."""
+        """Both versions on the same texts, on the same thread, in alternating order (the
+        first call of a pair may pay for cold caches): a paired latency comparison, and their
+        agreement whichever version answered the client (so it is measured at a 100% canary
+        too). Each call starts only while the replica is idle; half a pair is dropped."""
         model, version = candidate.info.name, candidate.info.version
-        # Alternate which goes first: the first call of a pair may pay for cold caches.
         self._flip = not self._flip
-        if self._flip and not busy():
-            self._timed(champion, texts)
-        if busy():
-            self._metrics.shadow_dropped(model, version, "busy")
-            return
-        mirrored = self._timed(candidate, texts)
-        if mirrored is None:
-            return
+        pair = (champion, candidate) if self._flip else (candidate, champion)
+        answers: dict[str, list[Prediction]] = {}
+        for predictor in pair:
+            if busy():
+                self._metrics.shadow_dropped(model, version, "busy")
+                return
+            predictions = self._timed(predictor, texts)
+            if predictions is None:
+                return
+            answers[predictor.info.version] = predictions
         agreed = sum(
-            1 for theirs, ours in zip(mirrored, answered, strict=True) if theirs.label == ours.label
+            1
+            for theirs, ours in zip(
+                answers[candidate.info.version], answers[champion.info.version], strict=True
+            )
+            if theirs.label == ours.label
         )
         self._metrics.shadow_compared(model, version, len(texts), agreed)
-        if not self._flip and not busy():
-            self._timed(champion, texts)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -182,13 +184,13 @@ class TrafficSplit:
     ) -> Answer:
         if state is None or not state.active or candidate is None:
             return await self._call(infer, champion, texts)
+        answer = None
         if to_candidate(state, client_key, self._rng):
             answer = await self._try(infer, candidate, texts)
-            if answer is not None:
-                return answer
-        answer = await self._call(infer, champion, texts)
+        if answer is None:
+            answer = await self._call(infer, champion, texts)
         if self._rng.random() < state.policy.shadow_sample:
-            self.shadow.offer(champion, candidate, texts, answer.predictions, busy)
+            self.shadow.offer(champion, candidate, texts, busy)
         return answer
 
     async def _try(self, infer: Infer, predictor: Predictor, texts: list[str]) -> Answer | None:

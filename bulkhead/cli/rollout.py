@@ -51,8 +51,9 @@ def start(
         float, typer.Option(help="Share of mirrored texts both versions label alike.")
     ] = 0.9,
     min_requests: Annotated[
-        int, typer.Option(help="Candidate samples a phase needs before it advances.")
-    ] = 50,
+        int,
+        typer.Option(help="Samples (calls, mirrored texts) a phase needs to advance or abort."),
+    ] = 100,
     shadow_sample: Annotated[
         float, typer.Option(help="Share of requests mirrored to the candidate.")
     ] = 1.0,

@@ -151,10 +151,18 @@ class RolloutController:
                 )
                 break
             if verdict.decision == "complete":
+                try:
+                    completed = self.store.complete(state, verdict.reason)
+                except Exception as err:  # a refused promotion must not leave 100% canary on
+                    why = f"promotion failed: {type(err).__name__}: {str(err)[:200]}"
+                    state = self.store.abort(state, why)
+                    report.events.append(self.store.record(state, "abort", why))
+                    self.echo(f"  abort: {why}")
+                    break
+                state = completed
                 report.events.append(
                     self.store.record(state, "complete", verdict.reason, champion, candidate)
                 )
-                state = self.store.complete(state, verdict.reason)
                 break
             state = self._advance(state)
             report.events.append(

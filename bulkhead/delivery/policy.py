@@ -10,11 +10,6 @@ from dataclasses import dataclass
 
 from contracts.rollout import Decision, RolloutState, StepFigures
 
-# A p99 is judged on at least this many samples of each version: from fewer it is the
-# largest one or two, and one scheduler hiccup on a 2-core machine would abort a good
-# candidate (seen: an exact copy of the champion at 1.6x on 30 samples).
-P99_MIN_SAMPLES = 100
-
 # A phase whose candidate never gathers enough samples is aborted after this many times its
 # planned length (and at least STARVED_MIN_S): a candidate no replica could load, or no
 # traffic, must not keep a rollout open forever.
@@ -54,9 +49,8 @@ def decide(
                 f"candidate error rate {candidate.error_rate:.1%} over {candidate.requests} "
                 f"calls > champion's {champion.error_rate:.1%} + {policy.max_error_rate:.1%}",
             )
-        judged = max(enough, P99_MIN_SAMPLES)
-        reference = champion.p99_ms if champion.requests >= judged else baseline_p99_ms
-        if candidate.p99_ms is not None and reference and candidate.requests >= judged:
+        reference = champion.p99_ms if champion.requests >= enough else baseline_p99_ms
+        if candidate.p99_ms is not None and reference:
             ratio = candidate.p99_ms / reference
             slower_ms = candidate.p99_ms - reference
             if ratio > policy.max_p99_ratio and slower_ms > policy.p99_slack_ms:
@@ -72,10 +66,8 @@ def decide(
             f"candidate agrees with the champion on {agreement:.1%} of {candidate.mirrored} "
             f"mirrored texts < {policy.min_agreement:.0%}",
         )
-    # --- advance: the phase ran its length with enough evidence
-    needed = [("candidate calls", candidate.requests)]
-    if state.phase == "shadow":
-        needed.append(("mirrored texts", candidate.mirrored))
+    # --- advance: the phase ran its length with enough evidence of every kind
+    needed = [("candidate calls", candidate.requests), ("mirrored texts", candidate.mirrored)]
     short = [f"{name} {count}/{enough}" for name, count in needed if count < enough]
     length = phase_length_s(state)
     if elapsed_s >= length and not short:
