@@ -35,7 +35,11 @@ QUICK = RolloutPolicy(
     max_p99_ratio=1.5,
     max_error_rate=0.01,
 )
-CLIENTS = 2  # spare capacity for shadow copies on a 2-core serve zone
+# Closed-loop clients with think time: 4 x 12 requests/s. A closed loop without think time on
+# the server's own two cores (the load generator included) leaves the replica no idle moment,
+# and shadow copies run only in idle moments: agreement would never be measured.
+CLIENTS = 4
+PER_CLIENT_RPS = 12.0
 REPORTS = Path("reports") / "chaos-rollouts"
 
 
@@ -100,7 +104,7 @@ def run_case(ctx: ChaosContext, key: str, max_s: float = 240.0) -> ScenarioResul
     candidate = register_variant(
         writer, champion, ctx.platform.settings.experiment_name, case.variant, texts=ctx.texts
     )
-    with ctx.load(clients=CLIENTS) as load:
+    with ctx.load(clients=CLIENTS, per_client_rps=PER_CLIENT_RPS) as load:
         time.sleep(2)
         state = rollouts.start(candidate, case.policy, reason=f"chaos: {case.name}")
         started_at = load.elapsed()
@@ -125,7 +129,8 @@ def run_case(ctx: ChaosContext, key: str, max_s: float = 240.0) -> ScenarioResul
         passed = passed and share <= case.policy.steps[0] / 100 + 0.03
     return scenario_result(
         case.name,
-        f"v{candidate} ({case.variant} of v{champion}) rolled out under {CLIENTS}-client load",
+        f"v{candidate} ({case.variant} of v{champion}) rolled out under {CLIENTS} clients at "
+        f"{CLIENTS * PER_CLIENT_RPS:.0f} requests/s",
         case.goal,
         counts,
         decided_at - started_at,
@@ -195,8 +200,8 @@ def shadow_cost(
     ctx: ChaosContext,
     window_s: float = 8.0,
     rounds: int = 3,
-    clients: int = 4,
-    per_client_rps: float = 10.0,
+    clients: int = CLIENTS,
+    per_client_rps: float = PER_CLIENT_RPS,
 ) -> ScenarioResult:
     """The same paced load in alternating windows without and with a shadow copy of every
     request (a copy of the champion as candidate): p50 and p99 side by side. Alternating
