@@ -37,7 +37,6 @@ class ServingCore:
         self.lifecycle = ModelLifecycle(source_factory, cache, metrics)
         self.pool = InferencePool()
         self.traffic = TrafficSplit(metrics)
-        self.pool.on_start = self.traffic.shadow.preempt
         self._batcher = batcher
 
     def configure(self, config: ServeAppConfig) -> None:

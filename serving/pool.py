@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from serving import hops
@@ -24,8 +23,6 @@ class InferencePool:
         self._executor: ThreadPoolExecutor | None = None
         self.workers = 0
         self.running = 0
-        # Called as each model call starts (the shadow runner stops its copy then).
-        self.on_start: Callable[[], None] = lambda: None
 
     def resize(self, workers: int) -> None:
         if workers == self.workers:
@@ -46,7 +43,6 @@ class InferencePool:
             self.resize(1)
         alone = self.running == 0
         self.running += 1
-        self.on_start()
         timing = hops.current()
         try:
             if timing is None:

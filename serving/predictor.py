@@ -128,17 +128,10 @@ class Predictor:
             raise ModelLoadError(f"{path.name} is not a loadable ONNX model: {err}") from err
 
     def logits(
-        self,
-        texts: list[str],
-        *,
-        alone: bool = True,
-        spans: dict[str, float] | None = None,
-        run_options: Any | None = None,
+        self, texts: list[str], *, alone: bool = True, spans: dict[str, float] | None = None
     ) -> np.ndarray:
         """Model outputs; ``alone=False`` when other calls run at the same time (1 thread).
-        ``spans``, when given, receives the milliseconds of ``tokenize`` and ``infer``;
-        ``run_options``: onnxruntime's, whose ``terminate`` stops the call from another
-        thread (shadow copies are stopped so when a real request arrives)."""
+        ``spans``, when given, receives the milliseconds of ``tokenize`` and ``infer``."""
         started = time.perf_counter()
         encodings = self._tokenizer.encode_batch(texts)
         columns = {
@@ -149,41 +142,28 @@ class Predictor:
         feeds = {name: np.asarray(columns[name], dtype=np.int64) for name in self._inputs}
         session = self._session if alone else self._narrow
         tokenized = time.perf_counter()
-        result: np.ndarray = session.run([self._output], feeds, run_options)[0]
+        result: np.ndarray = session.run([self._output], feeds)[0]
         if spans is not None:
             spans["tokenize"] = (tokenized - started) * 1000
             spans["infer"] = (time.perf_counter() - tokenized) * 1000
         return result
 
     def predict(
-        self,
-        texts: list[str],
-        *,
-        alone: bool = True,
-        spans: dict[str, float] | None = None,
-        run_options: Any | None = None,
+        self, texts: list[str], *, alone: bool = True, spans: dict[str, float] | None = None
     ) -> list[Prediction]:
-        """``spans``, ``run_options``: see ``logits``; ``spans`` also receives
-        ``postprocess`` (softmax and labels)."""
+        """``spans``: see ``logits``; also receives ``postprocess`` (softmax and labels)."""
         started = time.perf_counter()
-        predictions = self._logits_and_predictions(
-            texts, alone=alone, spans=spans, run_options=run_options
-        )[1]
+        predictions = self._logits_and_predictions(texts, alone=alone, spans=spans)[1]
         if spans is not None:
             total_ms = (time.perf_counter() - started) * 1000
             spans["postprocess"] = total_ms - spans["tokenize"] - spans["infer"]
         return predictions
 
     def _logits_and_predictions(
-        self,
-        texts: list[str],
-        *,
-        alone: bool,
-        spans: dict[str, float] | None = None,
-        run_options: Any | None = None,
+        self, texts: list[str], *, alone: bool, spans: dict[str, float] | None = None
     ) -> tuple[np.ndarray, list[Prediction]]:
         """The one path every request takes; the self-check takes it too."""
-        logits = self.logits(texts, alone=alone, spans=spans, run_options=run_options)
+        logits = self.logits(texts, alone=alone, spans=spans)
         if logits.ndim != 2 or logits.shape != (len(texts), len(self.labels)):
             raise ModelLoadError(
                 f"model output shape {list(logits.shape)} does not fit {len(texts)} texts x "

@@ -20,7 +20,6 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 from contracts.rollout import RolloutState, canary_bucket
 from serving.metrics import ReplicaMetrics
@@ -61,12 +60,10 @@ def _lowest_priority() -> None:
 
 
 class ShadowRunner:
-    """Shadow copies, bounded four ways: one at a time, at most ``max_per_s`` started per
-    second, only while no real request runs (checked when a copy is offered and before each
-    of its two model calls), and stopped when a real request starts (``preempt``: onnxruntime
-    ends the running call between two graph nodes). The thread runs at nice 19, and a
-    single-thread session computes in the calling thread, so the copy runs at that priority.
-    Measured on 2 cores before ``preempt`` existed: copies at 10/s added 5-20 ms to p99."""
+    """Shadow copies, bounded three ways: one at a time, at most ``max_per_s`` started per
+    second, and only while no real request runs (checked when a copy is offered and again
+    before each of its two model calls). The thread runs at nice 19, and a single-thread
+    session computes in the calling thread, so the whole copy runs at that priority."""
 
     def __init__(
         self,
@@ -80,8 +77,6 @@ class ShadowRunner:
         self._clock = clock
         self._last_start = float("-inf")
         self._flip = True
-        self._running: Any | None = None  # the RunOptions of the call in progress
-        self._preempted = False
         self._executor = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="shadow", initializer=_lowest_priority
         )
@@ -114,36 +109,18 @@ class ShadowRunner:
     def _finished(self, _: asyncio.Future[None]) -> None:
         self.pending -= 1
 
-    def preempt(self) -> None:
-        """A real request starts (called on the event loop): stop the copy's model call."""
-        running = self._running
-        if running is not None:
-            self._preempted = True
-            running.terminate = True
-
     def _timed(self, predictor: Predictor, texts: list[str]) -> list[Prediction] | None:
         """One call on this thread, its time recorded as the version's shadow latency: CPU
         time, not wall time (at nice 19 a call waits for every real request, and its wall time
-        would measure the replica's load rather than the model). None when it failed (counted
-        against the version) or was preempted (counted as dropped)."""
-        import onnxruntime as ort
-
+        would measure the replica's load rather than the model)."""
         info = predictor.info
-        self._preempted = False
-        self._running = ort.RunOptions()
         started = time.thread_time()
         try:
-            predictions = predictor.predict(texts, alone=False, run_options=self._running)
-        except Exception as err:
-            if self._preempted:
-                self._metrics.shadow_dropped(info.name, info.version, "preempted")
-                return None
-            # A failure is a figure, never the client's.
+            predictions = predictor.predict(texts, alone=False)
+        except Exception as err:  # a failure is a figure, never the client's
             self._metrics.version_call(info.name, info.version, "shadow", False, 0.0, [])
             log.warning("shadow call to v%s failed: %s", info.version, str(err)[:200])
             return None
-        finally:
-            self._running = None
         model_ms = (time.thread_time() - started) * 1000
         self._metrics.version_call(info.name, info.version, "shadow", True, model_ms, [])
         return predictions
@@ -169,7 +146,7 @@ class ShadowRunner:
                 return
             predictions = self._timed(predictor, texts)
             if predictions is None:
-                return  # failed or preempted: half a pair is no comparison
+                return
             answers[predictor.info.version] = predictions
         agreed = sum(
             1
