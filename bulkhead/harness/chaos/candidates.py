@@ -222,7 +222,7 @@ def make_variant(
     folder: Path,
     variant: Variant,
     texts: list[str] | None = None,
-    slowdown: float = 4.0,
+    slowdown: float = 8.0,
     min_added_ms: float = 5.0,
 ) -> None:
     """Turn the bundle in ``folder`` (a download of the champion) into ``variant``. The
