@@ -35,7 +35,7 @@ class TextModel:
         )
         self.input_names = [i.name for i in self.session.get_inputs()]
 
-    def predict(self, texts: list[str]) -> list[dict[str, Any]]:
+    def logits(self, texts: list[str]) -> np.ndarray:
         encodings = self.tokenizer.encode_batch(texts)
         columns = {
             "input_ids": [e.ids for e in encodings],
@@ -43,7 +43,11 @@ class TextModel:
             "token_type_ids": [e.type_ids for e in encodings],
         }
         feeds = {n: np.asarray(columns[n], dtype=np.int64) for n in self.input_names}
-        logits = self.session.run(None, feeds)[0]
+        result: np.ndarray = self.session.run(None, feeds)[0]
+        return result
+
+    def predict(self, texts: list[str]) -> list[dict[str, Any]]:
+        logits = self.logits(texts)
         probs = np.exp(logits - logits.max(-1, keepdims=True))
         probs /= probs.sum(-1, keepdims=True)
         return [{"label": self.labels[int(r.argmax())], "score": float(r.max())} for r in probs]

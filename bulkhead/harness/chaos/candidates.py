@@ -25,6 +25,7 @@ import numpy as np
 
 from contracts.digest import sha256_file
 from contracts.tags import FORCED_TAG, GATE_FAILED_TAG, GATE_PASSED_TAG
+from loadtests.peer_servers.text_model import TextModel
 from registry import bundle
 
 Variant = Literal["copy", "slow", "erroring", "flipped", "not-onnx"]
@@ -123,48 +124,9 @@ def _flipped(graph: Any, logits: str, labels: int) -> str:
     return "flipped"
 
 
-def _tokenizer(folder: Path) -> Any:
-    from tokenizers import Tokenizer
-
-    manifest = json.loads((folder / bundle.MANIFEST).read_text())
-    tokenizer = Tokenizer.from_file(str(folder / bundle.TOKENIZER_DIR / "tokenizer.json"))
-    tokenizer.enable_truncation(max_length=int(manifest["max_length"]))
-    tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]") or 0, pad_token="[PAD]")
-    return tokenizer
-
-
 def token_lengths(folder: Path, texts: list[str]) -> list[int]:
-    return [sum(e.attention_mask) for e in _tokenizer(folder).encode_batch(texts)]
-
-
-class _Runner:
-    """The bundle's fp32 model on one thread, fed as the replica feeds it (the control plane
-    may not import the serve zone's code, only its contracts)."""
-
-    def __init__(self, folder: Path) -> None:
-        import onnxruntime as ort
-
-        manifest = json.loads((folder / bundle.MANIFEST).read_text())
-        self.inputs: list[str] = list(manifest["input_names"])
-        self.output: str = manifest["output_name"]
-        self.labels: list[str] = json.loads((folder / bundle.LABELS).read_text())
-        self.tokenizer = _tokenizer(folder)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        self.session = ort.InferenceSession(
-            str(folder / bundle.MODEL_FP32), options, providers=["CPUExecutionProvider"]
-        )
-
-    def logits(self, texts: list[str]) -> np.ndarray:
-        encodings = self.tokenizer.encode_batch(texts)
-        columns = {
-            "input_ids": [e.ids for e in encodings],
-            "attention_mask": [e.attention_mask for e in encodings],
-            "token_type_ids": [e.type_ids for e in encodings],
-        }
-        feeds = {name: np.asarray(columns[name], dtype=np.int64) for name in self.inputs}
-        result: np.ndarray = self.session.run([self.output], feeds)[0]
-        return result
+    tokenizer = TextModel(folder).tokenizer
+    return [sum(e.attention_mask) for e in tokenizer.encode_batch(texts)]
 
 
 def _reseal(folder: Path) -> None:
@@ -177,7 +139,7 @@ def _reseal(folder: Path) -> None:
 
 def _regolden(folder: Path) -> None:
     """A golden set the variant passes: its own logits on short texts."""
-    runner = _Runner(folder)
+    runner = TextModel(folder)
     logits = runner.logits(GOLDEN_TEXTS)
     lines = [
         bundle.GoldenExample(
@@ -193,7 +155,7 @@ def _regolden(folder: Path) -> None:
 
 def model_ms(folder: Path, text: str = "a fine film with a cast that works hard") -> float:
     """Median single-thread milliseconds of one text through the bundle's fp32 model."""
-    runner = _Runner(folder)
+    runner = TextModel(folder)
     runner.logits([text])
     times = []
     for _ in range(30):
