@@ -117,12 +117,6 @@ class RolloutState(BaseModel):
     def active(self) -> bool:
         return self.phase in ("shadow", "canary")
 
-    @property
-    def mirrors(self) -> bool:
-        """Shadow copies run in both live phases: in canary they keep measuring agreement on
-        the requests the champion answers."""
-        return self.active
-
 
 class StepFigures(BaseModel):
     """One version's figures over a window, as the controller read them."""
