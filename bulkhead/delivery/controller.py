@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pydantic import BaseModel, ConfigDict
 
 from bulkhead.delivery.figures import Totals, Window, scrape
-from bulkhead.delivery.policy import decide, phase_length_s
+from bulkhead.delivery.policy import SERVED_P99_MIN_ANSWERS, decide, phase_length_s
 from contracts.rollout import RolloutEvent, RolloutState, StepFigures
 from registry.rollouts import RolloutStore
 
@@ -126,10 +126,15 @@ class RolloutController:
                     shadow_dropped=window.shadow_dropped(state.candidate),
                 )
             )
-            if champion.requests >= state.policy.min_requests and champion.p99_ms:
+            # The champion's p99 of answers, kept for the 100 % step where it answers none.
+            if state.phase == "canary" and champion.requests >= SERVED_P99_MIN_ANSWERS:
                 baseline_p99 = champion.p99_ms
+            paired = (
+                window.figures(state.champion, "shadow"),
+                window.figures(state.candidate, "shadow"),
+            )
             elapsed = now - phase_started
-            verdict = decide(state, elapsed, champion, candidate, baseline_p99)
+            verdict = decide(state, elapsed, champion, candidate, baseline_p99, paired)
             if verdict.decision == "hold":
                 if now - last_line >= 10:
                     self.echo(f"  {self._line(state, champion, candidate)}; hold: {verdict.reason}")

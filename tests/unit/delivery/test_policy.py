@@ -33,11 +33,14 @@ def cand(**kw: float) -> StepFigures:
     return StepFigures.model_validate({**base, **kw})
 
 
+PAIRS = StepFigures(requests=120, errors=0, p99_ms=2.0)
+MANY = 1_500  # answers enough for a served p99 (SERVED_P99_MIN_ANSWERS)
+
+
 @pytest.mark.parametrize(
     ("figures", "why"),
     [
         (cand(errors=5), "error rate"),
-        (cand(p99_ms=20.0), "p99"),
         (cand(agreed=50), "agrees"),
     ],
 )
@@ -46,14 +49,38 @@ def test_each_limit_aborts(figures: StepFigures, why: str) -> None:
     assert verdict.decision == "abort" and why in verdict.reason
 
 
+@pytest.mark.parametrize("phase", ["shadow", "canary"])
+def test_a_slower_candidate_is_aborted_on_paired_shadow_timings(phase: str) -> None:
+    slow_pairs = (PAIRS, PAIRS.model_copy(update={"p99_ms": 4.0}))
+    verdict = decide(state(phase), 5.0, GOOD, cand(), paired=slow_pairs)
+    assert verdict.decision == "abort" and "same 120 mirrored texts" in verdict.reason
+    same_pairs = (PAIRS, PAIRS.model_copy(update={"p99_ms": 2.2}))
+    assert decide(state(phase), 5.0, GOOD, cand(), paired=same_pairs).decision == "hold"
+
+
+def test_served_p99_is_judged_only_with_ten_answers_beyond_it() -> None:
+    # The CI case: an identical copy's p99 over 120 answers (its single slowest) was 1.6x.
+    noisy = cand(p99_ms=2.8)
+    champion = GOOD.model_copy(update={"requests": MANY, "p99_ms": 1.7})
+    assert decide(state(), 5.0, champion, noisy).decision == "hold"
+    verdict = decide(state(), 5.0, champion, cand(requests=MANY, p99_ms=2.8))
+    assert verdict.decision == "abort" and f"over {MANY} answers" in verdict.reason
+    # In the shadow phase, the candidate's calls are copies: only pairs judge latency.
+    assert decide(state("shadow"), 5.0, champion, cand(requests=MANY, p99_ms=9.0)).decision == (
+        "hold"
+    )
+
+
 def test_limits_need_enough_samples_and_slack() -> None:
     few = cand(requests=10, errors=5, mirrored=10, agreed=0)
     assert decide(state(), 5.0, GOOD, few).decision == "hold"
-    # Below min_requests (50 here) a p99 is nearly the largest sample: not judged yet.
-    assert decide(state(), 5.0, GOOD, cand(requests=40, p99_ms=50.0)).decision == "hold"
+    # Below min_requests (50 here) pairs are not judged yet.
+    few_pairs = (PAIRS.model_copy(update={"requests": 40}),) * 2
+    slow_few = (few_pairs[0], few_pairs[1].model_copy(update={"p99_ms": 50.0}))
+    assert decide(state(), 5.0, GOOD, cand(), paired=slow_few).decision == "hold"
     # 3x slower, but by half a millisecond: noise for a sub-ms model
-    tiny_champion = GOOD.model_copy(update={"p99_ms": 0.25})
-    assert decide(state(), 5.0, tiny_champion, cand(p99_ms=0.75)).decision == "hold"
+    tiny = (PAIRS.model_copy(update={"p99_ms": 0.25}), PAIRS.model_copy(update={"p99_ms": 0.75}))
+    assert decide(state(), 5.0, GOOD, cand(), paired=tiny).decision == "hold"
 
 
 def test_a_phase_advances_after_its_length_with_enough_evidence() -> None:
@@ -69,7 +96,8 @@ def test_a_phase_advances_after_its_length_with_enough_evidence() -> None:
 
 def test_the_last_step_compares_with_the_baseline_when_the_champion_gets_no_traffic() -> None:
     idle = StepFigures()
-    verdict = decide(state("canary", 1), 5.0, idle, cand(p99_ms=30.0), baseline_p99_ms=10.0)
+    slow = cand(requests=MANY, p99_ms=30.0)
+    verdict = decide(state("canary", 1), 5.0, idle, slow, baseline_p99_ms=10.0)
     assert verdict.decision == "abort" and "p99" in verdict.reason
 
 
