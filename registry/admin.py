@@ -178,17 +178,20 @@ def bootstrap(
     admin: RegistryAdmin,
     experiment_name: str,
     ingest_experiment_name: str,
-    model_name: str,
+    model_names: list[str],
     passwords: dict[str, str],
 ) -> str:
-    """Create both experiments, the model and every zone user with exactly its grants
-    (revoking any an earlier layout gave). Idempotent. Returns the training experiment id."""
+    """Create both experiments, every configured model and every zone user with exactly its
+    grants on each of them (revoking any an earlier layout gave); a model the platform is
+    not configured for gets no grant at all. Idempotent. Returns the training experiment id."""
     train_id = admin.ensure_experiment(experiment_name)
     ingest_id = admin.ensure_experiment(ingest_experiment_name)
-    admin.ensure_registered_model(model_name)
+    for model_name in model_names:
+        admin.ensure_registered_model(model_name)
     for user in ZONE_USERS:
         admin.create_or_reset_user(user.username, passwords[user.username])
         admin.grant(user.username, "experiment", train_id, user.train_experiment)
         admin.grant(user.username, "experiment", ingest_id, user.ingest_experiment)
-        admin.grant(user.username, "registered_model", model_name, user.model)
+        for model_name in model_names:
+            admin.grant(user.username, "registered_model", model_name, user.model)
     return train_id

@@ -52,9 +52,16 @@ class ServingCore:
             raise NoModelYet(f"no model loaded yet ({self.lifecycle.last_error or 'loading'})")
         return predictor
 
-    def named(self, name: str) -> Predictor:
+    def is_served(self, name: str) -> None:
+        """A route naming a model: this application serves exactly one (404 otherwise)."""
         if name != self.config.model_name:
-            raise UnknownModel(f"model {name!r} is not served here")
+            raise UnknownModel(
+                f"model {name!r} is not served here (this application serves "
+                f"{self.config.model_name!r}; GET /v1/models lists the platform's models)"
+            )
+
+    def named(self, name: str) -> Predictor:
+        self.is_served(name)
         return self.model()
 
     def check_texts(self, texts: list[str], field: str) -> None:

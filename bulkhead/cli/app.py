@@ -19,7 +19,7 @@ import typer
 from rich.markup import escape
 
 from bulkhead.cli import render
-from bulkhead.cli.common import JsonOption, console
+from bulkhead.cli.common import JsonOption, ModelOption, console
 from bulkhead.cli.common import exits as _exits
 from bulkhead.cli.common import platform as _platform
 from bulkhead.cli.exit_codes import ExitCode
@@ -46,8 +46,9 @@ def up(
         bool,
         typer.Option(
             "--pipeline/--no-pipeline",
-            help="After the services: ingest the bundled data set, train (default preset), "
-            "gate and promote, unless the champion was trained on that same snapshot.",
+            help="After the services, for every configured model: ingest its bundled data set, "
+            "train (default preset), gate and promote, unless its champion was trained on that "
+            "same snapshot; then deploy serve_config.yaml.",
         ),
     ] = True,
     isolate: Annotated[
@@ -81,8 +82,11 @@ def up(
         from bulkhead.operations.train import train_unless_current
 
         with _exits():
-            snapshot = run_ingest(platform, None, None, None, None)
-            train_unless_current(platform, Path(snapshot.snapshot), snapshot.digest)
+            for name in platform.settings.models:
+                console.print(f"[bold]model {name}[/]")
+                for_model = _platform(name)
+                snapshot = run_ingest(for_model, None, None, None, None)
+                train_unless_current(for_model, Path(snapshot.snapshot), snapshot.digest)
             deployment = deploy_app(platform, Path("serve_config.yaml"))
         if not as_json:
             render.deployment(console, deployment)
@@ -139,15 +143,21 @@ def ingest(
             help="Record the snapshot as dataset inputs of an MLflow run.",
         ),
     ] = True,
+    dataset: Annotated[
+        str | None,
+        typer.Option(help="Bundled data set to read (default: the model's, see `up`)."),
+    ] = None,
+    model: ModelOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Clean, de-duplicate and split a data set on the ingest cluster into a snapshot."""
+    """Clean, de-duplicate and split a data set on the ingest cluster into a model's snapshot."""
     from bulkhead.operations.ingest import run_ingest
 
     with _exits():
         result = run_ingest(
-            _platform(),
+            _platform(model),
             source=source,
+            dataset=dataset,
             text_column=text_column,
             label_column=label_column,
             seed=seed,
@@ -191,6 +201,7 @@ def train(
             help="Reliability tests only: the job dies after-register or after-gate.",
         ),
     ] = None,
+    model: ModelOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Fine-tune on the train cluster, evaluate, export ONNX, register, gate (and promote)."""
@@ -198,7 +209,7 @@ def train(
 
     with _exits():
         result = run_train(
-            _platform(),
+            _platform(model),
             preset=preset,
             config_file=config,
             overrides={
@@ -363,13 +374,14 @@ def promote(
     force: Annotated[
         bool, typer.Option("--force", help="Promote a version that failed the gate.")
     ] = False,
+    model: ModelOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Point the `champion` alias at VERSION (serving follows it)."""
     from bulkhead.operations import models as registry_ops
 
     with _exits():
-        previous = registry_ops.promote(_platform(), version, reason=reason, force=force)
+        previous = registry_ops.promote(_platform(model), version, reason=reason, force=force)
     if as_json:
         print(json.dumps({"champion": version, "previous": previous}))
     else:
@@ -379,13 +391,14 @@ def promote(
 @app.command()
 def rollback(
     reason: Annotated[str, typer.Option(help="Why; recorded on the version.")] = "rollback",
+    model: ModelOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Move `champion` back to the previous champion."""
     from bulkhead.operations import models as registry_ops
 
     with _exits():
-        current, target = registry_ops.rollback(_platform(), reason)
+        current, target = registry_ops.rollback(_platform(model), reason)
     if as_json:
         print(json.dumps({"champion": target, "previous": current}))
     else:
@@ -393,12 +406,12 @@ def rollback(
 
 
 @app.command()
-def models(as_json: JsonOption = False) -> None:
+def models(model: ModelOption = None, as_json: JsonOption = False) -> None:
     """Every registered version with its metrics, aliases and gate result."""
     from bulkhead.operations import models as registry_ops
 
     with _exits():
-        rows = registry_ops.versions(_platform())
+        rows = registry_ops.versions(_platform(model))
     if as_json:
         print(json.dumps([row.model_dump() for row in rows], indent=2))
     else:

@@ -20,6 +20,13 @@ from bulkhead.platform.settings import PlatformSettings
 console = Console(stderr=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="Registered model to act on (default: the default model, BULKHEAD_MODEL_NAME).",
+    ),
+]
 
 
 def settings() -> PlatformSettings:
@@ -30,8 +37,13 @@ def settings() -> PlatformSettings:
         raise typer.Exit(ExitCode.BAD_INPUT) from err
 
 
-def platform() -> Platform:
-    return Platform(settings(), reporter=RichReporter(console))
+def platform(model: str | None = None) -> Platform:
+    try:
+        chosen = settings().for_model(model)
+    except ValueError as err:
+        console.print(f"[red]{escape(str(err))}[/]")
+        raise typer.Exit(ExitCode.BAD_INPUT) from err
+    return Platform(chosen, reporter=RichReporter(console))
 
 
 @contextmanager

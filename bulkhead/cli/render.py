@@ -30,10 +30,14 @@ def print_status(console: Console, status: PlatformStatus) -> None:
     for name, zone in status.zones.items():
         table.add_row(f"{name} zone (Ray)", zone.address, zone.state)
     console.print(table)
-    console.print(f"model: [bold]{status.model_name}[/] champion: {status.champion_version or '—'}")
+    for name, champion in status.champions.items():
+        default = " (default)" if name == status.model_name else ""
+        snapshot = status.latest_snapshots.get(name)
+        console.print(
+            f"model: [bold]{name}[/]{default} champion: {champion or '—'}"
+            + (f"   snapshot: {snapshot}" if snapshot else "")
+        )
     console.print(f"serve URL: {status.serve_url}   API key file: {status.api_key_file}")
-    if status.latest_snapshot:
-        console.print(f"latest dataset snapshot: {status.latest_snapshot}")
     serving = status.serving
     if serving is not None and serving.unreachable:
         console.print(f"serving: [yellow]{escape(serving.unreachable)}[/]")

@@ -26,8 +26,10 @@ def run_ingest(
     seed: int | None,
     labels: list[str] | None = None,
     log_to_registry: bool = True,
+    dataset: str | None = None,
 ) -> IngestResult:
-    """Submit one ingest job and record its snapshot as the platform's latest."""
+    """Submit one ingest job and record its snapshot as the latest of the platform's current
+    model (``dataset`` None: that model's configured bundled set)."""
     reporter = platform.reporter
     try:
         config = IngestConfig(
@@ -35,6 +37,7 @@ def run_ingest(
             text_column=text_column,
             label_column=label_column,
             labels=labels,
+            dataset=dataset or platform.model.dataset,
             **({"seed": seed} if seed is not None else {}),
         )
     except ValueError as err:
@@ -72,7 +75,7 @@ def run_ingest(
         raise BadInput(message) if outcome.status == "FAILED" else OperationFailed(message)
     result = IngestResult.model_validate(outcome.result)
     state = platform.load_state()
-    state.latest_snapshot = Path(result.snapshot)
+    state.latest_snapshots[platform.settings.model_name] = Path(result.snapshot)
     platform.save_state(state)
     reporter.done(
         f"snapshot {result.snapshot}\n  rows {result.rows} labels {result.labels}\n"

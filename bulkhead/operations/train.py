@@ -49,9 +49,12 @@ def train_spec(
     except (ValueError, OSError) as err:
         raise BadInput(f"train: invalid configuration: {err}") from err
     state = platform.load_state()
-    chosen = snapshot or state.latest_snapshot
+    chosen = snapshot or state.latest_snapshots.get(platform.settings.model_name)
     if chosen is None:
-        raise BadInput("train: no dataset snapshot; run `bulkhead ingest` first")
+        model = platform.settings.model_name
+        raise BadInput(
+            f"train: no dataset snapshot for {model}; run `bulkhead ingest --model {model}`"
+        )
     try:
         manifest = verify(chosen)
     except (SnapshotError, FileNotFoundError, ValueError) as err:

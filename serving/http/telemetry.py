@@ -18,6 +18,10 @@ from contracts.serve_api import (
     LIMITS,
     LIVE,
     MODEL_VERSION_HEADER,
+    MODELS,
+    MOUNTED_PREDICT,
+    MOUNTED_READY,
+    MOUNTED_STATUS,
     OIP_MODELS,
     PREDICT,
     READY,
@@ -31,6 +35,7 @@ from serving.metrics import ReplicaMetrics
 T = TypeVar("T")
 
 _FIXED_ROUTES = (PREDICT, STATUS, LIMITS, HEALTHZ, LIVE, READY)
+_MOUNTED = {MOUNTED_PREDICT: PREDICT, MOUNTED_STATUS: STATUS, MOUNTED_READY: MOUNTED_READY}
 
 
 def route_label(path: str) -> str:
@@ -40,6 +45,8 @@ def route_label(path: str) -> str:
         return path
     if path.startswith(f"{OIP_MODELS}/"):
         return "/v2/infer" if path.endswith("/infer") else OIP_MODELS
+    if path.startswith(f"{MODELS}/") or path in _MOUNTED:  # per-model routes, one label each
+        return _MOUNTED.get(path[path.rfind("/") :], "other")
     return "other"
 
 

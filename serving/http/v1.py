@@ -6,8 +6,18 @@
 from typing import Any
 
 from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
 
-from contracts.serve_api import HEALTHZ, LIMITS, PREDICT, STATUS
+from contracts.serve_api import (
+    HEALTHZ,
+    LIMITS,
+    MODELS,
+    MOUNTED_PREDICT,
+    MOUNTED_READY,
+    MOUNTED_STATUS,
+    PREDICT,
+    STATUS,
+)
 from serving.core import ServingCore
 from serving.http.params import ClientKey
 from serving.http.telemetry import observed
@@ -25,9 +35,8 @@ from serving.schemas import (
 def router(core: ServingCore, authenticated: list[Any]) -> APIRouter:
     api = APIRouter()
 
-    @api.post(PREDICT, response_model=PredictResponse, dependencies=authenticated)
-    async def predict(
-        payload: PredictRequest, response: Response, client_key: ClientKey = None
+    async def answer(
+        payload: PredictRequest, response: Response, client_key: str | None
     ) -> PredictResponse:
         async with observed(core.metrics, PREDICT, response) as call:
             core.check_texts(payload.texts, "texts")
@@ -44,19 +53,82 @@ def router(core: ServingCore, authenticated: list[Any]) -> APIRouter:
                 ),
             )
 
+    def status_now() -> ServingStatus:
+        predictor = core.lifecycle.current
+        return ServingStatus(
+            model=core.config.model_name,
+            alias=core.config.alias,
+            version=predictor.info.version if predictor else None,
+            precision=predictor.info.precision if predictor else None,
+            last_error=core.lifecycle.last_error,
+            refused=dict(core.lifecycle.refused),
+            rollout=rollout_seen(core),
+        )
+
+    # The default model's application (route prefix `/`) answers /v1/predict and
+    # /v1/models/{its name}/...; a model's own application (prefix /v1/models/{name}) gets the
+    # same requests as /predict, /status and /ready.
+    @api.post(PREDICT, response_model=PredictResponse, dependencies=authenticated)
+    @api.post(MOUNTED_PREDICT, response_model=PredictResponse, dependencies=authenticated)
+    async def predict(
+        payload: PredictRequest, response: Response, client_key: ClientKey = None
+    ) -> PredictResponse:
+        return await answer(payload, response, client_key)
+
+    @api.post(
+        MODELS + "/{name}" + MOUNTED_PREDICT,
+        response_model=PredictResponse,
+        dependencies=authenticated,
+    )
+    async def predict_named(
+        name: str, payload: PredictRequest, response: Response, client_key: ClientKey = None
+    ) -> PredictResponse:
+        core.is_served(name)
+        return await answer(payload, response, client_key)
+
     @api.get(STATUS, response_model=ServingStatus, dependencies=authenticated)
+    @api.get(MOUNTED_STATUS, response_model=ServingStatus, dependencies=authenticated)
     async def serving_status(response: Response) -> ServingStatus:
         async with observed(core.metrics, STATUS, response):
-            predictor = core.lifecycle.current
-            return ServingStatus(
-                model=core.config.model_name,
-                alias=core.config.alias,
-                version=predictor.info.version if predictor else None,
-                precision=predictor.info.precision if predictor else None,
-                last_error=core.lifecycle.last_error,
-                refused=dict(core.lifecycle.refused),
-                rollout=rollout_seen(core),
-            )
+            return status_now()
+
+    @api.get(
+        MODELS + "/{name}" + MOUNTED_STATUS,
+        response_model=ServingStatus,
+        dependencies=authenticated,
+    )
+    async def serving_status_named(name: str, response: Response) -> ServingStatus:
+        async with observed(core.metrics, STATUS, response):
+            core.is_served(name)
+            return status_now()
+
+    def readiness() -> JSONResponse:
+        predictor = core.lifecycle.current
+        if predictor is None:
+            body = {"ready": False, "reason": "no verified model yet"}
+            return JSONResponse(body, status_code=503)
+        body = {
+            "ready": True,
+            "model": core.config.model_name,
+            "model_version": predictor.info.version,
+        }
+        return JSONResponse(body)
+
+    @api.get(MOUNTED_READY)
+    async def ready(response: Response) -> JSONResponse:
+        """Open (a balancer's probe has no key); says whether, never why."""
+        async with observed(core.metrics, MOUNTED_READY, response) as call:
+            answer = readiness()
+            call.status = answer.status_code
+            return answer
+
+    @api.get(MODELS + "/{name}" + MOUNTED_READY)
+    async def ready_named(name: str, response: Response) -> JSONResponse:
+        async with observed(core.metrics, MOUNTED_READY, response) as call:
+            core.is_served(name)
+            answer = readiness()
+            call.status = answer.status_code
+            return answer
 
     @api.get(LIMITS, response_model=LimitsOut)
     async def limits(response: Response) -> LimitsOut:

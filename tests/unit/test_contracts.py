@@ -69,6 +69,14 @@ def test_environment_names_are_unique_and_namespaced() -> None:
         ("/v2/health/ready", False),
         ("/healthz", False),
         ("/docs", False),
+        ("/v1/models/spam/predict", True),
+        ("/v1/models/spam/status", True),
+        ("/v1/models/spam/ready", False),
+        ("/v1/models/a/b/ready", True),
+        ("/v1/models/ready", True),
+        ("/predict", True),
+        ("/status", True),
+        ("/ready", False),
     ],
 )
 def test_which_routes_need_the_api_key(path: str, needs_key: bool) -> None:

@@ -84,13 +84,20 @@ def test_serve_config_yaml_user_config_is_valid() -> None:
 
     root = Path(__file__).resolve().parents[3]
     config = yaml.safe_load((root / "serve_config.yaml").read_text())
-    (application,) = config["applications"]
-    assert application["import_path"] == "serving.app:app"
-    (deployment,) = application["deployments"]
-    parsed = ServeAppConfig.model_validate(deployment["user_config"])
-    assert parsed.limits.max_body_bytes == 65536
-    assert deployment["max_queued_requests"] > 0
-    assert deployment["max_ongoing_requests"] >= parsed.batching.max_batch_size
+    applications = config["applications"]
+    assert applications[0]["route_prefix"] == "/", "the default model answers /v1/predict"
+    models = set()
+    for application in applications:
+        assert application["import_path"] == "serving.app:app"
+        (deployment,) = application["deployments"]
+        parsed = ServeAppConfig.model_validate(deployment["user_config"])
+        models.add(parsed.model_name)
+        if application["route_prefix"] != "/":  # a model's own application: its own prefix
+            assert application["route_prefix"] == f"/v1/models/{parsed.model_name}"
+        assert parsed.limits.max_body_bytes == 65536
+        assert deployment["max_queued_requests"] > 0
+        assert deployment["max_ongoing_requests"] >= parsed.batching.max_batch_size
+    assert len(models) == len(applications), "one application per model"
     with pytest.raises(ValueError, match="extra"):
         ServeAppConfig.model_validate({"unknown_knob": 1})
 

@@ -131,3 +131,35 @@ def test_a_request_that_asks_gets_every_hop_of_its_path(tmp_path, built) -> None
     assert hops["infer"] > 0 and hops["tokenize"] > 0
     # The hops happened inside this round trip: together they cannot exceed it.
     assert sum(hops.values()) <= (time.time_ns() - sent) / 1e6
+
+
+def test_a_model_answers_under_its_own_name_and_refuses_others(tmp_path, built) -> None:
+    client, _ = _app(tmp_path, built)
+    auth = {"Authorization": f"Bearer {KEY}"}
+    named = client.post("/v1/models/sentiment/predict", json={"texts": ["fine"]}, headers=auth)
+    assert named.status_code == 200 and named.json()["model"]["version"] == "5"
+    other = client.post("/v1/models/spam/predict", json={"texts": ["fine"]}, headers=auth)
+    assert other.status_code == 404 and "'spam' is not served here" in other.json()["detail"]
+    assert client.get("/v1/models/sentiment/status", headers=auth).json()["version"] == "5"
+    # Readiness is open, per model too; prediction needs the key on every path.
+    ready = client.get("/v1/models/sentiment/ready")
+    assert ready.status_code == 200 and ready.json()["model_version"] == "5"
+    assert client.get("/v1/models/spam/ready").status_code == 404
+    assert client.post("/v1/models/sentiment/predict", json={"texts": ["x"]}).status_code == 401
+
+
+def test_a_model_application_mounted_at_its_prefix_answers_there(tmp_path, built) -> None:
+    """Serve keeps the full path and sets root_path to the application's route prefix."""
+    client, _ = _app(tmp_path, built)
+    mounted = TestClient(client.app, root_path="/v1/models/sentiment")
+    auth = {"Authorization": f"Bearer {KEY}"}
+    answer = mounted.post("/v1/models/sentiment/predict", json={"texts": ["fine"]}, headers=auth)
+    assert answer.status_code == 200, answer.text
+    refused = mounted.post("/v1/models/sentiment/predict", json={"texts": ["fine"]})
+    assert refused.status_code == 401
+    assert mounted.get("/v1/models/sentiment/ready").status_code == 200
+
+
+def test_readiness_of_a_model_without_a_verified_version_is_503(tmp_path, built) -> None:
+    client, _ = _app(tmp_path, built, loaded=False)
+    assert client.get("/v1/models/sentiment/ready").status_code == 503
