@@ -24,7 +24,8 @@ SAMPLE_SEED = 0
 
 
 def plot_sentences(plots: pd.Series) -> list[str]:
-    sentences = (part.strip() for text in plots.astype(str) for part in _SENTENCE_END.split(text))
+    texts = (str(text) for text in plots.dropna())  # pandas' string dtype keeps NaN as NaN
+    sentences = (part.strip() for text in texts for part in _SENTENCE_END.split(text))
     return [s for s in sentences if MIN_SENTENCE_CHARS <= len(s) <= MAX_SENTENCE_CHARS]
 
 
@@ -32,7 +33,7 @@ def subjectivity(frame: pd.DataFrame) -> pd.DataFrame:
     """``text``/``label`` rows: every plot sentence as objective, and as many reviews (a
     seeded sample, so the same file always gives the same rows) as subjective."""
     objective = plot_sentences(frame.loc[frame["category"] == "plot", "text"])
-    reviews = frame.loc[frame["category"] != "plot", "text"].astype(str)
+    reviews = frame.loc[frame["category"] != "plot", "text"].dropna().astype(str)
     sampled = reviews.sample(n=min(len(objective), len(reviews)), random_state=SAMPLE_SEED)
     return pd.DataFrame(
         {

@@ -57,7 +57,7 @@ def replica_cache() -> Path:
 
 @serve.deployment
 @serve.ingress()
-class SentimentService:
+class TextClassifier:
     def __init__(self) -> None:
         from serving.metrics import RayMetrics
         from serving.ray_binds import bind_replica_grpc_to_node_address
@@ -115,4 +115,4 @@ class SentimentService:
             core.close()
 
 
-app = SentimentService.bind()  # type: ignore[attr-defined]
+app = TextClassifier.bind()  # type: ignore[attr-defined]

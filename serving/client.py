@@ -78,8 +78,16 @@ class ServeClient:
         *,
         timeout_s: float | None = None,
         transport: httpx.BaseTransport | None = None,
+        model: str | None = None,
     ) -> None:
+        """``model``: call that model's routes (/v1/models/{model}/...); None = the default
+        model's (/v1/predict, /v1/status, /v2/health/ready)."""
         self.endpoint = endpoint
+        self.model = model
+        route = (lambda leaf: serve_api.model_route(model, leaf)) if model else None
+        self.predict_path = route(serve_api.MOUNTED_PREDICT) if route else serve_api.PREDICT
+        self.status_path = route(serve_api.MOUNTED_STATUS) if route else serve_api.STATUS
+        self.ready_path = route(serve_api.MOUNTED_READY) if route else serve_api.READY
         self._headers = endpoint.auth_headers()
         self._http = httpx.Client(
             base_url=endpoint.url,
@@ -113,7 +121,7 @@ class ServeClient:
 
     def predict_response(self, texts: list[str]) -> httpx.Response:
         """``POST /v1/predict`` without raising: load generators count every status."""
-        return self.request("POST", serve_api.PREDICT, json={"texts": texts})
+        return self.request("POST", self.predict_path, json={"texts": texts})
 
     # ------------------------------------------------------------ typed calls
 
@@ -131,14 +139,14 @@ class ServeClient:
         return InferResponse.model_validate(_ok(response).json())
 
     def status(self) -> ServingStatus:
-        return ServingStatus.model_validate(_ok(self.request("GET", serve_api.STATUS)).json())
+        return ServingStatus.model_validate(_ok(self.request("GET", self.status_path)).json())
 
     def limits(self) -> LimitsOut:
         response = self.request("GET", serve_api.LIMITS, authenticated=False)
         return LimitsOut.model_validate(_ok(response).json())
 
     def ready(self) -> Readiness:
-        response = self.request("GET", serve_api.READY, authenticated=False)
+        response = self.request("GET", self.ready_path, authenticated=False)
         body = _json(response)
         return Readiness(
             ready=response.status_code == 200 and bool(body.get("ready")),

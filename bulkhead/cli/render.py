@@ -198,6 +198,9 @@ def deployment(console: Console, deployment: Deployment) -> None:
     for text, prediction in sample:
         console.print(f"  {text!r} → {prediction.label} ({prediction.score:.3f})")
     console.print(f"try it:\n  {deployment.curl}\n  API docs: {deployment.url}/docs")
+    for model in deployment.models:
+        version = f"v{model.version}" if model.version else "—"
+        console.print(f"  model {model.name}: {model.state} {version}  POST {model.predict_url}")
 
 
 def loadtest_report(console: Console, summary: LoadTestSummary, out: object) -> None:

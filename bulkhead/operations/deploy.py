@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import BaseModel
+import yaml
+from pydantic import BaseModel, Field
 
 from bulkhead.operations.errors import NotRunning, OperationFailed
 from bulkhead.platform.core import Platform
@@ -24,8 +25,18 @@ READY_TIMEOUT_S = 180.0
 SAMPLE_TEXTS = ["A warm, funny and beautifully acted film.", "Tedious, clumsy and far too long."]
 
 
+class ModelServing(BaseModel):
+    """One model's application after a deploy."""
+
+    name: str
+    application: str
+    predict_url: str
+    version: str | None = Field(description="Version a replica serves; None = none yet.")
+    state: str = Field(description="serving | no champion yet")
+
+
 class Deployment(BaseModel):
-    """What `bulkhead deploy --json` prints: the version serving and a sample answer."""
+    """What `bulkhead deploy --json` prints: the versions serving and a sample answer."""
 
     url: str
     model_version: str | None
@@ -33,6 +44,7 @@ class Deployment(BaseModel):
     sample_texts: list[str]
     sample: PredictResponse
     curl: str
+    models: list[ModelServing] = Field(default_factory=list)
 
 
 def deploy(
@@ -64,12 +76,28 @@ def deploy(
         )
     if done.returncode != 0:
         raise OperationFailed(f"serve deploy failed:\n{done.stderr[-2000:]}")
+    applications = model_applications(rendered)
+    with reporter.step(f"waiting for Serve to run {', '.join(applications)}"):
+        wait_for_applications(
+            [serve_bin, "status", "--address", zone.dashboard_url],
+            env,
+            set(applications),
+            deployed_after=time.time() - (time.monotonic() - started) - 1,
+            timeout_s=READY_TIMEOUT_S,
+        )
     endpoint = platform.serve_endpoint()
+    champions = platform.status().champions
     with ServeClient(endpoint, timeout_s=10) as client:
         with reporter.step("waiting for a replica with a verified model"):
             version = wait_until_ready(client, READY_TIMEOUT_S)
         sample = client.predict(SAMPLE_TEXTS)
+    served = [
+        serving_of(endpoint, app, model, champions.get(model))
+        for app, model in applications.items()
+    ]
     seconds = time.monotonic() - started
+    for model in served:
+        reporter.done(f"{model.name}: {model.state} v{model.version or '—'} at {model.predict_url}")
     reporter.done(f"serve app ready at {endpoint.url} with model v{version} ({seconds:.0f} s)")
     return Deployment(
         url=endpoint.url,
@@ -78,6 +106,73 @@ def deploy(
         sample_texts=SAMPLE_TEXTS,
         sample=sample,
         curl=curl_example(platform, endpoint),
+        models=served,
+    )
+
+
+def model_applications(config: Path) -> dict[str, str]:
+    """Application name -> the model it serves (each deployment's user_config.model_name)."""
+    data = yaml.safe_load(config.read_text())
+    found: dict[str, str] = {}
+    for application in data.get("applications", []):
+        for settings in application.get("deployments", []):
+            model = (settings.get("user_config") or {}).get("model_name")
+            if model:
+                found[application["name"]] = model
+    return found
+
+
+def wait_for_applications(
+    status_command: list[str],
+    env: dict[str, str],
+    names: set[str],
+    deployed_after: float,
+    timeout_s: float,
+) -> None:
+    """Until every application of this deploy is RUNNING; a DEPLOY_FAILED one fails the
+    deploy with Serve's own message (a wrong deployment name, an import error)."""
+    deadline = time.monotonic() + timeout_s
+    last = "no status yet"
+    while time.monotonic() < deadline:
+        done = subprocess.run(
+            status_command, env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        apps = (yaml.safe_load(done.stdout) or {}).get("applications", {}) if done.stdout else {}
+        states = {}
+        for name in names:
+            app = apps.get(name) or {}
+            fresh = float(app.get("last_deployed_time_s") or 0) >= deployed_after
+            states[name] = app.get("status", "MISSING") if fresh else "NOT_YET_UPDATED"
+            if fresh and states[name] == "DEPLOY_FAILED":
+                message = str(app.get("message", "")).strip().splitlines()
+                raise OperationFailed(
+                    f"serve application {name} failed to deploy: "
+                    f"{message[-1] if message else 'no message'}"
+                )
+        if all(state == "RUNNING" for state in states.values()):
+            return
+        last = ", ".join(f"{name} {state}" for name, state in sorted(states.items()))
+        time.sleep(1)
+    raise OperationFailed(f"serve applications not running after {timeout_s:.0f} s ({last})")
+
+
+def serving_of(
+    endpoint: ServeEndpoint, application: str, model: str, champion: str | None
+) -> ModelServing:
+    """A model with a champion must be served; one without waits for its first promotion."""
+    with ServeClient(endpoint, timeout_s=10, model=model) as client:
+        url = f"{endpoint.url}{client.predict_path}"
+        if champion is None:
+            return ModelServing(
+                name=model,
+                application=application,
+                predict_url=url,
+                version=None,
+                state="no champion yet",
+            )
+        version = wait_until_ready(client, READY_TIMEOUT_S)
+    return ModelServing(
+        name=model, application=application, predict_url=url, version=version, state="serving"
     )
 
 

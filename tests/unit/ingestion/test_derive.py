@@ -25,8 +25,8 @@ def test_reviews_are_sampled_to_balance_and_the_same_file_gives_the_same_rows() 
     )
     frame = pd.DataFrame(
         {
-            "category": ["plot", *(["fresh", "rotten"] * 5)],
-            "text": [plot, *(f"review {i}: a triumph, or a bore" for i in range(10))],
+            "category": ["plot", "plot", *(["fresh", "rotten"] * 5), "fresh"],
+            "text": [plot, None, *(f"review {i}: a triumph, or a bore" for i in range(10)), None],
         }
     )
     rows = subjectivity(frame)

@@ -1,0 +1,96 @@
+"""Two models in one serve zone: each ingested, trained, gated and promoted on its own, each
+answered by its own Serve application at /v1/models/{name}/predict."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.utils.platform import Served, TestPlatform, train_tiny
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SECOND = "subjectivity"
+TEXTS = ["The film follows a young detective who moves to Paris in 1922.", "A dazzling triumph."]
+
+
+@pytest.fixture(scope="module")
+def second_model(
+    platform: TestPlatform, served: Served, tmp_path_factory: pytest.TempPathFactory
+) -> dict:
+    ingested = platform.cli_json("ingest", "--model", SECOND, "--no-log-to-registry")
+    assert set(ingested["labels"]) == {"objective", "subjective"}
+    assert Path(ingested["snapshot"]).name.startswith(SECOND)
+    trained = train_tiny(
+        platform, Path(ingested["snapshot"]), tmp_path_factory.mktemp(SECOND), "--model", SECOND
+    )
+    assert trained["gate"]["passed"], trained["gate"]
+    return trained
+
+
+def _ready(served: Served, model: str, limit_s: float = 120) -> httpx.Response:
+    deadline = time.monotonic() + limit_s
+    while True:
+        answer = httpx.get(f"{served.url}/v1/models/{model}/ready", timeout=5)
+        if answer.status_code == 200 or time.monotonic() > deadline:
+            return answer
+        time.sleep(1)
+
+
+def test_each_model_is_answered_by_its_own_application(
+    platform: TestPlatform, served: Served, second_model: dict
+) -> None:
+    ready = _ready(served, SECOND)
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["model_version"] == second_model["version"]
+    second = httpx.post(
+        f"{served.url}/v1/models/{SECOND}/predict", json={"texts": TEXTS}, headers=served.headers()
+    )
+    assert second.status_code == 200, second.text
+    body = second.json()
+    assert body["model"]["name"] == SECOND and body["model"]["version"] == second_model["version"]
+    assert {p["label"] for p in body["predictions"]} <= {"objective", "subjective"}
+    # The default model is untouched: same routes, its own labels and champion.
+    status = platform.cli_json("status")
+    assert status["champions"][SECOND] == second_model["version"]
+    default = httpx.post(f"{served.url}/v1/predict", json={"texts": TEXTS}, headers=served.headers())
+    assert default.status_code == 200
+    assert default.json()["model"]["name"] == status["model_name"]
+    assert default.json()["model"]["version"] == status["champions"][status["model_name"]]
+    named = httpx.post(
+        f"{served.url}/v1/models/{status['model_name']}/predict",
+        json={"texts": TEXTS},
+        headers=served.headers(),
+    )
+    assert named.json()["model"] == default.json()["model"]
+
+
+def test_a_model_route_needs_the_key_and_an_unknown_model_is_404(
+    served: Served, second_model: dict
+) -> None:
+    url = f"{served.url}/v1/models/{SECOND}/predict"
+    assert httpx.post(url, json={"texts": TEXTS}).status_code == 401
+    wrong = {"Authorization": "Bearer " + "x" * 40}
+    assert httpx.post(url, json={"texts": TEXTS}, headers=wrong).status_code == 401
+    unknown = httpx.post(
+        f"{served.url}/v1/models/nope/predict", json={"texts": TEXTS}, headers=served.headers()
+    )
+    assert unknown.status_code == 404 and "nope" in unknown.json()["detail"]
+    too_many = httpx.post(url, json={"texts": ["x"] * 65}, headers=served.headers())
+    assert too_many.status_code == 422
+
+
+def test_commands_act_on_the_model_they_are_given(
+    platform: TestPlatform, second_model: dict
+) -> None:
+    rows = platform.cli_json("models", "--model", SECOND)
+    assert [row["version"] for row in rows if "champion" in row["aliases"]] == [
+        second_model["version"]
+    ]
+    unknown = platform.cli("models", "--model", "nope")
+    assert unknown.returncode == 2 and "unknown model 'nope'" in unknown.stderr
+    refused = platform.cli("promote", "999", "--model", SECOND)
+    assert refused.returncode == 2
