@@ -32,6 +32,9 @@ REGISTRY_ALIAS_CACHE_S = "BULKHEAD_REGISTRY_ALIAS_CACHE_S"
 
 # --- the load generators (a Locust process started by `bulkhead loadtest` / `bench`)
 MODEL_NAME = "BULKHEAD_MODEL_NAME"
+# Load tests: the model's prediction path, and whether its OIP v2 routes are served.
+LOADTEST_PREDICT_PATH = "BULKHEAD_LOADTEST_PREDICT_PATH"
+LOADTEST_OIP = "BULKHEAD_LOADTEST_OIP"
 LOAD_PROFILE = "BULKHEAD_PROFILE"
 LOADTEST_TEXTS = "BULKHEAD_LOADTEST_TEXTS"
 REQUEST_LOG = "BULKHEAD_REQUEST_LOG"

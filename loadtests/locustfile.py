@@ -32,6 +32,9 @@ from loadtests import recorder
 from loadtests.common import MODEL_NAME, TEXTS, auth_headers, verified_ssl_context
 
 HEADERS = auth_headers()
+PREDICT_PATH = os.environ.get(env.LOADTEST_PREDICT_PATH, "/v1/predict")
+# OIP v2 routes are the default model's application's; another model's load leaves them out.
+OIP = os.environ.get(env.LOADTEST_OIP, "1") == "1"
 
 
 def _record_requests(environment: Any, **_: Any) -> None:
@@ -55,7 +58,7 @@ class PredictUser(_ServeUser):
     @task
     def predict_one(self) -> None:
         self.client.post(
-            "/v1/predict",
+            PREDICT_PATH,
             json={"texts": [random.choice(TEXTS)]},
             headers=HEADERS,
             name="predict[1]",
@@ -68,11 +71,12 @@ class BatchPredictUser(_ServeUser):
     @task
     def predict_batch(self) -> None:
         texts = random.choices(TEXTS, k=random.randint(2, 8))
-        self.client.post("/v1/predict", json={"texts": texts}, headers=HEADERS, name="predict[2-8]")
+        self.client.post(PREDICT_PATH, json={"texts": texts}, headers=HEADERS, name="predict[2-8]")
 
 
 class OipInferUser(_ServeUser):
     weight = 2
+    abstract = not OIP
 
     @task
     def infer(self) -> None:

@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts import env as names
 from loadtests.plots import plot_run
@@ -40,6 +40,8 @@ class LoadTarget(BaseModel):
     ca_file: Path | None = None
     model_name: str = "sentiment"
     app_name: str = "sentiment"
+    predict_path: str = "/v1/predict"
+    oip: bool = Field(True, description="The model answers OIP v2 (the default model's app).")
     dashboard_url: str | None = None
     ray_token_file: Path | None = None
 
@@ -145,6 +147,8 @@ def run_locust(
             names.LOADTEST_TEXTS: str(texts_file),
             names.REQUEST_LOG: str(request_log),
             names.MODEL_NAME: target.model_name,
+            names.LOADTEST_PREDICT_PATH: target.predict_path,
+            names.LOADTEST_OIP: "1" if target.oip else "0",
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -269,13 +269,14 @@ def loadtest(
     report: Annotated[
         Path | None, typer.Option(help="Report folder (default reports/loadtest-PROFILE-TIME).")
     ] = None,
+    model: ModelOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run a staged Locust profile against the serve zone; write CSVs, summary.json, a plot."""
     from bulkhead.harness.loadtest import run_loadtest
 
     with _exits():
-        summary = run_loadtest(_platform(), profile, report)
+        summary = run_loadtest(_platform(model), profile, report)
     render.loadtest_report(console, summary, report or "reports/")
     _emit(as_json, lambda: summary.model_dump_json(indent=2))
 

@@ -10,7 +10,7 @@ import typer
 from pydantic import ValidationError
 from rich.markup import escape
 
-from bulkhead.cli.common import JsonOption, console, exits, platform
+from bulkhead.cli.common import JsonOption, ModelOption, console, exits, platform
 from bulkhead.cli.exit_codes import ExitCode
 from bulkhead.platform.core import Platform
 
@@ -63,6 +63,7 @@ def start(
     ] = False,
     metrics_url: UrlsOption = None,
     report: ReportOption = None,
+    model: ModelOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Start rolling VERSION out against the champion (replicas follow within seconds)."""
@@ -85,7 +86,7 @@ def start(
         except (ValidationError, ValueError) as err:
             console.print(f"[red]invalid rollout policy:[/]\n{escape(str(err))}")
             raise typer.Exit(ExitCode.BAD_INPUT) from err
-        running = platform()
+        running = platform(model)
         state = ops.start(running, version, policy, reason)
     console.print(
         f"[green]✓[/] rollout {state.id}: v{state.candidate} against v{state.champion}, "
@@ -98,13 +99,13 @@ def start(
 
 
 @rollout_app.command("status")
-def status(as_json: JsonOption = False) -> None:
+def status(model: ModelOption = None, as_json: JsonOption = False) -> None:
     """The rollout in the registry and every decision taken on it."""
     from bulkhead.cli import render
     from bulkhead.operations import rollout as ops
 
     with exits():
-        found = ops.status(platform())
+        found = ops.status(platform(model))
     if as_json:
         print(found.model_dump_json(indent=2))
     else:
@@ -114,13 +115,14 @@ def status(as_json: JsonOption = False) -> None:
 @rollout_app.command("abort")
 def abort(
     reason: Annotated[str, typer.Option(help="Why; recorded with the rollout.")] = "aborted",
+    model: ModelOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """All traffic back on the champion (replicas drop the candidate within a poll)."""
     from bulkhead.operations import rollout as ops
 
     with exits():
-        state = ops.abort(platform(), reason)
+        state = ops.abort(platform(model), reason)
     if as_json:
         print(state.model_dump_json(indent=2))
     else:
@@ -137,15 +139,18 @@ def watch(
             "--forever", help="Keep watching: drive every rollout that starts (what `up` runs)."
         ),
     ] = False,
+    model: ModelOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run the controller until the current rollout completes or aborts."""
     from bulkhead.operations import rollout as ops
 
     if forever:
-        ops.watch_forever(platform(), echo=lambda line: print(line, flush=True), urls=metrics_url)
+        ops.watch_forever(
+            platform(model), echo=lambda line: print(line, flush=True), urls=metrics_url
+        )
         return
-    _watch(platform(), report, metrics_url, as_json)
+    _watch(platform(model), report, metrics_url, as_json)
 
 
 def _watch(running: Platform, report: Path | None, urls: list[str] | None, as_json: bool) -> None:

@@ -8,6 +8,8 @@ from pathlib import Path
 from bulkhead.operations.errors import BadInput, NotRunning, OperationFailed
 from bulkhead.platform.core import Platform
 from bulkhead.platform.settings import Zone
+from bulkhead.render.serve_config import application_of
+from contracts.serve_api import MOUNTED_PREDICT, PREDICT, model_route
 from loadtests.profiles import LoadProfile, get_profile
 from loadtests.runner import LOCUSTFILE, LoadTarget, LocustFailed, run_locust
 from loadtests.summary import LoadTestSummary
@@ -20,18 +22,28 @@ def serve_target(platform: Platform) -> LoadTarget:
     if zone is None:
         raise NotRunning("the serve zone is not running; run `bulkhead up`")
     endpoint = platform.serve_endpoint()
+    model = platform.settings.model_name
+    found = application_of(platform, model)
+    if found is None:
+        raise BadInput(f"no application in the deployed serve config serves {model!r}")
+    application, prefix = found
     return LoadTarget(
         base_url=endpoint.url,
         api_key_file=endpoint.api_key_file,
         ca_file=endpoint.ca_file,
-        model_name=platform.settings.model_name,
+        model_name=model,
+        app_name=application,
+        # The default model's application answers at the root (and OIP v2); another
+        # model's at its own prefix only.
+        predict_path=PREDICT if prefix == "/" else model_route(model, MOUNTED_PREDICT),
+        oip=prefix == "/",
         dashboard_url=zone.dashboard_url,
         ray_token_file=zone.token_file,
     )
 
 
 def request_texts(platform: Platform, out: Path) -> Path:
-    snapshot = latest_snapshot(platform.paths.snapshots)
+    snapshot = platform.model_snapshot() or latest_snapshot(platform.paths.snapshots)
     if snapshot is None:
         raise BadInput("no dataset snapshot to draw texts from; run `bulkhead ingest`")
     return write_texts(texts_from_snapshot(snapshot), out / "texts.jsonl")

@@ -17,7 +17,7 @@ from bulkhead.operations.errors import NotRunning, OperationFailed
 from bulkhead.platform.core import Platform
 from bulkhead.platform.services import ray_client_env
 from bulkhead.platform.settings import Zone
-from bulkhead.render.serve_config import render_config
+from bulkhead.render.serve_config import model_applications, render_config
 from serving.client import ServeClient, ServeEndpoint
 from serving.schemas import PredictResponse
 
@@ -108,18 +108,6 @@ def deploy(
         curl=curl_example(platform, endpoint),
         models=served,
     )
-
-
-def model_applications(config: Path) -> dict[str, str]:
-    """Application name -> the model it serves (each deployment's user_config.model_name)."""
-    data = yaml.safe_load(config.read_text())
-    found: dict[str, str] = {}
-    for application in data.get("applications", []):
-        for settings in application.get("deployments", []):
-            model = (settings.get("user_config") or {}).get("model_name")
-            if model:
-                found[application["name"]] = model
-    return found
 
 
 def wait_for_applications(

@@ -7,6 +7,7 @@ serve zone's metrics endpoints; replicas follow the state on their own polls.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -101,8 +102,32 @@ def watch_forever(
     urls: list[str] | None = None,
     idle_s: float = 2.0,
 ) -> None:
-    """The unattended controller `up` keeps: drive every rollout that starts, one at a time;
-    a registry or metrics outage is logged and waited out, never the end of the process."""
+    """The unattended controller `up` keeps: every configured model's rollouts, each model on
+    its own thread (one model's long rollout never delays another's decisions)."""
+    watchers = [
+        threading.Thread(
+            target=_watch_model_forever,
+            args=(Platform(platform.base_settings.for_model(name), platform.reporter), echo),
+            kwargs={"urls": urls, "idle_s": idle_s},
+            name=f"rollouts-{name}",
+            daemon=True,
+        )
+        for name in platform.settings.models
+    ]
+    for watcher in watchers:
+        watcher.start()
+    for watcher in watchers:
+        watcher.join()
+
+
+def _watch_model_forever(
+    platform: Platform,
+    echo: Callable[[str], None],
+    urls: list[str] | None = None,
+    idle_s: float = 2.0,
+) -> None:
+    """Drive one model's rollouts as they start, one at a time; a registry or metrics outage
+    is logged and waited out, never the end of the process."""
     from bulkhead.delivery.controller import RolloutController
     from bulkhead.delivery.plot import plot_rollout
 

@@ -66,6 +66,11 @@ class Platform:
     def model(self) -> ModelSpec:
         return self.settings.model
 
+    def model_snapshot(self) -> Path | None:
+        """The newest snapshot `ingest` wrote for the current model, if it still exists."""
+        found = self.load_state().latest_snapshots.get(self.settings.model_name)
+        return found if found is not None and found.is_dir() else None
+
     def _effective(self, state: PlatformState) -> PlatformSettings:
         """The settings as the running platform uses them: with TLS under `up --tls`, each
         service at its namespace's address under `up --isolate`."""

@@ -58,3 +58,31 @@ def render_config(
     rendered = platform.paths.home / "serve_config.rendered.yaml"
     rendered.write_text(yaml.safe_dump(data, sort_keys=False))
     return rendered
+
+
+def model_applications(config: Path) -> dict[str, str]:
+    """Application name -> the model it serves (each deployment's user_config.model_name)."""
+    data = yaml.safe_load(config.read_text())
+    found: dict[str, str] = {}
+    for application in data.get("applications", []):
+        for settings in application.get("deployments", []):
+            model = (settings.get("user_config") or {}).get("model_name")
+            if model:
+                found[application["name"]] = model
+    return found
+
+
+def deployed_config(platform: Platform) -> Path:
+    """The config `bulkhead deploy` last rendered, else the project's serve_config.yaml."""
+    rendered = platform.paths.home / "serve_config.rendered.yaml"
+    return rendered if rendered.is_file() else Path("serve_config.yaml")
+
+
+def application_of(platform: Platform, model: str) -> tuple[str, str] | None:
+    """(application, route prefix) serving ``model`` in the deployed config, if any."""
+    data = yaml.safe_load(deployed_config(platform).read_text())
+    for application in data.get("applications", []):
+        for settings in application.get("deployments", []):
+            if (settings.get("user_config") or {}).get("model_name") == model:
+                return application["name"], application.get("route_prefix", "/")
+    return None

@@ -48,7 +48,7 @@ def test_bundled_set_gives_a_stable_snapshot_logged_to_mlflow(platform: TestPlat
     assert second["created"] is False
 
     status = platform.cli_json("status")
-    assert status["latest_snapshot"] == first["snapshot"]
+    assert status["latest_snapshots"][status["model_name"]] == first["snapshot"]
 
     admin = ("admin", platform.password("admin"))
     base = f"http://127.0.0.1:{platform.registry_port}/api/2.0/mlflow"

@@ -56,7 +56,9 @@ def test_each_model_is_answered_by_its_own_application(
     # The default model is untouched: same routes, its own labels and champion.
     status = platform.cli_json("status")
     assert status["champions"][SECOND] == second_model["version"]
-    default = httpx.post(f"{served.url}/v1/predict", json={"texts": TEXTS}, headers=served.headers())
+    default = httpx.post(
+        f"{served.url}/v1/predict", json={"texts": TEXTS}, headers=served.headers()
+    )
     assert default.status_code == 200
     assert default.json()["model"]["name"] == status["model_name"]
     assert default.json()["model"]["version"] == status["champions"][status["model_name"]]

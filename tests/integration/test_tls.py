@@ -145,8 +145,9 @@ def test_deploy_chaos_and_loadtest_work_over_https(secured: TestPlatform, tmp_pa
     """Every client of the serve API (deploy's readiness check, the chaos harness, Locust)
     verifies the HTTPS endpoint against the platform CA: none of them needs it turned off."""
     state = PlatformState.load(secured.paths.state_file)
-    assert state.latest_snapshot is not None, "the ingest test above made one"
-    trained = train_tiny(secured, state.latest_snapshot, tmp_path)
+    snapshot = state.latest_snapshots.get(secured.settings.model_name)
+    assert snapshot is not None, "the ingest test above made one"
+    trained = train_tiny(secured, snapshot, tmp_path)
     assert trained["promoted"], trained
 
     deployed = secured.cli_json("deploy", timeout=400)

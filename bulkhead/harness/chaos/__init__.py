@@ -46,6 +46,6 @@ SCENARIOS: dict[str, Callable[[ChaosContext], ScenarioResult]] = {
 
 
 def context(platform: Platform) -> ChaosContext:
-    snapshot = latest_snapshot(platform.paths.snapshots)
+    snapshot = platform.model_snapshot() or latest_snapshot(platform.paths.snapshots)
     texts = texts_from_snapshot(snapshot) if snapshot else ["a fine film", "a dull film"]
     return ChaosContext(platform=platform, endpoint=platform.serve_endpoint(), texts=texts)
