@@ -22,6 +22,7 @@ from bulkhead.harness.chaos.inputs import hostile_input
 from bulkhead.harness.chaos.models import bad_artifact, rollout
 from bulkhead.harness.chaos.processes import ingress_crash, overload, replica_crash
 from bulkhead.harness.chaos.registry import registry_outage, registry_partition
+from bulkhead.harness.chaos.tenancy import model_added
 from bulkhead.platform.core import Platform
 from loadtests.texts import latest_snapshot, texts_from_snapshot
 
@@ -37,6 +38,7 @@ SCENARIOS: dict[str, Callable[[ChaosContext], ScenarioResult]] = {
     "rollout-erroring": rollout_erroring,
     "rollout-disagreeing": rollout_disagreeing,
     "shadow-cost": shadow_cost,
+    "model-added": model_added,
     "registry-outage": registry_outage,
     "registry-partition": registry_partition,
     "replica-crash": replica_crash,

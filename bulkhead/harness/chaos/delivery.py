@@ -189,7 +189,7 @@ def rollout_disagreeing(ctx: ChaosContext) -> ScenarioResult:
     return run_case(ctx, "disagreeing")
 
 
-def _percentiles(latencies: list[float]) -> tuple[float, float]:
+def percentiles(latencies: list[float]) -> tuple[float, float]:
     if not latencies:
         return float("nan"), float("nan")
     p50, p99 = np.percentile(latencies, [50, 99])
@@ -250,8 +250,8 @@ def shadow_cost(
     def latencies(shadow: bool) -> list[float]:
         return [o.latency_ms for o in ok if any(a <= o.t < b for a, b in windows[shadow])]
 
-    p50_off, p99_off = _percentiles(latencies(False))
-    p50_on, p99_on = _percentiles(latencies(True))
+    p50_off, p99_off = percentiles(latencies(False))
+    p50_on, p99_on = percentiles(latencies(True))
     passed = (
         counts.failed == 0
         and mirrored > 0
