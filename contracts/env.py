@@ -17,6 +17,8 @@ PROCESS_MARKER = "BULKHEAD_PROCESS_MARKER"
 # File holding the API key every /v1 and /v2/models request must present. Serving, the
 # KubeRay manifests, the load generators and the chaos harness all read this one name.
 SERVE_API_KEY_FILE = "BULKHEAD_SERVE_API_KEY_FILE"
+# Per-client keys with model scopes (hashes only; `bulkhead keys`), re-read while serving.
+SERVE_CLIENT_KEYS_FILE = "BULKHEAD_SERVE_CLIENT_KEYS_FILE"
 # CA bundle a client verifies the serve endpoint's HTTPS certificate with (`up --tls`).
 SERVE_CA_FILE = "BULKHEAD_SERVE_CA_FILE"
 # Folder under which each replica keeps the bundles it downloads.

@@ -22,7 +22,7 @@ from contracts import env
 from serving.config import ServeAppConfig
 from serving.core import ServingCore
 from serving.http.api import build_api
-from serving.http.auth import load_api_key
+from serving.http.auth import ClientKeyFile, load_api_key
 from serving.http.middleware import Guards
 from serving.lifecycle import VersionSource, next_poll_delay
 from serving.predictor import Prediction, Predictor
@@ -82,6 +82,8 @@ class TextClassifier:
         guards.body_timeout_s = config.limits.body_timeout_s
         guards.max_in_flight = config.limits.max_in_flight
         guards.api_key.value = load_api_key(os.environ.get(config.api_key_file_env))
+        guards.api_key.clients = ClientKeyFile(os.environ.get(env.SERVE_CLIENT_KEYS_FILE))
+        guards.model = config.model_name
         if guards.api_key.value is None:
             log.error(
                 "no usable API key (file in $%s missing, unreadable or too short): every "

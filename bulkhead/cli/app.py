@@ -23,6 +23,7 @@ from bulkhead.cli.common import JsonOption, ModelOption, console
 from bulkhead.cli.common import exits as _exits
 from bulkhead.cli.common import platform as _platform
 from bulkhead.cli.exit_codes import ExitCode
+from bulkhead.cli.keys import app as keys_app
 from bulkhead.cli.rollout import rollout_app
 from bulkhead.platform.core import PlatformError
 from bulkhead.platform.status import status_json
@@ -33,6 +34,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(rollout_app, name="rollout")
+app.add_typer(keys_app, name="keys")
 
 
 def _emit(as_json: bool, payload: Callable[[], str]) -> None:
@@ -338,7 +340,7 @@ def chaos(
         list[str] | None,
         typer.Option(
             help="hostile-input, rollout, bad-artifact, rollout-good, rollout-slow, "
-            "rollout-erroring, rollout-disagreeing, shadow-cost, registry-outage, "
+            "rollout-erroring, rollout-disagreeing, shadow-cost, model-added, registry-outage, "
             "registry-partition, replica-crash, ingress-crash, overload; default all, in that "
             "order."
         ),

@@ -17,6 +17,7 @@ from bulkhead.platform.identity import Identities, Role
 from bulkhead.platform.paths import StatePaths
 from bulkhead.platform.secrets import read_secret, write_secret
 from bulkhead.platform.settings import PlatformSettings, Zone
+from contracts.client_keys import ClientKeys
 from registry.credentials import RegistryCredentials
 
 ZONE_REGISTRY_USER = {Zone.INGEST: "ingest", Zone.TRAIN: "trainer", Zone.SERVE: "server"}
@@ -68,6 +69,18 @@ def _traversable(folder: Path, identities: Identities | None) -> None:
 def _hand(source: Path, target: Path, identities: Identities | None, role: Role) -> None:
     write_secret(target, read_secret(source) if source.suffix != ".pem" else source.read_text())
     _own(target, identities, role, 0o600)
+
+
+def hand_client_keys(paths: StatePaths, identities: Identities | None) -> None:
+    """The serve zone's copy of the client keys, replaced in one step (owner and mode set
+    before the rename): a replica re-reading it never sees a half-written or unreadable file."""
+    if not paths.client_keys.exists():
+        write_secret(paths.client_keys, ClientKeys().model_dump_json())
+    target = paths.handed_client_keys
+    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    write_secret(staging, read_secret(paths.client_keys))
+    _own(staging, identities, Role.SERVE, 0o600)
+    os.replace(staging, target)
 
 
 def prepare_folders(
@@ -160,6 +173,7 @@ def hand_over_secrets(
         write_secret(paths.handed_registry_credentials(zone), handed.to_json())
         _own(paths.handed_registry_credentials(zone), identities, role, 0o600)
     _hand(paths.serve_api_key, paths.handed_api_key, identities, Role.SERVE)
+    hand_client_keys(paths, identities)
     admin = RegistryCredentials.from_file(paths.registry_credentials("admin"))
     write_auth_config(paths, admin.password.get_secret_value())
     for secret in (paths.auth_config, paths.flask_secret):

@@ -82,6 +82,10 @@ class StatePaths:
     def handed_api_key(self) -> Path:
         return self.service_secrets(Role.SERVE) / "api-key"
 
+    @property
+    def handed_client_keys(self) -> Path:
+        return self.service_secrets(Role.SERVE) / "client-keys.json"
+
     def handed_tls(self, role: Role) -> Path:
         return self.service_secrets(role) / "tls"
 
@@ -98,6 +102,11 @@ class StatePaths:
     @property
     def serve_api_key(self) -> Path:
         return self.secrets / "serve-api-key"
+
+    @property
+    def client_keys(self) -> Path:
+        """Per-client keys (digests and scopes), `bulkhead keys`; the serve zone gets a copy."""
+        return self.secrets / "client-keys.json"
 
     @property
     def serve_auth_header(self) -> Path:

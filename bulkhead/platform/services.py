@@ -209,6 +209,7 @@ def zone_env(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> dict[
         )
     if zone is Zone.SERVE:
         env[names.SERVE_API_KEY_FILE] = str(paths.handed_api_key)
+        env[names.SERVE_CLIENT_KEYS_FILE] = str(paths.handed_client_keys)
         env[SERVE_CACHE_DIR_ENV] = str(paths.serve_cache)
         env.update(serve_ingress_env(settings, paths))
     if zone in (Zone.TRAIN, Zone.SERVE):

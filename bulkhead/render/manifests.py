@@ -34,7 +34,10 @@ _HEADER = """\
 # serve_config.yaml says; the Ray autoscaler adds serve-cpu nodes for them.
 # Secrets by reference, in this namespace only:
 #   bulkhead-registry-server  credentials.json  the read-only `server` registry user
-#   bulkhead-serve-api-key    api-key           the Bearer key clients send
+#   bulkhead-serve-api-key    api-key           the operator's Bearer key (every model)
+#   bulkhead-serve-client-keys client-keys.json per-client key digests and model scopes
+#                                               (`bulkhead keys`; kubelet refreshes the mount
+#                                               in place, replicas re-read it every second)
 #   bulkhead-serve-ray-token  auth_token        this zone's Ray token
 """
 
@@ -50,6 +53,7 @@ def _container_env() -> list[dict[str, str]]:
         names.ZONE: "serve",
         names.REGISTRY_CREDENTIALS: "/etc/bulkhead/registry/credentials.json",
         names.SERVE_API_KEY_FILE: "/etc/bulkhead/api-key/api-key",
+        names.SERVE_CLIENT_KEYS_FILE: "/etc/bulkhead/client-keys/client-keys.json",
         **serve_tuning_env(ServeZoneSettings()),
     }
     return [{"name": key, "value": value} for key, value in env.items()]
@@ -82,6 +86,11 @@ def _pod_spec(container: str, pool: str, cpu: str, memory: str, head: bool) -> d
                         "readOnly": True,
                     },
                     {"name": "api-key", "mountPath": "/etc/bulkhead/api-key", "readOnly": True},
+                    {
+                        "name": "client-keys",
+                        "mountPath": "/etc/bulkhead/client-keys",
+                        "readOnly": True,
+                    },
                 ],
             }
         ],
@@ -93,6 +102,15 @@ def _pod_spec(container: str, pool: str, cpu: str, memory: str, head: bool) -> d
             {
                 "name": "api-key",
                 "secret": {"secretName": "bulkhead-serve-api-key", "defaultMode": 0o400},
+            },
+            {
+                "name": "client-keys",
+                "secret": {
+                    "secretName": "bulkhead-serve-client-keys",
+                    "defaultMode": 0o400,
+                    # Optional: without client keys, the operator's key alone is accepted.
+                    "optional": True,
+                },
             },
         ],
     }

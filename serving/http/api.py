@@ -25,7 +25,7 @@ def build_api(core: ServingCore, guards: Guards) -> FastAPI:
     # Outermost of all: a request that asks for its per-hop split is timed from entry.
     api.add_middleware(HopTiming)
     api.add_exception_handler(errors.ServingError, errors.handle)
-    authenticated = [Depends(guards.api_key.dependency())]
+    authenticated = [Depends(guards.api_key.dependency(lambda: guards.model))]
     api.include_router(v1.router(core, authenticated))
     api.include_router(oip.router(core, authenticated))
     return api

@@ -1,14 +1,32 @@
-"""The replica's API key: read from the file the zone hands it, compared in constant time."""
+"""The replica's API keys: the platform key from the file the zone hands it (compared in
+constant time), and per-client keys with model scopes from the client-keys file (SHA-256
+digests, re-read within a second of a change: `bulkhead keys add|revoke` needs no restart)."""
 
 from __future__ import annotations
 
 import hmac
+import logging
+import time
 from collections.abc import Awaitable, Callable
+from enum import Enum
 from pathlib import Path
 
 from fastapi import HTTPException, Request
 
+from contracts.client_keys import ClientKey, ClientKeys, key_digest
 from contracts.serve_api import AUTH_SCHEME, MIN_API_KEY_LENGTH
+
+log = logging.getLogger("bulkhead.serving")
+
+# How often a replica looks at the client-keys file (one stat): a revoked key stops working
+# within this long of `bulkhead keys revoke` handing the new file over.
+RELOAD_EVERY_S = 1.0
+
+
+class Verdict(Enum):
+    ALLOWED = 200
+    UNKNOWN = 401  # no key, a wrong one, or a revoked one
+    OUT_OF_SCOPE = 403  # a client key that may not call this model
 
 
 def load_api_key(path: str | None) -> bytes | None:
@@ -23,28 +41,79 @@ def load_api_key(path: str | None) -> bytes | None:
     return key.encode() if len(key) >= MIN_API_KEY_LENGTH else None
 
 
+class ClientKeyFile:
+    """The client-keys file, re-read when its modification time or size changes. A file that
+    is missing means no client keys; one that cannot be parsed keeps none either (fail
+    closed) and says why in the log."""
+
+    def __init__(self, path: str | None = None, clock: Callable[[], float] = time.monotonic):
+        self.path = Path(path) if path else None
+        self._clock = clock
+        self._checked = float("-inf")
+        self._seen: tuple[int, int, int] | None = None
+        self._keys: dict[str, ClientKey] = {}
+
+    def lookup(self, token: str) -> ClientKey | None:
+        now = self._clock()
+        if now - self._checked >= RELOAD_EVERY_S:
+            self._checked = now
+            self._reload()
+        return self._keys.get(key_digest(token)) if self._keys else None
+
+    def _reload(self) -> None:
+        if self.path is None:
+            return
+        try:
+            stat = self.path.stat()
+        except OSError:
+            self._seen, self._keys = None, {}
+            return
+        seen = (stat.st_ino, stat.st_mtime_ns, stat.st_size)  # a replaced file: a new inode
+        if seen == self._seen:
+            return
+        try:
+            self._keys = ClientKeys.model_validate_json(self.path.read_text()).by_digest()
+        except (OSError, ValueError) as err:
+            log.error(
+                "client keys file %s unusable (%s): no client key is accepted", self.path, err
+            )
+            self._keys = {}
+        self._seen = seen
+
+
 class ApiKey:
-    """One app's key; ``reconfigure`` replaces ``value`` when the key file changes."""
+    """One app's keys; ``reconfigure`` replaces ``value`` (the platform key) and ``clients``."""
 
-    def __init__(self, value: bytes | None = None) -> None:
+    def __init__(self, value: bytes | None = None, clients: ClientKeyFile | None = None) -> None:
         self.value = value
+        self.clients = clients or ClientKeyFile()
 
-    def accepts(self, header: bytes | str) -> bool:
+    def check(self, header: bytes | str, model: str) -> Verdict:
         raw = header.decode("latin-1") if isinstance(header, bytes) else header
         scheme, _, token = raw.partition(" ")
-        return (
-            self.value is not None
-            and scheme.lower() == AUTH_SCHEME.lower()
-            and hmac.compare_digest(token.strip().encode(), self.value)
-        )
+        token = token.strip()
+        if scheme.lower() != AUTH_SCHEME.lower() or len(token) < MIN_API_KEY_LENGTH:
+            return Verdict.UNKNOWN
+        if self.value is not None and hmac.compare_digest(token.encode(), self.value):
+            return Verdict.ALLOWED
+        client = self.clients.lookup(token)
+        if client is None:
+            return Verdict.UNKNOWN
+        return Verdict.ALLOWED if client.allows(model) else Verdict.OUT_OF_SCOPE
 
-    def dependency(self) -> Callable[[Request], Awaitable[None]]:
+    def accepts(self, header: bytes | str, model: str = "") -> bool:
+        return self.check(header, model) is Verdict.ALLOWED
+
+    def dependency(self, model: Callable[[], str]) -> Callable[[Request], Awaitable[None]]:
         """The same check as a FastAPI dependency, for the OpenAPI schema's sake (and as a
         second lock behind the gate). Async on purpose: FastAPI runs a plain ``def``
         dependency in a thread pool, one thread hop per request."""
 
         async def require_api_key(request: Request) -> None:
-            if not self.accepts(request.headers.get("authorization", "")):
+            verdict = self.check(request.headers.get("authorization", ""), model())
+            if verdict is Verdict.OUT_OF_SCOPE:
+                raise HTTPException(403, f"this API key may not call model {model()!r}")
+            if verdict is not Verdict.ALLOWED:
                 raise HTTPException(
                     401, "missing or wrong API key", headers={"WWW-Authenticate": AUTH_SCHEME}
                 )

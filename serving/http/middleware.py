@@ -14,7 +14,7 @@ from typing import Any
 from fastapi.responses import JSONResponse
 
 from contracts.serve_api import AUTH_SCHEME, OIP_MODELS, PREDICT, needs_api_key
-from serving.http.auth import ApiKey
+from serving.http.auth import ApiKey, Verdict
 from serving.http.telemetry import route_label
 from serving.metrics import NoMetrics, ReplicaMetrics
 
@@ -34,6 +34,8 @@ class Guards:
     body_timeout_s: float = 10.0
     max_in_flight: int = 32
     api_key: ApiKey = field(default_factory=ApiKey)
+    # The model this app serves: a client key must name it in its scopes.
+    model: str = ""
     in_flight: int = 0
     # Refusals answered here never reach a route: counted here, by route and status.
     metrics: ReplicaMetrics = field(default_factory=NoMetrics)
@@ -63,7 +65,13 @@ class ApiKeyGate:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and needs_api_key(scope.get("path", "")):
             header = dict(scope.get("headers") or []).get(b"authorization", b"")
-            if not self.guards.api_key.accepts(header):
+            verdict = self.guards.api_key.check(header, self.guards.model)
+            if verdict is Verdict.OUT_OF_SCOPE:
+                self.guards.refused(scope, 403)
+                detail = f"this API key may not call model {self.guards.model!r}"
+                await _answer(send, 403, detail, {"connection": "close"})
+                return
+            if verdict is not Verdict.ALLOWED:
                 headers = {"WWW-Authenticate": AUTH_SCHEME, "connection": "close"}
                 self.guards.refused(scope, 401)
                 await _answer(send, 401, "missing or wrong API key", headers)

@@ -67,7 +67,7 @@ def test_each_service_is_handed_only_its_own_secrets(tmp_path: Path) -> None:
     handed = {role: sorted(p.name for p in paths.service_secrets(role).iterdir()) for role in Role}
     assert handed[Role.INGEST] == ["ray.token", "registry.json"]
     assert handed[Role.TRAIN] == ["ray.token", "registry.json"]
-    assert handed[Role.SERVE] == ["api-key", "ray.token", "registry.json"]
+    assert handed[Role.SERVE] == ["api-key", "client-keys.json", "ray.token", "registry.json"]
     assert handed[Role.REGISTRY] == ["flask-secret", "mlflow-auth.ini"]
     server = RegistryCredentials.from_file(paths.handed_registry_credentials(Zone.SERVE))
     assert server.username == "server"
