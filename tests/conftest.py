@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -17,7 +18,7 @@ import pytest
 from bulkhead.platform.procs import session_members
 from bulkhead.platform.settings import Zone
 from bulkhead.platform.state import PlatformState
-from tests.utils.platform import Served, TestPlatform, train_tiny
+from tests.utils.platform import SECOND_MODEL, Served, TestPlatform, train_tiny
 
 
 def _cmdline(proc: psutil.Process) -> list[str]:
@@ -73,3 +74,23 @@ def served(
     return Served(
         url=f"http://127.0.0.1:{platform.serve_http_port}", key=platform.secret("serve-api-key")
     )
+
+
+@pytest.fixture(scope="session")
+def second_model(
+    platform: TestPlatform, served: Served, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """The second bundled model ingested, trained (tiny) and promoted once per session; its
+    application is in the deployed serve_config.yaml and picks the champion up by polling."""
+    ingested = platform.cli_json("ingest", "--model", SECOND_MODEL, "--no-log-to-registry")
+    assert set(ingested["labels"]) == {"objective", "subjective"}
+    assert Path(ingested["snapshot"]).name.startswith(SECOND_MODEL)
+    trained = train_tiny(
+        platform,
+        Path(ingested["snapshot"]),
+        tmp_path_factory.mktemp(SECOND_MODEL),
+        "--model",
+        SECOND_MODEL,
+    )
+    assert trained["gate"]["passed"], trained["gate"]
+    return trained

@@ -5,31 +5,16 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.utils.platform import Served, TestPlatform, train_tiny
+from tests.utils.platform import SECOND_MODEL, Served, TestPlatform
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-SECOND = "subjectivity"
+SECOND = SECOND_MODEL
 TEXTS = ["The film follows a young detective who moves to Paris in 1922.", "A dazzling triumph."]
-
-
-@pytest.fixture(scope="module")
-def second_model(
-    platform: TestPlatform, served: Served, tmp_path_factory: pytest.TempPathFactory
-) -> dict:
-    ingested = platform.cli_json("ingest", "--model", SECOND, "--no-log-to-registry")
-    assert set(ingested["labels"]) == {"objective", "subjective"}
-    assert Path(ingested["snapshot"]).name.startswith(SECOND)
-    trained = train_tiny(
-        platform, Path(ingested["snapshot"]), tmp_path_factory.mktemp(SECOND), "--model", SECOND
-    )
-    assert trained["gate"]["passed"], trained["gate"]
-    return trained
 
 
 def _ready(served: Served, model: str, limit_s: float = 120) -> httpx.Response:

@@ -17,6 +17,9 @@ BULKHEAD = str(Path(sys.executable).parent / "bulkhead")
 
 # The tiny model cannot reach the production floors; tests of the mechanics (promotion,
 # swaps) lower them explicitly in a config file. Parity stays gated.
+# The second bundled model (fixture ``second_model`` in tests/conftest.py).
+SECOND_MODEL = "subjectivity"
+
 PROMOTABLE_TINY = "gate:\n  min_accuracy: 0.0\n  min_macro_f1: 0.0\n"
 
 

@@ -1,0 +1,69 @@
+"""Attack tests on the real serve zone: a client key reaches only the models it is scoped to,
+and a revoked key stops working within seconds, with no restart and no redeploy."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.utils.platform import SECOND_MODEL, Served, TestPlatform
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+TEXTS = {"texts": ["She moves to Paris in 1922."]}
+INFER = {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["x"]}]}
+
+
+def _bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def _until(check: Any, limit_s: float = 10.0) -> float | None:
+    started = time.monotonic()
+    while time.monotonic() - started < limit_s:
+        if check():
+            return time.monotonic() - started
+        time.sleep(0.2)
+    return None
+
+
+def test_a_scoped_key_reaches_its_model_and_nothing_else_until_revoked(
+    platform: TestPlatform, served: Served, second_model: dict[str, Any]
+) -> None:
+    issued = platform.cli_json("keys", "add", "tenant-a", "--model", SECOND_MODEL)
+    key, own = issued["key"], f"{served.url}/v1/models/{SECOND_MODEL}/predict"
+    # Replicas pick a new key up within a second of the hand-over.
+    assert _until(lambda: httpx.post(own, json=TEXTS, headers=_bearer(key)).status_code == 200)
+    status = platform.cli_json("status")
+    default = status["model_name"]
+    for method, path, body in [
+        ("POST", "/v1/predict", TEXTS),
+        ("POST", f"/v1/models/{default}/predict", TEXTS),
+        ("POST", f"/v2/models/{default}/infer", INFER),
+        ("GET", "/v1/status", None),
+    ]:
+        answer = httpx.request(method, served.url + path, json=body, headers=_bearer(key))
+        assert answer.status_code == 403, (path, answer.status_code, answer.text)
+    # Stored as a digest only: neither the operator's file nor the serve zone's copy holds it.
+    for path in (platform.paths.client_keys, platform.paths.handed_client_keys):
+        assert key not in path.read_text()
+    listed = platform.cli_json("keys", "list")
+    assert [k["models"] for k in listed if k["id"] == issued["id"]] == [[SECOND_MODEL]]
+    assert all("sha256" not in k for k in listed)
+
+    revoked = platform.cli("keys", "revoke", issued["id"])
+    assert revoked.returncode == 0, revoked.stderr
+    gone = _until(lambda: httpx.post(own, json=TEXTS, headers=_bearer(key)).status_code == 401)
+    assert gone is not None, "a revoked key still worked 10 s later"
+    print(f"\nrevoked key refused {gone:.1f} s after `bulkhead keys revoke`")
+    # The platform key still reaches every model.
+    assert httpx.post(own, json=TEXTS, headers=served.headers()).status_code == 200
+
+
+def test_keys_for_unknown_models_are_refused(platform: TestPlatform) -> None:
+    done = platform.cli("keys", "add", "tenant-b", "--model", "nope")
+    assert done.returncode == 2 and "unknown model" in done.stderr
+    assert platform.cli("keys", "revoke", "k-000000000000").returncode == 2
