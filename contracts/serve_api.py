@@ -33,6 +33,16 @@ def model_prefix(model: str) -> str:
     return f"{MODELS}/{model}"
 
 
+def named_model(path: str) -> str | None:
+    """The model a path names (`/v1/models/{name}/...`, `/v2/models/{name}...`), if any: the
+    model a client key must be scoped to (else the application's own)."""
+    for prefix in (f"{MODELS}/", f"{OIP_MODELS}/"):
+        if path.startswith(prefix):
+            name = path[len(prefix) :].split("/", 1)[0]
+            return name or None
+    return None
+
+
 def oip_infer(model: str) -> str:
     return f"{OIP_MODELS}/{model}/infer"
 

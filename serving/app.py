@@ -25,6 +25,7 @@ from serving.http.api import build_api
 from serving.http.auth import ClientKeyFile, load_api_key
 from serving.http.middleware import Guards
 from serving.lifecycle import VersionSource, next_poll_delay
+from serving.peers import PeerAnswer, PeerOp
 from serving.predictor import Prediction, Predictor
 
 log = logging.getLogger("ray.serve")
@@ -69,6 +70,8 @@ class TextClassifier:
             registry_source, replica_cache(), metrics, batcher=self._batched_predict
         )
         self._poller: asyncio.Task[None] | None = None
+        self._peers: dict[str, Any] = {}
+        self.core.peer = self._call_peer
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         """This replica's own app: its middleware reads this replica's guards."""
@@ -105,6 +108,31 @@ class TextClassifier:
                 await self.core.lifecycle.refresh(self.core.config)
             except Exception:  # the poller must survive anything; the old model keeps serving
                 log.exception("model refresh crashed")
+
+    async def answer_peer(self, op: PeerOp, texts: list[str], client_key: str | None) -> PeerAnswer:
+        """Called by another application's replica for this model (serving/peers.py)."""
+        return await self.core.answer_peer(op, texts, client_key)
+
+    async def _call_peer(
+        self, model: str, op: PeerOp, texts: list[str], client_key: str | None
+    ) -> PeerAnswer:
+        """Hand an OIP call to the application named after ``model``, through Serve."""
+        handle: Any = self._peers.get(model)
+        if handle is None:
+            try:
+                handle = await asyncio.to_thread(serve.get_app_handle, model)
+            except Exception:  # Serve says no such application (RayServeException and kin)
+                return PeerAnswer(404, f"model {model!r} is not served")
+            self._peers[model] = handle
+        try:
+            answer: PeerAnswer = await handle.answer_peer.remote(op, texts, client_key)
+        except Exception as err:  # the peer's replicas gone or restarting: retry later
+            self._peers.pop(model, None)
+            log.warning("peer %s unreachable: %s", model, err)
+            return PeerAnswer(
+                503, f"model {model!r} is not reachable right now", {"Retry-After": "1"}
+            )
+        return answer
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.002)
     async def _batched_predict(self, items: list[tuple[Predictor, str]]) -> list[Prediction]:

@@ -10,15 +10,20 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from contracts.rollout import MAX_CLIENT_KEY_CHARS
 from serving.config import ServeAppConfig
-from serving.http.errors import InvalidInput, NoModelYet, UnknownModel
+from serving.http.errors import InvalidInput, NoModelYet, ServingError, UnknownModel
 from serving.lifecycle import ModelLifecycle, VersionSource
 from serving.metrics import ReplicaMetrics
+from serving.peers import PeerAnswer, PeerOp
 from serving.pool import InferencePool
 from serving.predictor import Prediction, Predictor
 from serving.traffic import Answer, TrafficSplit
+
+if TYPE_CHECKING:
+    from serving.peers import Peer
 
 # One text through a batcher: (predictor, text) -> its prediction.
 Batcher = Callable[[tuple[Predictor, str]], Awaitable[Prediction]]
@@ -38,6 +43,9 @@ class ServingCore:
         self.pool = InferencePool()
         self.traffic = TrafficSplit(metrics)
         self._batcher = batcher
+        # Hands OIP calls for another model to that model's application (serving/peers.py);
+        # None: this replica answers for its own model only.
+        self.peer: Peer | None = None
 
     def configure(self, config: ServeAppConfig) -> None:
         self.config = config
@@ -59,6 +67,25 @@ class ServingCore:
                 f"model {name!r} is not served here (this application serves "
                 f"{self.config.model_name!r}; GET /v1/models lists the platform's models)"
             )
+
+    async def answer_peer(self, op: PeerOp, texts: list[str], client_key: str | None) -> PeerAnswer:
+        """A call another application handed over: the same checks and traffic split as
+        this application's own routes; a refusal comes back as its status and detail."""
+        try:
+            if op == "metadata":
+                predictor = self.model()
+                return PeerAnswer(200, version=predictor.info.version, labels=predictor.labels)
+            self.check_texts(texts, "inputs[0].data")
+            answer = await self.answer(texts, client_key)
+        except ServingError as err:
+            return PeerAnswer.refused(err)
+        info = answer.predictor.info
+        return PeerAnswer(
+            200,
+            version=info.version,
+            labels=answer.predictor.labels,
+            predictions=list(answer.predictions),
+        )
 
     def named(self, name: str) -> Predictor:
         self.is_served(name)

@@ -14,7 +14,7 @@ from pathlib import Path
 from fastapi import HTTPException, Request
 
 from contracts.client_keys import ClientKey, ClientKeys, key_digest
-from contracts.serve_api import AUTH_SCHEME, MIN_API_KEY_LENGTH
+from contracts.serve_api import AUTH_SCHEME, MIN_API_KEY_LENGTH, named_model
 
 log = logging.getLogger("bulkhead.serving")
 
@@ -110,9 +110,10 @@ class ApiKey:
         dependency in a thread pool, one thread hop per request."""
 
         async def require_api_key(request: Request) -> None:
-            verdict = self.check(request.headers.get("authorization", ""), model())
+            target = named_model(request.scope.get("path", "")) or model()
+            verdict = self.check(request.headers.get("authorization", ""), target)
             if verdict is Verdict.OUT_OF_SCOPE:
-                raise HTTPException(403, f"this API key may not call model {model()!r}")
+                raise HTTPException(403, f"this API key may not call model {target!r}")
             if verdict is not Verdict.ALLOWED:
                 raise HTTPException(
                     401, "missing or wrong API key", headers={"WWW-Authenticate": AUTH_SCHEME}

@@ -32,14 +32,28 @@ class NoModelYet(ServingError):
     headers: ClassVar[dict[str, str]] = {"Retry-After": "5"}
 
 
+class PeerRefused(ServingError):
+    """Another model's application refused a call handed to it (serving/peers.py): answered
+    with that application's own status, detail and headers (502 if it gave none)."""
+
+    def __init__(self, detail: str, status: int = 502, headers: dict[str, str] | None = None):
+        super().__init__(detail)
+        self.status = status
+        self.headers = dict(headers or {})  # type: ignore[misc]
+
+
 STATUS: dict[type[ServingError], int] = {
     InvalidInput: 422,
     UnknownModel: 404,
     NoModelYet: 503,
+    PeerRefused: 502,
 }
 
 
 def status_of(error: ServingError) -> int:
+    own = getattr(error, "status", None)  # a refusal relayed from another application
+    if isinstance(own, int):
+        return own
     for kind in type(error).__mro__:
         if kind in STATUS:
             return STATUS[kind]

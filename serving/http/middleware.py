@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
-from contracts.serve_api import AUTH_SCHEME, OIP_MODELS, PREDICT, needs_api_key
+from contracts.serve_api import AUTH_SCHEME, OIP_MODELS, PREDICT, named_model, needs_api_key
 from serving.http.auth import ApiKey, Verdict
 from serving.http.telemetry import route_label
 from serving.metrics import NoMetrics, ReplicaMetrics
@@ -65,10 +65,11 @@ class ApiKeyGate:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and needs_api_key(scope.get("path", "")):
             header = dict(scope.get("headers") or []).get(b"authorization", b"")
-            verdict = self.guards.api_key.check(header, self.guards.model)
+            model = named_model(scope.get("path", "")) or self.guards.model
+            verdict = self.guards.api_key.check(header, model)
             if verdict is Verdict.OUT_OF_SCOPE:
                 self.guards.refused(scope, 403)
-                detail = f"this API key may not call model {self.guards.model!r}"
+                detail = f"this API key may not call model {model!r}"
                 await _answer(send, 403, detail, {"connection": "close"})
                 return
             if verdict is not Verdict.ALLOWED:

@@ -14,6 +14,7 @@ from serving.core import ServingCore
 from serving.http.errors import InvalidInput
 from serving.http.params import ClientKey
 from serving.http.telemetry import observed
+from serving.peers import PeerAnswer, PeerOp
 from serving.predictor import Prediction
 from serving.schemas import InferOutput, InferRequest, InferResponse, ModelMetadata, TensorMeta
 
@@ -94,16 +95,35 @@ def router(core: ServingCore, authenticated: list[Any]) -> APIRouter:
                 )
             return JSONResponse({"ready": True, "model_version": predictor.info.version})
 
+    async def peer_call(
+        name: str, op: PeerOp, texts: list[str], client_key: str | None
+    ) -> PeerAnswer | None:
+        """None: ``name`` is this application's model. Another model's call is handed to its
+        application; an unknown one is 404 (UnknownModel from ``named``)."""
+        if name == core.config.model_name:
+            return None
+        if core.peer is None:
+            core.is_served(name)
+        assert core.peer is not None
+        answer = await core.peer(name, op, texts, client_key)
+        if answer.status != 200:
+            raise answer.error()
+        return answer
+
     @api.get(OIP_MODELS + "/{name}", response_model=ModelMetadata, dependencies=authenticated)
     async def metadata(name: str, response: Response) -> ModelMetadata:
         async with observed(core.metrics, OIP_MODELS, response):
+            other = await peer_call(name, "metadata", [], None)
+            if other is not None:
+                return model_metadata(name, other.version, other.labels)
             predictor = core.named(name)
             return model_metadata(name, predictor.info.version, predictor.labels)
 
     @api.get(OIP_MODELS + "/{name}/ready", dependencies=authenticated)
     async def model_ready(name: str, response: Response) -> dict[str, bool]:
         async with observed(core.metrics, OIP_MODELS, response):
-            core.named(name)
+            if await peer_call(name, "metadata", [], None) is None:
+                core.named(name)
             return {"ready": True}
 
     @api.post(
@@ -114,6 +134,12 @@ def router(core: ServingCore, authenticated: list[Any]) -> APIRouter:
     ) -> InferResponse:
         async with observed(core.metrics, INFER_ROUTE, response) as call:
             texts = request_texts(payload)
+            other = await call.timed(peer_call(name, "infer", texts, client_key))
+            if other is not None:
+                call.answered(other.version)
+                return infer_response(
+                    name, other.version, payload.id, other.predictions, other.labels
+                )
             core.check_texts(texts, "inputs[0].data")
             core.named(name)
             answer = await call.timed(core.answer(texts, client_key))

@@ -92,6 +92,8 @@ def test_serve_config_yaml_user_config_is_valid() -> None:
         (deployment,) = application["deployments"]
         parsed = ServeAppConfig.model_validate(deployment["user_config"])
         models.add(parsed.model_name)
+        # OIP v2 calls for a model reach its application by this name (serving/peers.py).
+        assert application["name"] == parsed.model_name
         if application["route_prefix"] != "/":  # a model's own application: its own prefix
             assert application["route_prefix"] == f"/v1/models/{parsed.model_name}"
         assert parsed.limits.max_body_bytes == 65536
