@@ -56,6 +56,38 @@ def test_each_model_is_answered_by_its_own_application(
     assert named.json()["model"] == default.json()["model"]
 
 
+def test_every_model_answers_the_open_inference_protocol(
+    served: Served, second_model: dict
+) -> None:
+    """/v2/models/{other}/... reaches the default model's application, which hands the call to
+    the other model's application through Serve."""
+    assert _ready(served, SECOND).status_code == 200
+    infer = {
+        "id": "r1",
+        "inputs": [{"name": "text", "shape": [2], "datatype": "BYTES", "data": TEXTS}],
+    }
+    answer = httpx.post(
+        f"{served.url}/v2/models/{SECOND}/infer", json=infer, headers=served.headers()
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["model_name"], body["model_version"], body["id"]) == (
+        SECOND,
+        second_model["version"],
+        "r1",
+    )
+    assert set(body["outputs"][0]["data"]) <= {"objective", "subjective"}
+    meta = httpx.get(f"{served.url}/v2/models/{SECOND}", headers=served.headers()).json()
+    assert meta["versions"] == [second_model["version"]]
+    too_many = {
+        "inputs": [{"name": "text", "shape": [65], "datatype": "BYTES", "data": ["x"] * 65}]
+    }
+    refused = httpx.post(
+        f"{served.url}/v2/models/{SECOND}/infer", json=too_many, headers=served.headers()
+    )
+    assert refused.status_code == 422, refused.text  # the other application's own limit
+
+
 def test_a_model_route_needs_the_key_and_an_unknown_model_is_404(
     served: Served, second_model: dict
 ) -> None:

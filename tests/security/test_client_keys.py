@@ -37,6 +37,10 @@ def test_a_scoped_key_reaches_its_model_and_nothing_else_until_revoked(
     key, own = issued["key"], f"{served.url}/v1/models/{SECOND_MODEL}/predict"
     # Replicas pick a new key up within a second of the hand-over.
     assert _until(lambda: httpx.post(own, json=TEXTS, headers=_bearer(key)).status_code == 200)
+    oip = httpx.post(
+        f"{served.url}/v2/models/{SECOND_MODEL}/infer", json=INFER, headers=_bearer(key)
+    )
+    assert oip.status_code == 200, oip.text
     status = platform.cli_json("status")
     default = status["model_name"]
     for method, path, body in [
