@@ -29,10 +29,6 @@ def model_route(model: str, mounted: str) -> str:
     return f"{MODELS}/{model}{mounted}"
 
 
-def model_prefix(model: str) -> str:
-    return f"{MODELS}/{model}"
-
-
 def named_model(path: str) -> str | None:
     """The model a path names (`/v1/models/{name}/...`, `/v2/models/{name}...`), if any: the
     model a client key must be scoped to (else the application's own)."""

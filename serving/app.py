@@ -12,6 +12,7 @@ import logging
 import os
 import random
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,12 @@ def replica_cache() -> Path:
     return Path(tempfile.mkdtemp(prefix="replica-", dir=cache_root or None))
 
 
+# How long a name Serve has no application for is answered 404 without asking again, and how
+# many such names a replica remembers.
+MISSING_PEER_TTL_S = 10.0
+MAX_MISSING_PEERS = 256
+
+
 @serve.deployment
 @serve.ingress()
 class TextClassifier:
@@ -71,6 +78,9 @@ class TextClassifier:
         )
         self._poller: asyncio.Task[None] | None = None
         self._peers: dict[str, Any] = {}
+        # Names Serve said it has no application for, with when: a client sending made-up
+        # model names must not cost a controller call each (bounded, forgotten after a while).
+        self._missing: dict[str, float] = {}
         self.core.peer = self._call_peer
 
     def __serve_build_asgi_app__(self) -> FastAPI:
@@ -119,10 +129,17 @@ class TextClassifier:
         """Hand an OIP call to the application named after ``model``, through Serve."""
         handle: Any = self._peers.get(model)
         if handle is None:
+            not_served = PeerAnswer(404, f"model {model!r} is not served")
+            now = time.monotonic()
+            if now - self._missing.get(model, float("-inf")) < MISSING_PEER_TTL_S:
+                return not_served
             try:
                 handle = await asyncio.to_thread(serve.get_app_handle, model)
             except Exception:  # Serve says no such application (RayServeException and kin)
-                return PeerAnswer(404, f"model {model!r} is not served")
+                if len(self._missing) >= MAX_MISSING_PEERS:
+                    self._missing.clear()
+                self._missing[model] = now
+                return not_served
             self._peers[model] = handle
         try:
             answer: PeerAnswer = await handle.answer_peer.remote(op, texts, client_key)
