@@ -55,13 +55,6 @@ class Platform:
         self.reporter: Reporter = reporter or LogReporter()
         self.settings = self._effective(self.load_state())
 
-    def for_model(self, name: str | None) -> Platform:
-        """This platform acting on model ``name`` (None: the default model); ValueError for
-        a model the settings do not configure."""
-        self.base_settings = self.base_settings.for_model(name)
-        self.settings = self.settings.for_model(name)
-        return self
-
     @property
     def model(self) -> ModelSpec:
         return self.settings.model

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,34 +56,37 @@ def render_config(
                     settings.pop(key, None)
                 else:
                     settings[key] = value
-    rendered = platform.paths.home / "serve_config.rendered.yaml"
+    rendered = rendered_path(platform)
     rendered.write_text(yaml.safe_dump(data, sort_keys=False))
     return rendered
+
+
+def _served_models(data: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
+    """(application, route prefix, model) for every deployment that names its model."""
+    for application in data.get("applications", []):
+        for settings in application.get("deployments", []):
+            model = (settings.get("user_config") or {}).get("model_name")
+            if model:
+                yield application["name"], application.get("route_prefix", "/"), model
 
 
 def model_applications(config: Path) -> dict[str, str]:
     """Application name -> the model it serves (each deployment's user_config.model_name)."""
     data = yaml.safe_load(config.read_text())
-    found: dict[str, str] = {}
-    for application in data.get("applications", []):
-        for settings in application.get("deployments", []):
-            model = (settings.get("user_config") or {}).get("model_name")
-            if model:
-                found[application["name"]] = model
-    return found
+    return {application: model for application, _, model in _served_models(data)}
+
+
+def rendered_path(platform: Platform) -> Path:
+    return platform.paths.home / "serve_config.rendered.yaml"
 
 
 def deployed_config(platform: Platform) -> Path:
     """The config `bulkhead deploy` last rendered, else the project's serve_config.yaml."""
-    rendered = platform.paths.home / "serve_config.rendered.yaml"
+    rendered = rendered_path(platform)
     return rendered if rendered.is_file() else Path("serve_config.yaml")
 
 
 def application_of(platform: Platform, model: str) -> tuple[str, str] | None:
     """(application, route prefix) serving ``model`` in the deployed config, if any."""
     data = yaml.safe_load(deployed_config(platform).read_text())
-    for application in data.get("applications", []):
-        for settings in application.get("deployments", []):
-            if (settings.get("user_config") or {}).get("model_name") == model:
-                return application["name"], application.get("route_prefix", "/")
-    return None
+    return next(((a, prefix) for a, prefix, m in _served_models(data) if m == model), None)
