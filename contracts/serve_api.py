@@ -12,6 +12,7 @@ HEALTHZ = "/healthz"
 LIVE = "/v2/health/live"
 READY = "/v2/health/ready"
 OIP_MODELS = "/v2/models"
+OIP_ROOT = "/v2"  # server metadata; every /v2 route speaks the Open Inference Protocol
 
 
 # Per-model routes: `/v1/models/{name}/predict|status|ready`. serve_config.yaml gives each
@@ -39,8 +40,32 @@ def named_model(path: str) -> str | None:
     return None
 
 
-def oip_infer(model: str) -> str:
-    return f"{OIP_MODELS}/{model}/infer"
+def oip_model(model: str, version: str | None = None) -> str:
+    """``/v2/models/{model}``, or ``/v2/models/{model}/versions/{version}``."""
+    return f"{OIP_MODELS}/{model}" + (f"/versions/{version}" if version else "")
+
+
+def oip_infer(model: str, version: str | None = None) -> str:
+    return f"{oip_model(model, version)}/infer"
+
+
+def speaks_oip(path: str) -> bool:
+    return path == OIP_ROOT or path.startswith(f"{OIP_ROOT}/")
+
+
+def error_body(path: str, detail: str) -> dict[str, str]:
+    """The error body a route answers with: the Open Inference Protocol's ``{"error": ...}``
+    on /v2 (Triton's and KServe's clients read that key), ``{"detail": ...}`` elsewhere."""
+    return {"error": detail} if speaks_oip(path) else {"detail": detail}
+
+
+def error_detail(body: object) -> str | None:
+    """The message of an error body of either shape."""
+    if isinstance(body, dict):
+        for key in ("detail", "error"):
+            if isinstance(body.get(key), str):
+                return str(body[key])
+    return None
 
 
 # Every prediction response names the version that produced it in this header too, so load

@@ -119,12 +119,19 @@ class TextClassifier:
             except Exception:  # the poller must survive anything; the old model keeps serving
                 log.exception("model refresh crashed")
 
-    async def answer_peer(self, op: PeerOp, texts: list[str], client_key: str | None) -> PeerAnswer:
+    async def answer_peer(
+        self, op: PeerOp, texts: list[str], client_key: str | None, version: str | None = None
+    ) -> PeerAnswer:
         """Called by another application's replica for this model (serving/peers.py)."""
-        return await self.core.answer_peer(op, texts, client_key)
+        return await self.core.answer_peer(op, texts, client_key, version)
 
     async def _call_peer(
-        self, model: str, op: PeerOp, texts: list[str], client_key: str | None
+        self,
+        model: str,
+        op: PeerOp,
+        texts: list[str],
+        client_key: str | None,
+        version: str | None,
     ) -> PeerAnswer:
         """Hand an OIP call to the application named after ``model``, through Serve."""
         handle: Any = self._peers.get(model)
@@ -142,7 +149,7 @@ class TextClassifier:
                 return not_served
             self._peers[model] = handle
         try:
-            answer: PeerAnswer = await handle.answer_peer.remote(op, texts, client_key)
+            answer: PeerAnswer = await handle.answer_peer.remote(op, texts, client_key, version)
         except Exception as err:  # the peer's replicas gone or restarting: retry later
             self._peers.pop(model, None)
             log.warning("peer %s unreachable: %s", model, err)

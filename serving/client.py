@@ -167,6 +167,6 @@ def _json(response: httpx.Response) -> dict[str, Any]:
 
 def _ok(response: httpx.Response) -> httpx.Response:
     if response.status_code >= 400:
-        detail = _json(response).get("detail", response.text[:200])
+        detail = serve_api.error_detail(_json(response)) or response.text[:200]
         raise ServeError(response.status_code, str(detail))
     return response

@@ -68,15 +68,17 @@ class ServingCore:
                 f"{self.config.model_name!r}; GET /v1/models lists the platform's models)"
             )
 
-    async def answer_peer(self, op: PeerOp, texts: list[str], client_key: str | None) -> PeerAnswer:
+    async def answer_peer(
+        self, op: PeerOp, texts: list[str], client_key: str | None, version: str | None = None
+    ) -> PeerAnswer:
         """A call another application handed over: the same checks and traffic split as
         this application's own routes; a refusal comes back as its status and detail."""
         try:
             if op == "metadata":
-                predictor = self.model()
+                predictor = self.pinned(version)
                 return PeerAnswer(200, version=predictor.info.version, labels=predictor.labels)
             self.check_texts(texts, "inputs[0].data")
-            answer = await self.answer(texts, client_key)
+            answer = await self.answer(texts, client_key, version)
         except ServingError as err:
             return PeerAnswer.refused(err)
         info = answer.predictor.info
@@ -87,9 +89,20 @@ class ServingCore:
             predictions=list(answer.predictions),
         )
 
-    def named(self, name: str) -> Predictor:
+    def named(self, name: str, version: str | None = None) -> Predictor:
         self.is_served(name)
-        return self.model()
+        return self.pinned(version)
+
+    def pinned(self, version: str | None) -> Predictor:
+        """The champion, which must be ``version`` when a route names one (OIP's
+        ``/versions/{v}``): a rollout's candidate is not addressable, it is under trial."""
+        predictor = self.model()
+        if version is not None and version != predictor.info.version:
+            raise UnknownModel(
+                f"model {self.config.model_name!r} version {version!r} is not served; "
+                f"it serves version {predictor.info.version}"
+            )
+        return predictor
 
     def check_texts(self, texts: list[str], field: str) -> None:
         limits = self.config.limits
@@ -105,12 +118,17 @@ class ServingCore:
                     f"{field}[{i}] has {len(text)} characters, the limit is {limits.max_chars}"
                 )
 
-    async def answer(self, texts: list[str], client_key: str | None = None) -> Answer:
+    async def answer(
+        self, texts: list[str], client_key: str | None = None, version: str | None = None
+    ) -> Answer:
         """The champion's answer, or during a rollout's canary phase possibly the
-        candidate's (``Answer.predictor`` names the version); see serving/traffic.py."""
+        candidate's (``Answer.predictor`` names the version); see serving/traffic.py.
+        A request that names its version gets exactly that version (the champion)."""
         if client_key is not None and len(client_key) > MAX_CLIENT_KEY_CHARS:
             raise InvalidInput(f"client key longer than {MAX_CLIENT_KEY_CHARS} characters")
-        champion = self.model()
+        champion = self.pinned(version)
+        if version is not None:
+            return await self.traffic.pinned(self.infer_measured, champion, texts)
         lifecycle = self.lifecycle
         return await self.traffic.answer(
             self.infer_measured,

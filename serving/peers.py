@@ -38,5 +38,6 @@ class PeerAnswer:
         return PeerRefused(self.detail, self.status, self.headers)
 
 
-# (model, op, texts, client key) -> the answer of the application serving that model.
-Peer = Callable[[str, PeerOp, list[str], str | None], Awaitable[PeerAnswer]]
+# (model, op, texts, client key, version or None) -> the answer of the application serving
+# that model.
+Peer = Callable[[str, PeerOp, list[str], str | None, str | None], Awaitable[PeerAnswer]]

@@ -48,7 +48,8 @@ class InferTensor(BaseModel):
     name: str
     shape: list[int]
     datatype: Literal["BYTES"]
-    data: list[StrictStr]
+    # Absent when the texts travel as binary after the JSON header (parameters.binary_data_size).
+    data: list[StrictStr] | None = None
     parameters: dict[str, Any] | None = None
 
 
@@ -65,7 +66,8 @@ class InferOutput(BaseModel):
     name: str
     shape: list[int]
     datatype: str
-    data: list[Any]
+    data: list[Any] | None = None  # None: sent as binary (parameters.binary_data_size)
+    parameters: dict[str, Any] | None = None
 
 
 class InferResponse(BaseModel):
@@ -73,6 +75,14 @@ class InferResponse(BaseModel):
     model_version: str
     id: str | None = None
     outputs: list[InferOutput]
+
+
+class ServerMetadata(BaseModel):
+    """``GET /v2``: who answers, and which protocol extensions it speaks."""
+
+    name: str
+    version: str
+    extensions: list[str]
 
 
 class TensorMeta(BaseModel):

@@ -193,6 +193,10 @@ class TrafficSplit:
             self.shadow.offer(champion, candidate, texts, busy)
         return answer
 
+    async def pinned(self, infer: Infer, predictor: Predictor, texts: list[str]) -> Answer:
+        """A request that named its version: that version answers, outside any split."""
+        return await self._call(infer, predictor, texts)
+
     async def _try(self, infer: Infer, predictor: Predictor, texts: list[str]) -> Answer | None:
         """The candidate's answer, or None when it failed (counted against it)."""
         try:

@@ -112,14 +112,20 @@ def environment_python(home: Path, peer: Peer, log: Callable[[str], None]) -> st
     """The interpreter of the peer's environment, created or updated when its pins changed."""
     if peer.environment is None:
         return sys.executable
-    folder = home / "peers" / peer.environment
-    pins = sorted(set(peer.packages + model_pins()))
+    return own_environment(home, peer.environment, peer.packages + model_pins(), log)
+
+
+def own_environment(home: Path, name: str, packages: list[str], log: Callable[[str], None]) -> str:
+    """``home/peers/{name}``: a virtual environment of its own holding exactly ``packages``
+    (installed again only when the pins change); its interpreter."""
+    folder = home / "peers" / name
+    pins = sorted(set(packages))
     stamp = folder / ".bulkhead-pins"
     wanted = hashlib.sha256("\n".join(pins).encode()).hexdigest()
     python = folder / "bin" / "python"
     if python.exists() and stamp.exists() and stamp.read_text() == wanted:
         return str(python)
-    log(f"installing {peer.environment} into {folder} ({', '.join(pins)}); about 30 s")
+    log(f"installing {name} into {folder} ({', '.join(pins)}); about 30 s")
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
     result = subprocess.run(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from fastapi import Depends, FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from serving.core import ServingCore
 from serving.http import errors, oip, v1
@@ -13,8 +15,9 @@ from serving.http.middleware import AdmissionLimit, ApiKeyGate, BodyLimit, Guard
 def build_api(core: ServingCore, guards: Guards) -> FastAPI:
     api = FastAPI(
         title="Bulkhead serving",
-        description="Sentiment predictions from the registry's champion model. "
-        "Send `Authorization: Bearer <API key>` on /v1 and /v2/models routes.",
+        description="Predictions from the registry's champion model of each served model. "
+        "Send `Authorization: Bearer <API key>` on /v1 and /v2/models routes. /v2 speaks the "
+        "Open Inference Protocol (with Triton's binary tensor extension).",
         version="1",
     )
     api.add_middleware(BodyLimit, guards=guards)
@@ -25,6 +28,9 @@ def build_api(core: ServingCore, guards: Guards) -> FastAPI:
     # Outermost of all: a request that asks for its per-hop split is timed from entry.
     api.add_middleware(HopTiming)
     api.add_exception_handler(errors.ServingError, errors.handle)
+    # FastAPI's own refusals too, in the Open Inference Protocol's error shape on /v2.
+    api.add_exception_handler(StarletteHTTPException, errors.http_error)
+    api.add_exception_handler(RequestValidationError, errors.validation_error)
     authenticated = [Depends(guards.api_key.dependency(lambda: guards.model))]
     api.include_router(v1.router(core, authenticated))
     api.include_router(oip.router(core, authenticated))

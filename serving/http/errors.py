@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from fastapi import Request
+from fastapi import Request, Response
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from contracts.serve_api import error_body, speaks_oip
 
 
 class ServingError(Exception):
@@ -32,6 +40,11 @@ class NoModelYet(ServingError):
     headers: ClassVar[dict[str, str]] = {"Retry-After": "5"}
 
 
+class UnsupportedEncoding(ServingError):
+    """A compressed request body: the body limit counts bytes on the wire, so it is refused
+    rather than inflated past that limit."""
+
+
 class PeerRefused(ServingError):
     """Another model's application refused a call handed to it (serving/peers.py): answered
     with that application's own status, detail and headers (502 if it gave none)."""
@@ -45,6 +58,7 @@ class PeerRefused(ServingError):
 STATUS: dict[type[ServingError], int] = {
     InvalidInput: 422,
     UnknownModel: 404,
+    UnsupportedEncoding: 415,
     NoModelYet: 503,
     PeerRefused: 502,
 }
@@ -60,8 +74,36 @@ def status_of(error: ServingError) -> int:
     return 500
 
 
-async def handle(_: Request, error: Exception) -> JSONResponse:
+def oip_status(status: int) -> int:
+    """The protocol's clients expect 400 for a request they got wrong, where /v1 says 422."""
+    return 400 if status == 422 else status
+
+
+async def handle(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ServingError)
+    path = request.scope.get("path", "")
+    status = status_of(error)
+    if speaks_oip(path):
+        status = oip_status(status)
+    return JSONResponse(error_body(path, error.detail), status_code=status, headers=error.headers)
+
+
+async def http_error(request: Request, error: Exception) -> Response:
+    """Starlette's own refusals (no such route, wrong method) in the protocol's shape on /v2."""
+    assert isinstance(error, StarletteHTTPException)
+    path = request.scope.get("path", "")
+    if not speaks_oip(path):
+        return await http_exception_handler(request, error)
     return JSONResponse(
-        {"detail": error.detail}, status_code=status_of(error), headers=error.headers
+        error_body(path, str(error.detail)), status_code=error.status_code, headers=error.headers
     )
+
+
+async def validation_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    path = request.scope.get("path", "")
+    if not speaks_oip(path):
+        return await request_validation_exception_handler(request, error)
+    first = error.errors()[0] if error.errors() else {"loc": (), "msg": "invalid request"}
+    where = ".".join(str(part) for part in first.get("loc", ())) or "request"
+    return JSONResponse(error_body(path, f"{where}: {first.get('msg')}"), status_code=400)

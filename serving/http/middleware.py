@@ -13,7 +13,14 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
-from contracts.serve_api import AUTH_SCHEME, OIP_MODELS, PREDICT, named_model, needs_api_key
+from contracts.serve_api import (
+    AUTH_SCHEME,
+    OIP_MODELS,
+    PREDICT,
+    error_body,
+    named_model,
+    needs_api_key,
+)
 from serving.http.auth import ApiKey, Verdict
 from serving.http.telemetry import route_label
 from serving.metrics import NoMetrics, ReplicaMetrics
@@ -48,8 +55,11 @@ async def _no_receive() -> Message:
     return {"type": "http.disconnect"}
 
 
-async def _answer(send: Send, status: int, detail: str, headers: dict[str, str]) -> None:
-    response = JSONResponse({"detail": detail}, status_code=status, headers=headers)
+async def _answer(
+    scope: Scope, send: Send, status: int, detail: str, headers: dict[str, str]
+) -> None:
+    body = error_body(scope.get("path", ""), detail)
+    response = JSONResponse(body, status_code=status, headers=headers)
     await response({"type": "http"}, _no_receive, send)
 
 
@@ -70,12 +80,12 @@ class ApiKeyGate:
             if verdict is Verdict.OUT_OF_SCOPE:
                 self.guards.refused(scope, 403)
                 detail = f"this API key may not call model {model!r}"
-                await _answer(send, 403, detail, {"connection": "close"})
+                await _answer(scope, send, 403, detail, {"connection": "close"})
                 return
             if verdict is not Verdict.ALLOWED:
                 headers = {"WWW-Authenticate": AUTH_SCHEME, "connection": "close"}
                 self.guards.refused(scope, 401)
-                await _answer(send, 401, "missing or wrong API key", headers)
+                await _answer(scope, send, 401, "missing or wrong API key", headers)
                 return
         await self.app(scope, receive, send)
 
@@ -102,7 +112,7 @@ class AdmissionLimit:
         if guards.in_flight >= guards.max_in_flight:
             detail = f"overloaded: {guards.max_in_flight} requests in flight on this replica; retry"
             guards.refused(scope, 503)
-            await _answer(send, 503, detail, {"Retry-After": RETRY_AFTER_S})
+            await _answer(scope, send, 503, detail, {"Retry-After": RETRY_AFTER_S})
             return
         guards.in_flight += 1
         try:
@@ -132,7 +142,7 @@ class BodyLimit:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             self.guards.refused(scope, 413)
-            await self._too_large(send, limit)
+            await self._too_large(scope, send, limit)
             return
         chunks: list[bytes] = []
         try:
@@ -141,13 +151,13 @@ class BodyLimit:
         except TimeoutError:
             detail = f"request body not received within {timeout_s:g} s"
             self.guards.refused(scope, 408)
-            await _answer(send, 408, detail, {"connection": "close"})
+            await _answer(scope, send, 408, detail, {"connection": "close"})
             return
         if complete is None:  # the client went away
             return
         if not complete:
             self.guards.refused(scope, 413)
-            await self._too_large(send, limit)
+            await self._too_large(scope, send, limit)
             return
         body = b"".join(chunks)
         sent = False
@@ -179,5 +189,5 @@ class BodyLimit:
         return True
 
     @staticmethod
-    async def _too_large(send: Send, limit: int) -> None:
-        await _answer(send, 413, f"request body exceeds the limit of {limit} bytes", {})
+    async def _too_large(scope: Scope, send: Send, limit: int) -> None:
+        await _answer(scope, send, 413, f"request body exceeds the limit of {limit} bytes", {})

@@ -1,64 +1,70 @@
-"""The Open Inference Protocol (KServe v2) routes, and the mapping to and from its tensors.
+"""The Open Inference Protocol (KServe v2) routes: health, server and model metadata,
+readiness and inference, per model and per version, as Triton's and KServe's clients call them.
 
-The mapping functions are pure, so the protocol's shapes are unit-tested without a server.
+The bytes on the wire are ``serving/http/oip_wire.py``'s. Errors carry the protocol's
+``{"error": ...}`` body (serving/http/errors.py).
 (No ``from __future__ import annotations``: FastAPI reads the route signatures' types.)
 """
 
+from importlib import metadata as package_metadata
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from contracts.serve_api import LIVE, OIP_MODELS, READY
+from contracts.serve_api import LIVE, OIP_MODELS, OIP_ROOT, READY
 from serving.core import ServingCore
-from serving.http.errors import InvalidInput
+from serving.http import oip_wire
 from serving.http.params import ClientKey
 from serving.http.telemetry import observed
 from serving.peers import PeerAnswer, PeerOp
-from serving.predictor import Prediction
-from serving.schemas import InferOutput, InferRequest, InferResponse, ModelMetadata, TensorMeta
+from serving.schemas import (
+    InferRequest,
+    InferResponse,
+    ModelMetadata,
+    ServerMetadata,
+    TensorMeta,
+)
 
 INFER_ROUTE = "/v2/infer"  # the metrics label of every model's infer route
+VERSIONED = OIP_MODELS + "/{name}/versions/{version}"
+# Triton's binary tensor extension (serving/http/oip_wire.py); the protocol's core needs none.
+EXTENSIONS = ("binary_tensor_data",)
 
 
-def request_texts(payload: InferRequest) -> list[str]:
-    """The texts of the request's single BYTES tensor; its shape must say how many."""
-    tensor = payload.inputs[0]
-    if tensor.shape != [len(tensor.data)]:
-        raise InvalidInput(
-            f"inputs[0].shape {tensor.shape} does not match {len(tensor.data)} texts"
-        )
-    return tensor.data
+def server_metadata() -> ServerMetadata:
+    try:
+        release = package_metadata.version("bulkhead")
+    except package_metadata.PackageNotFoundError:  # a source tree that was never installed
+        release = "0"
+    return ServerMetadata(name="bulkhead", version=release, extensions=list(EXTENSIONS))
 
 
-def infer_response(
-    name: str,
-    version: str,
-    request_id: str | None,
-    predictions: list[Prediction],
-    labels: list[str],
-) -> InferResponse:
-    """Three output tensors: the label, its probability, and every label's probability."""
-    n, k = len(predictions), len(labels)
-    return InferResponse(
-        model_name=name,
-        model_version=version,
-        id=request_id,
-        outputs=[
-            InferOutput(
-                name="label", shape=[n], datatype="BYTES", data=[p.label for p in predictions]
-            ),
-            InferOutput(
-                name="score", shape=[n], datatype="FP32", data=[p.score for p in predictions]
-            ),
-            InferOutput(
-                name="scores",
-                shape=[n, k],
-                datatype="FP32",
-                data=[p.scores[label] for p in predictions for label in labels],
-            ),
-        ],
-    )
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """A pydantic schema with its ``$defs`` inlined, to stand alone inside OpenAPI."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return walk(defs[ref.removeprefix("#/$defs/")])
+            return {key: walk(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        return node
+
+    return dict(walk(schema))
+
+
+# The infer body is read raw, so FastAPI cannot see its model: documented here for the
+# OpenAPI page and the fuzz tests (binary tensors are described in oip_wire.py).
+INFER_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": _inlined(InferRequest.model_json_schema())}},
+    }
+}
 
 
 def model_metadata(name: str, version: str, labels: list[str]) -> ModelMetadata:
@@ -95,8 +101,13 @@ def router(core: ServingCore, authenticated: list[Any]) -> APIRouter:
                 )
             return JSONResponse({"ready": True, "model_version": predictor.info.version})
 
+    @api.get(OIP_ROOT, response_model=ServerMetadata)
+    async def server(response: Response) -> ServerMetadata:
+        async with observed(core.metrics, OIP_ROOT, response):
+            return server_metadata()
+
     async def peer_call(
-        name: str, op: PeerOp, texts: list[str], client_key: str | None
+        name: str, op: PeerOp, texts: list[str], client_key: str | None, version: str | None
     ) -> PeerAnswer | None:
         """None: ``name`` is this application's model. Another model's call is handed to its
         application; an unknown one is 404 (UnknownModel from ``named``)."""
@@ -105,48 +116,72 @@ def router(core: ServingCore, authenticated: list[Any]) -> APIRouter:
         if core.peer is None:
             core.is_served(name)
         assert core.peer is not None
-        answer = await core.peer(name, op, texts, client_key)
+        answer = await core.peer(name, op, texts, client_key, version)
         if answer.status != 200:
             raise answer.error()
         return answer
 
+    # Each route twice: for the model, and for one version of it (``/versions/{version}``:
+    # only the version it serves, its champion, answers; see ServingCore.pinned).
     @api.get(OIP_MODELS + "/{name}", response_model=ModelMetadata, dependencies=authenticated)
-    async def metadata(name: str, response: Response) -> ModelMetadata:
+    @api.get(VERSIONED, response_model=ModelMetadata, dependencies=authenticated)
+    async def metadata(name: str, response: Response, version: str | None = None) -> ModelMetadata:
         async with observed(core.metrics, OIP_MODELS, response):
-            other = await peer_call(name, "metadata", [], None)
+            other = await peer_call(name, "metadata", [], None, version)
             if other is not None:
                 return model_metadata(name, other.version, other.labels)
-            predictor = core.named(name)
+            predictor = core.named(name, version)
             return model_metadata(name, predictor.info.version, predictor.labels)
 
     @api.get(OIP_MODELS + "/{name}/ready", dependencies=authenticated)
-    async def model_ready(name: str, response: Response) -> dict[str, bool]:
+    @api.get(VERSIONED + "/ready", dependencies=authenticated)
+    async def model_ready(
+        name: str, response: Response, version: str | None = None
+    ) -> dict[str, bool]:
         async with observed(core.metrics, OIP_MODELS, response):
-            if await peer_call(name, "metadata", [], None) is None:
-                core.named(name)
+            if await peer_call(name, "metadata", [], None, version) is None:
+                core.named(name, version)
             return {"ready": True}
 
-    @api.post(
-        OIP_MODELS + "/{name}/infer", response_model=InferResponse, dependencies=authenticated
-    )
+    infer_options: dict[str, Any] = {
+        "dependencies": authenticated,
+        "response_model": InferResponse,
+        "openapi_extra": INFER_BODY,
+    }
+
+    @api.post(OIP_MODELS + "/{name}/infer", **infer_options)
+    @api.post(VERSIONED + "/infer", **infer_options)
     async def infer(
-        name: str, payload: InferRequest, response: Response, client_key: ClientKey = None
-    ) -> InferResponse:
+        name: str,
+        request: Request,
+        response: Response,
+        client_key: ClientKey = None,
+        version: str | None = None,
+    ) -> Response:
+        """The body is read raw (see serving/http/oip_wire.py): JSON whatever the
+        Content-Type, or Triton's binary tensors after a JSON header."""
         async with observed(core.metrics, INFER_ROUTE, response) as call:
-            texts = request_texts(payload)
-            other = await call.timed(peer_call(name, "infer", texts, client_key))
+            decoded = oip_wire.decode_infer(
+                await request.body(),
+                request.headers.get(oip_wire.HEADER_LENGTH),
+                request.headers.get("content-encoding"),
+            )
+            texts = decoded.texts
+            other = await call.timed(peer_call(name, "infer", texts, client_key, version))
             if other is not None:
-                call.answered(other.version)
-                return infer_response(
-                    name, other.version, payload.id, other.predictions, other.labels
-                )
-            core.check_texts(texts, "inputs[0].data")
-            core.named(name)
-            answer = await call.timed(core.answer(texts, client_key))
-            predictor = answer.predictor
-            call.answered(predictor.info.version)
-            return infer_response(
-                name, predictor.info.version, payload.id, answer.predictions, predictor.labels
+                answered, predictions, labels = other.version, other.predictions, other.labels
+            else:
+                core.check_texts(texts, "inputs[0].data")
+                core.named(name, version)
+                answer = await call.timed(core.answer(texts, client_key, version))
+                answered = answer.predictor.info.version
+                predictions, labels = answer.predictions, answer.predictor.labels
+            call.answered(answered)
+            encoded = oip_wire.encode_infer(name, answered, decoded, predictions, labels)
+            return Response(
+                encoded.body,
+                media_type=encoded.media_type,
+                headers={**response.headers, **encoded.headers},
             )
 
     return api

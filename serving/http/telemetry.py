@@ -23,18 +23,20 @@ from contracts.serve_api import (
     MOUNTED_READY,
     MOUNTED_STATUS,
     OIP_MODELS,
+    OIP_ROOT,
     PREDICT,
     READY,
     SERVER_TIMING_HEADER,
     STATUS,
+    speaks_oip,
 )
 from serving import hops
-from serving.http.errors import ServingError, status_of
+from serving.http.errors import ServingError, oip_status, status_of
 from serving.metrics import ReplicaMetrics
 
 T = TypeVar("T")
 
-_FIXED_ROUTES = (PREDICT, STATUS, LIMITS, HEALTHZ, LIVE, READY)
+_FIXED_ROUTES = (PREDICT, STATUS, LIMITS, HEALTHZ, LIVE, READY, OIP_ROOT)
 _MOUNTED = {MOUNTED_PREDICT: PREDICT, MOUNTED_STATUS: STATUS, MOUNTED_READY: MOUNTED_READY}
 
 
@@ -88,6 +90,8 @@ async def observed(
             call.status = 200
     except ServingError as err:
         call.status = status_of(err)
+        if speaks_oip(route):
+            call.status = oip_status(call.status)
         raise
     except HTTPException as err:
         call.status = err.status_code

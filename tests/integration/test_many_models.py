@@ -85,7 +85,8 @@ def test_every_model_answers_the_open_inference_protocol(
     refused = httpx.post(
         f"{served.url}/v2/models/{SECOND}/infer", json=too_many, headers=served.headers()
     )
-    assert refused.status_code == 422, refused.text  # the other application's own limit
+    assert refused.status_code == 400, refused.text  # the other application's own limit
+    assert "65 texts" in refused.json()["error"]
 
 
 def test_a_model_route_needs_the_key_and_an_unknown_model_is_404(

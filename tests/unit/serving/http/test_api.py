@@ -74,13 +74,13 @@ def test_every_refusal_gets_its_status_and_is_counted(tmp_path, built) -> None:
     big = {"texts": ["x" * 5000]}
     assert client.post("/v1/predict", json=big, headers=auth).status_code == 413
     oip = {"inputs": [{"name": "t", "shape": [2], "datatype": "BYTES", "data": ["a"]}]}
-    assert client.post("/v2/models/sentiment/infer", json=oip, headers=auth).status_code == 422
+    assert client.post("/v2/models/sentiment/infer", json=oip, headers=auth).status_code == 400
     assert client.get("/v2/models/other", headers=auth).status_code == 404
     assert client.get("/no/such/route").status_code == 404
     assert metrics.requests.count(("/v1/predict", 401)) == 1  # the gate counts what it refuses
     assert metrics.requests.count(("/v1/predict", 422)) == 2
     assert ("/v1/predict", 413) in metrics.requests
-    assert ("/v2/infer", 422) in metrics.requests
+    assert ("/v2/infer", 400) in metrics.requests
     assert ("/v2/models", 404) in metrics.requests
 
 

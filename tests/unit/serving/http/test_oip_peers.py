@@ -40,7 +40,12 @@ class FakePeers:
         self.calls: list[tuple[str, PeerOp, list[str], str | None]] = []
 
     async def __call__(
-        self, model: str, op: PeerOp, texts: list[str], client_key: str | None
+        self,
+        model: str,
+        op: PeerOp,
+        texts: list[str],
+        client_key: str | None,
+        version: str | None = None,
     ) -> PeerAnswer:
         self.calls.append((model, op, texts, client_key))
         if model == "cold":
@@ -95,7 +100,7 @@ def test_a_peers_refusal_is_relayed_as_it_is(app) -> None:
     assert cold.status_code == 503 and cold.headers["retry-after"] == "5"
     assert client.get("/v2/models/cold/ready", headers=_auth()).status_code == 503
     missing = client.post("/v2/models/nope/infer", json=INFER, headers=_auth())
-    assert missing.status_code == 404 and "'nope' is not served" in missing.json()["detail"]
+    assert missing.status_code == 404 and "'nope' is not served" in missing.json()["error"]
 
 
 def test_a_scoped_key_is_checked_against_the_model_the_path_names(app) -> None:
@@ -103,7 +108,7 @@ def test_a_scoped_key_is_checked_against_the_model_the_path_names(app) -> None:
     own = client.post("/v2/models/subjectivity/infer", json=INFER, headers=_auth(TENANT))
     assert own.status_code == 200
     other = client.post("/v2/models/sentiment/infer", json=INFER, headers=_auth(TENANT))
-    assert other.status_code == 403 and "'sentiment'" in other.json()["detail"]
+    assert other.status_code == 403 and "'sentiment'" in other.json()["error"]
     assert (
         client.post("/v1/predict", json={"texts": ["x"]}, headers=_auth(TENANT)).status_code == 403
     )
