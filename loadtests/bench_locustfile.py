@@ -26,6 +26,8 @@ if TARGET not in wire.TARGETS:
         f"BULKHEAD_BENCH_TARGET must be one of {sorted(wire.TARGETS)}, not {TARGET!r}"
     )
 ROUTE, BODY = wire.request(TARGET, MODEL_NAME)
+if TARGET == "bulkhead":  # another model than the default is answered at its own route
+    ROUTE = os.environ.get(env.LOADTEST_PREDICT_PATH, ROUTE)
 
 
 def _record_requests(environment: Any, **_: Any) -> None:

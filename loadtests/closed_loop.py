@@ -56,6 +56,8 @@ class ClosedLoopLoad:
     # leaves the machine idle time, as production does, and offers the same rate whatever
     # the server does (what "the same load" means when comparing two server settings).
     per_client_rps: float = 0.0
+    # None: the default model's /v1/predict; else /v1/models/{model}/predict.
+    model: str | None = None
     outcomes: list[Outcome] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -84,7 +86,7 @@ class ClosedLoopLoad:
         rng = random.Random(seed)
         interval = 1.0 / self.per_client_rps if self.per_client_rps > 0 else 0.0
         next_at = time.monotonic() + rng.uniform(0, interval)
-        with ServeClient(self.endpoint, timeout_s=self.timeout_s) as client:
+        with ServeClient(self.endpoint, timeout_s=self.timeout_s, model=self.model) as client:
             while not self._stop.is_set():
                 if interval:
                     self._stop.wait(max(0.0, next_at - time.monotonic()))

@@ -56,6 +56,13 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPlatform]
 
 
 @pytest.fixture(scope="session")
+def peer_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the peers' and OIP clients' own environments are installed, once per session
+    (KServe's serves the bench's peer tests and the client checks alike)."""
+    return tmp_path_factory.mktemp("peer-home")
+
+
+@pytest.fixture(scope="session")
 def snapshot(platform: TestPlatform) -> Path:
     """The bundled data set's snapshot (ingested once; identical digest every time)."""
     result = platform.cli_json("ingest", "--no-log-to-registry")

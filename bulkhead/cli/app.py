@@ -302,9 +302,11 @@ def bench(
             "(with 1, 2 and 4 replicas): about 3 minutes more."
         ),
     ] = True,
+    model: ModelOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """The champion in-process, on all cores, behind every peer and behind Bulkhead; compared."""
+    """The champion in-process, on all cores, behind every peer and behind Bulkhead; compared.
+    With --model, that model's champion (Bulkhead measured at its own route)."""
     from bulkhead.harness.bench import SYSTEMS, run_bench
 
     chosen = set(only or SYSTEMS)
@@ -314,7 +316,7 @@ def bench(
         raise typer.Exit(ExitCode.BAD_INPUT)
     out = report or Path("reports") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
     with _exits():
-        result = run_bench(_platform(), out, chosen, platform_cost=platform_cost)
+        result = run_bench(_platform(model), out, chosen, platform_cost=platform_cost)
     render.bench_report(console, result, out)
     _emit(as_json, lambda: result.model_dump_json(indent=2))
 
@@ -340,14 +342,16 @@ def chaos(
         list[str] | None,
         typer.Option(
             help="hostile-input, rollout, bad-artifact, rollout-good, rollout-slow, "
-            "rollout-erroring, rollout-disagreeing, shadow-cost, model-added, registry-outage, "
-            "registry-partition, replica-crash, ingress-crash, overload; default all, in that "
-            "order."
+            "rollout-erroring, rollout-disagreeing, shadow-cost, model-added, model-scaling, "
+            "registry-outage, registry-partition, replica-crash, ingress-crash, overload; "
+            "default all, in that order."
         ),
     ] = None,
+    model: ModelOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Inject real faults into the running platform under load; exit 1 if a goal is missed."""
+    """Inject real faults into the running platform under load; exit 1 if a goal is missed.
+    With --model, the load, the rollouts and the killed replicas are that model's."""
     from bulkhead.harness.chaos import SCENARIOS, context
 
     chosen = scenario or list(SCENARIOS)
@@ -355,8 +359,7 @@ def chaos(
     if unknown:
         console.print(f"[red]unknown scenario(s): {', '.join(unknown)}[/]")
         raise typer.Exit(ExitCode.BAD_INPUT)
-    platform = _platform()
-    ctx = context(platform)
+    ctx = context(_platform(model), model)
     results = []
     for name in chosen:
         with console.status(f"[bold]chaos: {name}[/]…"):

@@ -172,7 +172,8 @@ def cost_targets(report: PlatformBenchReport) -> list[Target]:
 def wait_for_precision(platform: Platform, precision: str, timeout_s: float = 120.0) -> None:
     """Serve reconfigures replicas in place; wait until several answers in a row report it."""
     deadline, streak = time.monotonic() + timeout_s, 0
-    with ServeClient(platform.serve_endpoint(), timeout_s=5) as client:
+    model = platform.settings.model_name  # its /v1/models/{model}/predict, default one too
+    with ServeClient(platform.serve_endpoint(), timeout_s=5, model=model) as client:
         while time.monotonic() < deadline and streak < 20:
             try:
                 answer = client.predict(["ok"])
@@ -347,7 +348,7 @@ def hop_breakdown(platform: Platform, target: LoadTarget) -> dict[str, float]:
         headers = bearer(target.api_key_file.read_text().strip())
     verify: str | bool = str(target.ca_file) if target.ca_file else True
     with platform.reporter.step("Bulkhead fp32: where one request's time goes"):
-        return measure_hops(target.base_url, headers, verify)
+        return measure_hops(target.base_url, headers, verify, path=target.predict_path)
 
 
 def bulkhead_figures(

@@ -32,13 +32,14 @@ def measure_hops(
     verify: str | bool = True,
     requests: int = 300,
     warmup: int = 30,
+    path: str = PREDICT,
 ) -> dict[str, float]:
     samples: dict[str, list[float]] = {name: [] for name in (*HOPS, RESPONSE_PATH, ROUND_TRIP)}
     body = {"texts": ["a quietly moving film with two superb performances"]}
     with httpx.Client(base_url=base_url, verify=verify, timeout=10) as client:
         for index in range(warmup + requests):
             sent, started = time.time_ns(), time.perf_counter()
-            answer = client.post(PREDICT, json=body, headers={**headers, SENT_AT_HEADER: str(sent)})
+            answer = client.post(path, json=body, headers={**headers, SENT_AT_HEADER: str(sent)})
             total_ms = (time.perf_counter() - started) * 1000
             answer.raise_for_status()
             hops = parse_hops(answer.headers.get(SERVER_TIMING_HEADER, ""))

@@ -52,24 +52,35 @@ async def main() -> None:
     args = parser.parse_args()
     texts: list[str] = json.loads(args.texts)
     url, auth = args.url, {"Authorization": f"Bearer {args.key}"}
+    # Every call gets its own headers dict: the client writes Inference-Header-Content-Length
+    # into the dict it is given, and a later JSON-only call on that dict would send it stale.
     client = InferenceRESTClient(RESTConfig(protocol="v2", retries=1, timeout=30))
     await report("", "server live", lambda: client.is_server_live(url))
     await report("", "server ready", lambda: client.is_server_ready(url))
     for model in args.models.split(","):
 
         async def ready(m: str = model) -> bool:
-            assert await client.is_model_ready(url, m, headers=auth)
+            assert await client.is_model_ready(url, m, headers=dict(auth))
             return True
 
         async def infer(binary: bool, m: str = model) -> dict[str, Any]:
-            answer = await client.infer(url, request(m, texts, binary), model_name=m, headers=auth)
+            # KServe's client drops model_version when it parses a REST answer: read it from
+            # the response header Bulkhead sets on every prediction.
+            seen: dict[str, str] = {}
+            answer = await client.infer(
+                url,
+                request(m, texts, binary),
+                model_name=m,
+                headers=dict(auth),
+                response_headers=seen,
+            )
             outputs = {o.name: o for o in answer.outputs}
             labels = [
                 v.decode() if isinstance(v, bytes) else v for v in outputs["label"].as_numpy()
             ]
             scores = outputs["scores"].as_numpy().reshape(len(texts), -1)
             assert np.allclose(scores.sum(axis=1), 1.0, atol=1e-3), scores
-            return {"labels": labels, "version": answer.model_version}
+            return {"labels": labels, "version": seen.get("x-model-version")}
 
         await report(model, "model ready", ready)
         await report(model, "infer json", lambda: infer(False))
@@ -78,14 +89,14 @@ async def main() -> None:
             model,
             "too many texts refused",
             lambda m=model: refused(
-                client.infer(url, request(m, texts * 65, False), model_name=m, headers=auth),
+                client.infer(url, request(m, texts * 65, False), model_name=m, headers=dict(auth)),
                 400,
                 "texts",
             ),
         )
 
     async def unknown_not_ready() -> bool:
-        assert not await client.is_model_ready(url, "nope", headers=auth)
+        assert not await client.is_model_ready(url, "nope", headers=dict(auth))
         return True
 
     await report("", "unknown model not ready", unknown_not_ready)

@@ -44,18 +44,20 @@ def texts_input(texts: list[str], binary: bool) -> httpclient.InferInput:
 
 
 def check_model(client: Any, auth: dict[str, str], model: str, texts: list[str]) -> None:
+    # Every call gets its own headers dict: tritonclient writes Inference-Header-Content-Length
+    # into the dict it is given, and a later JSON-only call on that dict would send it stale.
     def metadata() -> dict[str, Any]:
-        meta: dict[str, Any] = client.get_model_metadata(model, headers=auth)
+        meta: dict[str, Any] = client.get_model_metadata(model, headers=dict(auth))
         assert meta["name"] == model and meta["versions"], meta
         return meta
 
     report(model, "model metadata", metadata)
     version = metadata()["versions"][0]
-    report(model, "model ready", lambda: client.is_model_ready(model, headers=auth))
+    report(model, "model ready", lambda: client.is_model_ready(model, headers=dict(auth)))
     report(
         model,
         "version ready",
-        lambda: client.is_model_ready(model, model_version=version, headers=auth),
+        lambda: client.is_model_ready(model, model_version=version, headers=dict(auth)),
     )
 
     def infer(binary_in: bool, binary_out: bool | None, pinned: bool) -> Any:
@@ -71,7 +73,7 @@ def check_model(client: Any, auth: dict[str, str], model: str, texts: list[str])
             model_version=version if pinned else "",
             outputs=outputs,
             request_id="conformance",
-            headers=auth,
+            headers=dict(auth),
         )
         labels = [v.decode() if isinstance(v, bytes) else v for v in result.as_numpy("label")]
         scores = result.as_numpy("scores")
@@ -87,13 +89,13 @@ def check_model(client: Any, auth: dict[str, str], model: str, texts: list[str])
     report(
         model,
         "too many texts refused",
-        lambda: refused(lambda: client.infer(model, too_many, headers=auth), "400", "texts"),
+        lambda: refused(lambda: client.infer(model, too_many, headers=dict(auth)), "400", "texts"),
     )
     report(
         model,
         "unknown version refused",
         lambda: refused(
-            lambda: client.get_model_metadata(model, model_version="999999", headers=auth),
+            lambda: client.get_model_metadata(model, model_version="999999", headers=dict(auth)),
             "404",
             "999999",
         ),
@@ -119,7 +121,9 @@ def main() -> None:
     report(
         "",
         "unknown model refused",
-        lambda: refused(lambda: client.get_model_metadata("nope", headers=auth), "404", "nope"),
+        lambda: refused(
+            lambda: client.get_model_metadata("nope", headers=dict(auth)), "404", "nope"
+        ),
     )
     report(
         "",

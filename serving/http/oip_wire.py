@@ -145,7 +145,15 @@ def decode_infer(
     try:
         request = InferRequest.model_validate_json(header)
     except ValidationError as err:
-        raise InvalidInput(_validation_summary(err)) from err
+        summary = _validation_summary(err)
+        if header_length is not None and binary:
+            # Seen in the wild: tritonclient writes this header into the headers dict its
+            # caller passes, so a later JSON-only call on the same dict carries a stale one.
+            summary = (
+                f"the first {header_length} bytes ({HEADER_LENGTH}) are not the request's JSON "
+                f"({summary}); a JSON-only request must not send that header"
+            )
+        raise InvalidInput(summary) from err
     return DecodedInfer(request, _texts(request, binary), _outputs(request))
 
 

@@ -24,12 +24,6 @@ TEXT = "a wonderful film"
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One home for the module: KServe's v1 and v2 legs share one environment."""
-    return tmp_path_factory.mktemp("peer-home")
-
-
-@pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_bundle(tmp_path_factory.mktemp("peer-bundle") / "v")
 
@@ -45,8 +39,9 @@ def _label(target: str, body: object) -> str:
 
 @pytest.mark.parametrize("key", sorted(peers.PEERS))
 def test_each_peer_serves_the_bundle_in_its_own_environment(
-    key: str, home: Path, bundle: Path, tmp_path: Path
+    key: str, peer_home: Path, bundle: Path, tmp_path: Path
 ) -> None:
+    home = peer_home  # one per session: KServe's v1 and v2 legs share one environment
     peer = peers.PEERS[key]
     python = peers.environment_python(home, peer, print)
     if peer.environment is None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
+from loadtests.oip_conformance import CLIENTS, run_client
 from tests.utils.platform import SECOND_MODEL, Served, TestPlatform
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -89,6 +91,35 @@ def test_every_model_answers_the_open_inference_protocol(
     assert "65 texts" in refused.json()["error"]
 
 
+@pytest.mark.parametrize("client", sorted(CLIENTS))
+def test_real_oip_clients_as_they_ship_run_against_every_model(
+    client: str, platform: TestPlatform, served: Served, second_model: dict, peer_home: Path
+) -> None:
+    """Triton's and KServe's Python clients, each in its own environment: health, metadata,
+    readiness, JSON and binary inference, a pinned version, and refusals they can read."""
+    models = [platform.cli_json("status")["model_name"], SECOND]
+    assert _ready(served, SECOND).status_code == 200
+    checks = run_client(peer_home, CLIENTS[client], served.url, served.key, models, TEXTS, print)
+    for check in checks:
+        print(f"{check.client:28} {check.model:13} {check.check:45} {check.ok} {check.detail}")
+    assert [c for c in checks if not c.ok] == []
+    infers = [c for c in checks if c.check.startswith("infer")]
+    # Every model went through every inference check (a client that stopped early fails).
+    per_model = {m: {c.check for c in infers if c.model == m} for m in models}
+    assert per_model[models[0]] == per_model[SECOND] and len(per_model[SECOND]) >= 2
+    for model in models:
+        v1 = httpx.post(
+            f"{served.url}/v1/models/{model}/predict",
+            json={"texts": TEXTS},
+            headers=served.headers(),
+        ).json()
+        expected = {
+            "labels": [p["label"] for p in v1["predictions"]],
+            "version": v1["model"]["version"],
+        }
+        assert all(c.detail == expected for c in infers if c.model == model), (model, expected)
+
+
 def test_a_model_route_needs_the_key_and_an_unknown_model_is_404(
     served: Served, second_model: dict
 ) -> None:
@@ -130,3 +161,22 @@ def test_another_model_removed_and_added_back_fails_no_request_of_the_default_mo
     assert "replicas untouched" in result["detail"], result["detail"]
     assert f"{SECOND} after: serving v{second_model['version']}" in result["detail"]
     assert _ready(served, SECOND).status_code == 200
+
+
+def test_a_load_step_on_one_model_scales_only_that_models_deployment(
+    platform: TestPlatform, served: Served, second_model: dict
+) -> None:
+    """Per-model autoscaling, with the load on the second model (`chaos --model`): a step on
+    the default model scales the default model's deployment; the second keeps its replicas."""
+    assert _ready(served, SECOND).status_code == 200
+    default = platform.cli_json("status")["model_name"]
+    done = platform.cli(
+        "chaos", "--scenario", "model-scaling", "--model", SECOND, "--json", timeout=400
+    )
+    (result,) = json.loads(done.stdout)
+    print(f"\nmodel-scaling: {result['requests']} requests; {result['fault']}; {result['detail']}")
+    assert result["verdict"] == "pass", result
+    assert result["requests"] > 100 and result["failed"] == 0
+    assert f"{default}: scaled 1 -> 2 replicas" in result["detail"], result["detail"]
+    assert f"{SECOND}: replicas untouched" in result["detail"]
+    assert done.returncode == 0

@@ -22,7 +22,7 @@ from bulkhead.harness.chaos.inputs import hostile_input
 from bulkhead.harness.chaos.models import bad_artifact, rollout
 from bulkhead.harness.chaos.processes import ingress_crash, overload, replica_crash
 from bulkhead.harness.chaos.registry import registry_outage, registry_partition
-from bulkhead.harness.chaos.tenancy import model_added
+from bulkhead.harness.chaos.tenancy import model_added, model_scaling
 from bulkhead.platform.core import Platform
 from loadtests.texts import latest_snapshot, texts_from_snapshot
 
@@ -39,6 +39,7 @@ SCENARIOS: dict[str, Callable[[ChaosContext], ScenarioResult]] = {
     "rollout-disagreeing": rollout_disagreeing,
     "shadow-cost": shadow_cost,
     "model-added": model_added,
+    "model-scaling": model_scaling,
     "registry-outage": registry_outage,
     "registry-partition": registry_partition,
     "replica-crash": replica_crash,
@@ -47,7 +48,11 @@ SCENARIOS: dict[str, Callable[[ChaosContext], ScenarioResult]] = {
 }
 
 
-def context(platform: Platform) -> ChaosContext:
+def context(platform: Platform, model: str | None = None) -> ChaosContext:
+    """``platform`` acts on the model under test (``model``, or the default one when None):
+    its snapshot's texts, its routes, its replicas, its registry entries."""
     snapshot = platform.model_snapshot() or latest_snapshot(platform.paths.snapshots)
     texts = texts_from_snapshot(snapshot) if snapshot else ["a fine film", "a dull film"]
-    return ChaosContext(platform=platform, endpoint=platform.serve_endpoint(), texts=texts)
+    return ChaosContext(
+        platform=platform, endpoint=platform.serve_endpoint(), texts=texts, model=model
+    )

@@ -42,20 +42,34 @@ class ChaosContext:
     endpoint: ServeEndpoint
     texts: list[str]
     clients: int = 4
+    # The model under test (`chaos --model`): its routes take the load. None: the default
+    # model's /v1/predict.
+    model: str | None = None
+
+    @property
+    def application(self) -> str:
+        """The Serve application serving the model under test (named after its model)."""
+        return self.platform.settings.model_name
 
     def load(
-        self, clients: int | None = None, timeout_s: float = 10.0, per_client_rps: float = 0.0
+        self,
+        clients: int | None = None,
+        timeout_s: float = 10.0,
+        per_client_rps: float = 0.0,
+        model: str | None = None,
     ) -> ClosedLoopLoad:
+        """Load on the model under test, or on ``model``'s routes when given."""
         return ClosedLoopLoad(
             self.endpoint,
             self.texts,
             clients=clients or self.clients,
             timeout_s=timeout_s,
             per_client_rps=per_client_rps,
+            model=model or self.model,
         )
 
     def client(self, timeout_s: float = 10.0) -> ServeClient:
-        return ServeClient(self.endpoint, timeout_s=timeout_s)
+        return ServeClient(self.endpoint, timeout_s=timeout_s, model=self.model)
 
     def ready_code(self) -> int:
         """Readiness right now: its HTTP status, 0 when nothing answered."""
@@ -69,8 +83,12 @@ class ChaosContext:
         zone = self.platform.load_state().zones.get(Zone.SERVE)
         return session_members(zone.process.pid) if zone else []
 
-    def replicas(self) -> list[psutil.Process]:
-        return [p for p in self.serve_members() if process_title(p).startswith("ray::ServeReplica")]
+    def replicas(self, application: str | None = None) -> list[psutil.Process]:
+        """The replicas of ``application`` (default: the model under test's), by process
+        title ``ray::ServeReplica:{application}:{deployment}``: a scenario that kills "a
+        replica" must kill one of the model it loads, not another model's."""
+        marker = f"ray::ServeReplica:{application or self.application}:"
+        return [p for p in self.serve_members() if process_title(p).startswith(marker)]
 
     def haproxy(self) -> list[psutil.Process]:
         return [p for p in self.serve_members() if process_name(p) == "haproxy"]

@@ -204,3 +204,10 @@ def test_every_serving_error_has_exactly_one_4xx_or_503_status() -> None:
     assert errors.status_of(errors.UnknownModel("x")) == 404
     no_model = errors.NoModelYet("loading")
     assert errors.status_of(no_model) == 503 and no_model.headers["Retry-After"] == "5"
+
+
+def test_a_stale_header_length_on_a_json_request_says_so() -> None:
+    """tritonclient leaves the header in its caller's dict; the refusal names the cause."""
+    body = _json_body([1], ["a fine film"])
+    with pytest.raises(errors.InvalidInput, match="must not send that header"):
+        decode_infer(body, str(len(body) - 10), None)
