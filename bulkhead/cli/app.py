@@ -111,9 +111,10 @@ def down(
 
 
 @app.command()
-def status(as_json: JsonOption = False) -> None:
-    """Show each zone, the registry, the champion model and where the secrets are."""
-    result = _platform().status()
+def status(model: ModelOption = None, as_json: JsonOption = False) -> None:
+    """Show each zone, the registry, the champion model and where the secrets are; every
+    model's champion, and --model's (default: the default model's) in detail."""
+    result = _platform(model).status()
     if as_json:
         print(status_json(result))
     else:

@@ -146,6 +146,8 @@ def test_commands_act_on_the_model_they_are_given(
     assert unknown.returncode == 2 and "unknown model 'nope'" in unknown.stderr
     refused = platform.cli("promote", "999", "--model", SECOND)
     assert refused.returncode == 2
+    status = platform.cli_json("status", "--model", SECOND)
+    assert (status["model_name"], status["champion_version"]) == (SECOND, second_model["version"])
 
 
 def test_another_model_removed_and_added_back_fails_no_request_of_the_default_model(
