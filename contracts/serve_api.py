@@ -25,15 +25,29 @@ MOUNTED_STATUS = "/status"
 MOUNTED_READY = "/ready"
 
 
+# A model family (serving/family.py): many models on shared replicas, each loaded on first use.
+# Its application has the route prefix FAMILY; inside it the route arrives as
+# /{model}/predict. LOAD_MS_HEADER: the milliseconds this request waited for its model to
+# load on the replica that answered (0 when it was loaded already).
+FAMILY = "/v1/family"
+LOAD_MS_HEADER = "x-bulkhead-load-ms"
+
+
+def family_route(model: str) -> str:
+    """``family_route("tenant-7")`` = ``/v1/family/tenant-7/predict``."""
+    return f"{FAMILY}/{model}{MOUNTED_PREDICT}"
+
+
 def model_route(model: str, mounted: str) -> str:
     """``model_route("spam", MOUNTED_PREDICT)`` = ``/v1/models/spam/predict``."""
     return f"{MODELS}/{model}{mounted}"
 
 
 def named_model(path: str) -> str | None:
-    """The model a path names (`/v1/models/{name}/...`, `/v2/models/{name}...`), if any: the
-    model a client key must be scoped to (else the application's own)."""
-    for prefix in (f"{MODELS}/", f"{OIP_MODELS}/"):
+    """The model a path names (`/v1/models/{name}/...`, `/v2/models/{name}...`,
+    `/v1/family/{name}/...`), if any: the model a client key must be scoped to (else the
+    application's own)."""
+    for prefix in (f"{MODELS}/", f"{OIP_MODELS}/", f"{FAMILY}/"):
         if path.startswith(prefix):
             name = path[len(prefix) :].split("/", 1)[0]
             return name or None

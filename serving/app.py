@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from ray import serve
 
 from contracts import env
-from serving.config import ServeAppConfig
+from serving.config import LimitsConfig, ServeAppConfig
 from serving.core import ServingCore
 from serving.http.api import build_api
 from serving.http.auth import ClientKeyFile, load_api_key
@@ -57,6 +57,24 @@ def replica_cache() -> Path:
     return Path(tempfile.mkdtemp(prefix="replica-", dir=cache_root or None))
 
 
+def configure_guards(guards: Guards, limits: LimitsConfig, key_env: str, model: str) -> None:
+    """A replica's guards from its live settings: limits, the platform key (from the file
+    ``$key_env`` names), the client keys file, and the model a client key must be scoped to
+    ("" for a family ingress: the member its path names)."""
+    guards.max_body_bytes = limits.max_body_bytes
+    guards.body_timeout_s = limits.body_timeout_s
+    guards.max_in_flight = limits.max_in_flight
+    guards.api_key.value = load_api_key(os.environ.get(key_env))
+    guards.api_key.clients = ClientKeyFile(os.environ.get(env.SERVE_CLIENT_KEYS_FILE))
+    guards.model = model
+    if guards.api_key.value is None:
+        log.error(
+            "no usable API key (file in $%s missing, unreadable or too short): every request "
+            "is refused",
+            key_env,
+        )
+
+
 # How long a name Serve has no application for is answered 404 without asking again, and how
 # many such names a replica remembers.
 MISSING_PEER_TTL_S = 10.0
@@ -90,19 +108,7 @@ class TextClassifier:
     async def reconfigure(self, user_config: dict[str, Any]) -> None:
         config = ServeAppConfig.model_validate(user_config or {})
         self.core.configure(config)
-        guards = self.guards
-        guards.max_body_bytes = config.limits.max_body_bytes
-        guards.body_timeout_s = config.limits.body_timeout_s
-        guards.max_in_flight = config.limits.max_in_flight
-        guards.api_key.value = load_api_key(os.environ.get(config.api_key_file_env))
-        guards.api_key.clients = ClientKeyFile(os.environ.get(env.SERVE_CLIENT_KEYS_FILE))
-        guards.model = config.model_name
-        if guards.api_key.value is None:
-            log.error(
-                "no usable API key (file in $%s missing, unreadable or too short): every "
-                "request is refused",
-                config.api_key_file_env,
-            )
+        configure_guards(self.guards, config.limits, config.api_key_file_env, config.model_name)
         batched = self._batched_predict
         batched.set_max_batch_size(config.batching.max_batch_size)  # type: ignore[attr-defined]
         batched.set_batch_wait_timeout_s(config.batching.batch_wait_timeout_s)  # type: ignore[attr-defined]

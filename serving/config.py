@@ -123,3 +123,40 @@ class ServeAppConfig(BaseModel):
         if self.batching.enabled and self.batching.max_batch_size > 256:
             raise ValueError("batching.max_batch_size must be <= 256")
         return self
+
+
+class FamilyConfig(BaseModel):
+    """A model family's live settings (serving/family.py): the same `user_config` for its
+    ingress and its shared model replicas."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    members: list[str] = Field(
+        min_length=1,
+        description="Registered models this family serves at /v1/family/{model}/predict; "
+        "each is loaded on the shared replicas on first use and evicted least recently used.",
+    )
+    alias: str = Field(CHAMPION, min_length=1, description="Alias each member is served at.")
+    precision: Literal["fp32", "int8"] = "fp32"
+    ort_threads: int = Field(1, ge=1, le=64, description="onnxruntime threads per model call.")
+    api_key_file_env: str = env.SERVE_API_KEY_FILE
+    max_bundle_bytes: int = Field(2 * 1024**3, ge=1024)
+    load_timeout_s: float = Field(
+        120, gt=0, le=3600, description="Deadline for one member's cold load (503 past it)."
+    )
+    self_check_tolerance: float = Field(1e-3, gt=0)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+
+    def loading(self, model: str) -> ServeAppConfig:
+        """The settings one member is downloaded, verified and loaded with."""
+        return ServeAppConfig(
+            model_name=model,
+            alias=self.alias,
+            precision=self.precision,
+            ort_threads=self.ort_threads,
+            inference_workers=1,
+            max_bundle_bytes=self.max_bundle_bytes,
+            load_timeout_s=self.load_timeout_s,
+            self_check_tolerance=self.self_check_tolerance,
+            limits=self.limits,
+        )

@@ -74,6 +74,32 @@ def load_predictor(folder: Path, resolved: ResolvedVersion, config: ServeAppConf
     return predictor
 
 
+def download_and_load(
+    source: VersionSource,
+    cache: Path,
+    resolved: ResolvedVersion,
+    config: ServeAppConfig,
+    loader: Loader = load_predictor,
+) -> Predictor:
+    """Download into a fresh folder of its own under ``cache`` and load; the folder goes on
+    failure. Anything wrong with the files is a ModelLoadError."""
+    cache.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"{resolved.name}-v{resolved.version}-", dir=cache))
+    try:
+        local = source.download(resolved, folder, max_bytes=config.max_bundle_bytes)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    try:
+        return loader(local, resolved, config)
+    except ModelLoadError:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    except Exception as err:  # a malformed file can fail anywhere in parsing or running
+        shutil.rmtree(folder, ignore_errors=True)
+        raise ModelLoadError(f"bundle unusable: {short(err)}") from err
+
+
 def short(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return f"{type(err).__name__}: {text[0][:200] if text else ''}"
@@ -253,24 +279,7 @@ class ModelLifecycle:
         log.info("serving %s v%s (was v%s)", resolved.name, resolved.version, previous)
 
     def _download_and_load(self, resolved: ResolvedVersion, config: ServeAppConfig) -> Predictor:
-        """Download into a fresh folder of its own and load; the folder goes on failure."""
-        self.cache.mkdir(parents=True, exist_ok=True)
-        folder = Path(tempfile.mkdtemp(prefix=f"v{resolved.version}-", dir=self.cache))
-        try:
-            local = self._source_client().download(
-                resolved, folder, max_bytes=config.max_bundle_bytes
-            )
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
-        try:
-            return self._loader(local, resolved, config)
-        except ModelLoadError:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
-        except Exception as err:  # a malformed file can fail anywhere in parsing or running
-            shutil.rmtree(folder, ignore_errors=True)
-            raise ModelLoadError(f"bundle unusable: {short(err)}") from err
+        return download_and_load(self._source_client(), self.cache, resolved, config, self._loader)
 
     def _fail(self, reason: str, message: str) -> None:
         if message != self.last_error:

@@ -22,9 +22,11 @@ def render_config(
     """The user's config with the platform's serve address: the platform owns its ports, so
     a second platform (tests, another checkout) never binds the first one's port.
 
-    ``user_config`` overrides keys of every deployment's live settings (the benchmark uses it
-    to switch precision without editing the user's file); ``deployment`` sets (or, with
-    ``None``, removes) keys of every deployment itself (the benchmark pins replica counts).
+    ``user_config`` overrides keys of every model deployment's live settings (the benchmark
+    uses it to switch precision without editing the user's file); ``deployment`` sets (or, with
+    ``None``, removes) keys of every model deployment itself (the benchmark pins replica
+    counts). A model deployment names its model (``user_config.model_name``); a model family's
+    deployments (serving/family.py) keep their own settings.
     """
     data = yaml.safe_load(config.read_text())
     data.setdefault("http_options", {})
@@ -49,6 +51,8 @@ def render_config(
         data["http_options"]["ssl_keyfile"] = str(cert.key)
     for application in data.get("applications", []):
         for settings in application.get("deployments", []):
+            if not (settings.get("user_config") or {}).get("model_name"):
+                continue
             if user_config:
                 settings.setdefault("user_config", {}).update(user_config)
             for key, value in (deployment or {}).items():

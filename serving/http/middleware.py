@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from contracts.serve_api import (
     AUTH_SCHEME,
+    FAMILY,
     OIP_MODELS,
     PREDICT,
     error_body,
@@ -105,7 +106,11 @@ class AdmissionLimit:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
-        if not (path.startswith(PREDICT) or path.startswith(f"{OIP_MODELS}/")):
+        if not (
+            path.startswith(PREDICT)
+            or path.startswith(f"{OIP_MODELS}/")
+            or path.startswith(f"{FAMILY}/")
+        ):
             await self.app(scope, receive, send)
             return
         guards = self.guards

@@ -14,6 +14,7 @@ from typing import TypeVar
 from fastapi import HTTPException, Response
 
 from contracts.serve_api import (
+    FAMILY,
     HEALTHZ,
     LIMITS,
     LIVE,
@@ -36,6 +37,7 @@ from serving.metrics import ReplicaMetrics
 
 T = TypeVar("T")
 
+FAMILY_ROUTE = f"{FAMILY}{MOUNTED_PREDICT}"  # the metrics label of every family member's route
 _FIXED_ROUTES = (PREDICT, STATUS, LIMITS, HEALTHZ, LIVE, READY, OIP_ROOT)
 _MOUNTED = {MOUNTED_PREDICT: PREDICT, MOUNTED_STATUS: STATUS, MOUNTED_READY: MOUNTED_READY}
 
@@ -45,6 +47,8 @@ def route_label(path: str) -> str:
     number of time series (unknown paths share one label)."""
     if path in _FIXED_ROUTES:
         return path
+    if path.startswith(f"{FAMILY}/"):
+        return FAMILY_ROUTE
     if path.startswith(f"{OIP_MODELS}/"):
         return "/v2/infer" if path.endswith("/infer") else OIP_MODELS
     if path.startswith(f"{MODELS}/") or path in _MOUNTED:  # per-model routes, one label each

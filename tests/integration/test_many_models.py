@@ -182,3 +182,43 @@ def test_a_load_step_on_one_model_scales_only_that_models_deployment(
     assert f"{default}: scaled 1 -> 2 replicas" in result["detail"], result["detail"]
     assert f"{SECOND}: replicas untouched" in result["detail"]
     assert done.returncode == 0
+
+
+def test_a_model_family_serves_its_members_from_shared_replicas(
+    platform: TestPlatform, served: Served, second_model: dict
+) -> None:
+    """serve_config.yaml's family application: each member loaded on first use on the shared
+    replica (verified like any model), then answered warm; its answers are its champion's."""
+    status = platform.cli_json("status")
+    members = [status["model_name"], SECOND]
+    assert _ready(served, SECOND).status_code == 200
+    for member in members:
+        answers = [
+            httpx.post(
+                f"{served.url}/v1/family/{member}/predict",
+                json={"texts": TEXTS},
+                headers=served.headers(),
+                timeout=120,
+            )
+            for _ in range(3)
+        ]
+        assert [a.status_code for a in answers] == [200, 200, 200], answers[0].text
+        loads = [float(a.headers["x-bulkhead-load-ms"]) for a in answers]
+        print(f"\nfamily {member}: load ms per request {loads}")
+        assert loads[0] > 0 and loads[1:] == [0.0, 0.0], loads
+        body = answers[-1].json()
+        assert body["model"]["version"] == status["champions"][member]
+        own = httpx.post(
+            f"{served.url}/v1/models/{member}/predict",
+            json={"texts": TEXTS},
+            headers=served.headers(),
+        ).json()
+        assert [p["label"] for p in body["predictions"]] == [p["label"] for p in own["predictions"]]
+    outsider = httpx.post(
+        f"{served.url}/v1/family/nope/predict", json={"texts": TEXTS}, headers=served.headers()
+    )
+    assert outsider.status_code == 404 and "not in this family" in outsider.json()["detail"]
+    assert (
+        httpx.post(f"{served.url}/v1/family/{SECOND}/predict", json={"texts": TEXTS}).status_code
+        == 401
+    )

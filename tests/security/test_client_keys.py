@@ -47,6 +47,7 @@ def test_a_scoped_key_reaches_its_model_and_nothing_else_until_revoked(
         ("POST", "/v1/predict", TEXTS),
         ("POST", f"/v1/models/{default}/predict", TEXTS),
         ("POST", f"/v2/models/{default}/infer", INFER),
+        ("POST", f"/v1/family/{default}/predict", TEXTS),  # the model family's route too
         ("GET", "/v1/status", None),
     ]:
         answer = httpx.request(method, served.url + path, json=body, headers=_bearer(key))

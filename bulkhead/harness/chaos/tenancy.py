@@ -40,12 +40,18 @@ def _applications(
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]] | None:
     """(the whole config, the application under load, another model's), if any."""
     data = yaml.safe_load(config.read_text())
-    apps = data.get("applications", [])
+    apps = [a for a in data.get("applications", []) if _model_of(a)]
     under_load = next((a for a in apps if a.get("name") == loaded), None)
     other = next((a for a in apps if a.get("name") != loaded), None)
     if under_load is None or other is None:
         return None
     return data, under_load, other
+
+
+def _model_of(application: dict[str, Any]) -> str | None:
+    """The model an application serves (a model family's names none)."""
+    deployments = application.get("deployments") or [{}]
+    return (deployments[0].get("user_config") or {}).get("model_name")
 
 
 def _replica_pids(ctx: ChaosContext, application: str) -> set[int]:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from bulkhead.platform.settings import PlatformSettings
 from contracts.digest import sha256_file
 from registry import bundle
-from serving.config import ServeAppConfig
+from serving.config import FamilyConfig, ServeAppConfig
 from serving.predictor import ModelInfo, ModelLoadError, Predictor
 from tests.utils.bundles import make_bundle
 
@@ -87,6 +88,8 @@ def test_serve_config_yaml_user_config_is_valid() -> None:
     applications = config["applications"]
     assert applications[0]["route_prefix"] == "/", "the default model answers /v1/predict"
     models = set()
+    families = [a for a in applications if a["import_path"] == "serving.family:app"]
+    applications = [a for a in applications if a not in families]
     for application in applications:
         assert application["import_path"] == "serving.app:app"
         (deployment,) = application["deployments"]
@@ -100,6 +103,14 @@ def test_serve_config_yaml_user_config_is_valid() -> None:
         assert deployment["max_queued_requests"] > 0
         assert deployment["max_ongoing_requests"] >= parsed.batching.max_batch_size
     assert len(models) == len(applications), "one application per model"
+    for family in families:  # serving/family.py: an ingress and the shared model replicas
+        assert family["route_prefix"] == "/v1/family"
+        ingress, shared = family["deployments"]
+        assert (ingress["name"], shared["name"]) == ("FamilyIngress", "FamilyModels")
+        assert ingress["user_config"] == shared["user_config"], "one family, one config"
+        members = FamilyConfig.model_validate(shared["user_config"]).members
+        # The serve zone is granted read on the configured models only (BULKHEAD_MODELS).
+        assert set(members) <= set(PlatformSettings().models), members
     with pytest.raises(ValueError, match="extra"):
         ServeAppConfig.model_validate({"unknown_knob": 1})
 
