@@ -39,6 +39,11 @@ MODELS_PER_REPLICA = int(os.environ.get(env.FAMILY_MODELS_PER_REPLICA, "2"))
 @serve.deployment
 class FamilyModels:
     def __init__(self) -> None:
+        from serving.ray_binds import bind_replica_grpc_to_node_address
+
+        # Like every replica: its gRPC server on the node's address, never on every interface
+        # (`bulkhead check-isolation` flagged this replica listening on `::` without it).
+        bind_replica_grpc_to_node_address()
         self.config: FamilyConfig | None = None
         self.members = FamilyMembers(registry_source, replica_cache())
         self.loads = 0  # cold loads so far: a request that saw it change waited for one

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from loadtests.oip_conformance import CLIENTS, run_client
 from tests.utils.platform import SECOND_MODEL, Served, TestPlatform
@@ -16,6 +18,7 @@ from tests.utils.platform import SECOND_MODEL, Served, TestPlatform
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SECOND = SECOND_MODEL
+ROOT = Path(__file__).resolve().parents[2]
 TEXTS = ["The film follows a young detective who moves to Paris in 1922.", "A dazzling triumph."]
 
 
@@ -184,11 +187,29 @@ def test_a_load_step_on_one_model_scales_only_that_models_deployment(
     assert done.returncode == 0
 
 
+@pytest.fixture
+def family_deployed(platform: TestPlatform, tmp_path: Path) -> Iterator[None]:
+    """serve_config.yaml with deploy/serve_family.yaml's application appended, as its docs
+    tell a user to; the plain config deployed back afterwards (Serve removes the family)."""
+    data = yaml.safe_load((ROOT / "serve_config.yaml").read_text())
+    family = yaml.safe_load((ROOT / "deploy" / "serve_family.yaml").read_text())
+    data["applications"] += family["applications"]
+    config = tmp_path / "serve_config.family.yaml"
+    config.write_text(yaml.safe_dump(data, sort_keys=False))
+    done = platform.cli("deploy", str(config), timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    try:
+        yield
+    finally:
+        back = platform.cli("deploy", timeout=400)
+        assert back.returncode == 0, back.stderr[-3000:]
+
+
 def test_a_model_family_serves_its_members_from_shared_replicas(
-    platform: TestPlatform, served: Served, second_model: dict
+    platform: TestPlatform, served: Served, second_model: dict, family_deployed: None
 ) -> None:
-    """serve_config.yaml's family application: each member loaded on first use on the shared
-    replica (verified like any model), then answered warm; its answers are its champion's."""
+    """The family application: each member loaded on first use on the shared replica
+    (verified like any model), then answered warm; its answers are its champion's."""
     status = platform.cli_json("status")
     members = [status["model_name"], SECOND]
     assert _ready(served, SECOND).status_code == 200
