@@ -40,7 +40,7 @@ status: $(STAMP)
 	$(BIN)/bulkhead status
 
 test: $(STAMP)
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests --durations=40
 
 # Ray Train vs a plain torch loop on the running platform's train zone (needs `make up`).
 bench-train: $(STAMP)

