@@ -69,12 +69,23 @@ def up(
             "HTTPS, with the CA of `bulkhead certs` (created when missing).",
         ),
     ] = False,
+    serve_nodes: Annotated[
+        int | None,
+        typer.Option(
+            "--serve-nodes",
+            min=1,
+            max=4,
+            help="Nodes of the serve zone's Ray cluster: the head and N-1 worker nodes, each "
+            "with its own ingress, behind a front HAProxy on the serve port (default: what it "
+            "runs with, else BULKHEAD_SERVE__NODES, 1).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Start the registry and one Ray cluster per zone (idempotent), then run the pipeline."""
     platform = _platform()
     try:
-        platform.up(isolate=isolate, tls=tls)
+        platform.up(isolate=isolate, tls=tls, serve_nodes=serve_nodes)
     except PlatformError as err:
         console.print(f"[red]bulkhead up failed:[/] {escape(str(err))}")
         raise typer.Exit(ExitCode.FAILED) from err

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from bulkhead.platform import handover, identity, services
+from bulkhead.platform import balancer, handover, identity, serve_nodes, services
 from bulkhead.platform.paths import StatePaths
 from bulkhead.platform.procs import (
     ServiceStartError,
@@ -32,7 +32,7 @@ from bulkhead.platform.report import LogReporter, Reporter
 from bulkhead.platform.secrets import ensure_secret_dir, ensure_token, read_secret, write_secret
 from bulkhead.platform.settings import ModelSpec, PlatformSettings, Zone
 from bulkhead.platform.state import PlatformState, RegistryState
-from bulkhead.platform.status import PlatformStatus, ServingView, ZoneStatus
+from bulkhead.platform.status import PlatformStatus, ServeNodeStatus, ServingView, ZoneStatus
 from bulkhead.security import tls as tls_files
 from bulkhead.security import tls_terminator
 from bulkhead.security.isolation import ZONE_NODES, IsolationError, IsolationLayout, Node
@@ -68,6 +68,8 @@ class Platform:
         """The settings as the running platform uses them: with TLS under `up --tls`, each
         service at its namespace's address under `up --isolate`."""
         settings = self.base_settings.with_tls() if state.tls else self.base_settings
+        if state.serve_nodes > 1:
+            settings = settings.with_serve_nodes(state.serve_nodes)
         return state.isolation.apply(settings) if state.isolation is not None else settings
 
     def _prefix(self, state: PlatformState, node: Node) -> list[str]:
@@ -144,11 +146,14 @@ class Platform:
 
     # ------------------------------------------------------------ up
 
-    def up(self, isolate: bool = False, tls: bool = False) -> PlatformState:
+    def up(
+        self, isolate: bool = False, tls: bool = False, serve_nodes: int | None = None
+    ) -> PlatformState:
         state = self.load_state()
         started: list[Any] = []
         self.paths.home.mkdir(parents=True, exist_ok=True)
         self._up_modes(state, isolate=isolate, tls=tls)
+        self._up_serve_nodes(state, serve_nodes, isolate=isolate)
         try:
             with self._step("secrets (.bulkhead/secrets, mode 0600)"):
                 self._ensure_secrets()
@@ -231,12 +236,36 @@ class Platform:
         self.save_state(state)
         self.settings = self._effective(state)
 
+    def _up_serve_nodes(self, state: PlatformState, nodes: int | None, isolate: bool) -> None:
+        """How many nodes the serve zone runs: ``nodes`` (`--serve-nodes`), else what it runs
+        with, else BULKHEAD_SERVE__NODES. Changing it needs the serve zone down."""
+        serve = state.zones.get(Zone.SERVE)
+        running = serve is not None and is_alive(serve.process)
+        wanted = nodes or (state.serve_nodes if running else self.base_settings.serve.nodes)
+        if wanted == state.serve_nodes:
+            return
+        if running:
+            raise PlatformError(
+                f"the serve zone runs with {state.serve_nodes} node(s); `bulkhead down` before "
+                f"`up --serve-nodes {wanted}`"
+            )
+        if wanted > 1 and (isolate or state.isolation is not None or state.tls):
+            raise PlatformError(
+                "--serve-nodes > 1 with --isolate or --tls is not built yet (docs/nodes.md)"
+            )
+        state.serve_nodes = wanted
+        self.save_state(state)
+        self.settings = self._effective(state)
+
     def _forget_dead(self, state: PlatformState) -> PlatformState:
         if state.registry and not is_alive(state.registry.process):
             state.registry = None
         state.zones = {z: s for z, s in state.zones.items() if is_alive(s.process)}
         if state.rollout_controller and not is_alive(state.rollout_controller):
             state.rollout_controller = None
+        state.serve_workers = {k: r for k, r in state.serve_workers.items() if is_alive(r)}
+        if state.balancer and not is_alive(state.balancer):
+            state.balancer = None
         return state
 
     def _registry_running(self, state: PlatformState) -> bool:
@@ -327,6 +356,9 @@ class Platform:
             self.reporter.done(f"{title} (already running)")
         else:
             self._start_zone(state, zone, title, started)
+        if zone is Zone.SERVE and self.settings.serve.multi_node:
+            self._up_serve_workers(state, started)
+            self._up_balancer(state, started)
         if zone is Zone.SERVE and tls_terminator.used(self.settings):
             self._up_tls_terminator(state, started)
 
@@ -336,8 +368,14 @@ class Platform:
             stale = state.zones.pop(zone, None)
             if stale is not None:
                 stop_session(stale.process)
+            if zone is Zone.SERVE:  # worker nodes of a head that is gone rejoin a new one
+                for record in state.serve_workers.values():
+                    stop_session(record)
+                state.serve_workers = {}
             ports = zs.ports.listening()
-            if zone is Zone.SERVE:
+            if zone is Zone.SERVE and self.settings.serve.multi_node:
+                ports["serve head ingress"] = self.settings.serve.ingress_ports.node_http
+            elif zone is Zone.SERVE:
                 ports["serve http"] = self.settings.serve_http_port
             if state.isolation is None:
                 ensure_ports_free(ports, f"the {zone} zone")
@@ -350,6 +388,54 @@ class Platform:
             )
             started.append(zone_state.process)
             state.zones[zone] = zone_state
+            self.save_state(state)
+
+    def _up_serve_workers(self, state: PlatformState, started: list[Any]) -> None:
+        head = state.zones[Zone.SERVE]
+        serve = self.settings.serve
+        for node in range(1, serve.nodes):
+            record = state.serve_workers.get(node)
+            title = (
+                f"serve worker node {node}: joins {head.gcs_address} ({serve.num_cpus:g} CPU, "
+                f"ingress at {balancer.node_address(self.settings, node)})"
+            )
+            if record is not None and is_alive(record):
+                self.reporter.done(f"{title} (already running)")
+                continue
+            with self._step(title):
+                ensure_ports_free(
+                    {
+                        **serve.node_ports(node).listening(),
+                        "node ingress": serve.node_ingress_ports(node).node_http,
+                    },
+                    f"serve worker node {node}",
+                )
+                record = serve_nodes.start_worker(
+                    self.settings,
+                    self.paths,
+                    node,
+                    head.gcs_address,
+                    identity=self._identity(state, identity.Role.SERVE),
+                )
+                started.append(record)
+                state.serve_workers[node] = record
+                self.save_state(state)
+
+    def _up_balancer(self, state: PlatformState, started: list[Any]) -> None:
+        title = (
+            f"front balancer (HAProxy) at {self.settings.serve_url} over "
+            f"{self.settings.serve.nodes} serve nodes' ingresses"
+        )
+        if state.balancer is not None and is_alive(state.balancer):
+            self.reporter.done(f"{title} (already running)")
+            return
+        with self._step(title):
+            ensure_ports_free({"serve http": self.settings.serve_http_port}, "the balancer")
+            record = balancer.start(
+                self.settings, self.paths, identity=self._identity(state, identity.Role.SERVE)
+            )
+            started.append(record)
+            state.balancer = record
             self.save_state(state)
 
     def _up_tls_terminator(self, state: PlatformState, started: list[Any]) -> None:
@@ -406,6 +492,20 @@ class Platform:
             stop_session(state.tls_terminator)
             state.tls_terminator = None
             stopped += 1
+        if state.balancer is not None:
+            with self._step(f"drain and stop the front balancer (up to {balancer.DRAIN_S:.0f} s)"):
+                balancer.drain_and_stop(state.balancer)
+            state.balancer = None
+            stopped += 1
+        workers = list(state.serve_workers.values())
+        state.serve_workers = {}
+        if workers:
+            with (
+                self._step(f"stop {len(workers)} serve worker node(s)"),
+                ThreadPoolExecutor(max_workers=len(workers)) as pool,
+            ):
+                list(pool.map(stop_session, workers))
+            stopped += len(workers)
         if zones:
             with (
                 self._step(f"stop the {', '.join(z.zone.value for z in zones)} zone(s)"),
@@ -428,17 +528,55 @@ class Platform:
                 layout.destroy()
             state.isolation = None
         state.tls = False
+        state.serve_nodes = 1
         self.settings = self._effective(state)
         self.save_state(state)
         if purge:
             for zone in Zone:
                 shutil.rmtree(self.paths.ray_temp_dir(zone), ignore_errors=True)
+            for node in range(1, self.base_settings.serve.nodes + 3):
+                shutil.rmtree(serve_nodes.worker_temp_dir(self.paths, node), ignore_errors=True)
             shutil.rmtree(self.paths.haproxy_dir, ignore_errors=True)
             shutil.rmtree(self.paths.home, ignore_errors=True)
             self.reporter.done(f"removed {self.paths.home}")
         return stopped
 
     # ------------------------------------------------------------ status
+
+    def _serve_node_status(self, state: PlatformState, head: ZoneStatus) -> list[ServeNodeStatus]:
+        serve = self.settings.serve
+        if not serve.multi_node:
+            return [
+                ServeNodeStatus(
+                    node=0,
+                    ingress=f"{self.settings.serve_host}:{self.settings.serve_http_port}",
+                    state=head.state,
+                    pid=head.pid,
+                )
+            ]
+        checks = {b.node: b.status for b in balancer.backends(self.paths)}
+        nodes = [
+            ServeNodeStatus(
+                node=0,
+                ingress=balancer.node_address(self.settings, 0),
+                state=head.state,
+                pid=head.pid,
+                balancer_check=checks.get(0),
+            )
+        ]
+        for node in range(1, serve.nodes):
+            record = state.serve_workers.get(node)
+            alive = record is not None and is_alive(record)
+            nodes.append(
+                ServeNodeStatus(
+                    node=node,
+                    ingress=balancer.node_address(self.settings, node),
+                    state="running" if alive else "stopped",
+                    pid=record.pid if record is not None and alive else None,
+                    balancer_check=checks.get(node),
+                )
+            )
+        return nodes
 
     def status(self) -> PlatformStatus:
         state = self.load_state()
@@ -472,6 +610,10 @@ class Platform:
             )
         serving = self._serving_status() if zones["serve"].state == "running" else None
         return PlatformStatus(
+            serve_nodes=self._serve_node_status(state, zones["serve"]),
+            balancer_pid=state.balancer.pid
+            if state.balancer is not None and is_alive(state.balancer)
+            else None,
             serving=serving,
             serve_url=self.settings.serve_url,
             mlflow_url=self.settings.registry_url,

@@ -258,7 +258,7 @@ def serve_tuning_env(settings: ServeZoneSettings) -> dict[str, str]:
     return env
 
 
-def haproxy_loopback_wrapper(settings: ServeZoneSettings) -> str:
+def haproxy_loopback_wrapper(settings: ServeZoneSettings, node: int = 0) -> str:
     """A shell script Serve runs as its HAProxy binary: it binds the stats page and the
     Prometheus endpoint to loopback, then execs Ray's HAProxy with the same arguments.
 
@@ -266,38 +266,56 @@ def haproxy_loopback_wrapper(settings: ServeZoneSettings) -> str:
     interface, no auth). Serve writes the config, then starts HAProxy with ``-f <config>`` on
     every start and reload, so rewriting those two lines there covers reloads too; the
     process keeps the config path on its command line, which Serve uses to find it.
+
+    On a worker node of a serve zone of several nodes (``node`` > 0) it also moves the
+    frontend from the port Serve gives every node (the head's ``node_http``) to this node's
+    own: the nodes share one machine, and the front balancer must reach each one apart.
     """
-    ports = settings.ingress_ports
+    ports = settings.node_ingress_ports(node)
     stats, metrics = ports.haproxy_stats, ports.haproxy_metrics
+    rewrites = [f"s/^([[:space:]]*bind )\\*?:({stats}|{metrics})[[:space:]]*$/\\1127.0.0.1:\\2/"]
+    if node > 0:
+        head = settings.node_ingress_ports(0).node_http
+        rewrites.append(
+            f"s/^([[:space:]]*bind [^[:space:]]*:){head}([[:space:]]|$)/\\1{ports.node_http}\\2/"
+        )
     return (
         "#!/bin/sh\n"
         "# Written by bulkhead up (bulkhead/platform/services.py: haproxy_loopback_wrapper).\n"
         'config=""; previous=""\n'
         'for arg in "$@"; do [ "$previous" = "-f" ] && config="$arg"; previous="$arg"; done\n'
         'if [ -n "$config" ] && [ -f "$config" ]; then\n'
-        f"  sed -i -E 's/^([[:space:]]*bind )\\*?:({stats}|{metrics})[[:space:]]*$/"
-        '\\1127.0.0.1:\\2/\' "$config"\n'
-        "fi\n"
+        + "".join(f"  sed -i -E '{rewrite}' \"$config\"\n" for rewrite in rewrites)
+        + "fi\n"
         f'exec {haproxy_binary()} "$@"\n'
     )
 
 
-def write_haproxy_wrapper(settings: ServeZoneSettings, paths: StatePaths) -> Path:
-    wrapper = paths.haproxy_dir / "haproxy"
-    wrapper.write_text(haproxy_loopback_wrapper(settings))
+def haproxy_wrapper_path(paths: StatePaths, node: int = 0) -> Path:
+    return paths.haproxy_dir / ("haproxy" if node == 0 else f"haproxy-n{node}")
+
+
+def write_haproxy_wrapper(settings: ServeZoneSettings, paths: StatePaths, node: int = 0) -> Path:
+    wrapper = haproxy_wrapper_path(paths, node)
+    wrapper.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    wrapper.write_text(haproxy_loopback_wrapper(settings, node))
     wrapper.chmod(0o700)
     return wrapper
 
 
-def serve_ingress_env(settings: PlatformSettings, paths: StatePaths) -> dict[str, str]:
+def serve_ingress_env(
+    settings: PlatformSettings, paths: StatePaths, node: int = 0
+) -> dict[str, str]:
     """The environment that puts the serve zone behind HAProxy in throughput mode.
 
     Serve reads these when its controller starts, so they belong to ``ray start``. HAProxy's
     config, its admin socket (created mode 666 by Ray's template) and its state files go to a
-    0700 folder of this zone instead of the machine-wide ``/tmp/haproxy-serve``.
+    0700 folder of this zone instead of the machine-wide ``/tmp/haproxy-serve`` (Ray adds a
+    folder per node below it). Each node of a serve zone of several nodes gets its own ports
+    (``node``: 0 = the head), read by the Serve actors of that node.
     """
     serve = settings.serve
-    ports = serve.ingress_ports
+    ports = serve.node_ingress_ports(node)
     env = serve_tuning_env(serve)
     env.update(
         {
@@ -316,7 +334,7 @@ def serve_ingress_env(settings: PlatformSettings, paths: StatePaths) -> dict[str
     env.update(
         {
             # The loopback-binding wrapper (written by start_zone) around Ray's binary.
-            "RAY_SERVE_HAPROXY_BINARY_PATH": str(folder / "haproxy"),
+            "RAY_SERVE_HAPROXY_BINARY_PATH": str(haproxy_wrapper_path(paths, node)),
             "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(folder / "haproxy.cfg"),
             "RAY_SERVE_HAPROXY_SOCKET_PATH": str(folder / "admin.sock"),
             "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(folder),

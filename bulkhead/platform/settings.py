@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -131,6 +132,9 @@ class ServeIngressPorts(BaseModel):
     fallback_proxy_http: int
     fallback_proxy_grpc: int
     tls_backend: int = Field(description="Serve's ingress behind the TLS terminator (`--tls`).")
+    node_http: int = Field(
+        description="This node's own ingress behind the front balancer (`up --serve-nodes N`)."
+    )
 
     @classmethod
     def from_base(cls, base: int) -> ServeIngressPorts:
@@ -144,7 +148,17 @@ class ServeIngressPorts(BaseModel):
             fallback_proxy_http=base + 52,
             fallback_proxy_grpc=base + 53,
             tls_backend=base + 54,
+            node_http=base + 55,
         )
+
+
+# A serve zone of several nodes on one machine (`up --serve-nodes N`): every node of the
+# zone's Ray cluster takes this loopback address (not 127.0.0.1, which Ray rewrites to the
+# machine's address when a worker node joins), its own block of ports and its own ingress.
+SERVE_NODES_HOST = "127.0.1.1"
+# Node k's ports start at the zone's port_base + k * NODE_PORT_BLOCK.
+NODE_PORT_BLOCK = 200
+MAX_SERVE_NODES = 4
 
 
 class ServeZoneSettings(ZoneSettings):
@@ -154,6 +168,18 @@ class ServeZoneSettings(ZoneSettings):
     port_base: int = 23000
     num_cpus: float = 3
     object_store_mb: int = 256
+    nodes: int = Field(
+        1,
+        ge=1,
+        le=MAX_SERVE_NODES,
+        description=(
+            "Nodes of the serve zone's Ray cluster (`up --serve-nodes N`): the head and N-1 "
+            "worker nodes, each with its own ingress, behind a front HAProxy on the serve port."
+        ),
+    )
+    worker_object_store_mb: int = Field(
+        128, ge=80, description="Object store of each worker node (replicas use almost none)."
+    )
     haproxy_ingress: bool = Field(
         True,
         description=(
@@ -168,6 +194,20 @@ class ServeZoneSettings(ZoneSettings):
     @property
     def ingress_ports(self) -> ServeIngressPorts:
         return ServeIngressPorts.from_base(self.port_base)
+
+    @property
+    def multi_node(self) -> bool:
+        return self.nodes > 1
+
+    def node_base(self, node: int) -> int:
+        """First port of node ``node``'s block (0 = the head)."""
+        return self.port_base + NODE_PORT_BLOCK * node
+
+    def node_ports(self, node: int) -> ZonePorts:
+        return ZonePorts.from_base(self.node_base(node))
+
+    def node_ingress_ports(self, node: int) -> ServeIngressPorts:
+        return ServeIngressPorts.from_base(self.node_base(node))
 
 
 class ModelSpec(BaseModel):
@@ -296,7 +336,10 @@ class PlatformSettings(BaseSettings):
             claimed[port] = label
         for zone in Zone:
             ports = self.zone(zone).ports
-            for port in range(ports.gcs, ports.max_worker + 1):
+            last = ports.max_worker
+            if zone is Zone.SERVE:
+                last = self.serve.node_ports(self.serve.nodes - 1).max_worker
+            for port in range(ports.gcs, last + 1):
                 if port in claimed:
                     raise ValueError(
                         f"port {port} is claimed by both {claimed[port]} and the {zone} zone"
@@ -326,7 +369,22 @@ class PlatformSettings(BaseSettings):
 
     @property
     def serve_url(self) -> str:
-        return f"{self.scheme}://{self.zone_host(Zone.SERVE)}:{self.serve_http_port}"
+        return f"{self.scheme}://{self.serve_host}:{self.serve_http_port}"
+
+    @property
+    def serve_host(self) -> str:
+        """Where clients reach the serve zone: its head's ingress, or with several nodes the
+        front balancer on the platform's address."""
+        return self.host if self.serve.multi_node else self.zone_host(Zone.SERVE)
+
+    def with_serve_nodes(self, nodes: int) -> PlatformSettings:
+        """The serve zone as `up --serve-nodes N` runs it."""
+        if nodes == self.serve.nodes and (nodes == 1 or self.serve.host):
+            return self
+        update: dict[str, Any] = {"nodes": nodes}
+        if nodes > 1 and self.serve.host is None:
+            update["host"] = SERVE_NODES_HOST
+        return self.model_copy(update={"serve": self.serve.model_copy(update=update)})
 
     @property
     def scheme(self) -> str:

@@ -46,6 +46,13 @@ class PlatformState(BaseModel):
     tls_terminator: ProcessRecord | None = Field(
         None, description="The HAProxy that serves HTTPS in front of the serve zone (`--tls`)."
     )
+    serve_nodes: int = Field(1, description="Nodes of the serve zone (`up --serve-nodes N`).")
+    serve_workers: dict[int, ProcessRecord] = Field(
+        default_factory=dict, description="The serve zone's worker nodes' `ray start`, by node."
+    )
+    balancer: ProcessRecord | None = Field(
+        None, description="The front HAProxy of a serve zone of several nodes."
+    )
     rollout_controller: ProcessRecord | None = Field(
         None, description="`bulkhead rollout watch --forever`, started by `up`."
     )

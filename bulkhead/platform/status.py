@@ -31,6 +31,19 @@ class ZoneStatus(BaseModel):
     network_namespace: str | None = None
 
 
+class ServeNodeStatus(BaseModel):
+    """One node of the serve zone: its Ray node process and its ingress as the front
+    balancer sees it (``balancer_check`` null with one node: no balancer)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    node: int = Field(description="0 = the head.")
+    ingress: str = Field(description="host:port of the node's own Serve ingress.")
+    state: str
+    pid: int | None
+    balancer_check: str | None = None
+
+
 class PlatformStatus(BaseModel):
     """What ``bulkhead status --json`` prints; scripts rely on these keys."""
 
@@ -60,6 +73,12 @@ class PlatformStatus(BaseModel):
     )
     serving: ServingView | None = None
     zones: dict[str, ZoneStatus]
+    serve_nodes: list[ServeNodeStatus] = Field(
+        default_factory=list, description="The serve zone's nodes (one without `--serve-nodes`)."
+    )
+    balancer_pid: int | None = Field(
+        None, description="The front balancer of several serve nodes; null = none running."
+    )
 
     @property
     def all_running(self) -> bool:

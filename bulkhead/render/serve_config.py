@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,8 +50,17 @@ def render_config(
         cert = tls.files(platform.paths).serve_https
         data["http_options"]["ssl_certfile"] = str(cert.cert)
         data["http_options"]["ssl_keyfile"] = str(cert.key)
+    serve = platform.settings.serve
+    if serve.multi_node:
+        # Each node's ingress on its own port behind the front balancer (the head's here;
+        # the workers' HAProxy wrapper moves theirs); replicas on loopback, where every
+        # node's HAProxy reaches them (bulkhead/platform/serve_nodes.py).
+        data["http_options"]["host"] = platform.settings.host
+        data["http_options"]["port"] = serve.ingress_ports.node_http
     for application in data.get("applications", []):
         for settings in application.get("deployments", []):
+            if serve.multi_node:
+                spread_over_nodes(settings, serve.nodes)
             if not (settings.get("user_config") or {}).get("model_name"):
                 continue
             if user_config:
@@ -63,6 +73,23 @@ def render_config(
     rendered = rendered_path(platform)
     rendered.write_text(yaml.safe_dump(data, sort_keys=False))
     return rendered
+
+
+def spread_over_nodes(deployment: dict[str, Any], nodes: int) -> None:
+    """One replica per node before any node gets a second: losing a node must not take a
+    model's every replica. Autoscaled deployments keep at least one replica per node (up to
+    their maximum); Serve places at most ceil(max / nodes) on one node."""
+    autoscaling = deployment.get("autoscaling_config")
+    if autoscaling:
+        most = int(autoscaling.get("max_replicas", 1))
+        autoscaling["min_replicas"] = max(int(autoscaling.get("min_replicas", 1)), min(nodes, most))
+        if autoscaling.get("initial_replicas") is not None:
+            autoscaling["initial_replicas"] = max(
+                int(autoscaling["initial_replicas"]), autoscaling["min_replicas"]
+            )
+    else:
+        most = int(deployment.get("num_replicas", 1))
+    deployment["max_replicas_per_node"] = max(1, math.ceil(most / nodes))
 
 
 def _served_models(data: dict[str, Any]) -> Iterator[tuple[str, str, str]]:

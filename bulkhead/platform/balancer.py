@@ -1,0 +1,176 @@
+"""The front load balancer of a serve zone of several nodes (`up --serve-nodes N`).
+
+What a cloud load balancer or a Kubernetes Service is in production: one address (the
+platform's serve port) in front of every node's own Serve ingress, health-checked on
+readiness, retrying a request whose node failed before answering on another node
+(predictions are pure functions of the request), draining on shutdown. It is HAProxy, the
+binary Ray ships, configured by us (Serve's own HAProxy on each node stays Serve's).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+from collections.abc import Sequence
+from pathlib import Path
+
+import psutil
+from pydantic import BaseModel, ConfigDict
+
+from bulkhead.platform.identity import SERVICE_UMASK, Identity, Role
+from bulkhead.platform.paths import StatePaths
+from bulkhead.platform.procs import ProcessRecord, spawn, stop_session, tcp_open, wait_until
+from bulkhead.platform.settings import PlatformSettings
+from contracts import serve_api
+
+# Readiness of the default application: 200 once a replica serves a verified model.
+CHECK_PATH = serve_api.READY
+CHECK_INTERVAL_MS = 1000
+# A node is out after two failed checks (or three connection errors on live traffic) and
+# back after two good ones.
+CHECK_FALL, CHECK_RISE = 2, 2
+RETRIES = 2
+# Draining: after SIGUSR1 HAProxy stops accepting, finishes what it holds, and exits.
+DRAIN_S = 10.0
+# A retried request must still be in HAProxy's buffer: room for the largest body the serve
+# zone accepts (limits.max_body_bytes, 64 KiB) and its headers.
+BUFFER_BYTES = 96 * 1024
+
+
+class BackendState(BaseModel):
+    """One node's ingress as the balancer sees it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    node: int
+    address: str
+    status: str  # UP, DOWN, MAINT, no check yet…
+
+
+def folder(paths: StatePaths) -> Path:
+    return paths.haproxy_dir.parent / "lb"
+
+
+def socket_path(paths: StatePaths) -> Path:
+    return folder(paths) / "admin.sock"
+
+
+def node_address(settings: PlatformSettings, node: int) -> str:
+    return f"{settings.host}:{settings.serve.node_ingress_ports(node).node_http}"
+
+
+def config(settings: PlatformSettings, paths: StatePaths) -> str:
+    threads = max(1, min(2, int(settings.serve.num_cpus)))
+    servers = "".join(
+        f"  server node{k} {node_address(settings, k)}\n" for k in range(settings.serve.nodes)
+    )
+    return (
+        "global\n"
+        f"  nbthread {threads}\n"
+        "  maxconn 2048\n"
+        f"  tune.bufsize {BUFFER_BYTES}\n"
+        f"  stats socket {socket_path(paths)} mode 600 level admin\n"
+        # A client still connected when the drain ends is cut then, not held for ever.
+        f"  hard-stop-after {int(DRAIN_S)}s\n"
+        "defaults\n"
+        "  mode http\n"
+        "  timeout connect 2s\n"
+        # Matches the ingress: a silent client is dropped after 30 s.
+        "  timeout client 30s\n"
+        "  timeout server 60s\n"
+        "  timeout http-keep-alive 30s\n"
+        f"  retries {RETRIES}\n"
+        "  retry-on conn-failure empty-response response-timeout\n"
+        "  option redispatch 1\n"
+        "frontend serve\n"
+        f"  bind {settings.serve_host}:{settings.serve_http_port}\n"
+        "  default_backend serve_nodes\n"
+        "backend serve_nodes\n"
+        "  balance roundrobin\n"
+        f"  option httpchk GET {CHECK_PATH}\n"
+        "  http-check expect status 200\n"
+        f"  default-server check inter {CHECK_INTERVAL_MS}ms fastinter 250ms downinter 500ms "
+        f"fall {CHECK_FALL} rise {CHECK_RISE} observe layer4 error-limit 3 on-error mark-down\n"
+        f"{servers}"
+    )
+
+
+def start(
+    settings: PlatformSettings,
+    paths: StatePaths,
+    prefix: Sequence[str] = (),
+    identity: Identity | None = None,
+) -> ProcessRecord:
+    """Runs as the serve zone's identity, like the nodes it fronts."""
+    from bulkhead.platform.services import haproxy_binary
+
+    where = folder(paths)
+    where.mkdir(mode=0o700, parents=True, exist_ok=True)
+    cfg = where / "balancer.cfg"
+    cfg.write_text(config(settings, paths))
+    if identity is not None:
+        for path in (where, cfg):
+            os.chown(path, identity.uid, identity.gid)
+    drop = identity.drop_prefix() if identity is not None else []
+    record = spawn(
+        [*prefix, *drop, str(haproxy_binary()), "-db", "-f", str(cfg)],
+        {"PATH": "/usr/bin:/bin"},
+        paths.log_file("serve-balancer"),
+        cwd=paths.service_home(Role.SERVE),
+        umask=SERVICE_UMASK,
+    )
+    wait_until(
+        lambda: tcp_open(settings.serve_host, settings.serve_http_port),
+        record,
+        "the serve zone's front balancer (HAProxy)",
+        30,
+    )
+    return record
+
+
+def drain_and_stop(record: ProcessRecord, drain_s: float = DRAIN_S) -> None:
+    """Soft stop (SIGUSR1: no new connections, finish the open ones), then stop."""
+    with contextlib.suppress(psutil.Error):
+        leader = psutil.Process(record.pid)
+        if abs(leader.create_time() - record.create_time) < 1:
+            leader.send_signal(signal.SIGUSR1)
+            with contextlib.suppress(psutil.TimeoutExpired):
+                leader.wait(timeout=drain_s)
+    stop_session(record)
+
+
+def backends(paths: StatePaths, timeout_s: float = 2.0) -> list[BackendState]:
+    """Each node's check status, from the balancer's admin socket (empty when unreachable)."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout_s)
+            sock.connect(str(socket_path(paths)))
+            sock.sendall(b"show stat\n")
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+    except OSError:
+        return []
+    return parse_stat("".join(c.decode() for c in chunks))
+
+
+def parse_stat(text: str) -> list[BackendState]:
+    """``show stat`` CSV rows of the nodes' servers."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines or not lines[0].startswith("# "):
+        return []
+    header = lines[0][2:].split(",")
+    found = []
+    for line in lines[1:]:
+        row = dict(zip(header, line.split(","), strict=False))
+        name = row.get("svname", "")
+        if row.get("pxname") != "serve_nodes" or not name.startswith("node"):
+            continue
+        found.append(
+            BackendState(
+                node=int(name[4:]), address=row.get("addr", ""), status=row.get("status", "")
+            )
+        )
+    return sorted(found, key=lambda b: b.node)

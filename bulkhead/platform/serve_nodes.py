@@ -1,0 +1,108 @@
+"""The worker nodes of a serve zone of several nodes (`up --serve-nodes N`), on one machine.
+
+Each worker node is a real Ray node: ``ray start --address`` to the serve head with the zone's
+token, TLS settings and Unix identity, and its own raylet, object store and Serve ingress. The
+nodes share the machine, so they share an address (SERVE_NODES_HOST; Ray would rewrite
+127.0.0.1 to the machine's address for a worker) and each takes its own block of ports; the
+ingress of node k listens on its own ``node_http`` port, which is what the front balancer
+(bulkhead/platform/balancer.py) checks and sends to. Replicas on every node bind 127.0.0.1,
+where each node's HAProxy reaches them (Ray's ingress sends to replicas "on its node" at
+loopback, and on one machine every replica is). Serve hands out replica ports per node from
+one range; a port another node's replica holds fails to bind, and Serve blocks it and takes
+the next one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from bulkhead.platform.identity import SERVICE_UMASK, Identity, Role
+from bulkhead.platform.paths import StatePaths
+from bulkhead.platform.procs import ProcessRecord, spawn, tcp_open, wait_until
+from bulkhead.platform.settings import PlatformSettings, Zone
+
+__all__ = ["start_worker", "worker_command", "worker_env", "worker_temp_dir"]
+
+
+def worker_temp_dir(paths: StatePaths, node: int) -> Path:
+    """Next to the head's (short, for Ray's Unix sockets)."""
+    head = paths.ray_temp_dir(Zone.SERVE)
+    return head.with_name(f"{head.name}-n{node}")
+
+
+def worker_env(settings: PlatformSettings, paths: StatePaths, node: int) -> dict[str, str]:
+    from bulkhead.platform.services import serve_ingress_env, zone_env
+
+    env = zone_env(settings, paths, Zone.SERVE)
+    env.update(serve_ingress_env(settings, paths, node))
+    # A worker node refuses to join unless multi-node clusters are enabled; the head's address
+    # is not 127.0.0.1, so Ray keeps it as given.
+    env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "1"
+    env["BULKHEAD_SERVE_NODE"] = str(node)
+    return env
+
+
+def worker_command(
+    settings: PlatformSettings, paths: StatePaths, node: int, head_gcs: str
+) -> list[str]:
+    from bulkhead.platform.services import venv_bin
+
+    serve = settings.serve
+    ports = serve.node_ports(node)
+    return [
+        str(venv_bin() / "ray"),
+        "start",
+        "--block",
+        f"--address={head_gcs}",
+        f"--node-ip-address={settings.zone_host(Zone.SERVE)}",
+        f"--node-manager-port={ports.node_manager}",
+        f"--object-manager-port={ports.object_manager}",
+        f"--dashboard-agent-grpc-port={ports.dashboard_agent_grpc}",
+        f"--dashboard-agent-listen-port={ports.dashboard_agent_listen}",
+        f"--metrics-export-port={ports.metrics_export}",
+        f"--runtime-env-agent-port={ports.runtime_env_agent}",
+        f"--min-worker-port={ports.min_worker}",
+        f"--max-worker-port={ports.max_worker}",
+        f"--num-cpus={serve.num_cpus:g}",
+        f"--object-store-memory={serve.worker_object_store_mb * 1024 * 1024}",
+        f"--temp-dir={worker_temp_dir(paths, node)}",
+        f'--resources={{"zone_{Zone.SERVE.value}": 1000}}',
+        "--disable-usage-stats",
+    ]
+
+
+def start_worker(
+    settings: PlatformSettings,
+    paths: StatePaths,
+    node: int,
+    head_gcs: str,
+    prefix: Sequence[str] = (),
+    identity: Identity | None = None,
+) -> ProcessRecord:
+    """Start worker node ``node`` (1..N-1) and wait until its raylet listens."""
+    from bulkhead.platform.services import write_haproxy_wrapper
+
+    temp_dir = worker_temp_dir(paths, node)
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    wrapper = write_haproxy_wrapper(settings.serve, paths, node)
+    if identity is not None:
+        for path in (temp_dir, wrapper):
+            os.chown(path, identity.uid, identity.gid)
+    drop = identity.drop_prefix() if identity is not None else []
+    record = spawn(
+        [*prefix, *drop, *worker_command(settings, paths, node, head_gcs)],
+        worker_env(settings, paths, node),
+        paths.log_file(f"ray-serve-n{node}"),
+        cwd=paths.service_home(Role.SERVE),
+        umask=SERVICE_UMASK,
+    )
+    host, port = settings.zone_host(Zone.SERVE), settings.serve.node_ports(node).node_manager
+    wait_until(
+        lambda: tcp_open(host, port),
+        record,
+        f"serve worker node {node}'s raylet",
+        settings.startup_timeout_s,
+    )
+    return record
