@@ -74,9 +74,17 @@ def config(settings: PlatformSettings, paths: StatePaths) -> str:
         f"  stats socket {socket_path(paths)} mode 600 level admin\n"
         # A client still connected when the drain ends is cut then, not held for ever.
         f"  hard-stop-after {int(DRAIN_S)}s\n"
+        # Only the requests that did not end well, to the balancer's log file: with their
+        # termination state, which says which side failed and when.
+        "  log stdout format raw local0\n"
         "defaults\n"
         "  mode http\n"
-        "  timeout connect 2s\n"
+        "  log global\n"
+        "  option httplog\n"
+        "  option dontlog-normal\n"
+        # The nodes are near (here: loopback): a node that does not accept within 500 ms is
+        # down, and HAProxy waits min(this, 1 s) before a retry.
+        "  timeout connect 500ms\n"
         # Matches the ingress: a silent client is dropped after 30 s.
         "  timeout client 30s\n"
         "  timeout server 60s\n"

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from bulkhead.platform.core import Platform
 from bulkhead.platform.procs import session_members
 from bulkhead.platform.settings import Zone
+from contracts.serve_api import READY
 from loadtests.closed_loop import ClosedLoopLoad, LoadCounts
 from serving.client import ServeClient, ServeEndpoint
 
@@ -79,9 +80,15 @@ class ChaosContext:
         except httpx.HTTPError:
             return 0
 
-    def serve_members(self) -> list[psutil.Process]:
-        zone = self.platform.load_state().zones.get(Zone.SERVE)
-        return session_members(zone.process.pid) if zone else []
+    def serve_members(self, node: int | None = None) -> list[psutil.Process]:
+        """Processes of the serve zone: every node's, or node ``node``'s (0 = the head)."""
+        state = self.platform.load_state()
+        zone = state.zones.get(Zone.SERVE)
+        sessions = {0: zone.process.pid} if zone else {}
+        sessions.update({k: record.pid for k, record in state.serve_workers.items()})
+        if node is not None:
+            sessions = {node: sessions[node]} if node in sessions else {}
+        return [proc for pid in sessions.values() for proc in session_members(pid)]
 
     def replicas(self, application: str | None = None) -> list[psutil.Process]:
         """The replicas of ``application`` (default: the model under test's), by process
@@ -90,8 +97,22 @@ class ChaosContext:
         marker = f"ray::ServeReplica:{application or self.application}:"
         return [p for p in self.serve_members() if process_title(p).startswith(marker)]
 
-    def haproxy(self) -> list[psutil.Process]:
-        return [p for p in self.serve_members() if process_name(p) == "haproxy"]
+    def haproxy(self, node: int | None = None) -> list[psutil.Process]:
+        """Serve's ingress processes (every node's, or node ``node``'s); never the front
+        balancer, which runs in a session of its own."""
+        return [p for p in self.serve_members(node) if process_name(p) == "haproxy"]
+
+    def node_ingress_ready(self, node: int) -> bool:
+        """Node ``node``'s own ingress answers readiness with 200 (several serve nodes)."""
+        from bulkhead.platform.balancer import node_address
+
+        try:
+            answer = httpx.get(
+                f"http://{node_address(self.platform.settings, node)}{READY}", timeout=2
+            )
+        except httpx.HTTPError:
+            return False
+        return answer.status_code == 200
 
     def predict_ok(self) -> bool:
         try:

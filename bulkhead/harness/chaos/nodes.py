@@ -1,0 +1,93 @@
+"""Faults of a serve zone of several nodes (`up --serve-nodes N`), under load through the
+front balancer:
+
+- node-loss: a whole worker node killed (its raylet, its replicas, its ingress: every process
+  of the node at once, as when a machine dies), then brought back the way an operator (or
+  Kubernetes rescheduling the pod) would, with `bulkhead up`.
+
+Replica and ingress faults on several nodes are `replica-crash` and `ingress-crash`, which
+judge themselves against the zone they find.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import time
+
+import psutil
+
+from bulkhead.harness.chaos.base import (
+    ChaosContext,
+    ScenarioResult,
+    process_title,
+    scenario_result,
+    skipped,
+    wait,
+)
+from bulkhead.platform import balancer
+from bulkhead.platform.procs import session_members
+
+NODE_LOSS_GOAL = (
+    "≤ 0.1% failed; the balancer stops sending to the node; after `up` brings it back, "
+    "every model has its replicas again"
+)
+
+
+def _replica_count(ctx: ChaosContext) -> int:
+    return len([p for p in ctx.serve_members() if "ray::ServeReplica:" in process_title(p)])
+
+
+def _check(ctx: ChaosContext, node: int) -> str | None:
+    return next((b.status for b in balancer.backends(ctx.platform.paths) if b.node == node), None)
+
+
+def node_loss(
+    ctx: ChaosContext, serve_alone_s: float = 10.0, back_limit_s: float = 180.0
+) -> ScenarioResult:
+    scenario, fault = "node loss", "every process of a serve worker node SIGKILLed"
+    state = ctx.platform.load_state()
+    if not state.serve_workers:
+        return skipped(
+            scenario, fault, NODE_LOSS_GOAL, "the serve zone has one node (`up --serve-nodes 2`)"
+        )
+    node = max(state.serve_workers)
+    record = state.serve_workers[node]
+    members = session_members(record.pid)
+    replicas_before = _replica_count(ctx)
+    on_node = len([p for p in members if "ray::ServeReplica:" in process_title(p)])
+    with ctx.load() as load:
+        time.sleep(5)
+        killed_at = load.elapsed()
+        for proc in members:
+            with contextlib.suppress(psutil.Error):
+                proc.send_signal(signal.SIGKILL)
+        out_s = wait(lambda: _check(ctx, node) not in ("UP", None), 30)
+        time.sleep(serve_alone_s)
+        restart_at = load.elapsed()
+        ctx.platform.up()
+        back_s = wait(
+            lambda: _replica_count(ctx) >= replicas_before and _check(ctx, node) == "UP",
+            back_limit_s,
+            1.0,
+        )
+        time.sleep(5)
+    counts = load.counts()
+    passed = back_s is not None and counts.failed <= 0.001 * counts.requests
+    out = "never" if out_s is None else f"{out_s:.1f} s after the kill"
+    back = (
+        f"not within {back_limit_s:.0f} s"
+        if back_s is None
+        else f"{back_s:.0f} s after `up` (at {restart_at - killed_at:.0f} s)"
+    )
+    return scenario_result(
+        scenario,
+        f"{fault}: node {node}, {len(members)} processes incl. {on_node} replica(s); "
+        f"{serve_alone_s:.0f} s on the remaining node(s), then `bulkhead up`",
+        NODE_LOSS_GOAL,
+        counts,
+        back_s,
+        passed,
+        f"balancer marked node {node} down {out}; {replicas_before} replicas again and node "
+        f"{node} UP {back}",
+    )
