@@ -29,6 +29,12 @@ def print_status(console: Console, status: PlatformStatus) -> None:
     table.add_row("registry (MLflow)", status.mlflow_url, status.registry_state)
     for name, zone in status.zones.items():
         table.add_row(f"{name} zone (Ray)", zone.address, zone.state)
+    if len(status.serve_nodes) > 1:  # a serve zone of several nodes behind the balancer
+        for node in status.serve_nodes:
+            check = f", balancer: {node.balancer_check or 'no check yet'}"
+            table.add_row(f"  serve node {node.node} ingress", node.ingress, node.state + check)
+        balancer = "running" if status.balancer_pid else "stopped"
+        table.add_row("  front balancer (HAProxy)", status.serve_url, balancer)
     console.print(table)
     for name, champion in status.champions.items():
         default = " (default)" if name == status.model_name else ""

@@ -31,6 +31,8 @@ class TestPlatform:
     registry_port: int
     serve_http_port: int
     port_base: int
+    # Variables every command of this platform gets (e.g. its own BULKHEAD_MODELS).
+    extra_env: tuple[tuple[str, str], ...] = ()
 
     __test__ = False  # not a pytest class
 
@@ -61,6 +63,7 @@ class TestPlatform:
                 "COLUMNS": "200",
             }
         )
+        env.update(dict(self.extra_env))
         return env
 
     @property
