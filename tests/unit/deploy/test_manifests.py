@@ -203,11 +203,16 @@ def test_train_job_runs_a_valid_gpu_spec_on_gpu_nodes() -> None:
 def test_serve_config_v2_is_serve_config_yaml_and_valid_for_serve() -> None:
     from ray.serve.schema import ServeDeploySchema
 
+    from bulkhead.render.serve_config import spread_over_nodes
+
     assert manifests.is_current(), "run `make manifests` after editing serve_config.yaml"
-    (service,) = _docs("ray-service.serve.yaml")
+    service, _ = _docs("ray-service.serve.yaml")
     embedded = yaml.safe_load(service["spec"]["serveConfigV2"])
     source = yaml.safe_load((ROOT / "serve_config.yaml").read_text())
     ServeDeploySchema.model_validate(embedded)
+    for application in source["applications"]:  # what the manifest adds: one replica per worker
+        for deployment in application["deployments"]:
+            spread_over_nodes(deployment, manifests.MIN_SERVE_WORKERS)
     assert embedded["applications"] == source["applications"]
     assert embedded["http_options"] == {**source["http_options"], "host": "0.0.0.0"}
     assert {k: v for k, v in embedded.items() if k != "http_options"} == {
@@ -217,6 +222,40 @@ def test_serve_config_v2_is_serve_config_yaml_and_valid_for_serve() -> None:
     assert cluster["enableInTreeAutoscaling"] is True
     (group,) = cluster["workerGroupSpecs"]
     assert group["maxReplicas"] > group["minReplicas"]
+
+
+def test_the_serve_zone_keeps_two_ready_workers_on_different_hosts_and_zones() -> None:
+    service, budget = _docs("ray-service.serve.yaml")
+    (group,) = _ray_cluster(service)["workerGroupSpecs"]
+    assert group["minReplicas"] >= 2 and group["replicas"] >= 2
+    labels = group["template"]["metadata"]["labels"]
+    pod = group["template"]["spec"]
+    (anti,) = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert anti["topologyKey"] == "kubernetes.io/hostname"
+    assert anti["labelSelector"]["matchLabels"].items() <= labels.items()
+    (spread,) = pod["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "topology.kubernetes.io/zone" and spread["maxSkew"] == 1
+    for template in [_ray_cluster(service)["headGroupSpec"]["template"], group["template"]]:
+        (container,) = template["spec"]["containers"]
+        probe = container["readinessProbe"]["httpGet"]
+        assert probe == {"path": "/v2/health/ready", "port": "serve"}
+    assert budget["kind"] == "PodDisruptionBudget"
+    assert budget["metadata"]["namespace"] == "bulkhead-serve"
+    assert budget["spec"]["selector"]["matchLabels"] == labels
+    assert 1 <= budget["spec"]["minAvailable"] < group["minReplicas"]
+    embedded = yaml.safe_load(service["spec"]["serveConfigV2"])
+    for application in embedded["applications"]:
+        for deployment in application["deployments"]:
+            autoscaling = deployment["autoscaling_config"]
+            assert autoscaling["min_replicas"] >= min(2, autoscaling["max_replicas"])
+            assert deployment["max_replicas_per_node"] >= 1
+
+
+def test_the_aws_serve_cluster_keeps_two_workers_across_two_availability_zones() -> None:
+    config = _aws("serve")
+    assert len(config["provider"]["availability_zone"].split(",")) >= 2
+    workers = config["available_node_types"]["serve-compute"]
+    assert workers["min_workers"] >= 2
 
 
 def test_drift_between_serve_config_and_ray_service_is_detected(tmp_path: Path) -> None:
