@@ -149,19 +149,32 @@ def drain_and_stop(record: ProcessRecord, drain_s: float = DRAIN_S) -> None:
     stop_session(record)
 
 
-def backends(paths: StatePaths, timeout_s: float = 2.0) -> list[BackendState]:
-    """Each node's check status, from the balancer's admin socket (empty when unreachable)."""
+def _admin(paths: StatePaths, command: str, timeout_s: float = 2.0) -> str | None:
+    """One command on the balancer's admin socket; its answer, None when unreachable."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout_s)
             sock.connect(str(socket_path(paths)))
-            sock.sendall(b"show stat\n")
+            sock.sendall(command.encode() + b"\n")
             chunks = []
             while chunk := sock.recv(65536):
                 chunks.append(chunk)
     except OSError:
-        return []
-    return parse_stat("".join(c.decode() for c in chunks))
+        return None
+    return "".join(c.decode() for c in chunks)
+
+
+def backends(paths: StatePaths, timeout_s: float = 2.0) -> list[BackendState]:
+    """Each node's check status, from the balancer's admin socket (empty when unreachable)."""
+    return parse_stat(_admin(paths, "show stat", timeout_s) or "")
+
+
+def set_node(paths: StatePaths, node: int, state: str) -> bool:
+    """``drain`` (no new requests; open ones finish) or ``ready`` (back in rotation)."""
+    if state not in ("drain", "ready"):
+        raise ValueError(f"unknown server state {state!r}")
+    answer = _admin(paths, f"set server serve_nodes/node{node} state {state}")
+    return answer is not None and not answer.strip()
 
 
 def parse_stat(text: str) -> list[BackendState]:

@@ -20,7 +20,7 @@ from bulkhead.harness.chaos.delivery import (
 )
 from bulkhead.harness.chaos.inputs import hostile_input
 from bulkhead.harness.chaos.models import bad_artifact, rollout
-from bulkhead.harness.chaos.nodes import node_loss
+from bulkhead.harness.chaos.nodes import node_loss, rolling_restart
 from bulkhead.harness.chaos.processes import ingress_crash, overload, replica_crash
 from bulkhead.harness.chaos.registry import registry_outage, registry_partition
 from bulkhead.harness.chaos.tenancy import model_added, model_onboarded, model_scaling
@@ -48,6 +48,7 @@ SCENARIOS: dict[str, Callable[[ChaosContext], ScenarioResult]] = {
     "ingress-crash": ingress_crash,
     "overload": overload,
     "node-loss": node_loss,
+    "rolling-restart": rolling_restart,
 }
 
 

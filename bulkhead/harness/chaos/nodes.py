@@ -3,7 +3,11 @@ front balancer:
 
 - node-loss: a whole worker node killed (its raylet, its replicas, its ingress: every process
   of the node at once, as when a machine dies), then brought back the way an operator (or
-  Kubernetes rescheduling the pod) would, with `bulkhead up`.
+  Kubernetes rescheduling the pod) would, with `bulkhead up`;
+- rolling-restart: every worker node in turn taken out of the balancer's rotation (drain),
+  stopped, started again by `bulkhead up`, and put back once its replicas are up and its
+  ingress is ready, as a rolling upgrade does. The head carries the zone's GCS and Serve
+  controller: restarting it restarts the zone (docs/nodes.md).
 
 Replica and ingress faults on several nodes are `replica-crash` and `ingress-crash`, which
 judge themselves against the zone they find.
@@ -14,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import time
+from functools import partial
 
 import psutil
 
@@ -26,7 +31,7 @@ from bulkhead.harness.chaos.base import (
     wait,
 )
 from bulkhead.platform import balancer
-from bulkhead.platform.procs import session_members
+from bulkhead.platform.procs import session_members, stop_session
 
 NODE_LOSS_GOAL = (
     "≤ 0.1% failed; the balancer stops sending to the node; after `up` brings it back, "
@@ -90,4 +95,60 @@ def node_loss(
         passed,
         f"balancer marked node {node} down {out}; {replicas_before} replicas again and node "
         f"{node} UP {back}",
+    )
+
+
+def _rejoined(ctx: ChaosContext, node: int, replicas: int) -> bool:
+    return _replica_count(ctx) >= replicas and ctx.node_ingress_ready(node)
+
+
+def _in_rotation(ctx: ChaosContext, node: int) -> bool:
+    return _check(ctx, node) == "UP"
+
+
+ROLLING_GOAL = "0 failed; each worker node drained, restarted and back in rotation in turn"
+
+
+def rolling_restart(
+    ctx: ChaosContext, drain_s: float = 3.0, back_limit_s: float = 180.0
+) -> ScenarioResult:
+    scenario = "rolling restart"
+    fault = "each serve worker node in turn: drained, stopped, started by `up`, back in rotation"
+    workers = sorted(ctx.platform.load_state().serve_workers)
+    if not workers:
+        why = "the serve zone has one node (`up --serve-nodes 2`)"
+        return skipped(scenario, fault, ROLLING_GOAL, why)
+    paths = ctx.platform.paths
+    replicas_before = _replica_count(ctx)
+    took: dict[int, float | None] = {}
+    with ctx.load() as load:
+        time.sleep(5)
+        for node in workers:
+            started = time.monotonic()
+            balancer.set_node(paths, node, "drain")
+            time.sleep(drain_s)  # what the node holds finishes; nothing new arrives
+            record = ctx.platform.load_state().serve_workers.get(node)
+            if record is not None:
+                stop_session(record)
+            ctx.platform.up()
+            back = wait(partial(_rejoined, ctx, node, replicas_before), back_limit_s, 1.0)
+            balancer.set_node(paths, node, "ready")
+            wait(partial(_in_rotation, ctx, node), 15, 0.25)
+            took[node] = None if back is None else time.monotonic() - started
+        time.sleep(5)
+    counts = load.counts()
+    done = all(t is not None for t in took.values())
+    passed = done and counts.failed == 0
+    steps = ", ".join(
+        f"node {n} {'not back' if t is None else f'{t:.0f} s'}" for n, t in took.items()
+    )
+    total = sum(t for t in took.values() if t is not None)
+    return scenario_result(
+        scenario,
+        f"{fault} ({len(workers)} worker node(s))",
+        ROLLING_GOAL,
+        counts,
+        total if done else None,
+        passed,
+        f"{steps}; the head is not restarted (it carries the zone's GCS and Serve controller)",
     )

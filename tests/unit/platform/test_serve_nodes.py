@@ -112,3 +112,11 @@ def test_replicas_spread_one_per_node_before_any_node_gets_a_second() -> None:
     fixed = {"num_replicas": 1}
     spread_over_nodes(fixed, 3)
     assert fixed == {"num_replicas": 1, "max_replicas_per_node": 1}
+
+
+def test_only_drain_and_ready_can_be_set_on_a_node(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown server state"):
+        balancer.set_node(StatePaths.at(tmp_path), 1, "maint; shutdown sessions")
+    # No balancer running: the admin socket is not there, nothing is set.
+    assert balancer.set_node(StatePaths.at(tmp_path), 1, "drain") is False
+    assert balancer.backends(StatePaths.at(tmp_path)) == []
