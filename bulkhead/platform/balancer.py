@@ -10,7 +10,6 @@ binary Ray ships, configured by us (Serve's own HAProxy on each node stays Serve
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import socket
 from collections.abc import Sequence
@@ -19,9 +18,9 @@ from pathlib import Path
 import psutil
 from pydantic import BaseModel, ConfigDict
 
-from bulkhead.platform.identity import SERVICE_UMASK, Identity, Role
+from bulkhead.platform.identity import Identity
 from bulkhead.platform.paths import StatePaths
-from bulkhead.platform.procs import ProcessRecord, spawn, stop_session, tcp_open, wait_until
+from bulkhead.platform.procs import ProcessRecord, stop_session
 from bulkhead.platform.settings import PlatformSettings
 from contracts import serve_api
 
@@ -112,30 +111,22 @@ def start(
     identity: Identity | None = None,
 ) -> ProcessRecord:
     """Runs as the serve zone's identity, like the nodes it fronts."""
-    from bulkhead.platform.services import haproxy_binary
+    from bulkhead.platform.services import start_own_haproxy
 
     where = folder(paths)
     where.mkdir(mode=0o700, parents=True, exist_ok=True)
     cfg = where / "balancer.cfg"
     cfg.write_text(config(settings, paths))
-    if identity is not None:
-        for path in (where, cfg):
-            os.chown(path, identity.uid, identity.gid)
-    drop = identity.drop_prefix() if identity is not None else []
-    record = spawn(
-        [*prefix, *drop, str(haproxy_binary()), "-db", "-f", str(cfg)],
-        {"PATH": "/usr/bin:/bin"},
-        paths.log_file("serve-balancer"),
-        cwd=paths.service_home(Role.SERVE),
-        umask=SERVICE_UMASK,
+    return start_own_haproxy(
+        paths,
+        cfg,
+        owned=(where, cfg),
+        log_name="serve-balancer",
+        listens_on=(settings.serve_host, settings.serve_http_port),
+        what="the serve zone's front balancer (HAProxy)",
+        prefix=prefix,
+        identity=identity,
     )
-    wait_until(
-        lambda: tcp_open(settings.serve_host, settings.serve_http_port),
-        record,
-        "the serve zone's front balancer (HAProxy)",
-        30,
-    )
-    return record
 
 
 def drain_and_stop(record: ProcessRecord, drain_s: float = DRAIN_S) -> None:

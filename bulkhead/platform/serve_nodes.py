@@ -47,7 +47,7 @@ def worker_env(settings: PlatformSettings, paths: StatePaths, node: int) -> dict
 def worker_command(
     settings: PlatformSettings, paths: StatePaths, node: int, head_gcs: str
 ) -> list[str]:
-    from bulkhead.platform.services import venv_bin
+    from bulkhead.platform.services import node_port_flags, venv_bin
 
     serve = settings.serve
     ports = serve.node_ports(node)
@@ -57,14 +57,7 @@ def worker_command(
         "--block",
         f"--address={head_gcs}",
         f"--node-ip-address={settings.zone_host(Zone.SERVE)}",
-        f"--node-manager-port={ports.node_manager}",
-        f"--object-manager-port={ports.object_manager}",
-        f"--dashboard-agent-grpc-port={ports.dashboard_agent_grpc}",
-        f"--dashboard-agent-listen-port={ports.dashboard_agent_listen}",
-        f"--metrics-export-port={ports.metrics_export}",
-        f"--runtime-env-agent-port={ports.runtime_env_agent}",
-        f"--min-worker-port={ports.min_worker}",
-        f"--max-worker-port={ports.max_worker}",
+        *node_port_flags(ports),
         f"--num-cpus={serve.num_cpus:g}",
         f"--object-store-memory={serve.worker_object_store_mb * 1024 * 1024}",
         f"--temp-dir={worker_temp_dir(paths, node)}",

