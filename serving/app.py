@@ -86,7 +86,10 @@ MAX_MISSING_PEERS = 256
 class TextClassifier:
     def __init__(self) -> None:
         from serving.metrics import RayMetrics
-        from serving.ray_binds import bind_replica_grpc_to_node_address
+        from serving.ray_binds import (
+            bind_replica_grpc_to_node_address,
+            gate_ingress_health_on_model,
+        )
 
         bind_replica_grpc_to_node_address()
         metrics = RayMetrics()
@@ -100,6 +103,9 @@ class TextClassifier:
         # model names must not cost a controller call each (bounded, forgotten after a while).
         self._missing: dict[str, float] = {}
         self.core.peer = self._call_peer
+        # Out of the ingress's rotation while it holds no verified model (the registry was
+        # unreachable when it started, or every version was refused): serving/ray_binds.py.
+        gate_ingress_health_on_model(lambda: self.core.lifecycle.current is not None)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         """This replica's own app: its middleware reads this replica's guards."""

@@ -1,4 +1,7 @@
-"""Keep the replica's own gRPC server off every interface (a Ray 2.60 workaround).
+"""Two patches of Ray Serve 2.60's replica, applied from a deployment's constructor: the
+replica's gRPC server kept off every interface, and its ingress health gated on a model.
+
+Keep the replica's own gRPC server off every interface (a Ray 2.60 workaround).
 
 Ray Serve 2.60 starts each replica's inter-deployment gRPC server on ``[::]:0`` (hard-coded
 in ``ray/serve/_private/replica.py``): a random port on every interface of the node. The
@@ -11,6 +14,7 @@ call, this does nothing and ``bulkhead check-isolation`` reports the socket agai
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger("ray.serve")
@@ -39,4 +43,54 @@ def bind_replica_grpc_to_node_address() -> bool:
 
     node_address_only._bulkhead_rebound = True  # type: ignore[attr-defined]
     setattr(replica, "add_port_to_grpc_server", node_address_only)  # noqa: B010
+    return True
+
+
+# What this replica's ingress health check asks besides Serve's own verdict (one replica per
+# process, so one answer per process).
+_serving_a_model: Callable[[], bool] = lambda: True  # noqa: E731
+NO_MODEL_MESSAGE = "NO VERIFIED MODEL"
+
+
+def gate_ingress_health_on_model(has_model: Callable[[], bool]) -> bool:
+    """Keep this replica out of the ingress's rotation while it holds no verified model.
+
+    Serve's HAProxy health-checks every replica at ``/-/healthz``, which the replica answers
+    itself from Serve's own view (initialised, not draining); a replica that started while the
+    registry was unreachable is healthy to Serve and would get traffic it can only refuse
+    (503). With this, its ``/-/healthz`` answers 503 until ``has_model()``: HAProxy marks it
+    down and sends to the replicas that have one, and puts it back when it has one. Serve's
+    controller health check (``check_health``) is untouched, so Serve does not restart it.
+    Returns whether the gate is in place (a Ray upgrade that moves the method disables it, and
+    the integration test of the gate fails).
+    """
+    global _serving_a_model
+    try:
+        from ray.serve._private import replica
+    except ImportError:
+        return False
+    owner = next(
+        (
+            cls
+            for cls in vars(replica).values()
+            if isinstance(cls, type) and "_dataplane_health_check" in vars(cls)
+        ),
+        None,
+    )
+    if owner is None:
+        log.warning("Ray no longer has _dataplane_health_check; replica health not gated")
+        return False
+    _serving_a_model = has_model
+    original = vars(owner)["_dataplane_health_check"]
+    if getattr(original, "_bulkhead_gated", False):
+        return True
+
+    async def gated(self: Any) -> tuple[bool, str]:
+        healthy, message = await original(self)
+        if healthy and not _serving_a_model():
+            return False, NO_MODEL_MESSAGE
+        return healthy, message
+
+    gated._bulkhead_gated = True  # type: ignore[attr-defined]
+    setattr(owner, "_dataplane_health_check", gated)  # noqa: B010
     return True

@@ -356,7 +356,8 @@ def chaos(
             help="hostile-input, rollout, bad-artifact, rollout-good, rollout-slow, "
             "rollout-erroring, rollout-disagreeing, shadow-cost, model-added, model-onboarded, "
             "model-scaling, registry-outage, registry-partition, replica-crash, ingress-crash, "
-            "overload, node-loss, rolling-restart; default all, in that order."
+            "overload, replica-without-model, node-loss, rolling-restart; default all, in that "
+            "order."
         ),
     ] = None,
     model: ModelOption = None,

@@ -142,10 +142,15 @@ def drain_and_stop(record: ProcessRecord, drain_s: float = DRAIN_S) -> None:
 
 def _admin(paths: StatePaths, command: str, timeout_s: float = 2.0) -> str | None:
     """One command on the balancer's admin socket; its answer, None when unreachable."""
+    return admin_command(socket_path(paths), command, timeout_s)
+
+
+def admin_command(path: Path, command: str, timeout_s: float = 2.0) -> str | None:
+    """One command on an HAProxy admin socket (ours, or Serve's on a node)."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout_s)
-            sock.connect(str(socket_path(paths)))
+            sock.connect(str(path))
             sock.sendall(command.encode() + b"\n")
             chunks = []
             while chunk := sock.recv(65536):
@@ -168,15 +173,19 @@ def set_node(paths: StatePaths, node: int, state: str) -> bool:
     return answer is not None and not answer.strip()
 
 
-def parse_stat(text: str) -> list[BackendState]:
-    """``show stat`` CSV rows of the nodes' servers."""
+def stat_rows(text: str) -> list[dict[str, str]]:
+    """``show stat`` CSV as rows keyed by column."""
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines or not lines[0].startswith("# "):
         return []
     header = lines[0][2:].split(",")
+    return [dict(zip(header, line.split(","), strict=False)) for line in lines[1:]]
+
+
+def parse_stat(text: str) -> list[BackendState]:
+    """``show stat`` CSV rows of the nodes' servers."""
     found = []
-    for line in lines[1:]:
-        row = dict(zip(header, line.split(","), strict=False))
+    for row in stat_rows(text):
         name = row.get("svname", "")
         if row.get("pxname") != "serve_nodes" or not name.startswith("node"):
             continue

@@ -267,6 +267,10 @@ def serve_tuning_env(settings: ServeZoneSettings) -> dict[str, str]:
     env: dict[str, str] = {
         # Replicas push their load every second (default 10 s): autoscaling reacts in seconds.
         "RAY_SERVE_REPLICA_AUTOSCALING_METRIC_PUSH_INTERVAL_S": "1",
+        # Each node's HAProxy checks every replica's /-/healthz each second (Ray: 5 s): a
+        # replica without a verified model answers 503 there (serving/ray_binds.py) and is
+        # out of rotation within ~1.3 s, back as fast once it has one.
+        "RAY_SERVE_HAPROXY_HEALTH_CHECK_INTER": "1s",
         # Ray starts workers at nice 15; here the replicas are the workload.
         "RAY_worker_niceness": "0",
     }

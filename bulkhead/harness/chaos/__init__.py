@@ -22,7 +22,11 @@ from bulkhead.harness.chaos.inputs import hostile_input
 from bulkhead.harness.chaos.models import bad_artifact, rollout
 from bulkhead.harness.chaos.nodes import node_loss, rolling_restart
 from bulkhead.harness.chaos.processes import ingress_crash, overload, replica_crash
-from bulkhead.harness.chaos.registry import registry_outage, registry_partition
+from bulkhead.harness.chaos.registry import (
+    registry_outage,
+    registry_partition,
+    replica_without_model,
+)
 from bulkhead.harness.chaos.tenancy import model_added, model_onboarded, model_scaling
 from bulkhead.platform.core import Platform
 from loadtests.texts import latest_snapshot, texts_from_snapshot
@@ -47,6 +51,7 @@ SCENARIOS: dict[str, Callable[[ChaosContext], ScenarioResult]] = {
     "replica-crash": replica_crash,
     "ingress-crash": ingress_crash,
     "overload": overload,
+    "replica-without-model": replica_without_model,
     "node-loss": node_loss,
     "rolling-restart": rolling_restart,
 }

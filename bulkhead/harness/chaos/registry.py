@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import time
 
 from bulkhead.harness.chaos.base import ChaosContext, ScenarioResult, scenario_result, skipped, wait
 from bulkhead.harness.chaos.models import champion_and_candidate, settled_on
+from bulkhead.platform.balancer import admin_command, stat_rows
 from bulkhead.platform.procs import stop_session
 
 
@@ -101,4 +105,82 @@ def registry_partition(ctx: ChaosContext, outage_s: float = 12.0) -> ScenarioRes
         f"served during the partition: {sorted(served_during)}; "
         f"readiness {sorted(set(ready_codes))}; v{new} on every answer "
         f"{on_new if on_new is None else round(on_new, 1)} s after the link returned",
+    )
+
+
+UNVERIFIED_GOAL = (
+    "0 failed: a replica that starts without a verified model gets no traffic (its ingress "
+    "health check fails until it loads one), then joins once the registry is back"
+)
+
+
+def _replica_checks(ctx: ChaosContext, application: str) -> dict[str, str]:
+    """Every node's ingress view of ``application``'s replicas: server name -> check status."""
+    prefix = f"SERVE_REPLICA_{application}-"
+    found: dict[str, str] = {}
+    for sock in ctx.platform.paths.haproxy_dir.glob("*/admin.sock"):
+        for row in stat_rows(admin_command(sock, "show stat") or ""):
+            if row.get("svname", "").startswith(prefix):
+                name = row["svname"]
+                # DOWN on any node counts: the replica is out of that node's rotation.
+                if found.get(name) != "DOWN":
+                    found[name] = row.get("status", "")
+    return found
+
+
+def replica_without_model(
+    ctx: ChaosContext, outage_s: float = 12.0, back_limit_s: float = 120.0
+) -> ScenarioResult:
+    """The registry stopped, a replica killed: Serve starts its replacement, which cannot
+    fetch a model. Before the gate it took its share of traffic and answered 503."""
+    scenario = "replica without a model"
+    fault = "registry stopped, a replica killed: its replacement starts with no model"
+    state = ctx.platform.load_state()
+    before = ctx.replicas()
+    if state.registry is None or len(before) < 2:
+        why = "needs the registry and 2 replicas of the model (`up --serve-nodes 2`)"
+        return skipped(scenario, fault, UNVERIFIED_GOAL, why)
+    application = ctx.application
+    known = set(_replica_checks(ctx, application))
+    out_of_rotation: str | None = None
+    with ctx.load() as load:
+        time.sleep(3)
+        stop_session(state.registry.process)
+        victim = before[-1]
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(victim.pid, signal.SIGKILL)
+        replaced = wait(lambda: len(ctx.replicas()) >= len(before), 60, 0.5)
+        deadline = time.monotonic() + outage_s
+        while time.monotonic() < deadline:
+            fresh = {k: v for k, v in _replica_checks(ctx, application).items() if k not in known}
+            if any(status.startswith("DOWN") for status in fresh.values()):
+                out_of_rotation = next(k for k, v in fresh.items() if v.startswith("DOWN"))
+            time.sleep(0.5)
+        ctx.platform.up()
+        back = (
+            wait(
+                lambda: _replica_checks(ctx, application).get(out_of_rotation or "") == "UP",
+                back_limit_s,
+                1.0,
+            )
+            if out_of_rotation
+            else None
+        )
+        time.sleep(3)
+    counts = load.counts()
+    passed = counts.failed == 0 and out_of_rotation is not None and back is not None
+    return scenario_result(
+        scenario,
+        f"{fault} (SIGKILL pid {victim.pid} of {len(before)}; registry down {outage_s:.0f} s)",
+        UNVERIFIED_GOAL,
+        counts,
+        back,
+        passed,
+        f"replacement started {'' if replaced is not None else 'not '}within 60 s; "
+        + (
+            f"its ingress check DOWN while it had no model ({out_of_rotation}); UP "
+            f"{'never' if back is None else f'{back:.0f} s'} after the registry came back"
+            if out_of_rotation
+            else "it never left the ingress's rotation"
+        ),
     )
