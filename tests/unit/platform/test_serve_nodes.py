@@ -3,7 +3,6 @@ balancer's config and status, and the spread of replicas over nodes."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from bulkhead.platform import balancer, serve_nodes, services
 from bulkhead.platform.paths import StatePaths
 from bulkhead.platform.settings import SERVE_NODES_HOST, PlatformSettings, Zone
 from bulkhead.render.serve_config import spread_over_nodes
+from tests.utils.haproxy import config_after_wrapper
 
 
 def test_several_nodes_move_the_zone_off_127_0_0_1_and_give_each_node_its_ports() -> None:
@@ -52,20 +52,16 @@ def test_a_worker_nodes_haproxy_moves_its_frontend_to_the_nodes_own_port(tmp_pat
     settings = PlatformSettings().with_serve_nodes(2)
     head, own = settings.serve.node_ingress_ports(0), settings.serve.node_ingress_ports(1)
     script = services.haproxy_loopback_wrapper(settings.serve, node=1)
-    wrapper = tmp_path / "haproxy"
-    stand_in = "exec /bin/sh -c 'cat \"$3\"' haproxy"
-    wrapper.write_text(script.replace(f"exec {services.haproxy_binary()}", stand_in))
-    wrapper.chmod(0o700)
-    config = tmp_path / "haproxy.cfg"
-    config.write_text(
+    stdout = config_after_wrapper(
+        script,
         f"listen stats\n  bind *:{own.haproxy_stats}\n"
         f"frontend http_frontend\n    bind 127.0.0.1:{head.node_http}\n"
-        f"backend b\n    server r 127.0.0.1:{head.node_http}0\n"
+        f"backend b\n    server r 127.0.0.1:{head.node_http}0\n",
+        tmp_path,
     )
-    done = subprocess.run([str(wrapper), "-db", "-f", str(config)], capture_output=True, text=True)
-    assert f"bind 127.0.0.1:{own.node_http}\n" in done.stdout
-    assert f"bind 127.0.0.1:{own.haproxy_stats}" in done.stdout
-    assert f"server r 127.0.0.1:{head.node_http}0" in done.stdout, "only bind lines change"
+    assert f"bind 127.0.0.1:{own.node_http}\n" in stdout
+    assert f"bind 127.0.0.1:{own.haproxy_stats}" in stdout
+    assert f"server r 127.0.0.1:{head.node_http}0" in stdout, "only bind lines change"
     head_script = services.haproxy_loopback_wrapper(settings.serve, node=0)
     assert str(head.node_http) not in head_script
 

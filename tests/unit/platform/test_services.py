@@ -158,27 +158,21 @@ def test_zone_environments_are_built_from_an_allow_list(monkeypatch, tmp_path) -
 def test_haproxy_stats_and_metrics_are_rebound_to_loopback(tmp_path, paths: StatePaths) -> None:
     """Ray's template binds both on every interface without auth; the wrapper Serve runs
     as its HAProxy rewrites exactly those two lines before it execs the real binary."""
-    import subprocess
+    from tests.utils.haproxy import config_after_wrapper
 
     settings = PlatformSettings()
     ports = settings.serve.ingress_ports
     script = services.haproxy_loopback_wrapper(settings.serve)
-    assert f"exec {services.haproxy_binary()} " in script
-    wrapper = tmp_path / "haproxy"
-    stand_in = "exec /bin/sh -c 'cat \"$3\"' haproxy"
-    wrapper.write_text(script.replace(f"exec {services.haproxy_binary()}", stand_in))
-    wrapper.chmod(0o700)
-    config = tmp_path / "haproxy.cfg"
-    config.write_text(
+    stdout = config_after_wrapper(
+        script,
         f"listen stats\n  bind *:{ports.haproxy_stats}\n"
         f"frontend prometheus\n    bind :{ports.haproxy_metrics}\n"
-        "frontend http_frontend\n    bind *:8000\n"
+        "frontend http_frontend\n    bind *:8000\n",
+        tmp_path,
     )
-    # The wrapper passes every argument on; a stand-in for HAProxy prints the file.
-    done = subprocess.run([str(wrapper), "-db", "-f", str(config)], capture_output=True, text=True)
-    assert f"bind 127.0.0.1:{ports.haproxy_stats}" in done.stdout
-    assert f"bind 127.0.0.1:{ports.haproxy_metrics}" in done.stdout
-    assert "bind *:8000" in done.stdout  # the ingress is Serve's http_options' business
+    assert f"bind 127.0.0.1:{ports.haproxy_stats}" in stdout
+    assert f"bind 127.0.0.1:{ports.haproxy_metrics}" in stdout
+    assert "bind *:8000" in stdout  # the ingress is Serve's http_options' business
 
 
 def test_the_registry_runs_without_mlflows_job_runner(paths: StatePaths) -> None:
