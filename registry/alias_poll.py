@@ -14,8 +14,9 @@ load grew with replicas times versions. This route answers the same question:
 - allowed only where MLflow's own rules let the user read the registered model (evaluated by
   MLflow's permission function, remembered per user and model for ``PERMISSION_TTL_S``): 403;
 - answered from a per-process cache for at most ``BULKHEAD_REGISTRY_ALIAS_CACHE_S`` (1 s
-  unless set; `bulkhead up`'s single registry process uses 30 s), emptied at once when a
-  write to the model registry passes this process (a promotion, a tag, a new version).
+  unless set; `bulkhead up`'s single registry process uses 30 s), emptied when a write to the
+  model registry (a promotion, a tag, a new version) enters this process and again when it
+  has been answered; no answer read while a write was in flight is kept (``AnswerCache``).
 
 A client may ask for a fresh lookup with ``Cache-Control: no-cache``. A replica sends the ETag
 of its last answer; when nothing changed the registry answers 304 with
@@ -83,7 +84,50 @@ def answer_ttl_s() -> float:
     return min(max(value, 0.0), 300.0)
 
 
-answers = TimedCache(answer_ttl_s())
+class AnswerCache(TimedCache):
+    """A ``TimedCache`` that never keeps an answer a registry write may have made stale.
+
+    Emptying the cache only when a write arrives is not enough: a poll answered between the
+    write's arrival and its commit (the write waits for its credential check and Flask's
+    thread) would cache the old version again, and with a 30 s lifetime the replicas would
+    follow a promotion 30 s late (seen in CI: 31.7 s). So every write is bracketed
+    (``write_started``/``write_ended`` each empty the cache and bump a generation), and a
+    lookup is kept only if no write started or ended while it ran and none is in flight."""
+
+    def __init__(self, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(ttl_s, clock)
+        self._generation = 0
+        self._writes_in_flight = 0
+
+    def generation(self) -> int:
+        with self._lock:
+            return self._generation
+
+    def write_started(self) -> None:
+        with self._lock:
+            self._writes_in_flight += 1
+            self._generation += 1
+            self._entries.clear()
+
+    def write_ended(self) -> None:
+        with self._lock:
+            self._writes_in_flight = max(0, self._writes_in_flight - 1)
+            self._generation += 1
+            self._entries.clear()
+
+    def put_if_unchanged(self, key: Any, value: Any, generation: int) -> bool:
+        """Keep ``value`` (read when ``generation()`` was ``generation``) unless a write may
+        have changed what it says."""
+        with self._lock:
+            if generation != self._generation or self._writes_in_flight:
+                return False
+            if len(self._entries) > 10_000:  # bounded whatever callers send
+                self._entries.clear()
+            self._entries[key] = (self._clock() + self.ttl_s, value)
+            return True
+
+
+answers = AnswerCache(answer_ttl_s())
 permissions = TimedCache(PERMISSION_TTL_S)
 
 
@@ -163,12 +207,13 @@ def add_route(served: Any, flask_app: Any) -> None:
         fresh = "no-cache" in request.headers.get("cache-control", "")
         answer: dict[str, Any] | None = None if fresh else answers.get((name, alias_name))
         if answer is None:
+            generation = answers.generation()
             try:
                 answer = await run_in_threadpool(_lookup, name, alias_name)
             except MlflowException as err:
                 status = int(err.get_http_status_code())  # type: ignore[no-untyped-call]
                 return error(status, err.error_code, err.message)
-            answers.put((name, alias_name), answer)
+            answers.put_if_unchanged((name, alias_name), answer, generation)
         tag = etag_of(answer)
         if request.headers.get("if-none-match") == tag:
             return Response(status_code=304, headers={"ETag": tag})

@@ -137,11 +137,19 @@ def _guard_native_routes(served: Any) -> None:
 
     @served.middleware("http")  # type: ignore[untyped-decorator]
     async def bulkhead_rules(request: Any, call_next: Any) -> Any:
+        if not alias_poll.is_registry_write(request.method, _api_route(request.url.path)):
+            return await guarded(request, call_next)
+        # Whatever the outcome, the cached alias answers may be stale from now until the
+        # write has been answered (registry/alias_poll.py: AnswerCache).
+        alias_poll.answers.write_started()
+        try:
+            return await guarded(request, call_next)
+        finally:
+            alias_poll.answers.write_ended()
+
+    async def guarded(request: Any, call_next: Any) -> Any:
         path = request.url.path
         route = _api_route(path)
-        if alias_poll.is_registry_write(request.method, route):
-            # Whatever the outcome, the cached alias answers may now be stale.
-            alias_poll.answers.clear()
         if request.method not in _WRITE_METHODS or route is None:
             return await call_next(request)
         user = await run_in_threadpool(_authenticate_fastapi_request, request)

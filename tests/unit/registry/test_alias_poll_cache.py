@@ -49,3 +49,31 @@ def test_the_answer_lifetime_comes_from_the_environment_within_bounds(monkeypatc
     assert answer_ttl_s() == 300.0
     monkeypatch.setenv("BULKHEAD_REGISTRY_ALIAS_CACHE_S", "soon")
     assert answer_ttl_s() == 1.0
+
+
+def test_an_answer_read_while_a_write_is_in_flight_is_not_kept() -> None:
+    """Found in CI: a poll answered between a promotion's arrival and its commit cached the
+    old version for the cache's 30 s, and replicas followed the promotion 31.7 s late."""
+    from registry.alias_poll import AnswerCache
+
+    cache = AnswerCache(30.0)
+    cache.write_started()  # a promotion has arrived; its commit is still to come
+    read_at = cache.generation()
+    assert not cache.put_if_unchanged("k", {"version": "1"}, read_at)
+    assert cache.get("k") is None
+    cache.write_ended()
+    assert cache.get("k") is None
+
+
+def test_an_answer_read_before_a_write_and_stored_after_it_is_not_kept() -> None:
+    from registry.alias_poll import AnswerCache
+
+    cache = AnswerCache(30.0)
+    read_at = cache.generation()  # the lookup reads the database here...
+    cache.write_started()
+    cache.write_ended()  # ...a promotion commits...
+    assert not cache.put_if_unchanged("k", {"version": "1"}, read_at)  # ...then it returns
+    assert cache.get("k") is None
+    fresh = cache.generation()
+    assert cache.put_if_unchanged("k", {"version": "2"}, fresh)
+    assert cache.get("k") == {"version": "2"}
