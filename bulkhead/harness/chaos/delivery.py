@@ -224,9 +224,11 @@ def shadow_cost(
         shadow_for_s=86_400, max_p99_ratio=100, max_error_rate=1, min_agreement=0
     )
     windows: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
-    mirrored = dropped = 0
     with ctx.load(clients=clients, per_client_rps=per_client_rps) as load:
         time.sleep(3)
+        # The candidate's counters only grow while a shadow window runs: one scrape before the
+        # first and one after the last count every window's copies.
+        before = scrape(urls, writer.model_name)
         for _ in range(rounds):
             start = load.elapsed()
             time.sleep(window_s)
@@ -234,16 +236,15 @@ def shadow_cost(
             state = rollouts.start(candidate, shadow_only, reason="chaos: shadow cost")
             wait(lambda: _holding(ctx), 60, every_s=0.5)
             time.sleep(3)  # every replica polled since
-            before = scrape(urls, writer.model_name)
             start = load.elapsed()
             time.sleep(window_s)
             windows[True].append((start, load.elapsed()))
             rollouts.record(rollouts.abort(state, "chaos: measured"), "abort", "measured")
-            time.sleep(12)  # the replicas' metrics export interval: the whole window counted
-            window = Window(before, scrape(urls, writer.model_name))
-            mirrored += window.figures(candidate, "shadow").mirrored
-            dropped += window.shadow_dropped(candidate)
             wait(lambda: not _holding(ctx), 30, every_s=0.5)
+    time.sleep(12)  # the replicas' metrics export interval: the last window counted whole
+    window = Window(before, scrape(urls, writer.model_name))
+    mirrored = window.figures(candidate, "shadow").mirrored
+    dropped = window.shadow_dropped(candidate)
     counts = load.counts()
     ok = [o for o in load.outcomes if o.status == 200]
 
