@@ -30,6 +30,15 @@ class RegistryReadError(RuntimeError):
     """The registry refused or failed a read (status and message included)."""
 
 
+def registry_answered(err: BaseException) -> bool:
+    """Whether ``err`` is the registry's own answer (a refusal, an unset alias, a missing
+    version), as opposed to no answer at all (refused connection, timeout, a cut download).
+    A replica waits for the second kind to pass; the first would not change by waiting."""
+    from mlflow.exceptions import RestException
+
+    return isinstance(err, (RegistryReadError, RestException, BundleTooLarge))
+
+
 class ResolvedVersion(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -120,6 +120,9 @@ class TextClassifier:
         batched.set_batch_wait_timeout_s(config.batching.batch_wait_timeout_s)  # type: ignore[attr-defined]
         await self.core.lifecycle.refresh(config)
         if self._poller is None:
+            # The replica's start (Serve routes nothing to it before this returns): wait a
+            # bounded while for a registry that cannot be reached rather than start empty.
+            await self.core.lifecycle.hold_until_loaded(config)
             self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
 
     async def _poll_forever(self) -> None:

@@ -51,6 +51,40 @@ class LimitsConfig(BaseModel):
     )
 
 
+class PayloadLogConfig(BaseModel):
+    """Payload logging into the one-way drop (contracts/drop.py), off the request path."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(True, description="Send sampled predictions to the drop.")
+    sample_rate: float = Field(
+        1.0, ge=0, le=1, description="Share of prediction requests logged (every text of one)."
+    )
+    inputs: Literal["text", "hash"] = Field(
+        "hash",
+        description=(
+            "What of each input text is logged: its SHA-256 only (the default), or the text "
+            "itself, which retraining on feedback needs (`bulkhead ingest --from-feedback`)."
+        ),
+    )
+    buffer_records: int = Field(
+        10_000,
+        ge=1,
+        le=1_000_000,
+        description="Records a replica holds for the next flush; beyond it they are dropped "
+        "and counted (a slow or absent drop never holds memory or a request).",
+    )
+    flush_interval_s: float = Field(
+        0.5, gt=0, le=60, description="How often a replica sends what it holds."
+    )
+    feedback_max_age_s: float = Field(
+        7 * 86_400,
+        gt=0,
+        le=366 * 86_400,
+        description="Feedback is accepted for requests at most this old (410 beyond).",
+    )
+
+
 class ServeAppConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -102,6 +136,18 @@ class ServeAppConfig(BaseModel):
     retry_backoff_max_s: float = Field(
         60, gt=0, le=3600, description="Longest wait between retries of a failed download."
     )
+    start_hold_s: float = Field(
+        60,
+        ge=0,
+        le=600,
+        description=(
+            "How long a starting replica waits for its first model while the registry cannot "
+            "be reached, before it tells Serve it is ready: until then Serve routes nothing "
+            "to it and the other replicas keep answering. Past it the replica starts anyway, "
+            "out of the ingress's rotation until a model loads. A registry that answers "
+            "(no champion yet, a refused version) is never waited for."
+        ),
+    )
     self_check_tolerance: float = Field(
         1e-3, gt=0, description="Max |logit - golden| accepted by the post-load self-check."
     )
@@ -117,6 +163,7 @@ class ServeAppConfig(BaseModel):
     )
     batching: BatchingConfig = Field(default_factory=BatchingConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    payload_log: PayloadLogConfig = Field(default_factory=PayloadLogConfig)
 
     @model_validator(mode="after")
     def _batch_fits_limits(self) -> ServeAppConfig:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 from contracts.rollout import RolloutState
-from registry.reader import BundleTooLarge, ResolvedVersion
+from registry.reader import BundleTooLarge, ResolvedVersion, registry_answered
 from serving.config import ServeAppConfig
 from serving.metrics import ReplicaMetrics
 from serving.predictor import ModelInfo, ModelLoadError, Predictor
@@ -127,6 +127,9 @@ class ModelLifecycle:
         self.rollout: RolloutState | None = None
         self.refused: dict[str, str] = {}
         self.last_error: str | None = None
+        # The last refresh failed without an answer from the registry (unreachable, timed out,
+        # a download cut short): worth waiting for when a replica starts with no model.
+        self.registry_unreachable = False
         self._retry_at: dict[str, tuple[int, float]] = {}
         self._lock = asyncio.Lock()
 
@@ -147,8 +150,10 @@ class ModelLifecycle:
                 self._source_client().resolve, config.model_name, config.alias
             )
         except Exception as err:
+            self.registry_unreachable = not registry_answered(err)
             self._fail("registry", f"registry unreachable, alias unset or invalid: {short(err)}")
             return
+        self.registry_unreachable = False
         await self._follow_champion(resolved, config)
         await self._follow_rollout(resolved.rollout, config)
         state, held = self.rollout, self.candidate
@@ -211,6 +216,22 @@ class ModelLifecycle:
             self._drop_downloads()
             log.info("rollout %s: holding candidate v%s", state.id, resolved.version)
 
+    async def hold_until_loaded(
+        self, config: ServeAppConfig, clock: Callable[[], float] = time.monotonic
+    ) -> bool:
+        """At a replica's start: while it has no model only because the registry cannot be
+        reached, keep trying for up to ``config.start_hold_s`` (a replica is not routed to
+        until it returns). Returns whether a model is loaded."""
+        deadline = clock() + config.start_hold_s
+        while self.current is None and self.registry_unreachable and clock() < deadline:
+            log.warning(
+                "no model yet and the registry cannot be reached: start held (%.0f s left)",
+                deadline - clock(),
+            )
+            await asyncio.sleep(min(1.0, config.poll_interval_s))
+            await self.refresh(config)
+        return self.current is not None
+
     def _drop_candidate(self) -> None:
         if self.candidate is not None:
             log.info("dropping rollout candidate v%s", self.candidate.info.version)
@@ -235,6 +256,7 @@ class ModelLifecycle:
             self._fail("load", self.refused[resolved.version])
             return None
         except Exception as err:  # download errors and deadlines: retry, with backoff
+            self.registry_unreachable = not registry_answered(err)
             self._schedule_retry(resolved.version, waiting, config, err)
             return None
 

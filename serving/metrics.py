@@ -41,6 +41,8 @@ class ReplicaMetrics(Protocol):
 
     def rollout_seen(self, model: str, weight: int, candidate: str | None) -> None: ...
 
+    def payload_records(self, model: str, outcome: str, count: int) -> None: ...
+
 
 class NoMetrics:
     def request(self, route: str, status: int, latency_ms: float) -> None:
@@ -70,6 +72,9 @@ class NoMetrics:
         pass
 
     def rollout_seen(self, model: str, weight: int, candidate: str | None) -> None:
+        pass
+
+    def payload_records(self, model: str, outcome: str, count: int) -> None:
         pass
 
 
@@ -127,6 +132,12 @@ class RayMetrics:
             "Canary share in percent this replica applies (0: none or shadow).",
             tag_keys=("model",),
         )
+        self._payload_records = metrics.Counter(
+            "bulkhead_payload_records",
+            "Payload-log records by outcome: sent, or dropped (buffer_full, drop_busy, "
+            "drop_unreachable, too_large) without ever holding a request.",
+            tag_keys=("model", "outcome"),  # type: ignore[arg-type]
+        )
         self._rollout_candidate = metrics.Gauge(
             "bulkhead_rollout_candidate_version",
             "The rollout candidate this replica holds (0: none).",
@@ -174,3 +185,7 @@ class RayMetrics:
     def rollout_seen(self, model: str, weight: int, candidate: str | None) -> None:
         self._rollout_weight.set(float(weight), tags={"model": model})
         self._rollout_candidate.set(float(candidate or 0), tags={"model": model})
+
+    def payload_records(self, model: str, outcome: str, count: int) -> None:
+        if count:
+            self._payload_records.inc(count, tags={"model": model, "outcome": outcome})

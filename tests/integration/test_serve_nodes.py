@@ -152,17 +152,19 @@ def test_a_rolling_restart_of_the_worker_nodes_fails_no_request(two_nodes: TestP
     assert all(n["balancer_check"] == "UP" for n in status["serve_nodes"]), status["serve_nodes"]
 
 
-def test_a_replica_without_a_verified_model_is_taken_out_of_rotation(
+def test_a_replica_without_a_verified_model_gets_no_traffic(
     two_nodes: TestPlatform,
 ) -> None:
     """The registry down, a replica killed: Serve starts the replacement, which cannot fetch a
-    model; its ingress health check fails (serving/ray_binds.py) and HAProxy stops sending to
-    it until it has one. The goal is no traffic at all; what is left are the requests HAProxy
-    sends before its first checks of the new replica (~1 s; measured 76 of 20,707). Without
-    the gate the replacement takes its share for the whole outage (~25 % of these requests)."""
+    model. Its start is held while the registry cannot be reached (``start_hold_s``), so Serve
+    routes nothing to it; it joins once the registry is back and it has loaded the champion.
+    Before the hold it entered rotation empty and answered 76 of 20,707 requests 503 until
+    the ingress's health check caught it; without either, ~25 % of them."""
     result = _chaos(two_nodes, "replica-without-model")
-    assert "its ingress check DOWN while it had no model" in result["detail"], result
-    assert "UP" in result["detail"].rsplit(";", 1)[-1] and result["recovery_s"] is not None
-    assert result["connection_errors"] <= 2, result
-    assert result["failed"] <= 0.05 * result["requests"], result
+    assert "its start was held while the registry was down" in result["detail"], result
+    assert result["recovery_s"] is not None, result
+    # No answer from an empty replica ("no model loaded yet" is a 503); what the kill itself
+    # may cost are the requests the killed replica held (0-2 measured on the other kills).
+    assert "503" not in result["counts"]["status_codes"], result
+    assert result["failed"] <= 3, result
     assert result["counts"]["ok"] > 100

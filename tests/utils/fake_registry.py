@@ -9,7 +9,7 @@ from pathlib import Path
 
 from contracts.rollout import RolloutState
 from registry import bundle
-from registry.reader import ResolvedVersion
+from registry.reader import RegistryReadError, ResolvedVersion
 
 
 @dataclass
@@ -24,8 +24,10 @@ class FakeRegistry:
     rollout: RolloutState | None = None
 
     def resolve(self, name: str, alias: str) -> ResolvedVersion:
-        if self.down or self.alias is None:
+        if self.down:
             raise ConnectionError("registry unreachable")
+        if self.alias is None:  # the registry answers: no such alias (yet)
+            raise RegistryReadError(f"alias {name}@{alias}: registry answered 404")
         return self.pinned(name, self.alias).model_copy(update={"rollout": self.rollout})
 
     def pinned(self, name: str, version: str) -> ResolvedVersion:

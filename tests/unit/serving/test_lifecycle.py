@@ -158,3 +158,65 @@ def test_replicas_do_not_poll_in_lockstep() -> None:
     delays = [next_poll_delay(2.0, random.Random(seed)) for seed in range(50)]
     assert all(2.0 * (1 - POLL_JITTER) <= d <= 2.0 * (1 + POLL_JITTER) for d in delays)
     assert len({round(d, 3) for d in delays}) > 40  # spread, not one shared tick
+
+
+HOLD = ServeAppConfig(poll_interval_s=0.01, start_hold_s=5)
+
+
+def test_a_starting_replica_waits_for_an_unreachable_registry_then_loads(setup) -> None:
+    """Seen on two serve nodes: a replica started during a registry outage became ready with
+    no model and took its share of traffic (76 answers 503) until the ingress's health check
+    caught it. Its start is now held until the registry answers."""
+    registry, lifecycle, _, _ = setup
+    registry.down = True
+
+    async def start() -> bool:
+        await lifecycle.refresh(HOLD)
+        assert lifecycle.current is None and lifecycle.registry_unreachable
+
+        async def heal() -> None:
+            await asyncio.sleep(0.1)
+            registry.down = False
+
+        healing = asyncio.create_task(heal())
+        loaded = await lifecycle.hold_until_loaded(HOLD)
+        await healing
+        return loaded
+
+    assert asyncio.run(start())
+    assert lifecycle.current is not None and lifecycle.current.info.version == "1"
+
+
+def test_a_registry_that_answers_is_never_waited_for(setup) -> None:
+    """No champion yet (a fresh platform): the replica starts at once, out of rotation."""
+    registry, lifecycle, _, _ = setup
+    registry.alias = None
+    elapsed = [0.0]
+
+    def clock() -> float:
+        elapsed[0] += 0.001
+        return elapsed[0]
+
+    async def start() -> bool:
+        await lifecycle.refresh(HOLD)
+        return await lifecycle.hold_until_loaded(HOLD, clock=clock)
+
+    assert not asyncio.run(start())
+    assert not lifecycle.registry_unreachable and elapsed[0] < 0.01
+
+
+def test_the_start_hold_is_bounded(setup) -> None:
+    registry, lifecycle, _, _ = setup
+    registry.down = True
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += 1.0  # each look at the clock: a second later
+        return now[0]
+
+    async def start() -> bool:
+        await lifecycle.refresh(HOLD)
+        return await lifecycle.hold_until_loaded(HOLD, clock=clock)
+
+    assert not asyncio.run(start())
+    assert lifecycle.current is None and now[0] <= 12
