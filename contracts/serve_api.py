@@ -23,6 +23,10 @@ MODELS = "/v1/models"
 MOUNTED_PREDICT = "/predict"
 MOUNTED_STATUS = "/status"
 MOUNTED_READY = "/ready"
+# Feedback (the true label of an earlier prediction): `/v1/feedback` for the default model,
+# `/v1/models/{name}/feedback` for any; it lands in the one-way drop (contracts/drop.py).
+FEEDBACK = "/v1/feedback"
+MOUNTED_FEEDBACK = "/feedback"
 
 
 # A model family (serving/family.py): many models on shared replicas, each loaded on first use.
@@ -85,6 +89,9 @@ def error_detail(body: object) -> str | None:
 # Every prediction response names the version that produced it in this header too, so load
 # generators and proxies can count versions without parsing bodies.
 MODEL_VERSION_HEADER = "x-model-version"
+# Every response's id (serving/request_ids.py): what feedback names, and what the payload log
+# records.
+REQUEST_ID_HEADER = "x-request-id"
 SERVER_TIMING_HEADER = "server-timing"
 # A client that sends its wall clock (ns since the epoch) in this header gets the replica's
 # per-hop split in ``server-timing`` (``hop-*`` entries; see serving/http/hops.py).
@@ -128,5 +135,5 @@ def needs_api_key(path: str) -> bool:
     return (
         path.startswith("/v1/")
         or path.startswith(OIP_MODELS)
-        or path in (MOUNTED_PREDICT, MOUNTED_STATUS)
+        or path in (MOUNTED_PREDICT, MOUNTED_STATUS, MOUNTED_FEEDBACK)
     )

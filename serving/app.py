@@ -26,8 +26,10 @@ from serving.http.api import build_api
 from serving.http.auth import ClientKeyFile, load_api_key
 from serving.http.middleware import Guards
 from serving.lifecycle import VersionSource, next_poll_delay
+from serving.payload_log import PayloadLog
 from serving.peers import PeerAnswer, PeerOp
 from serving.predictor import Prediction, Predictor
+from serving.request_ids import RequestIds
 
 log = logging.getLogger("ray.serve")
 
@@ -97,6 +99,9 @@ class TextClassifier:
         self.core = ServingCore(
             registry_source, replica_cache(), metrics, batcher=self._batched_predict
         )
+        # The zone's drop keeper socket and shared request-id key (contracts/drop.py).
+        self.core.payload_log = PayloadLog.from_environment(metrics)
+        self.core.request_ids = RequestIds.from_environment()
         self._poller: asyncio.Task[None] | None = None
         self._peers: dict[str, Any] = {}
         # Names Serve said it has no application for, with when: a client sending made-up
@@ -124,6 +129,7 @@ class TextClassifier:
             # bounded while for a registry that cannot be reached rather than start empty.
             await self.core.lifecycle.hold_until_loaded(config)
             self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
+            self.core.payload_log.start()
 
     async def _poll_forever(self) -> None:
         rng = random.Random()

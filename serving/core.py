@@ -14,12 +14,23 @@ from typing import TYPE_CHECKING
 
 from contracts.rollout import MAX_CLIENT_KEY_CHARS
 from serving.config import LimitsConfig, ServeAppConfig
-from serving.http.errors import InvalidInput, NoModelYet, ServingError, UnknownModel
+from serving.http.errors import (
+    FeedbackUnavailable,
+    InvalidInput,
+    NoModelYet,
+    RequestTooOld,
+    ServingError,
+    UnknownModel,
+    UnknownRequest,
+)
 from serving.lifecycle import ModelLifecycle, VersionSource
 from serving.metrics import ReplicaMetrics
+from serving.payload_log import DropSender, DropUnavailable, PayloadLog
 from serving.peers import PeerAnswer, PeerOp
 from serving.pool import InferencePool
 from serving.predictor import Prediction, Predictor
+from serving.request_ids import RequestIdError, RequestIds
+from serving.schemas import FeedbackAccepted, FeedbackRequest
 from serving.traffic import Answer, TrafficSplit
 
 if TYPE_CHECKING:
@@ -58,6 +69,10 @@ class ServingCore:
         self.lifecycle = ModelLifecycle(source_factory, cache, metrics)
         self.pool = InferencePool()
         self.traffic = TrafficSplit(metrics)
+        # The one-way drop (payload log, feedback) and the ids feedback names; the Serve
+        # deployment replaces both with the zone's (socket and shared key from the env).
+        self.payload_log = PayloadLog(DropSender(None), metrics)
+        self.request_ids = RequestIds(None)
         self._batcher = batcher
         # Hands OIP calls for another model to that model's application (serving/peers.py);
         # None: this replica answers for its own model only.
@@ -67,6 +82,7 @@ class ServingCore:
         self.config = config
         self.pool.resize(config.inference_workers)
         self.traffic.configure(config.shadow_max_per_s)
+        self.payload_log.configure(config.payload_log)
 
     # ------------------------------------------------------------ what a request needs
 
@@ -175,7 +191,66 @@ class ServingCore:
                 results[i] = prediction
         return [r for r in results if r is not None]
 
+    # ------------------------------------------------------------ the drop
+
+    def log_answer(
+        self, answer: Answer, texts: list[str], request_id: str | None, model_ms: float
+    ) -> None:
+        """Buffer the sampled records of an answered request (no I/O on the request path)."""
+        if request_id is None:
+            return
+        info = answer.predictor.info
+        self.payload_log.predictions(
+            info.name, info.version, request_id, texts, list(answer.predictions), model_ms
+        )
+
+    def feedback(self, body: FeedbackRequest) -> FeedbackAccepted:
+        """Check and send one feedback record: 404 for an id this zone did not issue for
+        this model, 410 when too old, 422 for a label the model does not have, 503 when the
+        drop cannot take it (the client should retry; nothing is lost silently)."""
+        config = self.config
+        if not self.request_ids.shared:
+            raise FeedbackUnavailable(
+                "feedback is not set up on this replica: no shared request-id key "
+                "(BULKHEAD_REQUEST_ID_KEY_FILE)"
+            )
+        try:
+            self.request_ids.verify(
+                body.request_id, config.model_name, config.payload_log.feedback_max_age_s
+            )
+        except RequestIdError as err:
+            raise (RequestTooOld if "old" in str(err) else UnknownRequest)(str(err)) from err
+        if body.index >= config.limits.max_texts:
+            raise InvalidInput(
+                f"index {body.index}: a request holds at most {config.limits.max_texts} texts"
+            )
+        labels = set(self.model().labels)
+        if self.lifecycle.candidate is not None:
+            labels |= set(self.lifecycle.candidate.labels)
+        if body.label not in labels:
+            raise InvalidInput(
+                f"label {body.label[:100]!r} is not one of {config.model_name!r}'s labels "
+                f"{sorted(labels)}"
+            )
+        record = {
+            "kind": "feedback",
+            "request_id": body.request_id,
+            "index": body.index,
+            "time": time.time(),
+            "model": config.model_name,
+            "label": body.label,
+            "note": body.note,
+        }
+        try:
+            self.payload_log.feedback(record)
+        except DropUnavailable as err:
+            raise FeedbackUnavailable(f"feedback not taken, try again: {err}") from err
+        return FeedbackAccepted(
+            request_id=body.request_id, index=body.index, model=config.model_name, label=body.label
+        )
+
     def close(self) -> None:
+        self.payload_log.close()
         self.traffic.close()
         self.pool.close()
         self.lifecycle.close()

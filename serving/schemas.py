@@ -31,6 +31,31 @@ class ModelRef(BaseModel):
 class PredictResponse(BaseModel):
     predictions: list[PredictionOut]
     model: ModelRef
+    request_id: str | None = Field(
+        None, description="This request's id (also `x-request-id`): what feedback names."
+    )
+
+
+class FeedbackRequest(BaseModel):
+    """The true label of one text of an earlier prediction request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    request_id: StrictStr = Field(
+        min_length=8, max_length=128, description="The `x-request-id` of the prediction."
+    )
+    label: StrictStr = Field(
+        min_length=1, max_length=100, description="The true label: one of the model's labels."
+    )
+    index: int = Field(0, ge=0, lt=1024, description="Which text of that request (0: first).")
+    note: StrictStr | None = Field(None, max_length=500, description="Free text, optional.")
+
+
+class FeedbackAccepted(BaseModel):
+    request_id: str
+    index: int
+    model: str
+    label: str
 
 
 class LimitsOut(BaseModel):

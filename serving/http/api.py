@@ -10,6 +10,7 @@ from serving.core import ServingCore
 from serving.http import errors, oip, v1
 from serving.http.hops import HopTiming
 from serving.http.middleware import AdmissionLimit, ApiKeyGate, BodyLimit, Guards
+from serving.http.request_id import RequestIdHeader
 
 
 def build_api(core: ServingCore, guards: Guards) -> FastAPI:
@@ -25,6 +26,8 @@ def build_api(core: ServingCore, guards: Guards) -> FastAPI:
     api.add_middleware(AdmissionLimit, guards=guards)
     # ...and, added last so it runs first, nobody without the key gets as far as a slot.
     api.add_middleware(ApiKeyGate, guards=guards)
+    # Every response, refusals included, names its request.
+    api.add_middleware(RequestIdHeader, ids=core.request_ids, model=lambda: core.config.model_name)
     # Outermost of all: a request that asks for its per-hop split is timed from entry.
     api.add_middleware(HopTiming)
     api.add_exception_handler(errors.ServingError, errors.handle)

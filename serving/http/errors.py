@@ -55,7 +55,24 @@ class PeerRefused(ServingError):
         self.headers = dict(headers or {})  # type: ignore[misc]
 
 
+class UnknownRequest(ServingError):
+    """Feedback named a request id this zone did not issue for this model."""
+
+
+class RequestTooOld(ServingError):
+    """Feedback for a request older than the config accepts."""
+
+
+class FeedbackUnavailable(ServingError):
+    """The drop cannot take feedback now (no keeper, queue full) or feedback is not set up."""
+
+    headers: ClassVar[dict[str, str]] = {"Retry-After": "5"}
+
+
 STATUS: dict[type[ServingError], int] = {
+    UnknownRequest: 404,
+    RequestTooOld: 410,
+    FeedbackUnavailable: 503,
     InvalidInput: 422,
     UnknownModel: 404,
     UnsupportedEncoding: 415,

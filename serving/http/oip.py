@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from contracts.serve_api import LIVE, OIP_MODELS, OIP_ROOT, READY
 from serving.core import ServingCore
-from serving.http import oip_wire
+from serving.http import oip_wire, request_id
 from serving.http.params import ClientKey
 from serving.http.telemetry import observed
 from serving.peers import PeerAnswer, PeerOp
@@ -170,12 +170,18 @@ def router(core: ServingCore, authenticated: list[Any]) -> APIRouter:
             other = await call.timed(peer_call(name, "infer", texts, client_key, version))
             if other is not None:
                 answered, predictions, labels = other.version, other.predictions, other.labels
+                issued = request_id.current()
+                if issued is not None and answered is not None:
+                    core.payload_log.predictions(
+                        name, answered, issued, texts, list(predictions or []), call.infer_ms
+                    )
             else:
                 core.check_texts(texts, "inputs[0].data")
                 core.named(name, version)
                 answer = await call.timed(core.answer(texts, client_key, version))
                 answered = answer.predictor.info.version
                 predictions, labels = answer.predictions, answer.predictor.labels
+                core.log_answer(answer, texts, request_id.current(), call.infer_ms)
             call.answered(answered)
             encoded = oip_wire.encode_infer(name, answered, decoded, predictions, labels)
             return Response(

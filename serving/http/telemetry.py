@@ -15,11 +15,13 @@ from fastapi import HTTPException, Response
 
 from contracts.serve_api import (
     FAMILY,
+    FEEDBACK,
     HEALTHZ,
     LIMITS,
     LIVE,
     MODEL_VERSION_HEADER,
     MODELS,
+    MOUNTED_FEEDBACK,
     MOUNTED_PREDICT,
     MOUNTED_READY,
     MOUNTED_STATUS,
@@ -38,8 +40,13 @@ from serving.metrics import ReplicaMetrics
 T = TypeVar("T")
 
 FAMILY_ROUTE = f"{FAMILY}{MOUNTED_PREDICT}"  # the metrics label of every family member's route
-_FIXED_ROUTES = (PREDICT, STATUS, LIMITS, HEALTHZ, LIVE, READY, OIP_ROOT)
-_MOUNTED = {MOUNTED_PREDICT: PREDICT, MOUNTED_STATUS: STATUS, MOUNTED_READY: MOUNTED_READY}
+_FIXED_ROUTES = (PREDICT, STATUS, LIMITS, HEALTHZ, LIVE, READY, OIP_ROOT, FEEDBACK)
+_MOUNTED = {
+    MOUNTED_PREDICT: PREDICT,
+    MOUNTED_STATUS: STATUS,
+    MOUNTED_READY: MOUNTED_READY,
+    MOUNTED_FEEDBACK: FEEDBACK,
+}
 
 
 def route_label(path: str) -> str:

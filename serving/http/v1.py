@@ -9,9 +9,11 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from contracts.serve_api import (
+    FEEDBACK,
     HEALTHZ,
     LIMITS,
     MODELS,
+    MOUNTED_FEEDBACK,
     MOUNTED_PREDICT,
     MOUNTED_READY,
     MOUNTED_STATUS,
@@ -19,9 +21,12 @@ from contracts.serve_api import (
     STATUS,
 )
 from serving.core import ServingCore
+from serving.http import request_id
 from serving.http.params import ClientKey
 from serving.http.telemetry import observed
 from serving.schemas import (
+    FeedbackAccepted,
+    FeedbackRequest,
     LimitsOut,
     ModelRef,
     PredictionOut,
@@ -43,7 +48,10 @@ def router(core: ServingCore, authenticated: list[Any]) -> APIRouter:
             answer = await call.timed(core.answer(payload.texts, client_key))
             predictions, info = answer.predictions, answer.predictor.info
             call.answered(info.version)
+            issued = request_id.current()
+            core.log_answer(answer, payload.texts, issued, call.infer_ms)
             return PredictResponse(
+                request_id=issued,
                 predictions=[PredictionOut(**p.__dict__) for p in predictions],
                 model=ModelRef(
                     name=info.name,
@@ -85,6 +93,39 @@ def router(core: ServingCore, authenticated: list[Any]) -> APIRouter:
     ) -> PredictResponse:
         core.is_served(name)
         return await answer(payload, response, client_key)
+
+    # Feedback: /v1/feedback for the default model's application, /feedback inside a model's
+    # own, /v1/models/{name}/feedback where the default application gets it. 202: the record
+    # is with the drop keeper, which writes it off this path.
+    @api.post(
+        FEEDBACK, status_code=202, response_model=FeedbackAccepted, dependencies=authenticated
+    )
+    @api.post(
+        MOUNTED_FEEDBACK,
+        status_code=202,
+        response_model=FeedbackAccepted,
+        dependencies=authenticated,
+    )
+    async def feedback(body: FeedbackRequest, response: Response) -> FeedbackAccepted:
+        async with observed(core.metrics, FEEDBACK, response) as call:
+            accepted = core.feedback(body)
+            call.status = 202
+            return accepted
+
+    @api.post(
+        MODELS + "/{name}" + MOUNTED_FEEDBACK,
+        status_code=202,
+        response_model=FeedbackAccepted,
+        dependencies=authenticated,
+    )
+    async def feedback_named(
+        name: str, body: FeedbackRequest, response: Response
+    ) -> FeedbackAccepted:
+        async with observed(core.metrics, FEEDBACK, response) as call:
+            core.is_served(name)
+            accepted = core.feedback(body)
+            call.status = 202
+            return accepted
 
     @api.get(STATUS, response_model=ServingStatus, dependencies=authenticated)
     @api.get(MOUNTED_STATUS, response_model=ServingStatus, dependencies=authenticated)

@@ -54,11 +54,19 @@ def _imported_roots(package: str) -> set[str]:
 @pytest.mark.parametrize(
     ("package", "forbidden"),
     [
-        ("serving", {"torch", "transformers", "training", "ingestion", "bulkhead", "mlflow"}),
+        (
+            "serving",
+            {"torch", "transformers", "training", "ingestion", "bulkhead", "mlflow", "drop"},
+        ),
         ("training", {"serving", "bulkhead", "ingestion"}),
         ("ingestion", {"serving", "training", "torch", "bulkhead"}),
         ("registry", {"serving", "training", "ingestion", "torch", "bulkhead", "loadtests"}),
         ("contracts", {"serving", "training", "ingestion", "registry", "bulkhead", "loadtests"}),
+        # The drop keeper trusts nothing of the zones it sits between: contracts only.
+        (
+            "drop",
+            {"serving", "training", "ingestion", "registry", "bulkhead", "loadtests", "ray"},
+        ),
     ],
 )
 def test_zone_packages_do_not_reach_across(package: str, forbidden: set[str]) -> None:

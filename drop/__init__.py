@@ -1,0 +1,1 @@
+"""The one-way drop between the serve zone and the ingest zone: its keeper and its reader."""
