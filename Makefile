@@ -68,7 +68,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy contracts bulkhead registry ingestion training serving loadtests
+	$(BIN)/mypy contracts bulkhead registry ingestion training serving loadtests drop
 
 check: lint typecheck test
 

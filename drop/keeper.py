@@ -2,8 +2,9 @@
 
 It runs as an identity of its own (``bulkhead-drop``), listens on a Unix datagram socket only
 the serve zone may send to (the socket file's group), and appends each valid record to
-``<root>/<model>/<opened UTC>-<n>.jsonl`` (files 0640, folders 2750, group: the ingest zone's,
-so the ingest zone may read and only the keeper may write). The serve zone can add records and
+``<root>/<model>/<opened UTC>-<pid>-<n>.jsonl`` (files 0640; the root's set-gid group, the
+ingest zone's, passes to every folder and file, so the ingest zone may read and only the
+keeper may write). The serve zone can add records and
 nothing else: it cannot read, change or delete what it sent, and a record it sends is checked
 here (schema, sizes, the sender's uid from the kernel's ``SCM_CREDENTIALS``) before it lands.
 
@@ -11,7 +12,7 @@ Limits: ``max_bytes`` for the whole drop (records beyond it are refused and coun
 drop never fills the disk); files are closed after ``rotate_bytes`` or ``rotate_s`` and
 deleted after ``retention_s``. Counters go to ``stats_file`` every few seconds.
 
-    python -m drop.keeper --socket S --root R --stats S [--allow-uid U ...] [--group-gid G]
+    python -m drop.keeper --socket S --root R --stats S [--allow-uid U ...]
 """
 
 from __future__ import annotations
@@ -44,7 +45,6 @@ class KeeperSettings(BaseModel):
     root: Path
     stats_file: Path
     allowed_uids: tuple[int, ...] = Field(description="Senders the keeper accepts records from.")
-    group_gid: int | None = Field(None, description="Group of the drop's files (ingest's).")
     max_bytes: int = Field(1024**3, ge=1024, description="The whole drop's size cap.")
     rotate_bytes: int = Field(16 * 1024**2, ge=1024)
     rotate_s: float = Field(600, gt=0)
@@ -125,20 +125,14 @@ class Keeper:
             handle = None
         if handle is None:
             folder = self.settings.root / model
-            if not folder.is_dir():
-                folder.mkdir(parents=True, mode=0o2750)
-                self._group(folder, 0o2750)
+            # Set-gid and group come from the root folder (a keeper outside the ingest group
+            # could not set them itself).
+            folder.mkdir(parents=True, mode=0o750, exist_ok=True)
             self._sequence += 1
             stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%SZ")
             handle = _OpenFile(folder / f"{stamp}-{os.getpid()}-{self._sequence}.jsonl", now)
-            self._group(handle.path, 0o640)
             self._files[model] = handle
         return handle
-
-    def _group(self, path: Path, mode: int) -> None:
-        if self.settings.group_gid is not None:
-            os.chown(path, -1, self.settings.group_gid)
-        os.chmod(path, mode)
 
     def _close(self, model: str) -> None:
         handle = self._files.pop(model, None)
@@ -178,9 +172,10 @@ class Keeper:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024**2)
         sock.bind(str(path))
-        # Group write only (the serve zone's group, set by whoever started the keeper): others
-        # cannot even connect.
-        os.chmod(path, 0o620)
+        # Anyone who may pass the socket's folder may send: the platform gives that folder to
+        # the serve zone's group alone (bulkhead/platform/handover.py: prepare_drop), and each
+        # datagram's sender uid is checked again in ``accept``.
+        os.chmod(path, 0o622)
         return sock
 
     def receive(self, sock: socket.socket) -> None:
@@ -219,7 +214,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--stats", type=Path, required=True)
     parser.add_argument("--allow-uid", type=int, action="append", default=[])
-    parser.add_argument("--group-gid", type=int, default=None)
     parser.add_argument("--max-bytes", type=int, default=1024**3)
     parser.add_argument("--rotate-s", type=float, default=600)
     parser.add_argument("--retention-s", type=float, default=30 * 86_400)
@@ -230,7 +224,6 @@ def main(argv: list[str] | None = None) -> None:
         root=args.root,
         stats_file=args.stats,
         allowed_uids=tuple(args.allow_uid or [os.getuid()]),
-        group_gid=args.group_gid,
         max_bytes=args.max_bytes,
         rotate_s=args.rotate_s,
         retention_s=args.retention_s,

@@ -140,6 +140,20 @@ class RolloutSeen(BaseModel):
     shadow_pending: int
 
 
+class PayloadLogSeen(BaseModel):
+    """This replica's payload log since it started: records by outcome (sent, or dropped:
+    buffer_full, drop_busy, drop_unreachable, too_large) and why the drop last failed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool
+    sample_rate: float
+    inputs: str
+    pending: int
+    records: dict[str, int]
+    drop_error: str | None
+
+
 class ServingStatus(BaseModel):
     """What one replica serves and what it refused, and why (``bulkhead status`` shows it)."""
 
@@ -154,3 +168,4 @@ class ServingStatus(BaseModel):
         description="Versions this replica will not load (until restarted), with the reason."
     )
     rollout: RolloutSeen | None = None
+    payload_log: PayloadLogSeen | None = None

@@ -41,6 +41,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPlatform]
     state = PlatformState.load(test_platform.paths.state_file)
     leaders = [state.registry.process.pid] if state.registry else []
     leaders += [z.process.pid for z in state.zones.values()]
+    leaders += [state.drop_keeper.pid] if state.drop_keeper else []
     try:
         yield test_platform
     finally:

@@ -61,6 +61,13 @@ def print_status(console: Console, status: PlatformStatus) -> None:
     console.print(f"security: {' + '.join(modes)}")
     pid = status.rollout_controller_pid
     console.print(f"rollout controller: {f'running (pid {pid})' if pid else 'stopped'}")
+    drop = status.drop
+    if drop is not None:
+        state = f"running (pid {drop.pid})" if drop.pid else "[yellow]stopped[/]"
+        console.print(
+            f"payload drop: {state}, {drop.records:,} records ({drop.bytes / 1e6:.1f} MB) in "
+            f"{drop.records_dir}; refused {drop.refused}, dropped as full {drop.dropped_full}"
+        )
 
 
 def isolation_table(matrix: Matrix) -> Table:

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from bulkhead.platform import balancer, handover, identity, serve_nodes, services
+from bulkhead.platform import balancer, drop_keeper, handover, identity, serve_nodes, services
 from bulkhead.platform.paths import StatePaths
 from bulkhead.platform.procs import (
     ServiceStartError,
@@ -32,7 +32,13 @@ from bulkhead.platform.report import LogReporter, Reporter
 from bulkhead.platform.secrets import ensure_secret_dir, ensure_token, read_secret, write_secret
 from bulkhead.platform.settings import ModelSpec, PlatformSettings, Zone
 from bulkhead.platform.state import PlatformState, RegistryState
-from bulkhead.platform.status import PlatformStatus, ServeNodeStatus, ServingView, ZoneStatus
+from bulkhead.platform.status import (
+    DropStatus,
+    PlatformStatus,
+    ServeNodeStatus,
+    ServingView,
+    ZoneStatus,
+)
 from bulkhead.security import tls as tls_files
 from bulkhead.security import tls_terminator
 from bulkhead.security.isolation import ZONE_NODES, IsolationError, IsolationLayout, Node
@@ -114,6 +120,7 @@ class Platform:
         ensure_secret_dir(paths.secrets)
         ensure_token(paths.flask_secret)
         api_key = ensure_token(paths.serve_api_key)
+        ensure_token(paths.request_id_key)
         write_secret(paths.serve_auth_header, f"Authorization: Bearer {api_key}\n")
         for zone in Zone:
             ensure_token(paths.ray_token(zone))
@@ -159,6 +166,7 @@ class Platform:
                 self._ensure_secrets()
             self._up_identities(state)
             self._up_registry(state, started)
+            self._up_drop_keeper(state, started)
             for zone in Zone:
                 self._up_zone(state, zone, started)
             self._up_rollout_controller(state, started)
@@ -263,6 +271,8 @@ class Platform:
         state.zones = {z: s for z, s in state.zones.items() if is_alive(s.process)}
         if state.rollout_controller and not is_alive(state.rollout_controller):
             state.rollout_controller = None
+        if state.drop_keeper and not is_alive(state.drop_keeper):
+            state.drop_keeper = None
         state.serve_workers = {k: r for k, r in state.serve_workers.items() if is_alive(r)}
         if state.balancer and not is_alive(state.balancer):
             state.balancer = None
@@ -453,6 +463,17 @@ class Platform:
             state.tls_terminator = record
             self.save_state(state)
 
+    def _up_drop_keeper(self, state: PlatformState, started: list[Any]) -> None:
+        """The one writer of the serve -> ingest drop, as its own identity (drop/keeper.py)."""
+        if state.drop_keeper is not None and is_alive(state.drop_keeper):
+            return
+        who = "bulkhead-drop" if state.identities is not None else "the operator"
+        with self._step(f"payload and feedback drop keeper ({who}) at {self.paths.drop_records}"):
+            record = drop_keeper.start(self.paths, state.identities)
+            started.append(record)
+            state.drop_keeper = record
+            self.save_state(state)
+
     def _up_rollout_controller(self, state: PlatformState, started: list[Any]) -> None:
         """The unattended rollout controller: the operator's process, with the operator's
         registry credentials, never inside a zone (bulkhead/delivery/controller.py)."""
@@ -517,6 +538,10 @@ class Platform:
             shutil.rmtree(self.paths.haproxy_dir, ignore_errors=True)
             shutil.rmtree(self.paths.serve_cache, ignore_errors=True)
             self.save_state(state)
+        if state.drop_keeper is not None:  # after the replicas: their last flush lands
+            stop_session(state.drop_keeper)
+            state.drop_keeper = None
+            stopped += 1
         if state.registry is not None:
             with self._step(f"stop the registry (session {state.registry.process.pid})"):
                 stop_session(state.registry.process)
@@ -542,6 +567,22 @@ class Platform:
         return stopped
 
     # ------------------------------------------------------------ status
+
+    def _drop_status(self, state: PlatformState) -> DropStatus | None:
+        keeper = state.drop_keeper
+        counted = drop_keeper.stats(self.paths)
+        if keeper is None and counted is None:
+            return None
+        counted = counted or drop_keeper.KeeperStats()
+        return DropStatus(
+            pid=keeper.pid if keeper is not None and is_alive(keeper) else None,
+            records_dir=str(self.paths.drop_records),
+            records=counted.records,
+            bytes=counted.bytes,
+            refused=counted.invalid + counted.refused_sender + counted.truncated,
+            dropped_full=counted.dropped_full,
+            by_model=counted.by_model,
+        )
 
     def _serve_node_status(self, state: PlatformState, head: ZoneStatus) -> list[ServeNodeStatus]:
         serve = self.settings.serve
@@ -628,6 +669,7 @@ class Platform:
             latest_snapshots={name: str(path) for name, path in state.latest_snapshots.items()},
             isolated=state.isolation is not None,
             tls=state.tls,
+            drop=self._drop_status(state),
             rollout_controller_pid=(
                 state.rollout_controller.pid
                 if state.rollout_controller and is_alive(state.rollout_controller)

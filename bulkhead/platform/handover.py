@@ -125,6 +125,27 @@ def prepare_folders(
     _own(haproxy.parent, identities, None, 0o711)
     haproxy.mkdir(exist_ok=True)
     _own(haproxy, identities, Role.SERVE, 0o700)
+    prepare_drop(paths, identities)
+
+
+def prepare_drop(paths: StatePaths, identities: Identities | None) -> None:
+    """The one-way drop (drop/keeper.py): the keeper owns both folders. The inbox (its
+    socket) may be passed by the serve zone's group alone; the records folder's set-gid group
+    is the ingest zone's, which may read every file the keeper writes there and write none.
+    The serve zone cannot enter it: it cannot read back, change or delete what it sent."""
+    paths.drop.mkdir(parents=True, exist_ok=True)
+    _own(paths.drop, identities, None, 0o711)
+    inbox, records = paths.drop_inbox, paths.drop_records
+    inbox.parent.mkdir(parents=True, exist_ok=True)
+    for folder, group, mode in ((inbox, Role.SERVE, 0o710), (records, Role.INGEST, 0o2750)):
+        folder.mkdir(exist_ok=True)
+        if identities is not None:
+            os.chown(folder, identities.of(Role.DROP).uid, identities.of(group).gid)
+        os.chmod(folder, mode)
+    if identities is not None:  # what the keeper wrote before keeps its owner and group
+        keeper, reader = identities.of(Role.DROP).uid, identities.of(Role.INGEST).gid
+        for path in records.rglob("*"):
+            os.chown(path, keeper, reader, follow_symlinks=False)
 
 
 def write_auth_config(paths: StatePaths, admin_password: str) -> None:
@@ -173,6 +194,7 @@ def hand_over_secrets(
         write_secret(paths.handed_registry_credentials(zone), handed.to_json())
         _own(paths.handed_registry_credentials(zone), identities, role, 0o600)
     _hand(paths.serve_api_key, paths.handed_api_key, identities, Role.SERVE)
+    _hand(paths.request_id_key, paths.handed_request_id_key, identities, Role.SERVE)
     hand_client_keys(paths, identities)
     admin = RegistryCredentials.from_file(paths.registry_credentials("admin"))
     write_auth_config(paths, admin.password.get_secret_value())

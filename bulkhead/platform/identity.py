@@ -9,7 +9,11 @@ signal another zone's processes, whatever the network allows. Privileges are dro
 so nothing a zone runs keeps root; ``--no-new-privs`` stops it from regaining any through a
 set-uid program.
 
-Snapshots are the one hand-off through the file system: the ingest user owns the snapshot
+The payload drop is the other: only the drop keeper (``bulkhead-drop``) writes it; its folder's
+set-gid group is the ingest user's, so the ingest zone reads it; the serve zone reaches the
+keeper's socket (a folder of the serve user's group) and nothing else of it.
+
+Snapshots are the first hand-off through the file system: the ingest user owns the snapshot
 folder, whose group ``bulkhead-snapshots`` (set-gid, so every new file inherits it) the train
 user is a member of; the serve user is not, so it can read neither snapshots nor checkpoints.
 
@@ -35,6 +39,8 @@ class Role(StrEnum):
     INGEST = "ingest"
     TRAIN = "train"
     SERVE = "serve"
+    # The drop keeper (drop/keeper.py): the one writer of the serve -> ingest drop.
+    DROP = "drop"
 
 
 SNAPSHOT_GROUP = "bulkhead-snapshots"

@@ -94,6 +94,41 @@ class StatePaths:
         """Source files handed to the ingest zone (it reads nothing of the operator's)."""
         return self.service_dir(Role.INGEST) / "inbox"
 
+    # The payload and feedback drop (contracts/drop.py): the keeper's socket folder, which the
+    # serve zone may pass, and the records, which the ingest zone may read.
+    @property
+    def drop(self) -> Path:
+        return self.home / "drop"
+
+    @property
+    def drop_inbox(self) -> Path:
+        """Under /tmp when the home is deep: a Unix socket's path holds at most 107 bytes."""
+        candidate = self.drop / "inbox"
+        if len(str(candidate)) <= 90:
+            return candidate
+        return self._short_root() / "drop-inbox"
+
+    @property
+    def drop_socket(self) -> Path:
+        return self.drop_inbox / "drop.sock"
+
+    @property
+    def drop_records(self) -> Path:
+        return self.drop / "records"
+
+    @property
+    def drop_stats(self) -> Path:
+        return self.service_home(Role.DROP) / "keeper-stats.json"
+
+    @property
+    def request_id_key(self) -> Path:
+        """The serve zone's key for request ids (serving/request_ids.py)."""
+        return self.secrets / "request-id-key"
+
+    @property
+    def handed_request_id_key(self) -> Path:
+        return self.service_secrets(Role.SERVE) / "request-id-key"
+
     @property
     def train_runs(self) -> Path:
         """Ray Train's checkpoints: the train zone's alone."""

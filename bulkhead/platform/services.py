@@ -20,6 +20,7 @@ from bulkhead.platform.secrets import read_secret
 from bulkhead.platform.settings import PlatformSettings, ServeZoneSettings, Zone, ZonePorts
 from bulkhead.platform.state import ZoneState
 from contracts import env as names
+from contracts.drop import DROP_SOCKET_ENV, REQUEST_ID_KEY_FILE_ENV
 
 # What a service inherits from the operator's environment: locale, time zone and the numeric
 # libraries' CPU settings (OpenBLAS needs OPENBLAS_CORETYPE on some processors to compute
@@ -218,6 +219,9 @@ def zone_env(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> dict[
         env[names.SERVE_API_KEY_FILE] = str(paths.handed_api_key)
         env[names.SERVE_CLIENT_KEYS_FILE] = str(paths.handed_client_keys)
         env[SERVE_CACHE_DIR_ENV] = str(paths.serve_cache)
+        # The one-way drop: the keeper's socket, and the key request ids are signed with.
+        env[DROP_SOCKET_ENV] = str(paths.drop_socket)
+        env[REQUEST_ID_KEY_FILE_ENV] = str(paths.handed_request_id_key)
         env.update(serve_ingress_env(settings, paths))
     if zone in (Zone.TRAIN, Zone.SERVE):
         # Ray starts workers at nice 15; in the train and serve zones the workers (trainers,

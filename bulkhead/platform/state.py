@@ -53,6 +53,9 @@ class PlatformState(BaseModel):
     balancer: ProcessRecord | None = Field(
         None, description="The front HAProxy of a serve zone of several nodes."
     )
+    drop_keeper: ProcessRecord | None = Field(
+        None, description="The payload and feedback drop's keeper (drop/keeper.py)."
+    )
     rollout_controller: ProcessRecord | None = Field(
         None, description="`bulkhead rollout watch --forever`, started by `up`."
     )

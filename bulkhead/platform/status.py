@@ -44,6 +44,20 @@ class ServeNodeStatus(BaseModel):
     balancer_check: str | None = None
 
 
+class DropStatus(BaseModel):
+    """The one-way drop (serve -> ingest) as its keeper last counted it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pid: int | None = Field(description="The keeper; null = not running.")
+    records_dir: str
+    records: int = Field(0, description="Records written since the keeper started.")
+    bytes: int = Field(0, description="Size of the whole drop.")
+    refused: int = Field(0, description="Invalid records, unknown senders, oversized datagrams.")
+    dropped_full: int = Field(0, description="Records refused because the drop was full.")
+    by_model: dict[str, int] = Field(default_factory=dict)
+
+
 class PlatformStatus(BaseModel):
     """What ``bulkhead status --json`` prints; scripts rely on these keys."""
 
@@ -78,6 +92,9 @@ class PlatformStatus(BaseModel):
     )
     balancer_pid: int | None = Field(
         None, description="The front balancer of several serve nodes; null = none running."
+    )
+    drop: DropStatus | None = Field(
+        None, description="The payload and feedback drop's keeper; null = never started."
     )
 
     @property

@@ -29,6 +29,7 @@ from serving.schemas import (
     FeedbackRequest,
     LimitsOut,
     ModelRef,
+    PayloadLogSeen,
     PredictionOut,
     PredictRequest,
     PredictResponse,
@@ -71,6 +72,7 @@ def router(core: ServingCore, authenticated: list[Any]) -> APIRouter:
             last_error=core.lifecycle.last_error,
             refused=dict(core.lifecycle.refused),
             rollout=rollout_seen(core),
+            payload_log=payload_log_seen(core),
         )
 
     # The default model's application (route prefix `/`) answers /v1/predict and
@@ -196,4 +198,16 @@ def rollout_seen(core: ServingCore) -> RolloutSeen | None:
         weight=state.weight,
         candidate_loaded=held is not None and held.info.version == state.candidate,
         shadow_pending=core.traffic.shadow.pending,
+    )
+
+
+def payload_log_seen(core: ServingCore) -> PayloadLogSeen:
+    log = core.payload_log
+    return PayloadLogSeen(
+        enabled=log.config.enabled,
+        sample_rate=log.config.sample_rate,
+        inputs=log.config.inputs,
+        pending=log.pending,
+        records=dict(log.counts.by_outcome),
+        drop_error=log.sender.last_error,
     )

@@ -38,9 +38,21 @@ pytestmark = [
 ATTACKS = Path(__file__).with_name("zone_attacks.py")
 # What a zone may do to itself (controls) and in the one hand-off it takes part in.
 ALLOWED = {
-    Zone.INGEST: {"own ray token", "own registry credentials", "snapshots", "write snapshots"},
+    Zone.INGEST: {
+        "own ray token",
+        "own registry credentials",
+        "snapshots",
+        "write snapshots",
+        "drop records",
+        "drop records folder",
+    },
     Zone.TRAIN: {"own ray token", "own registry credentials", "snapshots", "train checkpoints"},
-    Zone.SERVE: {"own ray token", "own registry credentials", "write serve cache"},
+    Zone.SERVE: {
+        "own ray token",
+        "own registry credentials",
+        "write serve cache",
+        "send to the drop",
+    },
 }
 
 
@@ -57,7 +69,26 @@ def _champion_path(platform: TestPlatform) -> str:
     return f"{root}/bundle/model.onnx"
 
 
-def _spec(platform: TestPlatform, state: PlatformState, zone: Zone) -> dict[str, Any]:
+def _a_drop_record(platform: TestPlatform, served: Served) -> Path:
+    """A file the drop keeper wrote (a prediction logged through the serve zone)."""
+    import time
+
+    answer = httpx.post(
+        f"{served.url}/v1/predict", json={"texts": ["a drop probe"]}, headers=served.headers
+    )
+    assert answer.status_code == 200, answer.text
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = sorted(platform.paths.drop_records.rglob("*.jsonl"))
+        if found:
+            return found[-1]
+        time.sleep(0.5)
+    raise AssertionError(f"no drop record under {platform.paths.drop_records}")
+
+
+def _spec(
+    platform: TestPlatform, state: PlatformState, zone: Zone, drop_record: Path
+) -> dict[str, Any]:
     paths = platform.paths
     read: dict[str, str] = {
         "operator: registry admin credentials": str(paths.registry_credentials("admin")),
@@ -69,8 +100,12 @@ def _spec(platform: TestPlatform, state: PlatformState, zone: Zone) -> dict[str,
         "own registry credentials": str(paths.handed_registry_credentials(zone)),
         "snapshots": str(next(paths.snapshots.rglob("manifest.json"))),
         "train checkpoints": str(paths.train_runs),
+        # The one-way drop: only the ingest zone reads it; the serve zone cannot read back.
+        "drop records": str(drop_record),
+        "drop records folder": str(drop_record.parent),
     }
     write: dict[str, str] = {
+        "write drop records": str(drop_record.parent),
         "write artifact store": str(paths.artifacts),
         "write snapshots": str(paths.snapshots),
         "write serve cache": str(paths.serve_cache),
@@ -98,14 +133,30 @@ def _spec(platform: TestPlatform, state: PlatformState, zone: Zone) -> dict[str,
     return {
         "read": read,
         "write": write,
+        # Only the serve zone may hand records to the drop keeper; nobody may delete one.
+        "send": {"send to the drop": str(paths.drop_socket)},
+        "delete": {"delete a drop record": str(drop_record)},
         "signal": signal,
         "connect": connect,
         "registry_put": [f"http://127.0.0.1:{platform.registry_port}", _champion_path(platform)],
     }
 
 
-REFUSED = {"read": "refused", "write": "refused", "signal": "refused", "registry": "403"}
-SUCCEEDED = {"read": {"read", "listed"}, "write": {"written"}, "signal": {"may signal"}}
+REFUSED = {
+    "read": "refused",
+    "write": "refused",
+    "signal": "refused",
+    "registry": "403",
+    "send": "refused",
+    "delete": "refused",
+}
+SUCCEEDED = {
+    "read": {"read", "listed"},
+    "write": {"written"},
+    "signal": {"may signal"},
+    "send": {"sent"},
+    "delete": {"deleted"},
+}
 
 
 @pytest.mark.parametrize("zone", list(Zone))
@@ -114,7 +165,7 @@ def test_a_zone_identity_reaches_nothing_of_another_zones(
 ) -> None:
     state = PlatformState.load(platform.paths.state_file)
     assert state.identities is not None
-    spec = _spec(platform, state, zone)
+    spec = _spec(platform, state, zone, _a_drop_record(platform, served))
     encoded = base64.b64encode(json.dumps(spec).encode()).decode()
     outcome = run_job(
         state.zones[zone],

@@ -46,6 +46,29 @@ def _write(folder: str) -> str:
     return "written"
 
 
+def _send(path: str) -> str:
+    """One datagram to a Unix socket (the drop keeper's): may this identity reach it?"""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.connect(path)
+            sock.send(b'{"kind": "probe"}\n')
+        return "sent"
+    except PermissionError:
+        return "refused"
+    except (FileNotFoundError, ConnectionRefusedError):
+        return "missing"
+
+
+def _delete(path: str) -> str:
+    try:
+        os.unlink(path)
+        return "deleted"
+    except PermissionError:
+        return "refused"
+    except FileNotFoundError:
+        return "missing"
+
+
 def _signal(pid: int) -> str:
     try:
         os.kill(pid, 0)  # signal 0: the permission check without the signal
@@ -90,6 +113,10 @@ def main(spec: dict[str, object]) -> dict[str, object]:
         record("read", label, _read(path))
     for label, path in dict(spec["write"]).items():  # type: ignore[call-overload]
         record("write", label, _write(path))
+    for label, path in dict(spec.get("send", {})).items():  # type: ignore[call-overload]
+        record("send", label, _send(path))
+    for label, path in dict(spec.get("delete", {})).items():  # type: ignore[call-overload]
+        record("delete", label, _delete(path))
     for label, pid in dict(spec["signal"]).items():  # type: ignore[call-overload]
         record("signal", label, _signal(int(pid)))
     for label, (host, port) in dict(spec["connect"]).items():  # type: ignore[call-overload]

@@ -18,6 +18,7 @@ from bulkhead.harness.chaos.delivery import (
     rollout_slow,
     shadow_cost,
 )
+from bulkhead.harness.chaos.drop import drop_stalled
 from bulkhead.harness.chaos.inputs import hostile_input
 from bulkhead.harness.chaos.models import bad_artifact, rollout
 from bulkhead.harness.chaos.nodes import node_loss, rolling_restart
@@ -43,6 +44,7 @@ SCENARIOS: dict[str, Callable[[ChaosContext], ScenarioResult]] = {
     "rollout-erroring": rollout_erroring,
     "rollout-disagreeing": rollout_disagreeing,
     "shadow-cost": shadow_cost,
+    "drop-stalled": drop_stalled,
     "model-added": model_added,
     "model-onboarded": model_onboarded,
     "model-scaling": model_scaling,

@@ -56,6 +56,7 @@ def test_each_service_is_handed_only_its_own_secrets(tmp_path: Path) -> None:
     for zone in Zone:
         ensure_token(paths.ray_token(zone))
     ensure_token(paths.serve_api_key)
+    ensure_token(paths.request_id_key)
     ensure_token(paths.flask_secret)
     for user in ("admin", "ingest", "trainer", "server"):
         creds = RegistryCredentials.model_validate(
@@ -67,8 +68,15 @@ def test_each_service_is_handed_only_its_own_secrets(tmp_path: Path) -> None:
     handed = {role: sorted(p.name for p in paths.service_secrets(role).iterdir()) for role in Role}
     assert handed[Role.INGEST] == ["ray.token", "registry.json"]
     assert handed[Role.TRAIN] == ["ray.token", "registry.json"]
-    assert handed[Role.SERVE] == ["api-key", "client-keys.json", "ray.token", "registry.json"]
+    assert handed[Role.SERVE] == [
+        "api-key",
+        "client-keys.json",
+        "ray.token",
+        "registry.json",
+        "request-id-key",
+    ]
     assert handed[Role.REGISTRY] == ["flask-secret", "mlflow-auth.ini"]
+    assert handed[Role.DROP] == []  # the keeper holds no secret at all
     server = RegistryCredentials.from_file(paths.handed_registry_credentials(Zone.SERVE))
     assert server.username == "server"
     assert "admin-pw" in paths.auth_config.read_text()  # the registry's own, 0600
@@ -76,3 +84,5 @@ def test_each_service_is_handed_only_its_own_secrets(tmp_path: Path) -> None:
         assert paths.service_secrets(role).stat().st_mode & 0o777 == 0o700
     assert paths.home.stat().st_mode & 0o777 == 0o711
     assert paths.snapshots.stat().st_mode & 0o7777 == 0o2750
+    assert paths.drop_records.stat().st_mode & 0o7777 == 0o2750  # ingest's group reads
+    assert paths.drop_inbox.stat().st_mode & 0o7777 == 0o710  # serve's group passes

@@ -1,0 +1,71 @@
+"""Start the drop keeper (drop/keeper.py) as its own identity, and read its counters."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from bulkhead.platform.identity import SERVICE_UMASK, Identities, Role
+from bulkhead.platform.paths import StatePaths
+from bulkhead.platform.procs import ProcessRecord, spawn, wait_until
+from bulkhead.platform.services import clean_env, venv_bin
+
+STARTUP_TIMEOUT_S = 30.0
+
+
+class KeeperStats(BaseModel):
+    """What the keeper last wrote to its stats file (``None`` fields: never written)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    records: int = 0
+    invalid: int = 0
+    refused_sender: int = 0
+    dropped_full: int = 0
+    truncated: int = 0
+    bytes: int = 0
+    by_model: dict[str, int] = {}
+
+
+def command(paths: StatePaths, identities: Identities | None) -> list[str]:
+    sender = identities.of(Role.SERVE).uid if identities is not None else os.getuid()
+    drop = identities.of(Role.DROP).drop_prefix() if identities is not None else []
+    return [
+        *drop,
+        str(venv_bin() / "python"),
+        "-m",
+        "drop.keeper",
+        "--socket",
+        str(paths.drop_socket),
+        "--root",
+        str(paths.drop_records),
+        "--stats",
+        str(paths.drop_stats),
+        "--allow-uid",
+        str(sender),
+    ]
+
+
+def start(paths: StatePaths, identities: Identities | None) -> ProcessRecord:
+    """No network at all: it runs in the host's namespace whatever ``--isolate`` builds (a
+    Unix socket is reached by its path, from any namespace)."""
+    paths.drop_socket.unlink(missing_ok=True)
+    record = spawn(
+        command(paths, identities),
+        clean_env(home=paths.service_home(Role.DROP)),
+        paths.log_file("drop-keeper"),
+        cwd=paths.service_home(Role.DROP),
+        umask=SERVICE_UMASK,
+    )
+    wait_until(paths.drop_socket.exists, record, "the drop keeper", STARTUP_TIMEOUT_S, 0.1)
+    return record
+
+
+def stats(paths: StatePaths) -> KeeperStats | None:
+    try:
+        return KeeperStats.model_validate(json.loads(Path(paths.drop_stats).read_text()))
+    except (OSError, ValueError):
+        return None
