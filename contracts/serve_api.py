@@ -90,8 +90,9 @@ def error_detail(body: object) -> str | None:
 # generators and proxies can count versions without parsing bodies.
 MODEL_VERSION_HEADER = "x-model-version"
 # Every response's id (serving/request_ids.py): what feedback names, and what the payload log
-# records.
-REQUEST_ID_HEADER = "x-request-id"
+# records. Not `x-request-id`: Ray Serve's proxy sets that one to its own trace id
+# (unsigned, for Serve's logs), over anything a replica answers.
+REQUEST_ID_HEADER = "x-bulkhead-request-id"
 SERVER_TIMING_HEADER = "server-timing"
 # A client that sends its wall clock (ns since the epoch) in this header gets the replica's
 # per-hop split in ``server-timing`` (``hop-*`` entries; see serving/http/hops.py).

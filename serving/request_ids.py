@@ -1,6 +1,6 @@
 """Request ids that any replica of the zone can recognise, with no shared state.
 
-Every response carries an id (``x-request-id``); feedback names it. The serve zone cannot
+Every response carries an id (``x-bulkhead-request-id``); feedback names it. The serve zone can't
 read its own payload log back (it is a one-way drop), and feedback may reach another replica
 than the request did, or one started since, so an id must prove by itself that this zone
 issued it, for which model, and when: ``<ms since epoch, hex>.<12 random hex>.<mac>``, the mac

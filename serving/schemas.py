@@ -32,7 +32,7 @@ class PredictResponse(BaseModel):
     predictions: list[PredictionOut]
     model: ModelRef
     request_id: str | None = Field(
-        None, description="This request's id (also `x-request-id`): what feedback names."
+        None, description="This request's id (also `x-bulkhead-request-id`): what feedback names."
     )
 
 
@@ -42,7 +42,7 @@ class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     request_id: StrictStr = Field(
-        min_length=8, max_length=128, description="The `x-request-id` of the prediction."
+        min_length=8, max_length=128, description="The `x-bulkhead-request-id` of the prediction."
     )
     label: StrictStr = Field(
         min_length=1, max_length=100, description="The true label: one of the model's labels."

@@ -356,8 +356,8 @@ def chaos(
             help="hostile-input, rollout, bad-artifact, rollout-good, rollout-slow, "
             "rollout-erroring, rollout-disagreeing, shadow-cost, model-added, model-onboarded, "
             "model-scaling, registry-outage, registry-partition, replica-crash, ingress-crash, "
-            "overload, replica-without-model, node-loss, rolling-restart; default all, in that "
-            "order."
+            "overload, replica-without-model, node-loss, rolling-restart, drop-stalled; default "
+            "all, in that order."
         ),
     ] = None,
     model: ModelOption = None,
@@ -383,6 +383,40 @@ def chaos(
     if as_json:
         print(json.dumps([r.model_dump() for r in results], indent=2))
     if any(r.verdict == "fail" for r in results):
+        raise typer.Exit(ExitCode.FAILED)
+
+
+@app.command()
+def monitor(
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="The window: records of the last D (90s, 5m, 1h); default the whole drop."
+        ),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="Folder for report.json, drift.png and drift.prom (Prometheus text)."),
+    ] = None,
+    model: ModelOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Production against training: drift of the logged predictions and inputs from the
+    champion's snapshot, and live accuracy per version where feedback came back. Exit 1 when
+    a statistic says drift."""
+    from bulkhead.operations.monitor import run_monitor
+    from bulkhead.operations.rollout import parse_duration
+
+    with _exits():
+        window = parse_duration(since) if since is not None else None
+        result, written = run_monitor(_platform(model), window, report)
+    if as_json:
+        print(result.model_dump_json(indent=2))
+    else:
+        render.monitor_report(console, result)
+        for path in written:
+            console.print(f"wrote {path}")
+    if result.verdict == "drift":
         raise typer.Exit(ExitCode.FAILED)
 
 

@@ -11,6 +11,7 @@ from rich.table import Table
 from bulkhead.harness.bench import PlatformBenchReport
 from bulkhead.harness.chaos import ScenarioResult
 from bulkhead.harness.cost import PlatformCost
+from bulkhead.monitoring.report import MonitorReport
 from bulkhead.operations.deploy import Deployment
 from bulkhead.platform.status import PlatformStatus
 from bulkhead.security.probe import REFUSED
@@ -409,3 +410,36 @@ def rollout_status(console: Console, found: Any) -> None:
             escape(event.reason),
         )
     console.print(table)
+
+
+def monitor_report(console: Console, report: MonitorReport) -> None:
+    table = Table(title=f"{report.model}: production against training")
+    for column in ("statistic", "method", "value", "reference", "window", "verdict"):
+        table.add_column(column)
+    colours = {"drift": "red", "moderate": "yellow", "stable": "green"}
+    for stat in report.statistics:
+        value = "—" if stat.value is None else f"{stat.value:.3f}"
+        colour = colours.get(stat.verdict, "dim")
+        table.add_row(
+            stat.name,
+            stat.method.upper(),
+            value,
+            f"n={stat.reference_n} {_brief(stat.reference)}",
+            f"n={stat.current_n} {_brief(stat.current)}",
+            f"[{colour}]{stat.verdict}[/]",
+        )
+    console.print(table)
+    for row in report.accuracy:
+        shown = "—" if row.accuracy is None else f"{row.accuracy:.3f}"
+        console.print(
+            f"live accuracy v{row.version}: {shown} ({row.correct}/{row.labelled} with feedback)"
+        )
+    console.print(
+        f"{report.predictions} logged texts, {report.feedback} feedback records in the window "
+        f"({report.drop_files} drop files; reference {report.snapshot or 'none'}); "
+        f"verdict: [bold]{report.verdict}[/]"
+    )
+
+
+def _brief(values: dict[str, float]) -> str:
+    return " ".join(f"{k} {v:g}" for k, v in list(values.items())[:4])

@@ -1,4 +1,4 @@
-"""Every response names its request: ``x-request-id``, issued as the request enters.
+"""Every response names its request: ``x-bulkhead-request-id``, issued as the request enters.
 
 Outermost ASGI middleware (with hop timing). The id is signed for the model the path names
 (else the application's own), so feedback about it verifies on that model's routes on any

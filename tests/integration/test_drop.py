@@ -45,19 +45,19 @@ def test_predictions_and_feedback_reach_the_drop_as_the_keeper_checked_them(
     platform: TestPlatform, served: Served
 ) -> None:
     texts = ["a warm, funny and clever film", "a dull mess"]
-    answer = httpx.post(f"{served.url}/v1/predict", json={"texts": texts}, headers=served.headers)
+    answer = httpx.post(f"{served.url}/v1/predict", json={"texts": texts}, headers=served.headers())
     assert answer.status_code == 200, answer.text
-    request_id = answer.headers["x-request-id"]
+    request_id = answer.headers["x-bulkhead-request-id"]
     body = answer.json()
     assert body["request_id"] == request_id
     label = body["predictions"][1]["label"]
     feedback = httpx.post(
         f"{served.url}/v1/feedback",
         json={"request_id": request_id, "index": 1, "label": label, "note": "checked by a person"},
-        headers=served.headers,
+        headers=served.headers(),
     )
     assert feedback.status_code == 202, feedback.text
-    assert feedback.headers["x-request-id"] != request_id  # the feedback call's own id
+    assert feedback.headers["x-bulkhead-request-id"] != request_id  # the feedback call's own id
 
     rows = _wait_for(platform, request_id, 3)
     predictions = sorted((r for r in rows if r["kind"] == "prediction"), key=lambda r: r["index"])
@@ -90,11 +90,11 @@ def test_bad_feedback_is_refused_with_a_4xx_and_never_lands(
     platform: TestPlatform, served: Served, body: dict[str, Any], status: int
 ) -> None:
     answer = httpx.post(
-        f"{served.url}/v1/predict", json={"texts": ["fine"]}, headers=served.headers
+        f"{served.url}/v1/predict", json={"texts": ["fine"]}, headers=served.headers()
     )
     request_id = answer.json()["request_id"]
     sent = {"request_id": request_id, "label": answer.json()["predictions"][0]["label"], **body}
-    refused = httpx.post(f"{served.url}/v1/feedback", json=sent, headers=served.headers)
+    refused = httpx.post(f"{served.url}/v1/feedback", json=sent, headers=served.headers())
     assert refused.status_code == status, refused.text
     _wait_for(platform, request_id, 1)  # the prediction landed...
     assert [r for r in _records(platform, request_id) if r["kind"] == "feedback"] == []

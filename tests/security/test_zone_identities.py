@@ -74,7 +74,7 @@ def _a_drop_record(platform: TestPlatform, served: Served) -> Path:
     import time
 
     answer = httpx.post(
-        f"{served.url}/v1/predict", json={"texts": ["a drop probe"]}, headers=served.headers
+        f"{served.url}/v1/predict", json={"texts": ["a drop probe"]}, headers=served.headers()
     )
     assert answer.status_code == 200, answer.text
     deadline = time.monotonic() + 30

@@ -76,7 +76,7 @@ def test_every_response_carries_a_request_id_refusals_too(replica) -> None:
     ok = client.post("/v1/predict", json={"texts": ["a fine film"]}, headers=AUTH)
     refused = client.post("/v1/predict", json={"texts": ["x"]})
     health = client.get("/healthz")
-    ids = [r.headers["x-request-id"] for r in (ok, refused, health)]
+    ids = [r.headers["x-bulkhead-request-id"] for r in (ok, refused, health)]
     assert refused.status_code == 401 and len(set(ids)) == 3
     assert ok.json()["request_id"] == ids[0]
 

@@ -1,0 +1,47 @@
+"""`bulkhead monitor`: read the drop (as the operator), find the champion's snapshot, report."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from bulkhead.monitoring.report import MonitorReport, build_report, write_report
+from bulkhead.platform.core import Platform
+
+
+def champion_snapshot(platform: Platform) -> Path | None:
+    """The snapshot the champion was trained on (its `dataset_digest` tag), else the model's
+    newest; None when neither exists here."""
+    from bulkhead.operations.models import registry_writer
+    from contracts.tags import CHAMPION
+
+    digest = None
+    try:
+        writer = registry_writer(platform)
+        champion = writer.alias_version(CHAMPION)
+        digest = writer.tags(champion).get("dataset_digest") if champion else None
+    except Exception:  # no registry: the newest snapshot still makes a reference
+        digest = None
+    if digest:
+        for manifest in platform.paths.snapshots.glob("*/manifest.json"):
+            try:
+                if json.loads(manifest.read_text()).get("digest") == digest:
+                    return manifest.parent
+            except (OSError, ValueError):
+                continue
+    return platform.model_snapshot()
+
+
+def run_monitor(
+    platform: Platform, since_s: float | None, report_dir: Path | None
+) -> tuple[MonitorReport, list[Path]]:
+    since = time.time() - since_s if since_s is not None else None
+    report = build_report(
+        platform.paths.drop_records,
+        platform.settings.model_name,
+        champion_snapshot(platform),
+        since,
+    )
+    written = write_report(report, report_dir) if report_dir is not None else []
+    return report, written
