@@ -85,6 +85,17 @@ class FeedbackRecord(_Record):
     note: str | None = Field(None, max_length=MAX_NOTE_CHARS)
 
 
+class DropFile(BaseModel):
+    """One file of the drop as a reader used it: exactly its first ``bytes`` bytes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str
+    lines: int
+    bytes: int
+    sha256: str
+
+
 DropRecord = Annotated[PredictionRecord | FeedbackRecord, Field(discriminator="kind")]
 DROP_RECORD = TypeAdapter(DropRecord)
 

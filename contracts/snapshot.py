@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.digest import sha256_file
+from contracts.drop import DropFile
 
 MANIFEST = "manifest.json"
 # Names the newest snapshot in a snapshots folder.
@@ -62,6 +63,24 @@ class SourceInfo(BaseModel):
     label_column: str
 
 
+class FeedbackLineage(BaseModel):
+    """Where a snapshot built by `ingest --from-feedback` came from: the snapshot it extends
+    and exactly which drop records (contracts/drop.py) it took."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_snapshot: str = Field(description="Folder name of the snapshot it extends.")
+    base_digest: str
+    base_rows: int
+    feedback_rows: int = Field(description="Labelled production texts added.")
+    request_ids: int = Field(description="Distinct requests those texts came from.")
+    request_ids_sha256: str = Field(description="sha256 of the sorted `request_id:index` list.")
+    drop_files: list[DropFile] = Field(description="Every drop file read, as read.")
+    unmatched: int = Field(description="Feedback naming a prediction that was not logged.")
+    conflicting: int = Field(description="Texts given two different labels (left out).")
+    without_text: int = Field(description="Feedback on predictions logged as a hash only.")
+
+
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -75,6 +94,9 @@ class Manifest(BaseModel):
     labels: list[str]
     splits: dict[str, SplitStats]
     cleaning: CleaningStats
+    lineage: FeedbackLineage | None = Field(
+        None, description="Set when built from production feedback (`ingest --from-feedback`)."
+    )
 
     @property
     def total_rows(self) -> int:

@@ -12,20 +12,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
-from contracts.drop import DROP_RECORD, FeedbackRecord, PredictionRecord
-
-
-class DropFile(BaseModel):
-    """One file of the drop as it was read."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    path: str
-    lines: int
-    bytes: int
-    sha256: str
+from contracts.drop import DROP_RECORD, DropFile, FeedbackRecord, PredictionRecord
 
 
 @dataclass

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from contracts.digest import sha256_file
+from contracts.snapshot import FeedbackLineage
 from ingestion import split as split_mod
 from ingestion import transforms
 from ingestion.schema import IngestConfig, IngestError, IngestJobSpec, IngestResult, SourceFormat
@@ -104,7 +105,9 @@ class Deduplicated:
     conflicting: int
 
 
-def build_snapshot(config: IngestConfig, snapshots_dir: Path) -> tuple[Path, bool, Manifest]:
+def build_snapshot(
+    config: IngestConfig, snapshots_dir: Path, lineage: FeedbackLineage | None = None
+) -> tuple[Path, bool, Manifest]:
     """Run the pipeline on the Ray cluster this process is connected to:
     read → clean → de-duplicate → split → write and describe → publish."""
     source = resolve(config)
@@ -113,7 +116,7 @@ def build_snapshot(config: IngestConfig, snapshots_dir: Path) -> tuple[Path, boo
     deduplicated = deduplicate(cleaned)
     check_labels(deduplicated.label_counts, config.min_rows_per_label)
     splitted = split(deduplicated.rows, config)
-    return write_snapshot(splitted, source, config, cleaned, deduplicated, snapshots_dir)
+    return write_snapshot(splitted, source, config, cleaned, deduplicated, snapshots_dir, lineage)
 
 
 def clean(source: ResolvedSource, config: IngestConfig) -> Cleaned:
@@ -223,6 +226,7 @@ def write_snapshot(
     cleaned: Cleaned,
     deduplicated: Deduplicated,
     snapshots_dir: Path,
+    lineage: FeedbackLineage | None = None,
 ) -> tuple[Path, bool, Manifest]:
     """Write into a staging folder, describe it, and move it into place only when complete."""
     snapshots_dir.mkdir(parents=True, exist_ok=True)
@@ -255,7 +259,7 @@ def write_snapshot(
             validation_fraction=config.validation_fraction,
             test_fraction=config.test_fraction,
             cleaning=cleaning,
-        )
+        ).model_copy(update={"lineage": lineage})
         folder, created = publish(staging, manifest, snapshots_dir)
         return folder, created, manifest
     except BaseException:
@@ -351,16 +355,23 @@ def run(spec: IngestJobSpec) -> IngestResult:
     import ray
 
     started = time.monotonic()
-    resolve(spec.config)  # fail on a missing file before touching the cluster
+    config, lineage, staged = spec.config, None, None
+    if spec.from_feedback is not None:
+        from ingestion.feedback import merge_feedback
+
+        config, lineage, staged = merge_feedback(spec.from_feedback, spec.snapshots_dir, _step)
+    resolve(config)  # fail on a missing file before touching the cluster
     ray.init(address=spec.ray_address, logging_level=logging.WARNING, log_to_driver=False)
     try:
         import ray.data
 
         ray.data.DataContext.get_current().enable_progress_bars = False
-        folder, created, manifest = build_snapshot(spec.config, spec.snapshots_dir)
+        folder, created, manifest = build_snapshot(config, spec.snapshots_dir, lineage)
     finally:
         release_ray_data_actors()
         ray.shutdown()
+        if staged is not None:
+            shutil.rmtree(staged, ignore_errors=True)
     _step(f"snapshot {'written' if created else 'unchanged'}: {folder} digest {manifest.digest}")
     run_id = None
     if spec.experiment_name:
@@ -380,4 +391,5 @@ def run(spec: IngestJobSpec) -> IngestResult:
         cleaning=manifest.cleaning,
         mlflow_run_id=run_id,
         seconds=round(time.monotonic() - started, 1),
+        lineage=manifest.lineage,
     )

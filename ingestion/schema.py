@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from contracts.snapshot import CleaningStats
+from contracts.snapshot import CleaningStats, FeedbackLineage
 
 
 class IngestError(ValueError):
@@ -125,11 +125,28 @@ class IngestConfig(BaseModel):
         return self
 
 
+class FeedbackInput(BaseModel):
+    """`ingest --from-feedback`: labelled production texts from the drop, merged with the
+    model's current snapshot (ingestion/feedback.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    drop_dir: Path = Field(description="The drop's records folder (the ingest zone reads it).")
+    model: str = Field(min_length=1, description="Whose records: the model's folder in the drop.")
+    base_snapshot: Path = Field(description="The snapshot the feedback is merged into.")
+    min_feedback_rows: int = Field(
+        1, ge=0, description="Fewer usable labelled texts than this is an error (nothing new)."
+    )
+
+
 class IngestJobSpec(BaseModel):
     """What the CLI hands the job it submits to the ingest cluster."""
 
     model_config = ConfigDict(extra="forbid")
 
+    from_feedback: FeedbackInput | None = Field(
+        None, description="Build from the drop's feedback + this snapshot, not from `config`."
+    )
     config: IngestConfig
     ray_address: str = Field(description="GCS address of the ingest cluster.")
     snapshots_dir: Path = Field(description="Folder under which the snapshot is written.")
@@ -151,3 +168,6 @@ class IngestResult(BaseModel):
     cleaning: CleaningStats
     mlflow_run_id: str | None = None
     seconds: float
+    lineage: FeedbackLineage | None = Field(
+        None, description="What of the payload drop it used (`--from-feedback`)."
+    )

@@ -161,6 +161,14 @@ def ingest(
         str | None,
         typer.Option(help="Bundled data set to read (default: the model's, see `up`)."),
     ] = None,
+    from_feedback: Annotated[
+        bool,
+        typer.Option(
+            "--from-feedback",
+            help="The model's snapshot plus the texts clients sent labels for (POST "
+            "/v1/feedback), read from the payload drop; the manifest records which.",
+        ),
+    ] = False,
     model: ModelOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -170,6 +178,7 @@ def ingest(
     with _exits():
         result = run_ingest(
             _platform(model),
+            from_feedback=from_feedback,
             source=source,
             dataset=dataset,
             text_column=text_column,

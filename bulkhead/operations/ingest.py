@@ -13,7 +13,14 @@ from bulkhead.platform.jobs import run_module_job
 from bulkhead.platform.settings import Zone
 from contracts.digest import sha256_file
 from contracts.jobs import encode_spec
-from ingestion.schema import IngestConfig, IngestError, IngestJobSpec, IngestResult, check_source
+from ingestion.schema import (
+    FeedbackInput,
+    IngestConfig,
+    IngestError,
+    IngestJobSpec,
+    IngestResult,
+    check_source,
+)
 
 INGEST_TIMEOUT_S = 900.0
 
@@ -27,9 +34,11 @@ def run_ingest(
     labels: list[str] | None = None,
     log_to_registry: bool = True,
     dataset: str | None = None,
+    from_feedback: bool = False,
 ) -> IngestResult:
     """Submit one ingest job and record its snapshot as the latest of the platform's current
-    model (``dataset`` None: that model's configured bundled set)."""
+    model (``dataset`` None: that model's configured bundled set). ``from_feedback``: the
+    model's current snapshot plus the labelled texts in the payload drop."""
     reporter = platform.reporter
     try:
         config = IngestConfig(
@@ -55,7 +64,23 @@ def run_ingest(
         config = config.model_copy(
             update={"source": hand_to_ingest(platform, config.source.expanduser().resolve())}
         )
+    feedback = None
+    if from_feedback:
+        if source is not None:
+            raise BadInput("ingest: --from-feedback builds on the model's snapshot; give no file")
+        base = platform.model_snapshot()
+        if base is None:
+            raise BadInput(
+                f"ingest: {platform.settings.model_name!r} has no snapshot to add feedback to; "
+                "run `bulkhead ingest` first"
+            )
+        feedback = FeedbackInput(
+            drop_dir=platform.paths.drop_records,
+            model=platform.settings.model_name,
+            base_snapshot=base,
+        )
     spec = IngestJobSpec(
+        from_feedback=feedback,
         config=config,
         ray_address=zone.gcs_address,
         snapshots_dir=platform.paths.snapshots,
