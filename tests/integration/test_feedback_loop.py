@@ -57,6 +57,9 @@ def test_shifted_traffic_is_flagged_and_its_feedback_becomes_a_snapshot_with_lin
     platform: TestPlatform, served: Served, snapshot: Path, tmp_path: Path
 ) -> None:
     _send(served, texts_from_snapshot(snapshot, limit=160))
+    # The in-domain records stay before the window (the confidence reference): `--since` is
+    # counted from when `monitor` starts, a few seconds after this test computes it.
+    time.sleep(12)
     window_start = time.time()
     shifted = _shifted(160)
     sent = _send(served, [text for text, _ in shifted])
@@ -68,7 +71,7 @@ def test_shifted_traffic_is_flagged_and_its_feedback_becomes_a_snapshot_with_lin
             break
         time.sleep(0.5)
 
-    since = f"{time.time() - window_start + 1:.0f}s"
+    since = f"{time.time() - window_start + 5:.1f}s"
     report_dir = tmp_path / "monitor"
     done = platform.cli("monitor", "--since", since, "--report", str(report_dir), "--json")
     report = json.loads(done.stdout)
@@ -77,7 +80,9 @@ def test_shifted_traffic_is_flagged_and_its_feedback_becomes_a_snapshot_with_lin
     )
     assert done.returncode == 1 and report["verdict"] == "drift"  # exit 1: drift
     length = next(s for s in report["statistics"] if s["name"].startswith("text length"))
-    assert length["verdict"] == "drift" and length["current_n"] >= 160
+    assert length["verdict"] == "drift" and length["current_n"] == 160
+    confidence = next(s for s in report["statistics"] if s["name"].startswith("confidence"))
+    assert confidence["reference_n"] >= 160 and confidence["current_n"] == 160
     assert {p.name for p in report_dir.iterdir()} == {"report.json", "drift.png", "drift.prom"}
 
     labels = dict(shifted)
