@@ -17,6 +17,7 @@ from bulkhead.platform.services import serve_tuning_env
 from bulkhead.platform.settings import ServeZoneSettings
 from bulkhead.render.serve_config import spread_over_nodes
 from contracts import env as names
+from contracts.drop import DROP_SOCKET_ENV, REQUEST_ID_KEY_FILE_ENV
 from contracts.serve_api import READY
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -50,6 +51,10 @@ _HEADER = """\
 #                                               (`bulkhead keys`; kubelet refreshes the mount
 #                                               in place, replicas re-read it every second)
 #   bulkhead-serve-ray-token  auth_token        this zone's Ray token
+#   bulkhead-serve-request-id-key request-id-key the key request ids are signed with
+# The payload drop (docs/feedback.md): each serve pod runs the drop keeper as a sidecar of
+# its own uid, the only container that mounts the drop volume (deploy/kuberay/drop.yaml);
+# the serve container reaches it through a socket in a shared emptyDir and nothing else.
 """
 
 
@@ -68,9 +73,55 @@ def _container_env() -> list[dict[str, str]]:
         names.REGISTRY_CREDENTIALS: "/etc/bulkhead/registry/credentials.json",
         names.SERVE_API_KEY_FILE: "/etc/bulkhead/api-key/api-key",
         names.SERVE_CLIENT_KEYS_FILE: "/etc/bulkhead/client-keys/client-keys.json",
+        DROP_SOCKET_ENV: f"{DROP_INBOX}/drop.sock",
+        REQUEST_ID_KEY_FILE_ENV: "/etc/bulkhead/request-id-key/request-id-key",
         **serve_tuning_env(ServeZoneSettings()),
     }
     return [{"name": key, "value": value} for key, value in env.items()]
+
+
+DROP_INBOX = "/run/bulkhead/drop"
+DROP_RECORDS = "/var/bulkhead/drop"
+# The keeper's own uid: not the serve container's (1000), so the serve container can neither
+# read the drop nor signal the keeper.
+KEEPER_UID = 1001
+
+
+def drop_keeper_container() -> dict[str, Any]:
+    """The drop keeper (drop/keeper.py) next to each serve container: no secret, no port."""
+    return {
+        "name": "drop-keeper",
+        "image": "bulkhead/bulkhead:0.1.0",
+        "command": [
+            "python",
+            "-m",
+            "drop.keeper",
+            "--socket",
+            f"{DROP_INBOX}/drop.sock",
+            "--root",
+            DROP_RECORDS,
+            "--stats",
+            "/tmp/keeper-stats.json",
+            "--allow-uid",
+            "1000",
+        ],
+        "securityContext": {
+            "runAsUser": KEEPER_UID,
+            "runAsGroup": KEEPER_UID,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "128Mi"},
+            "limits": {"memory": "256Mi"},
+        },
+        "volumeMounts": [
+            {"name": "drop-inbox", "mountPath": DROP_INBOX},
+            {"name": "drop-records", "mountPath": DROP_RECORDS},
+            {"name": "keeper-tmp", "mountPath": "/tmp"},
+        ],
+    }
 
 
 def _pod_spec(container: str, pool: str, cpu: str, memory: str, head: bool) -> dict[str, Any]:
@@ -113,8 +164,15 @@ def _pod_spec(container: str, pool: str, cpu: str, memory: str, head: bool) -> d
                         "mountPath": "/etc/bulkhead/client-keys",
                         "readOnly": True,
                     },
+                    {
+                        "name": "request-id-key",
+                        "mountPath": "/etc/bulkhead/request-id-key",
+                        "readOnly": True,
+                    },
+                    {"name": "drop-inbox", "mountPath": DROP_INBOX},
                 ],
-            }
+            },
+            drop_keeper_container(),
         ],
         "volumes": [
             {
@@ -134,6 +192,13 @@ def _pod_spec(container: str, pool: str, cpu: str, memory: str, head: bool) -> d
                     "optional": True,
                 },
             },
+            {
+                "name": "request-id-key",
+                "secret": {"secretName": "bulkhead-serve-request-id-key", "defaultMode": 0o400},
+            },
+            {"name": "drop-inbox", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
+            {"name": "keeper-tmp", "emptyDir": {"sizeLimit": "16Mi"}},
+            {"name": "drop-records", "persistentVolumeClaim": {"claimName": "bulkhead-drop"}},
         ],
     }
 

@@ -236,7 +236,7 @@ def test_the_serve_zone_keeps_two_ready_workers_on_different_hosts_and_zones() -
     (spread,) = pod["topologySpreadConstraints"]
     assert spread["topologyKey"] == "topology.kubernetes.io/zone" and spread["maxSkew"] == 1
     for template in [_ray_cluster(service)["headGroupSpec"]["template"], group["template"]]:
-        (container,) = template["spec"]["containers"]
+        container, _keeper = template["spec"]["containers"]
         probe = container["readinessProbe"]["httpGet"]
         assert probe == {"path": "/v2/health/ready", "port": "serve"}
     assert budget["kind"] == "PodDisruptionBudget"
@@ -249,6 +249,52 @@ def test_the_serve_zone_keeps_two_ready_workers_on_different_hosts_and_zones() -
             autoscaling = deployment["autoscaling_config"]
             assert autoscaling["min_replicas"] >= min(2, autoscaling["max_replicas"])
             assert deployment["max_replicas_per_node"] >= 1
+
+
+def test_only_the_drop_keeper_mounts_the_drop_and_the_ingest_job_reads_it_only() -> None:
+    """Every serve pod: the serve container reaches the keeper's socket and no drop volume;
+    the keeper runs as another uid, holds no secret and mounts the drop; the ingest job
+    mounts the drop read-only; the drop's two volumes are the writer's and the reader's."""
+    service, _ = _docs("ray-service.serve.yaml")
+    cluster = _ray_cluster(service)
+    templates = [cluster["headGroupSpec"]["template"]]
+    templates += [g["template"] for g in cluster["workerGroupSpecs"]]
+    for template in templates:
+        spec = template["spec"]
+        claims = {
+            v["name"]: v["persistentVolumeClaim"]["claimName"]
+            for v in spec["volumes"]
+            if "persistentVolumeClaim" in v
+        }
+        assert claims == {"drop-records": "bulkhead-drop"}
+        serve, keeper = spec["containers"]
+        assert keeper["name"] == "drop-keeper"
+        serve_mounts = {m["name"] for m in serve["volumeMounts"]}
+        assert "drop-records" not in serve_mounts and "drop-inbox" in serve_mounts
+        keeper_mounts = {m["name"] for m in keeper["volumeMounts"]}
+        assert keeper_mounts == {"drop-inbox", "drop-records", "keeper-tmp"}  # no secret
+        assert keeper["securityContext"]["runAsUser"] != spec["securityContext"]["runAsUser"]
+        assert "--allow-uid" in keeper["command"]
+        env = {e["name"]: e["value"] for e in serve["env"]}
+        assert env["BULKHEAD_DROP_SOCKET"].startswith("/run/bulkhead/drop/")
+    job = next(d for d in _docs("ray-job.ingest.yaml") if d["kind"] == "RayJob")
+    head = job["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
+    (drop_mount,) = [m for m in head["containers"][0]["volumeMounts"] if m["name"] == "drop"]
+    assert drop_mount["readOnly"] is True
+    (drop_volume,) = [v for v in head["volumes"] if v["name"] == "drop"]
+    assert drop_volume["persistentVolumeClaim"]["readOnly"] is True
+    docs = _docs("drop.yaml")
+    claims_by_ns = {
+        d["metadata"]["namespace"]: d["spec"]["accessModes"]
+        for d in docs
+        if d["kind"] == "PersistentVolumeClaim"
+    }
+    assert claims_by_ns == {
+        "bulkhead-serve": ["ReadWriteMany"],
+        "bulkhead-ingest": ["ReadOnlyMany"],
+    }
+    reader = next(d for d in docs if d["metadata"]["name"] == "bulkhead-drop-reader")
+    assert reader["spec"]["csi"]["readOnly"] is True
 
 
 def test_the_aws_serve_cluster_keeps_two_workers_across_two_availability_zones() -> None:
