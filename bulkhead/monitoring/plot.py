@@ -33,6 +33,9 @@ def plot_report(report: MonitorReport, path: Path) -> Path:
     ax.bar(versions, [a.accuracy or 0 for a in report.accuracy], color="tab:green")
     ax.set_ylim(0, 1)
     ax.set_title("live accuracy per version (feedback)", fontsize=9)
+    if not report.accuracy:
+        ax.text(0.5, 0.5, "no feedback in the window", ha="center", transform=ax.transAxes)
+        ax.set_xticks([])
     for i, row in enumerate(report.accuracy):
         ax.text(i, (row.accuracy or 0) + 0.02, f"n={row.labelled}", ha="center", fontsize=8)
     fig.suptitle(f"{report.model}: {report.predictions} logged texts, verdict {report.verdict}")
