@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import os
 import signal
 import socket
 import struct
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,15 +49,21 @@ class KeeperSettings(BaseModel):
     retention_s: float = Field(30 * 86_400, gt=0)
 
 
-@dataclass
-class KeeperCounts:
+class KeeperStats(BaseModel):
+    """The keeper's counters since it started, and the drop's size: its stats file (which
+    `bulkhead status` reads)."""
+
+    model_config = ConfigDict(extra="ignore")
+
     records: int = 0
     datagrams: int = 0
     invalid: int = 0
     refused_sender: int = 0
     dropped_full: int = 0
     truncated: int = 0
-    by_model: dict[str, int] = field(default_factory=dict)
+    by_model: dict[str, int] = Field(default_factory=dict)
+    bytes: int = 0
+    time: float = 0.0
 
 
 class _OpenFile:
@@ -73,7 +77,7 @@ class _OpenFile:
 class Keeper:
     def __init__(self, settings: KeeperSettings) -> None:
         self.settings = settings
-        self.counts = KeeperCounts()
+        self.counts = KeeperStats()
         self._files: dict[str, _OpenFile] = {}
         self._sequence = 0
         self._size = self._measure()
@@ -158,9 +162,9 @@ class Keeper:
         return removed
 
     def write_stats(self) -> None:
-        stats = {**self.counts.__dict__, "bytes": self._size, "time": time.time()}
+        stats = self.counts.model_copy(update={"bytes": self._size, "time": time.time()})
         staging = self.settings.stats_file.with_suffix(".tmp")
-        staging.write_text(json.dumps(stats))
+        staging.write_text(stats.model_dump_json())
         os.replace(staging, self.settings.stats_file)
 
     # ------------------------------------------------------------ the socket

@@ -29,7 +29,7 @@ from serving.payload_log import DropSender, DropUnavailable, PayloadLog
 from serving.peers import PeerAnswer, PeerOp
 from serving.pool import InferencePool
 from serving.predictor import Prediction, Predictor
-from serving.request_ids import RequestIdError, RequestIds
+from serving.request_ids import RequestIds, RequestIdTooOld, UnknownRequestId
 from serving.schemas import FeedbackAccepted, FeedbackRequest
 from serving.traffic import Answer, TrafficSplit
 
@@ -218,8 +218,10 @@ class ServingCore:
             self.request_ids.verify(
                 body.request_id, config.model_name, config.payload_log.feedback_max_age_s
             )
-        except RequestIdError as err:
-            raise (RequestTooOld if "old" in str(err) else UnknownRequest)(str(err)) from err
+        except RequestIdTooOld as err:
+            raise RequestTooOld(str(err)) from err
+        except UnknownRequestId as err:
+            raise UnknownRequest(str(err)) from err
         if body.index >= config.limits.max_texts:
             raise InvalidInput(
                 f"index {body.index}: a request holds at most {config.limits.max_texts} texts"

@@ -28,6 +28,14 @@ class RequestIdError(ValueError):
     """The id was not issued by this zone for this model, or is too old."""
 
 
+class UnknownRequestId(RequestIdError):
+    """Not issued by this zone for this model (made up, mistyped, another model's)."""
+
+
+class RequestIdTooOld(RequestIdError):
+    """Issued here, longer ago than feedback is accepted for."""
+
+
 class RequestIds:
     def __init__(self, key: bytes | None, clock: Callable[[], float] = time.time) -> None:
         """``key`` None: ids are still issued (unique, unsigned by a shared key) but none can
@@ -61,17 +69,17 @@ class RequestIds:
         """The time the id was issued; ``RequestIdError`` saying why it is not accepted."""
         parts = request_id.split(".")
         if len(parts) != 3 or not self.shared:
-            raise RequestIdError(f"unknown request id {request_id[:80]!r}")
+            raise UnknownRequestId(f"unknown request id {request_id[:80]!r}")
         stem = f"{parts[0]}.{parts[1]}"
         if not hmac.compare_digest(parts[2], self._mac(stem, model)):
-            raise RequestIdError(
+            raise UnknownRequestId(
                 f"unknown request id {request_id[:80]!r} for model {model!r} (ids are issued "
                 "per model: send feedback to the model that answered)"
             )
         issued = int(parts[0], 16) / 1000
         age = self._clock() - issued
         if age > max_age_s:
-            raise RequestIdError(
+            raise RequestIdTooOld(
                 f"request {request_id} is {age / 3600:.1f} h old; feedback is accepted for "
                 f"{max_age_s / 3600:.0f} h"
             )

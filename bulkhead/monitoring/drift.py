@@ -95,46 +95,46 @@ def _summary(values: Sequence[float]) -> dict[str, float]:
     }
 
 
+def _numeric(
+    name: str, method: Literal["psi", "ks"], reference: Sequence[float], current: Sequence[float]
+) -> Statistic:
+    """Both sides summarised; no value yet (a verdict only with enough records)."""
+    return Statistic(
+        name=name,
+        method=method,
+        value=None,
+        reference_n=len(reference),
+        current_n=len(current),
+        verdict="insufficient data",
+        reference=_summary(reference),
+        current=_summary(current),
+    )
+
+
 def numeric_ks(name: str, reference: Sequence[float], current: Sequence[float]) -> Statistic:
     from scipy.stats import ks_2samp  # type: ignore[import-untyped]
 
-    base = {
-        "name": name,
-        "method": "ks",
-        "reference_n": len(reference),
-        "current_n": len(current),
-        "reference": _summary(reference),
-        "current": _summary(current),
-    }
+    stat = _numeric(name, "ks", reference, current)
     if min(len(reference), len(current)) < MIN_RECORDS:
-        return Statistic(**base, value=None, verdict="insufficient data")
+        return stat
     result = ks_2samp(reference, current)
     statistic, p_value = float(result.statistic), float(result.pvalue)
     drifted = p_value < KS_P and statistic >= KS_EFFECT
     moderate = p_value < KS_P and statistic >= KS_EFFECT / 2
-    return Statistic(
-        **base,
-        value=round(statistic, 4),
-        p_value=p_value,
-        verdict="drift" if drifted else "moderate" if moderate else "stable",
+    verdict: Verdict = "drift" if drifted else "moderate" if moderate else "stable"
+    return stat.model_copy(
+        update={"value": round(statistic, 4), "p_value": p_value, "verdict": verdict}
     )
 
 
 def numeric_psi(name: str, reference: Sequence[float], current: Sequence[float]) -> Statistic:
     """PSI over the reference's deciles (the bins every PSI report uses)."""
-    base = {
-        "name": name,
-        "method": "psi",
-        "reference_n": len(reference),
-        "current_n": len(current),
-        "reference": _summary(reference),
-        "current": _summary(current),
-    }
+    stat = _numeric(name, "psi", reference, current)
     if min(len(reference), len(current)) < MIN_RECORDS:
-        return Statistic(**base, value=None, verdict="insufficient data")
+        return stat
     edges = np.unique(np.percentile(np.asarray(reference, dtype=float), np.linspace(0, 100, 11)))
     edges[0], edges[-1] = -np.inf, np.inf
     ref_hist = np.histogram(reference, bins=edges)[0] / len(reference)
     cur_hist = np.histogram(current, bins=edges)[0] / len(current)
     value = round(_psi(list(ref_hist), list(cur_hist)), 4)
-    return Statistic(**base, value=value, verdict=psi_verdict(value))
+    return stat.model_copy(update={"value": value, "verdict": psi_verdict(value)})

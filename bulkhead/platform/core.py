@@ -43,6 +43,7 @@ from bulkhead.security import tls as tls_files
 from bulkhead.security import tls_terminator
 from bulkhead.security.isolation import ZONE_NODES, IsolationError, IsolationLayout, Node
 from contracts.tags import CHAMPION
+from drop.keeper import KeeperStats
 from registry.admin import ZONE_USERS, RegistryAdmin, RegistryError, bootstrap
 from registry.credentials import RegistryCredentials
 from serving.client import ServeClient, ServeEndpoint, ServeError
@@ -573,7 +574,7 @@ class Platform:
         counted = drop_keeper.stats(self.paths)
         if keeper is None and counted is None:
             return None
-        counted = counted or drop_keeper.KeeperStats()
+        counted = counted or KeeperStats()
         return DropStatus(
             pid=keeper.pid if keeper is not None and is_alive(keeper) else None,
             records_dir=str(self.paths.drop_records),

@@ -6,28 +6,13 @@ import json
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
-
 from bulkhead.platform.identity import SERVICE_UMASK, Identities, Role
 from bulkhead.platform.paths import StatePaths
 from bulkhead.platform.procs import ProcessRecord, spawn, wait_until
 from bulkhead.platform.services import clean_env, venv_bin
+from drop.keeper import KeeperStats
 
 STARTUP_TIMEOUT_S = 30.0
-
-
-class KeeperStats(BaseModel):
-    """What the keeper last wrote to its stats file (``None`` fields: never written)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    records: int = 0
-    invalid: int = 0
-    refused_sender: int = 0
-    dropped_full: int = 0
-    truncated: int = 0
-    bytes: int = 0
-    by_model: dict[str, int] = {}
 
 
 def command(paths: StatePaths, identities: Identities | None) -> list[str]:

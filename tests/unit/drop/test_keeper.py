@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from drop.keeper import Keeper, KeeperSettings
+from tests.utils.drop import written
 
 
 def record(request_id: str = "18c0000000a.aaaaaaaaaaaa.deadbeef", **extra) -> dict:
@@ -48,13 +49,6 @@ def keeper(tmp_path: Path) -> Keeper:
             max_bytes=4096,
         )
     )
-
-
-def written(keeper: Keeper) -> list[dict]:
-    lines = []
-    for path in sorted(keeper.settings.root.rglob("*.jsonl")):
-        lines += [json.loads(x) for x in path.read_text().splitlines()]
-    return lines
 
 
 def test_valid_records_land_in_the_models_folder_as_validated(keeper: Keeper) -> None:

@@ -3,13 +3,10 @@ arrive; a slow, full or absent drop loses records (counted), never a request."""
 
 from __future__ import annotations
 
-import os
-import socket
 from pathlib import Path
 
 import pytest
 
-from drop.keeper import Keeper, KeeperSettings
 from serving.config import PayloadLogConfig
 from serving.payload_log import (
     BUFFER_FULL,
@@ -21,6 +18,7 @@ from serving.payload_log import (
     PayloadLog,
 )
 from serving.predictor import Prediction
+from tests.utils.drop import drain, running_keeper, written
 
 RID = "18c0000000a.aaaaaaaaaaaa.deadbeef"
 PRED = Prediction(label="fresh", score=0.75, scores={"fresh": 0.75, "rotten": 0.25})
@@ -28,26 +26,8 @@ PRED = Prediction(label="fresh", score=0.75, scores={"fresh": 0.75, "rotten": 0.
 
 @pytest.fixture
 def keeper(tmp_path: Path):
-    keeper = Keeper(
-        KeeperSettings(
-            socket=tmp_path / "drop.sock",
-            root=tmp_path / "records",
-            stats_file=tmp_path / "stats.json",
-            allowed_uids=(os.getuid(),),
-        )
-    )
-    sock = keeper.bind()
-    sock.settimeout(0.2)
-    yield keeper, sock
-    sock.close()
-
-
-def drain(keeper: Keeper, sock: socket.socket) -> None:
-    while True:
-        try:
-            keeper.receive(sock)
-        except TimeoutError:
-            return
+    with running_keeper(tmp_path) as running:
+        yield running
 
 
 def test_sampled_records_reach_the_drop_with_text_only_when_allowed(keeper) -> None:
@@ -59,14 +39,7 @@ def test_sampled_records_reach_the_drop_with_text_only_when_allowed(keeper) -> N
     log.predictions("sentiment", "3", RID, ["kept"], [PRED], 4.0)
     assert log.flush() == 3
     drain(keeper_, sock)
-    keeper_.close()
-    import json
-
-    rows = [
-        json.loads(x)
-        for p in keeper_.settings.root.rglob("*.jsonl")
-        for x in p.read_text().splitlines()
-    ]
+    rows = written(keeper_)
     assert [r["text"] for r in rows] == [None, None, "kept"]
     assert [r["index"] for r in rows] == [0, 1, 0] and rows[0]["chars"] == len("a fine film")
     assert log.counts.by_outcome == {SENT: 3}

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import os
+import socket
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from drop.keeper import Keeper, KeeperSettings
+from drop.keeper import Keeper
 from serving.config import ServeAppConfig
 from serving.core import ServingCore
 from serving.http.api import build_api
@@ -20,6 +19,7 @@ from serving.metrics import NoMetrics
 from serving.payload_log import DropSender, PayloadLog
 from serving.request_ids import RequestIds
 from tests.utils.bundles import make_bundle
+from tests.utils.drop import drain, running_keeper, written
 from tests.utils.fake_registry import FakeRegistry
 
 KEY = "k" * 32
@@ -33,16 +33,11 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def replica(tmp_path: Path, built: Path):
-    keeper = Keeper(
-        KeeperSettings(
-            socket=tmp_path / "drop.sock",
-            root=tmp_path / "records",
-            stats_file=tmp_path / "stats.json",
-            allowed_uids=(os.getuid(),),
-        )
-    )
-    sock = keeper.bind()
-    sock.settimeout(0.2)
+    with running_keeper(tmp_path) as (keeper, sock):
+        yield _replica(tmp_path, built, keeper, sock)
+
+
+def _replica(tmp_path: Path, built: Path, keeper: Keeper, sock: socket.socket):
     registry = FakeRegistry(versions={"5": (built, True)}, alias="5")
     core = ServingCore(lambda: registry, tmp_path / "cache", NoMetrics())
     core.payload_log = PayloadLog(DropSender(str(keeper.settings.socket)))
@@ -55,20 +50,10 @@ def replica(tmp_path: Path, built: Path):
 
     def landed() -> list[dict]:
         core.payload_log.flush()
-        while True:
-            try:
-                keeper.receive(sock)
-            except TimeoutError:
-                break
-        keeper.close()
-        return [
-            json.loads(x)
-            for p in sorted(keeper.settings.root.rglob("*.jsonl"))
-            for x in p.read_text().splitlines()
-        ]
+        drain(keeper, sock)
+        return written(keeper)
 
-    yield client, core, landed
-    sock.close()
+    return client, core, landed
 
 
 def test_every_response_carries_a_request_id_refusals_too(replica) -> None:
