@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from contracts.drop import FeedbackRecord
 from contracts.rollout import MAX_CLIENT_KEY_CHARS
 from serving.config import LimitsConfig, ServeAppConfig
 from serving.http.errors import (
@@ -234,15 +235,14 @@ class ServingCore:
                 f"label {body.label[:100]!r} is not one of {config.model_name!r}'s labels "
                 f"{sorted(labels)}"
             )
-        record = {
-            "kind": "feedback",
-            "request_id": body.request_id,
-            "index": body.index,
-            "time": time.time(),
-            "model": config.model_name,
-            "label": body.label,
-            "note": body.note,
-        }
+        record = FeedbackRecord(
+            request_id=body.request_id,
+            index=body.index,
+            time=time.time(),
+            model=config.model_name,
+            label=body.label,
+            note=body.note,
+        )
         try:
             self.payload_log.feedback(record)
         except DropUnavailable as err:

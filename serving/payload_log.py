@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from contracts.drop import DROP_SOCKET_ENV, MAX_DATAGRAM_BYTES, encode
+from contracts.drop import DROP_SOCKET_ENV, MAX_DATAGRAM_BYTES, FeedbackRecord, encode
 from serving.config import PayloadLogConfig
 from serving.metrics import NoMetrics, ReplicaMetrics
 from serving.predictor import Prediction
@@ -211,9 +211,11 @@ class PayloadLog:
                 self._count(model, SENT, records)
         return sent
 
-    def feedback(self, record: dict[str, Any]) -> None:
-        """Send one feedback record now; ``DropUnavailable`` if the drop cannot take it."""
-        line = json.dumps(record, separators=(",", ":")).encode() + b"\n"
+    def feedback(self, record: FeedbackRecord) -> None:
+        """Send one feedback record now; ``DropUnavailable`` if the drop cannot take it.
+        (Built as the contract's model: it is rare, unlike predictions, which are plain
+        dicts on the request path and validated by the keeper.)"""
+        line = record.model_dump_json().encode() + b"\n"
         if len(line) > MAX_DATAGRAM_BYTES:
             raise DropUnavailable("feedback record too large")
         self.sender.send(line)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from contracts.drop import FeedbackRecord
 from serving.config import PayloadLogConfig
 from serving.payload_log import (
     BUFFER_FULL,
@@ -69,7 +70,7 @@ def test_no_keeper_loses_records_counted(tmp_path: Path) -> None:
     assert log.flush() == 0
     assert log.counts.by_outcome == {DROP_UNREACHABLE: 1}
     with pytest.raises(DropUnavailable):
-        log.feedback({"kind": "feedback"})
+        log.feedback(FeedbackRecord(request_id=RID, time=1.0, model="sentiment", label="fresh"))
 
 
 def test_a_keeper_that_does_not_keep_up_costs_records_not_time(keeper) -> None:
