@@ -18,6 +18,8 @@ from pydantic import BaseModel, Field
 from contracts.serve_api import MODEL_VERSION_HEADER
 from serving.client import ServeClient, ServeEndpoint
 
+FAILURES_SHOWN = 5
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -26,6 +28,8 @@ class Outcome:
     latency_ms: float
     version: str
     retry_after: bool
+    # A failed request's answer (body start) or exception: what a failing chaos test prints.
+    detail: str = ""
 
 
 class LoadCounts(BaseModel):
@@ -38,6 +42,10 @@ class LoadCounts(BaseModel):
     longest_gap_s: float = Field(description="Longest stretch without a successful answer.")
     p99_ok_ms: float | None
     rejected_with_retry_after: int
+    first_failures: list[str] = Field(
+        default_factory=list,
+        description="The first few failed requests: time into the run, status, what came back.",
+    )
 
     @property
     def failed(self) -> int:
@@ -100,10 +108,16 @@ class ClosedLoopLoad:
                         latency_ms=(time.monotonic() - t0) * 1000,
                         version=response.headers.get(MODEL_VERSION_HEADER, ""),
                         retry_after="retry-after" in response.headers,
+                        detail="" if response.status_code == 200 else response.text[:160],
                     )
-                except httpx.HTTPError:
+                except httpx.HTTPError as err:
                     outcome = Outcome(
-                        t0 - self.started, 0, (time.monotonic() - t0) * 1000, "", False
+                        t0 - self.started,
+                        0,
+                        (time.monotonic() - t0) * 1000,
+                        "",
+                        False,
+                        f"{type(err).__name__}: {err}"[:160],
                     )
                     time.sleep(0.05)  # a refused connection returns at once: do not spin
                 with self._lock:
@@ -132,6 +146,11 @@ class ClosedLoopLoad:
             longest_gap_s=round(gap, 2),
             p99_ok_ms=round(lat[int(0.99 * (len(lat) - 1))], 1) if lat else None,
             rejected_with_retry_after=sum(1 for o in rows if o.status == 503 and o.retry_after),
+            first_failures=[
+                f"t={o.t:.1f}s {o.status or 'no answer'}: {o.detail}"
+                for o in sorted(rows, key=lambda o: o.t)
+                if o.status != 200
+            ][:FAILURES_SHOWN],
         )
 
     def first_ok_after(self, t: float) -> float | None:

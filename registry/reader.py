@@ -33,10 +33,16 @@ class RegistryReadError(RuntimeError):
 def registry_answered(err: BaseException) -> bool:
     """Whether ``err`` is the registry's own answer (a refusal, an unset alias, a missing
     version), as opposed to no answer at all (refused connection, timeout, a cut download).
-    A replica waits for the second kind to pass; the first would not change by waiting."""
+    A replica waits for the second kind to pass; the first would not change by waiting.
+
+    A server error (5xx: a registry still starting, its database briefly locked) is no answer
+    about the model either: a replica that took one for an answer started empty and served
+    503s while the registry came back."""
     from mlflow.exceptions import RestException
 
-    return isinstance(err, (RegistryReadError, RestException, BundleTooLarge))
+    if isinstance(err, RestException):
+        return int(err.get_http_status_code()) < 500  # type: ignore[no-untyped-call]
+    return isinstance(err, (RegistryReadError, BundleTooLarge))
 
 
 class ResolvedVersion(BaseModel):

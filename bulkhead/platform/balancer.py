@@ -33,6 +33,7 @@ CHECK_FALL, CHECK_RISE = 2, 2
 RETRIES = 2
 # Draining: after SIGUSR1 HAProxy stops accepting, finishes what it holds, and exits.
 DRAIN_S = 10.0
+LOG_NAME = "serve-balancer"
 # A retried request must still be in HAProxy's buffer: room for the largest body the serve
 # zone accepts (limits.max_body_bytes, 64 KiB) and its headers.
 BUFFER_BYTES = 96 * 1024
@@ -121,12 +122,30 @@ def start(
         paths,
         cfg,
         owned=(where, cfg),
-        log_name="serve-balancer",
+        log_name=LOG_NAME,
         listens_on=(settings.serve_host, settings.serve_http_port),
         what="the serve zone's front balancer (HAProxy)",
         prefix=prefix,
         identity=identity,
     )
+
+
+def log_size(paths: StatePaths) -> int:
+    """Where the balancer's log ends now: ``logged_since`` reads what comes after."""
+    log = paths.log_file(LOG_NAME)
+    return log.stat().st_size if log.exists() else 0
+
+
+def logged_since(paths: StatePaths, offset: int, lines: int = 3) -> list[str]:
+    """The first ``lines`` lines the balancer logged after ``offset``: it logs only requests
+    that did not end well, with HAProxy's termination state (which side failed, and when)."""
+    log = paths.log_file(LOG_NAME)
+    if not log.exists():
+        return []
+    with log.open("rb") as f:
+        f.seek(offset)
+        text = f.read(64 * 1024).decode(errors="replace")
+    return [line for line in text.splitlines() if line.strip()][:lines]
 
 
 def drain_and_stop(record: ProcessRecord, drain_s: float = DRAIN_S) -> None:

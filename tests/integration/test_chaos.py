@@ -25,7 +25,8 @@ def _run(platform: TestPlatform, scenario: str) -> dict[str, Any]:
     print(
         f"\n{scenario}: {result['requests']} requests, {result['failed']} failed "
         f"({result['http_errors']} HTTP, {result['connection_errors']} connection), "
-        f"recovery {result['recovery_s']} s; {result['detail']}"
+        f"recovery {result['recovery_s']} s; {result['detail']}; "
+        f"first failures: {result['counts'].get('first_failures')}"
     )
     return result
 

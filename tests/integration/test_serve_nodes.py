@@ -73,7 +73,8 @@ def _chaos(platform: TestPlatform, scenario: str) -> dict[str, Any]:
         f"\n{scenario} on 2 serve nodes: {result['requests']} requests, {result['failed']} "
         f"failed ({result['http_errors']} HTTP: {result['counts']['status_codes']}, "
         f"{result['connection_errors']} connection); recovery {result['recovery_s']} s; "
-        f"{result['fault']}; {result['detail']}"
+        f"{result['fault']}; {result['detail']}; "
+        f"first failures: {result['counts'].get('first_failures')}"
     )
     return result
 

@@ -22,17 +22,21 @@ class FakeRegistry:
     failing_downloads: int = 0
     downloads: list[str] = field(default_factory=list)
     rollout: RolloutState | None = None
+    # What a call raises while ``down`` (default: no answer at all).
+    down_error: Exception | None = None
+
+    def _fail_if_down(self) -> None:
+        if self.down:
+            raise self.down_error or ConnectionError("registry unreachable")
 
     def resolve(self, name: str, alias: str) -> ResolvedVersion:
-        if self.down:
-            raise ConnectionError("registry unreachable")
+        self._fail_if_down()
         if self.alias is None:  # the registry answers: no such alias (yet)
             raise RegistryReadError(f"alias {name}@{alias}: registry answered 404")
         return self.pinned(name, self.alias).model_copy(update={"rollout": self.rollout})
 
     def pinned(self, name: str, version: str) -> ResolvedVersion:
-        if self.down:
-            raise ConnectionError("registry unreachable")
+        self._fail_if_down()
         folder, approved = self.versions[version]
         return ResolvedVersion(
             name=name,

@@ -14,6 +14,7 @@ from bulkhead.harness.chaos.base import (
     skipped,
     wait,
 )
+from bulkhead.platform import balancer
 
 
 def steady_replicas(ctx: ChaosContext, still_s: float = 35.0, timeout_s: float = 100.0) -> None:
@@ -75,6 +76,7 @@ def ingress_crash(ctx: ChaosContext) -> ScenarioResult:
     before = ctx.haproxy(node)
     if not before:
         return skipped(scenario, fault, goal, "no HAProxy process in the serve zone")
+    logged_from = balancer.log_size(ctx.platform.paths)
     with ctx.load() as load:
         time.sleep(5)
         killed_at = load.elapsed()
@@ -87,9 +89,14 @@ def ingress_crash(ctx: ChaosContext) -> ScenarioResult:
         back = wait(lambda: ctx.node_ingress_ready(0) if nodes > 1 else ctx.predict_ok(), 90)
         time.sleep(5)
     counts = load.counts()
+    logged = ""
     if nodes > 1:
         passed = back is not None and counts.failed == 0
         where = f"node 0's ingress ({nodes} nodes behind the balancer)"
+        if counts.failed:
+            logged = (
+                f"; the balancer logged: {balancer.logged_since(ctx.platform.paths, logged_from)}"
+            )
     else:
         passed = back is not None and counts.failed <= 0.001 * counts.requests
         where = "the ingress"
@@ -101,7 +108,8 @@ def ingress_crash(ctx: ChaosContext) -> ScenarioResult:
         back,
         passed,
         f"{'its ingress ready' if nodes > 1 else 'answering'} again "
-        f"{back if back is None else round(back, 1)} s after the kill (kill at {killed_at:.1f} s)",
+        f"{back if back is None else round(back, 1)} s after the kill (kill at {killed_at:.1f} s)"
+        f"{logged}",
     )
 
 

@@ -14,8 +14,8 @@ def test_counts_split_errors_and_measure_the_longest_gap() -> None:
     load.outcomes = [
         Outcome(0.0, 200, 5, "1", False),
         Outcome(0.5, 200, 6, "1", False),
-        Outcome(1.0, 0, 1, "", False),
-        Outcome(2.0, 503, 1, "", True),
+        Outcome(1.0, 0, 1, "", False, "ReadTimeout: timed out"),
+        Outcome(2.0, 503, 1, "", True, '{"detail": "overloaded"}'),
         Outcome(3.5, 200, 7, "2", False),
     ]
     counts = load.counts()
@@ -30,6 +30,11 @@ def test_counts_split_errors_and_measure_the_longest_gap() -> None:
     assert counts.versions == {"1": 2, "2": 1}
     assert counts.rejected_with_retry_after == 1
     assert load.first_ok_after(1.0) == 3.5
+    # What a failing chaos test prints: when each failure came and what it was.
+    assert counts.first_failures == [
+        "t=1.0s no answer: ReadTimeout: timed out",
+        't=2.0s 503: {"detail": "overloaded"}',
+    ]
 
 
 def test_corpus_cases_are_distinct_and_cover_the_issue_list() -> None:

@@ -187,6 +187,31 @@ def test_a_starting_replica_waits_for_an_unreachable_registry_then_loads(setup) 
     assert lifecycle.current is not None and lifecycle.current.info.version == "1"
 
 
+def test_a_registry_answering_server_errors_is_waited_for_like_an_absent_one(setup) -> None:
+    """CI, two serve nodes: a replacement replica started while the registry came back took
+    a 5xx of the starting registry for an answer, started empty and served 22 requests 503."""
+    from mlflow.exceptions import RestException
+
+    registry, lifecycle, _, _ = setup
+    registry.down = True
+    registry.down_error = RestException({"error_code": "INTERNAL_ERROR", "message": "locked"})
+
+    async def start() -> bool:
+        await lifecycle.refresh(HOLD)
+        assert lifecycle.current is None and lifecycle.registry_unreachable
+
+        async def heal() -> None:
+            await asyncio.sleep(0.1)
+            registry.down = False
+
+        healing = asyncio.create_task(heal())
+        loaded = await lifecycle.hold_until_loaded(HOLD)
+        await healing
+        return loaded
+
+    assert asyncio.run(start())
+
+
 def test_a_registry_that_answers_is_never_waited_for(setup) -> None:
     """No champion yet (a fresh platform): the replica starts at once, out of rotation."""
     registry, lifecycle, _, _ = setup
