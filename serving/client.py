@@ -88,6 +88,7 @@ class ServeClient:
         self.predict_path = route(serve_api.MOUNTED_PREDICT) if route else serve_api.PREDICT
         self.status_path = route(serve_api.MOUNTED_STATUS) if route else serve_api.STATUS
         self.ready_path = route(serve_api.MOUNTED_READY) if route else serve_api.READY
+        self.feedback_path = route(serve_api.MOUNTED_FEEDBACK) if route else serve_api.FEEDBACK
         self._headers = endpoint.auth_headers()
         self._http = httpx.Client(
             base_url=endpoint.url,
@@ -122,6 +123,11 @@ class ServeClient:
     def predict_response(self, texts: list[str]) -> httpx.Response:
         """``POST /v1/predict`` without raising: load generators count every status."""
         return self.request("POST", self.predict_path, json={"texts": texts})
+
+    def feedback_response(self, request_id: str, label: str, index: int = 0) -> httpx.Response:
+        """``POST /v1/feedback``: the true label of text ``index`` of an earlier request (202)."""
+        payload = {"request_id": request_id, "label": label, "index": index}
+        return self.request("POST", self.feedback_path, json=payload)
 
     # ------------------------------------------------------------ typed calls
 

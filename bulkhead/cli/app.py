@@ -366,7 +366,8 @@ def chaos(
             "rollout-erroring, rollout-disagreeing, shadow-cost, model-added, model-onboarded, "
             "model-scaling, registry-outage, registry-partition, replica-crash, ingress-crash, "
             "overload, replica-without-model, node-loss, rolling-restart, drop-stalled; default "
-            "all, in that order."
+            "all, in that order. Only when named: drift (the feedback loop end to end, with a "
+            "retraining: `make loop`)."
         ),
     ] = None,
     model: ModelOption = None,
@@ -374,10 +375,11 @@ def chaos(
 ) -> None:
     """Inject real faults into the running platform under load; exit 1 if a goal is missed.
     With --model, the load, the rollouts and the killed replicas are that model's."""
-    from bulkhead.harness.chaos import SCENARIOS, context
+    from bulkhead.harness.chaos import NAMED_ONLY, SCENARIOS, context
 
+    runnable = {**SCENARIOS, **NAMED_ONLY}
     chosen = scenario or list(SCENARIOS)
-    unknown = [name for name in chosen if name not in SCENARIOS]
+    unknown = [name for name in chosen if name not in runnable]
     if unknown:
         console.print(f"[red]unknown scenario(s): {', '.join(unknown)}[/]")
         raise typer.Exit(ExitCode.BAD_INPUT)
@@ -385,7 +387,7 @@ def chaos(
     results = []
     for name in chosen:
         with console.status(f"[bold]chaos: {name}[/]…"):
-            result = SCENARIOS[name](ctx)
+            result = runnable[name](ctx)
         results.append(result)
         render.chaos_line(console, result)
     render.chaos_table(console, results)

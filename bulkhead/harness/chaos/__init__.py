@@ -18,6 +18,7 @@ from bulkhead.harness.chaos.delivery import (
     rollout_slow,
     shadow_cost,
 )
+from bulkhead.harness.chaos.drift import drift
 from bulkhead.harness.chaos.drop import drop_stalled
 from bulkhead.harness.chaos.inputs import hostile_input
 from bulkhead.harness.chaos.models import bad_artifact, rollout
@@ -32,7 +33,7 @@ from bulkhead.harness.chaos.tenancy import model_added, model_onboarded, model_s
 from bulkhead.platform.core import Platform
 from loadtests.texts import latest_snapshot, texts_from_snapshot
 
-__all__ = ["SCENARIOS", "ChaosContext", "ScenarioResult", "context"]
+__all__ = ["NAMED_ONLY", "SCENARIOS", "ChaosContext", "ScenarioResult", "context"]
 
 # In this order by default: the cheap, non-destructive ones first.
 SCENARIOS: dict[str, Callable[[ChaosContext], ScenarioResult]] = {
@@ -57,6 +58,9 @@ SCENARIOS: dict[str, Callable[[ChaosContext], ScenarioResult]] = {
     "node-loss": node_loss,
     "rolling-restart": rolling_restart,
 }
+
+# Run only when named: they retrain a model (minutes of the train zone) and change its champion.
+NAMED_ONLY: dict[str, Callable[[ChaosContext], ScenarioResult]] = {"drift": drift}
 
 
 def context(platform: Platform, model: str | None = None) -> ChaosContext:

@@ -108,7 +108,7 @@ def run_case(ctx: ChaosContext, key: str, max_s: float = 240.0) -> ScenarioResul
         time.sleep(2)
         state = rollouts.start(candidate, case.policy, reason=f"chaos: {case.name}")
         started_at = load.elapsed()
-        final, plot = _drive(ctx, rollouts, state, f"{key}-{state.id}", max_s)
+        final, plot = drive_rollout(ctx, rollouts, state, f"{key}-{state.id}", max_s)
         decided_at = load.elapsed()
         if final is None or final.active:
             rollouts.abort(state, "chaos: the controller did not decide in time")
@@ -142,7 +142,7 @@ def run_case(ctx: ChaosContext, key: str, max_s: float = 240.0) -> ScenarioResul
     )
 
 
-def _drive(
+def drive_rollout(
     ctx: ChaosContext, rollouts: RolloutStore, state: RolloutState, name: str, max_s: float
 ) -> tuple[RolloutState | None, Path | None]:
     """Let the platform's own controller (the one `up` keeps) decide, as it would for a user;
