@@ -70,6 +70,12 @@ class PredictionRecord(_Record):
     latency_ms: float = Field(ge=0, description="The whole request's model time.")
     chars: int = Field(ge=0, description="Length of the text in characters.")
     text_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    tokens: int | None = Field(
+        None, ge=0, description="Tokens the model saw (after truncation, special ones included)."
+    )
+    unknown_tokens: int | None = Field(
+        None, ge=0, description="Of those, the tokenizer's unknown token: words it cannot spell."
+    )
     text: str | None = Field(
         None,
         max_length=MAX_TEXT_CHARS,

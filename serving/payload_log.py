@@ -168,6 +168,8 @@ class PayloadLog:
                 "latency_ms": round(latency_ms, 3),
                 "chars": len(text),
                 "text_sha256": text_digest(text),
+                "tokens": prediction.tokens,
+                "unknown_tokens": prediction.unknown_tokens,
                 "text": text if keep_text else None,
             }
             self._buffer.append((model, json.dumps(record, separators=(",", ":"))))

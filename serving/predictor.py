@@ -26,6 +26,10 @@ class Prediction:
     label: str
     score: float
     scores: dict[str, float]
+    # What the model saw of the text: its tokens (after truncation, special ones included)
+    # and how many the tokenizer could not spell (the payload log's unknown-token rate).
+    tokens: int = 0
+    unknown_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,8 @@ class Predictor:
         self.info = ModelInfo(info.name, info.version, info.run_id, "int8" if use_int8 else "fp32")
         self.labels = self._load_labels(folder, self.manifest.labels)
         self._tokenizer = self._load_tokenizer(folder, self.manifest.max_length)
+        unknown = getattr(self._tokenizer.model, "unk_token", None) or "[UNK]"
+        self._unknown_id: int | None = self._tokenizer.token_to_id(unknown)
         model_file = folder / (bundle.MODEL_INT8 if use_int8 else bundle.MODEL_FP32)
         self._session = self._load_session(model_file, threads)
         # Concurrent calls use a single-thread session of the same model: one session per
@@ -128,12 +134,24 @@ class Predictor:
             raise ModelLoadError(f"{path.name} is not a loadable ONNX model: {err}") from err
 
     def logits(
-        self, texts: list[str], *, alone: bool = True, spans: dict[str, float] | None = None
+        self,
+        texts: list[str],
+        *,
+        alone: bool = True,
+        spans: dict[str, float] | None = None,
+        counts: list[tuple[int, int]] | None = None,
     ) -> np.ndarray:
         """Model outputs; ``alone=False`` when other calls run at the same time (1 thread).
-        ``spans``, when given, receives the milliseconds of ``tokenize`` and ``infer``."""
+        ``spans``, when given, receives the milliseconds of ``tokenize`` and ``infer``;
+        ``counts`` each text's (tokens, unknown tokens)."""
         started = time.perf_counter()
         encodings = self._tokenizer.encode_batch(texts)
+        if counts is not None:
+            unknown = self._unknown_id
+            counts.extend(
+                (sum(e.attention_mask), e.ids.count(unknown) if unknown is not None else 0)
+                for e in encodings
+            )
         columns = {
             "input_ids": [e.ids for e in encodings],
             "attention_mask": [e.attention_mask for e in encodings],
@@ -163,7 +181,8 @@ class Predictor:
         self, texts: list[str], *, alone: bool, spans: dict[str, float] | None = None
     ) -> tuple[np.ndarray, list[Prediction]]:
         """The one path every request takes; the self-check takes it too."""
-        logits = self.logits(texts, alone=alone, spans=spans)
+        counts: list[tuple[int, int]] = []
+        logits = self.logits(texts, alone=alone, spans=spans, counts=counts)
         if logits.ndim != 2 or logits.shape != (len(texts), len(self.labels)):
             raise ModelLoadError(
                 f"model output shape {list(logits.shape)} does not fit {len(texts)} texts x "
@@ -172,13 +191,15 @@ class Predictor:
         shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
         probs = shifted / shifted.sum(axis=-1, keepdims=True)
         out = []
-        for row in probs:
+        for row, (tokens, unknown) in zip(probs, counts, strict=True):
             best = int(row.argmax())
             out.append(
                 Prediction(
                     label=self.labels[best],
                     score=float(row[best]),
                     scores={label: float(p) for label, p in zip(self.labels, row, strict=True)},
+                    tokens=tokens,
+                    unknown_tokens=unknown,
                 )
             )
         return logits, out

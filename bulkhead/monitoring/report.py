@@ -16,11 +16,13 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from bulkhead.monitoring.drift import Statistic, Verdict, mix_psi, numeric_ks
+from contracts.drop import PredictionRecord
 from drop.reader import join_feedback, read_drop
 
 REFERENCE_RECORDS = 5_000
@@ -91,6 +93,11 @@ def build_report(
             [p.score for p in before[-REFERENCE_RECORDS:]],
             [p.score for p in in_window],
         ),
+        numeric_ks(
+            "unknown-token rate (against the logged answers before the window)",
+            unknown_token_rates(before[-REFERENCE_RECORDS:]),
+            unknown_token_rates(in_window),
+        ),
     ]
     joined = join_feedback(contents)
     window_ids = {(p.request_id, p.index) for p in in_window}
@@ -123,6 +130,14 @@ def build_report(
     )
 
 
+def unknown_token_rates(records: Sequence[PredictionRecord]) -> list[float]:
+    """Each text's share of tokens the tokenizer could not spell (records logged before the
+    replicas counted tokens have none and are left out)."""
+    return [
+        p.unknown_tokens / p.tokens for p in records if p.tokens and p.unknown_tokens is not None
+    ]
+
+
 def prometheus_text(report: MonitorReport) -> str:
     """The report as Prometheus text (node-exporter's textfile format): the same figures the
     alert rules in deploy/monitoring/ read."""
@@ -131,7 +146,7 @@ def prometheus_text(report: MonitorReport) -> str:
         "# HELP bulkhead_drift_statistic PSI or KS statistic of one monitored feature.",
         "# TYPE bulkhead_drift_statistic gauge",
     ]
-    features = ("label_mix", "text_length", "confidence")
+    features = ("label_mix", "text_length", "confidence", "unknown_tokens")
     for feature, stat in zip(features, report.statistics, strict=True):
         if stat.value is not None:
             lines.append(

@@ -57,7 +57,10 @@ def build_family_api(
             call.answered(answer.version)
             response.headers[LOAD_MS_HEADER] = f"{answer.load_ms:.1f}"
             return PredictResponse(
-                predictions=[PredictionOut(**p.__dict__) for p in answer.predictions],
+                predictions=[
+                    PredictionOut(label=p.label, score=p.score, scores=p.scores)
+                    for p in answer.predictions
+                ],
                 model=ModelRef(
                     name=model,
                     version=answer.version,

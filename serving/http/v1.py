@@ -53,7 +53,10 @@ def router(core: ServingCore, authenticated: list[Any]) -> APIRouter:
             core.log_answer(answer, payload.texts, issued, call.infer_ms)
             return PredictResponse(
                 request_id=issued,
-                predictions=[PredictionOut(**p.__dict__) for p in predictions],
+                predictions=[
+                    PredictionOut(label=p.label, score=p.score, scores=p.scores)
+                    for p in predictions
+                ],
                 model=ModelRef(
                     name=info.name,
                     version=info.version,

@@ -12,7 +12,9 @@ from bulkhead.monitoring.report import build_report, prometheus_text, write_repo
 from drop.reader import join_feedback, read_drop
 
 
-def _prediction(rid: str, index: int, t: float, text: str, label: str, score: float) -> dict:
+def _prediction(
+    rid: str, index: int, t: float, text: str, label: str, score: float, unknown: int = 0
+) -> dict:
     return {
         "kind": "prediction",
         "request_id": rid,
@@ -26,6 +28,8 @@ def _prediction(rid: str, index: int, t: float, text: str, label: str, score: fl
         "latency_ms": 3.0,
         "chars": len(text),
         "text_sha256": "0" * 64,
+        "tokens": 12,
+        "unknown_tokens": unknown,
         "text": text,
     }
 
@@ -78,7 +82,8 @@ def test_in_domain_traffic_is_stable_and_shifted_traffic_drifts(tmp_path, snapsh
         )
     for i in range(400):  # the window: long texts of another domain, unsure, one-sided answers
         text = "the committee adjourned the session on fiscal policy " * 6
-        rows.append(_prediction(f"window-{i:04d}", 0, 1000.0 + i, text, "fresh", 0.55))
+        unknown = 3 if i % 2 else 0  # half the texts in a script the tokenizer cannot spell
+        rows.append(_prediction(f"window-{i:04d}", 0, 1000.0 + i, text, "fresh", 0.55, unknown))
     for i in range(0, 100):
         rows.append(_feedback(f"window-{i:04d}", 0, 2000.0 + i, "rotten" if i < 80 else "fresh"))
     rows.append(_feedback("nobody-logged-this", 0, 2000.0, "fresh"))
@@ -90,6 +95,7 @@ def test_in_domain_traffic_is_stable_and_shifted_traffic_drifts(tmp_path, snapsh
         "predicted label mix": "drift",
         "text length, characters": "drift",
         "confidence": "drift",
+        "unknown-token rate": "drift",
     }
     assert report.predictions == 400 and report.verdict == "drift"
     (accuracy,) = report.accuracy
@@ -105,6 +111,17 @@ def test_in_domain_traffic_is_stable_and_shifted_traffic_drifts(tmp_path, snapsh
     prom = prometheus_text(report)
     assert 'bulkhead_drift_detected{model="sentiment",feature="label_mix"} 1' in prom
     assert 'bulkhead_live_accuracy{model="sentiment",version="2"} 0.2' in prom
+    assert 'bulkhead_drift_detected{model="sentiment",feature="unknown_tokens"} 1' in prom
+
+
+def test_records_logged_before_token_counts_give_no_unknown_token_verdict(tmp_path) -> None:
+    """Records of replicas older than the token counts (no `tokens`) are left out."""
+    rows = [_prediction(f"r-{i}", 0, 100.0 + i, "a film", "fresh", 0.9) for i in range(100)]
+    for row in rows:
+        del row["tokens"], row["unknown_tokens"]
+    report = build_report(_drop(tmp_path, rows), "sentiment", None, since=150.0)
+    unknown = next(s for s in report.statistics if s.name.startswith("unknown-token rate"))
+    assert unknown.verdict == "insufficient data" and unknown.current_n == 0
 
 
 def test_in_domain_traffic_gives_no_drift(tmp_path, snapshot) -> None:

@@ -43,6 +43,14 @@ def test_predicts_probabilities_that_match_the_export(built: Path) -> None:
     assert abs(logits - [g.logits for g in golden]).max() < 1e-5
 
 
+def test_each_prediction_counts_the_tokens_the_tokenizer_could_not_spell(built: Path) -> None:
+    """What the monitor's unknown-token rate is built from (a script the vocabulary lacks)."""
+    predictor = Predictor(built, ModelInfo("m", "1", None, "fp32"))
+    plain, foreign = predictor.predict(["a fine film", "☃☃ ✈ 東京"])
+    assert plain.tokens > 0 and plain.unknown_tokens == 0
+    assert foreign.tokens > 0 and 0 < foreign.unknown_tokens <= foreign.tokens
+
+
 def test_int8_is_used_only_when_asked_and_shipped(built: Path) -> None:
     assert Predictor(built, INFO, precision="int8").info.precision == "int8"
     assert Predictor(built, INFO).info.precision == "fp32"
