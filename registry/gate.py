@@ -42,6 +42,12 @@ class GateResult(BaseModel):
     passed: bool
     reasons: list[str] = Field(description="Why it failed; empty when it passed.")
     compared_with: str | None = Field(None, description="Champion version compared against.")
+    champion_accuracy: float | None = Field(None, description="The champion's accuracy compared.")
+    champion_on_this_split: bool = Field(
+        False,
+        description="The champion was evaluated on this version's test split (the snapshots "
+        "differ); otherwise its recorded figure on the same snapshot was used.",
+    )
 
 
 def evaluate(
@@ -49,6 +55,7 @@ def evaluate(
     candidate: Evidence,
     champion: Evidence | None,
     champion_version: str | None = None,
+    champion_on_this_split: bool = False,
 ) -> GateResult:
     reasons = []
     if candidate.accuracy < policy.min_accuracy:
@@ -64,9 +71,17 @@ def evaluate(
         if candidate.accuracy < allowed:
             reasons.append(
                 f"accuracy {candidate.accuracy:.4f} regresses against champion "
-                f"v{champion_version} ({champion.accuracy:.4f}, margin {policy.max_regression})"
+                f"v{champion_version} ({champion.accuracy:.4f}"
+                f"{' on the same test split' if champion_on_this_split else ''}, "
+                f"margin {policy.max_regression})"
             )
-    return GateResult(passed=not reasons, reasons=reasons, compared_with=champion_version)
+    return GateResult(
+        passed=not reasons,
+        reasons=reasons,
+        compared_with=champion_version,
+        champion_accuracy=champion.accuracy if champion is not None else None,
+        champion_on_this_split=champion_on_this_split,
+    )
 
 
 def beats_champion(policy: GatePolicy, candidate: Evidence, champion: Evidence | None) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 from contracts.tags import CHAMPION
 from registry.gate import Evidence, GateResult, beats_champion
 from registry.gate import evaluate as gate_evaluate
+from training.head_to_head import champion_evidence as champion_evidence_for
 from training.progress import log, maybe_crash
 from training.schema import TrainJobSpec
 
@@ -21,14 +22,16 @@ def gate_and_promote(
 ) -> tuple[GateResult, bool]:
     """Record the gate's verdict on ``version``; promote it when allowed and better."""
     champion = writer.alias_version(CHAMPION)
-    champion_evidence = writer.evidence(champion) if champion else None
+    champion_evidence, on_this_split = champion_evidence_for(
+        spec.model_name, writer, champion, spec.snapshot, dataset_digest
+    )
     candidate = Evidence(
         accuracy=metrics["accuracy"],
         macro_f1=metrics["macro_f1"],
         parity_max_abs_diff=metrics["parity_max_abs_diff"],
         dataset_digest=dataset_digest,
     )
-    gate = gate_evaluate(spec.config.gate, candidate, champion_evidence, champion)
+    gate = gate_evaluate(spec.config.gate, candidate, champion_evidence, champion, on_this_split)
     writer.record_gate(version, gate)
     maybe_crash(spec.inject_fault, "after-gate")
     promoted = False
