@@ -22,6 +22,9 @@ from drop.reader import join_feedback, read_drop
 from ingestion.schema import FeedbackInput, IngestConfig, IngestError
 
 
+FEEDBACK_SUFFIX = "-feedback"
+
+
 def _base_rows(snapshot: Path) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
@@ -67,7 +70,9 @@ def merge_feedback(
     merged = pd.concat([rows, added], ignore_index=True)
     staged = snapshots_dir / f".feedback-{uuid.uuid4().hex[:12]}"
     staged.mkdir(parents=True)
-    source_name = base.source.name.split(".")[0] + "-feedback"
+    # A snapshot built on an earlier feedback snapshot keeps one suffix, not one per round.
+    stem = base.source.name.split(".")[0]
+    source_name = stem if stem.endswith(FEEDBACK_SUFFIX) else stem + FEEDBACK_SUFFIX
     source = staged / f"{source_name}.parquet"
     merged.to_parquet(source, index=False)
     keys = sorted(f"{r.request_id}:{r.index}" for r in joined.rows)

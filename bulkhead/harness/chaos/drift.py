@@ -295,18 +295,19 @@ def _plot(report: LoopReport, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [1, 1.4]})
     bars = {f"v{report.champion_before}\nbefore": report.before.accuracy}
     if report.after is not None:
         bars[f"v{report.champion_after}\nafter"] = report.after.accuracy
     left.bar(list(bars), list(bars.values()), color=["#999999", "#2a7ab0"][: len(bars)])
     left.set_ylim(0, 1)
-    left.set_title(f"{report.model}: held-out shifted accuracy ({report.before.texts} texts)")
+    left.set_title(f"{report.model}: held-out shifted accuracy\n({report.before.texts} texts)")
     for i, value in enumerate(bars.values()):
         left.text(i, value + 0.02, f"{value:.3f}", ha="center")
-    stats = {k: v for k, v in report.drift.items() if v is not None}
+    stats = {k.split(" (")[0]: v for k, v in report.drift.items() if v is not None}
     right.barh(list(stats), list(stats.values()), color="#c0504d")
     right.set_title(f"drift on the stream: {report.drift_verdict}")
+    right.set_xlim(0, max([1.0, *stats.values()]))
     right.set_xlabel("PSI / KS statistic")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
