@@ -21,7 +21,6 @@ from contracts.snapshot import FeedbackLineage, SnapshotError, verify
 from drop.reader import join_feedback, read_drop
 from ingestion.schema import FeedbackInput, IngestConfig, IngestError
 
-
 FEEDBACK_SUFFIX = "-feedback"
 
 

@@ -24,7 +24,9 @@ def synthetic_rows(n: int, seed: int = 0) -> list[tuple[str, str]]:
     return rows
 
 
-def make_snapshot(root: Path, n: int = 240, seed: int = 0) -> Path:
+def make_snapshot(
+    root: Path, n: int = 240, seed: int = 0, source_name: str = "synthetic.csv"
+) -> Path:
     rows = synthetic_rows(n, seed)
     staging = root / ".staging"
     cuts = {"train": rows[: int(n * 0.8)], "validation": rows[int(n * 0.8) : int(n * 0.9)]}
@@ -36,7 +38,7 @@ def make_snapshot(root: Path, n: int = 240, seed: int = 0) -> Path:
     manifest = describe(
         staging,
         SourceInfo(
-            name="synthetic.csv",
+            name=source_name,
             path="/synthetic.csv",
             format="csv",
             sha256="0" * 64,

@@ -88,6 +88,18 @@ def test_labelled_texts_join_the_snapshot_with_their_lineage(tmp_path: Path) -> 
     assert "2 usable labelled texts" in lines[0]
 
 
+def test_a_feedback_snapshot_built_on_one_keeps_one_suffix(tmp_path: Path) -> None:
+    """Seen on the second round of `make loop`: subjectivity-feedback-feedback-..."""
+    base = make_snapshot(tmp_path / "base", source_name="subjectivity-feedback.parquet")
+    drop = _drop(
+        tmp_path,
+        [_prediction("request-01", 0, "markets fell"), _feedback("request-01", 0, "rotten")],
+    )
+    spec = FeedbackInput(drop_dir=drop, model="sentiment", base_snapshot=base, min_feedback_rows=1)
+    config, _, _ = merge_feedback(spec, tmp_path / "snapshots", lambda line: None)
+    assert config.source.name == "subjectivity-feedback.parquet"
+
+
 def test_no_usable_feedback_is_a_clear_error(tmp_path: Path) -> None:
     base = make_snapshot(tmp_path / "base")
     drop = _drop(
