@@ -163,12 +163,8 @@ def test_replicas_do_not_poll_in_lockstep() -> None:
 HOLD = ServeAppConfig(poll_interval_s=0.01, start_hold_s=5)
 
 
-def test_a_starting_replica_waits_for_an_unreachable_registry_then_loads(setup) -> None:
-    """Seen on two serve nodes: a replica started during a registry outage became ready with
-    no model and took its share of traffic (76 answers 503) until the ingress's health check
-    caught it. Its start is now held until the registry answers."""
-    registry, lifecycle, _, _ = setup
-    registry.down = True
+def start_while_the_registry_heals(registry: FakeRegistry, lifecycle: ModelLifecycle) -> bool:
+    """A replica starts with the registry down; it comes back 0.1 s into the start hold."""
 
     async def start() -> bool:
         await lifecycle.refresh(HOLD)
@@ -183,7 +179,17 @@ def test_a_starting_replica_waits_for_an_unreachable_registry_then_loads(setup) 
         await healing
         return loaded
 
-    assert asyncio.run(start())
+    return asyncio.run(start())
+
+
+def test_a_starting_replica_waits_for_an_unreachable_registry_then_loads(setup) -> None:
+    """Seen on two serve nodes: a replica started during a registry outage became ready with
+    no model and took its share of traffic (76 answers 503) until the ingress's health check
+    caught it. Its start is now held until the registry answers."""
+    registry, lifecycle, _, _ = setup
+    registry.down = True
+
+    assert start_while_the_registry_heals(registry, lifecycle)
     assert lifecycle.current is not None and lifecycle.current.info.version == "1"
 
 
@@ -196,20 +202,7 @@ def test_a_registry_answering_server_errors_is_waited_for_like_an_absent_one(set
     registry.down = True
     registry.down_error = RestException({"error_code": "INTERNAL_ERROR", "message": "locked"})
 
-    async def start() -> bool:
-        await lifecycle.refresh(HOLD)
-        assert lifecycle.current is None and lifecycle.registry_unreachable
-
-        async def heal() -> None:
-            await asyncio.sleep(0.1)
-            registry.down = False
-
-        healing = asyncio.create_task(heal())
-        loaded = await lifecycle.hold_until_loaded(HOLD)
-        await healing
-        return loaded
-
-    assert asyncio.run(start())
+    assert start_while_the_registry_heals(registry, lifecycle)
 
 
 def test_a_registry_that_answers_is_never_waited_for(setup) -> None:
