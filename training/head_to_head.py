@@ -19,14 +19,18 @@ from typing import Any
 
 import numpy as np
 
+from contracts.bundle import BundleManifest
 from registry import bundle
 from registry.gate import Evidence
 from training.progress import log
 
 
-def bundle_predictions(folder: Path, texts: list[str], label_names: list[str]) -> np.ndarray:
-    """Indices into ``label_names`` the bundle in ``folder`` predicts for ``texts`` (-1 for a
-    label the bundle has and the split lacks: always wrong)."""
+def bundle_predictions(
+    folder: Path, manifest: BundleManifest, texts: list[str], label_names: list[str]
+) -> np.ndarray:
+    """Indices into ``label_names`` the verified bundle in ``folder`` (``manifest``: what
+    verifying it returned) predicts for ``texts`` (-1 for a label the bundle has and the split
+    lacks: always wrong)."""
     import os
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -34,7 +38,6 @@ def bundle_predictions(folder: Path, texts: list[str], label_names: list[str]) -
 
     from training import export
 
-    manifest = bundle.verify(folder)
     tokenizer = AutoTokenizer.from_pretrained(
         str(folder / bundle.TOKENIZER_DIR), use_fast=True, local_files_only=True
     )
@@ -58,8 +61,8 @@ def _evaluated_here(
     resolved = reader.pinned(model_name, champion)
     with tempfile.TemporaryDirectory() as tmp:
         folder = reader.download(resolved, Path(tmp))
-        bundle.verify(folder, resolved.manifest_digest)
-        predicted = bundle_predictions(folder, data.test.texts, data.label_names)
+        manifest = bundle.verify(folder, resolved.manifest_digest)
+        predicted = bundle_predictions(folder, manifest, data.test.texts, data.label_names)
     metrics = evaluate.classification_metrics(data.test.labels, predicted, data.label_names)
     return Evidence(
         accuracy=metrics["accuracy"],

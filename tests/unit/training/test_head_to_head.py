@@ -23,9 +23,10 @@ def test_a_bundle_scores_its_own_golden_answers_perfectly(built: Path) -> None:
     golden = bundle.read_golden(built)
     texts = [g.text for g in golden]
     reversed_names = ["rotten", "fresh"]  # the split's order need not be the bundle's
-    predicted = head_to_head.bundle_predictions(built, texts, reversed_names)
+    manifest = bundle.verify(built)
+    predicted = head_to_head.bundle_predictions(built, manifest, texts, reversed_names)
     assert [reversed_names[i] for i in predicted] == [g.label for g in golden]
-    unknown = head_to_head.bundle_predictions(built, texts, ["objective", "subjective"])
+    unknown = head_to_head.bundle_predictions(built, manifest, texts, ["objective", "subjective"])
     assert set(unknown.tolist()) == {-1}  # labels the split lacks are always wrong
 
 
