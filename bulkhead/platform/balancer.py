@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bulkhead.platform.identity import Identity
 from bulkhead.platform.paths import StatePaths
-from bulkhead.platform.procs import ProcessRecord, stop_session
+from bulkhead.platform.procs import ProcessRecord, started_at, stop_session
 from bulkhead.platform.settings import PlatformSettings
 from contracts import serve_api
 
@@ -152,7 +152,7 @@ def drain_and_stop(record: ProcessRecord, drain_s: float = DRAIN_S) -> None:
     """Soft stop (SIGUSR1: no new connections, finish the open ones), then stop."""
     with contextlib.suppress(psutil.Error):
         leader = psutil.Process(record.pid)
-        if abs(leader.create_time() - record.create_time) < 1:
+        if started_at(leader, record.create_time):
             leader.send_signal(signal.SIGUSR1)
             with contextlib.suppress(psutil.TimeoutExpired):
                 leader.wait(timeout=drain_s)

@@ -74,10 +74,24 @@ def spawn(
     )
 
 
+# Linux derives a process's start time from the boot time in /proc/stat, which the kernel
+# recomputes on every read as "wall clock minus uptime" in whole seconds: the same process
+# reads a second apart from one call to the next (and more when NTP steps the clock). A
+# 1 s tolerance made a running registry look stopped now and then (CI: `status` exited 3).
+START_TIME_TOLERANCE_S = 3.0
+
+
+def started_at(proc: psutil.Process, create_time: float) -> bool:
+    """Whether ``proc`` is the process that started at ``create_time`` (PID reuse check)."""
+    return abs(proc.create_time() - create_time) <= START_TIME_TOLERANCE_S
+
+
 def _leader(record: ProcessRecord) -> psutil.Process | None:
     try:
         proc = psutil.Process(record.pid)
-        if abs(proc.create_time() - record.create_time) > 1.0:
+        if not started_at(proc, record.create_time) and not (
+            record.marker is not None and carries_marker(proc, record.marker)
+        ):
             return None  # the PID was reused by an unrelated process
         if proc.status() == psutil.STATUS_ZOMBIE:
             return None
@@ -126,7 +140,7 @@ def proven_members(
         proven = []
         for proc in members:
             with contextlib.suppress(psutil.Error):
-                if proc.create_time() >= record.create_time - 1.0:
+                if proc.create_time() >= record.create_time - START_TIME_TOLERANCE_S:
                     proven.append(proc)
         return proven
     trusted = dict(known or {})

@@ -102,7 +102,10 @@ class TestPlatform:
 
     def cli_json(self, *args: str, timeout: float = 600, env: dict[str, str] | None = None) -> Any:
         done = self.cli(*args, "--json", timeout=timeout, env=env)
-        assert done.returncode == 0, done.stderr[-3000:]
+        # stdout too: `status --json` exits 3 with the stopped part named only there.
+        assert done.returncode == 0, (
+            f"exit {done.returncode}\nstderr: {done.stderr[-3000:]}\nstdout: {done.stdout[-3000:]}"
+        )
         return json.loads(done.stdout)
 
     def secret(self, name: str) -> str:

@@ -62,6 +62,23 @@ def test_a_reused_pid_is_not_mistaken_for_our_process(tmp_path: Path) -> None:
     assert not procs.is_alive(record)
 
 
+def test_a_start_time_read_a_second_off_is_still_our_process(tmp_path: Path) -> None:
+    """/proc/stat's boot time moves by a whole second between reads, so the same process's
+    start time does too: that must not make a running service look stopped (it made
+    `status` exit 3 in CI). A clock step of minutes is told apart by the marker."""
+    record = procs.spawn([sys.executable, "-c", TREE], {}, tmp_path / "tree.log", cwd=tmp_path)
+    try:
+        for off_by in (-1.2, 1.2, 2.0):
+            shifted = record.model_copy(update={"create_time": record.create_time + off_by})
+            assert procs.is_alive(shifted), off_by
+        stepped = record.model_copy(update={"create_time": record.create_time - 600})
+        assert procs.is_alive(stepped)
+        unmarked = stepped.model_copy(update={"marker": "not-the-marker-we-started-it-with"})
+        assert not procs.is_alive(unmarked)
+    finally:
+        procs.stop_session(record, grace_s=2)
+
+
 def test_port_owner_and_ensure_ports_free() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
