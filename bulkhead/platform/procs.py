@@ -246,7 +246,10 @@ def ensure_ports_free(ports: Mapping[str, int], owner: str) -> None:
             )
 
 
-def tcp_open(host: str, port: int, timeout_s: float = 0.5) -> bool:
+def tcp_open(host: str, port: int, timeout_s: float = 2.0) -> bool:
+    """Whether something accepts connections there. A closed port answers at once; the
+    timeout only matters for a listener whose backlog is full on a loaded machine, which is
+    busy, not stopped (the kernel retries a dropped SYN after 1 s)."""
     try:
         with socket.create_connection((host, port), timeout=timeout_s):
             return True
