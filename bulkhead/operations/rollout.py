@@ -23,6 +23,7 @@ from contracts.tags import valid_version
 
 if TYPE_CHECKING:
     from bulkhead.delivery.controller import RolloutReport
+    from registry.reader import RegistryReader
     from registry.rollouts import RolloutStore
 
 
@@ -130,12 +131,15 @@ def _watch_model_forever(
     is logged and waited out, never the end of the process."""
     from bulkhead.delivery.controller import RolloutController
     from bulkhead.delivery.plot import plot_rollout
+    from registry.reader import RegistryReader
 
     echo(f"rollout controller: watching {platform.settings.model_name} every {idle_s:g} s")
+    reader: RegistryReader | None = None
     while True:
         try:
             rollouts = store(platform)
-            state = rollouts.current()
+            reader = reader or RegistryReader()  # after store(): it activates the credentials
+            state = rollout_now(reader, rollouts)
             if state is None or not state.active:
                 time.sleep(idle_s)
                 continue
@@ -149,7 +153,24 @@ def _watch_model_forever(
                 echo(f"report: {folder.resolve()}")
         except Exception as err:  # the registry restarting, a network blip: wait, go on
             echo(f"rollout controller: {type(err).__name__}: {str(err)[:200]}; retrying")
+            reader = None
             time.sleep(max(idle_s, 5.0))
+
+
+def rollout_now(reader: RegistryReader, rollouts: RolloutStore) -> RolloutState | None:
+    """The model's rollout, asked the way replicas ask: through the registry's conditional
+    poll route, where "nothing changed" costs the registry about 1 ms of CPU. MLflow's own
+    `get_registered_model` costs it about 18 ms and loads every version; asked every 2 s per
+    model by an idle controller, it was most of the idle registry's CPU (4.5 % of a core
+    against 0.6 % without the controller, two models). A model without a champion has no
+    rollout route to ask (the route answers for an alias): MLflow's own call then."""
+    from contracts.tags import CHAMPION
+    from registry.reader import RegistryReadError
+
+    try:
+        return reader.resolve(rollouts.model_name, CHAMPION).rollout
+    except RegistryReadError:
+        return rollouts.current()
 
 
 def controller_running(platform: Platform) -> bool:

@@ -7,6 +7,7 @@ MLflow's own scoring server (``--env-manager local``).
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,9 @@ class OnnxSentiment(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-define
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.np = np
 
-    def predict(self, context: Any, model_input: Any, params: Any = None) -> list[dict[str, Any]]:
+    # Unannotated on purpose: MLflow reads predict's type hints as an input schema and warns
+    # about any it cannot use; this model takes a DataFrame or a list, like most pyfuncs.
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
         np = self.np
         if hasattr(model_input, "iloc"):  # a DataFrame: the first column holds the texts
             texts = [str(t) for t in model_input.iloc[:, 0].tolist()]
@@ -54,11 +57,19 @@ class OnnxSentiment(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-define
 
 def save(bundle: Path, destination: Path) -> Path:
     """Write a pyfunc model folder that carries the bundle as an artifact."""
-    mlflow.pyfunc.save_model(
-        path=str(destination),
-        python_model=OnnxSentiment(),
-        artifacts={"bundle": str(bundle)},
-        # Given, so MLflow does not load the model in a subprocess to infer them.
-        pip_requirements=["onnxruntime", "tokenizers", "numpy"],
-    )
+    # MLflow warns that a pickled model runs code when loaded: this one is ours, saved and
+    # served by the bench on the same machine, so the warning is noise in its output.
+    pyfunc_log = logging.getLogger("mlflow.pyfunc")
+    level = pyfunc_log.level
+    pyfunc_log.setLevel(logging.ERROR)
+    try:
+        mlflow.pyfunc.save_model(
+            path=str(destination),
+            python_model=OnnxSentiment(),
+            artifacts={"bundle": str(bundle)},
+            # Given, so MLflow does not load the model in a subprocess to infer them.
+            pip_requirements=["onnxruntime", "tokenizers", "numpy"],
+        )
+    finally:
+        pyfunc_log.setLevel(level)
     return destination
