@@ -196,6 +196,12 @@ def zone_env(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> dict[
             # Keep --node-ip-address=127.0.0.1 as given instead of the machine's address.
             "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
             "RAY_USAGE_STATS_ENABLED": "0",
+            # Ray's log monitor re-lists the session's log folder on every pass (every 0.1 s)
+            # while it holds fewer files than this threshold: ≈ 3 % of a core per idle
+            # cluster here, three clusters. At 0 it re-lists every 0.5 s (Ray's
+            # LOG_NAME_UPDATE_INTERVAL_S); a new worker's log file is found up to 0.5 s later
+            # and read from its start, so no line is lost.
+            "RAY_LOG_MONITOR_MANY_FILES_THRESHOLD": "0",
             names.ZONE: zone.value,
             names.REGISTRY_CREDENTIALS: str(paths.handed_registry_credentials(zone)),
             # Nothing in any zone may fetch weights or data from a hub at run time.
