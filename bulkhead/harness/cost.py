@@ -66,8 +66,16 @@ def measure(platform: Platform, seconds: float = 30.0) -> PlatformCost:
         records["registry"] = state.registry.process
     for zone, zone_state in state.zones.items():
         records[f"{zone.value} zone"] = zone_state.process
-    if state.tls_terminator is not None:
-        records["tls terminator"] = state.tls_terminator
+    for node, worker in sorted(state.serve_workers.items()):
+        records[f"serve zone, node {node}"] = worker
+    # Everything else `up` started counts too: what waits costs whatever started it.
+    helpers = {
+        "tls terminator": state.tls_terminator,
+        "front balancer": state.balancer,
+        "drop keeper": state.drop_keeper,
+        "rollout controller": state.rollout_controller,
+    }
+    records.update({name: record for name, record in helpers.items() if record is not None})
     members = {name: proven_members(record) for name, record in records.items()}
     before = {name: cpu_seconds(procs) for name, procs in members.items()}
     with platform.reporter.step(f"sampling the idle platform for {seconds:.0f} s"):

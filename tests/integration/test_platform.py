@@ -115,6 +115,7 @@ def test_cost_reports_every_service_and_mlflows_job_runner_is_off(
     cost = platform.cli_json("cost", "--seconds", "3")
     services = {s["service"]: s for s in cost["services"]}
     assert set(services) >= {"registry", "ingest zone", "train zone", "serve zone"}
+    assert set(services) >= {"drop keeper", "rollout controller"}  # all `up` started
     assert all(s["processes"] > 0 and s["pss_mb"] > 0 for s in services.values())
     assert cost["pss_mb"] == pytest.approx(sum(s["pss_mb"] for s in services.values()), abs=5)
     print(
