@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bulkhead.platform.identity import Identity
 from bulkhead.platform.paths import StatePaths
-from bulkhead.platform.procs import ProcessRecord, started_at, stop_session
+from bulkhead.platform.procs import ProcessRecord, running_leader, stop_session
 from bulkhead.platform.settings import PlatformSettings
 from contracts import serve_api
 
@@ -151,11 +151,11 @@ def logged_since(paths: StatePaths, offset: int, lines: int = 3) -> list[str]:
 def drain_and_stop(record: ProcessRecord, drain_s: float = DRAIN_S) -> None:
     """Soft stop (SIGUSR1: no new connections, finish the open ones), then stop."""
     with contextlib.suppress(psutil.Error):
-        leader = psutil.Process(record.pid)
-        if started_at(leader, record.create_time):
-            leader.send_signal(signal.SIGUSR1)
+        running = running_leader(record)
+        if running is not None:
+            running.send_signal(signal.SIGUSR1)
             with contextlib.suppress(psutil.TimeoutExpired):
-                leader.wait(timeout=drain_s)
+                running.wait(timeout=drain_s)
     stop_session(record)
 
 

@@ -86,7 +86,8 @@ def started_at(proc: psutil.Process, create_time: float) -> bool:
     return abs(proc.create_time() - create_time) <= START_TIME_TOLERANCE_S
 
 
-def _leader(record: ProcessRecord) -> psutil.Process | None:
+def running_leader(record: ProcessRecord) -> psutil.Process | None:
+    """The record's process while it lives and is still the one we started; else None."""
     try:
         proc = psutil.Process(record.pid)
         if not started_at(proc, record.create_time) and not (
@@ -101,7 +102,7 @@ def _leader(record: ProcessRecord) -> psutil.Process | None:
 
 
 def is_alive(record: ProcessRecord) -> bool:
-    return _leader(record) is not None
+    return running_leader(record) is not None
 
 
 def session_members(session_id: int) -> list[psutil.Process]:
@@ -173,7 +174,7 @@ def stop_session(record: ProcessRecord, grace_s: float = 10.0) -> int:
     shuts down (Serve reloads HAProxy with a fresh process, for one), and a list taken once at
     the start would miss it.
     """
-    leader = _leader(record)
+    leader = running_leader(record)
     if (
         leader is not None
         and record.marker is not None
