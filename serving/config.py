@@ -184,6 +184,12 @@ class FamilyConfig(BaseModel):
         "each is loaded on the shared replicas on first use and evicted least recently used.",
     )
     alias: str = Field(CHAMPION, min_length=1, description="Alias each member is served at.")
+    poll_interval_s: float = Field(
+        2.0,
+        gt=0,
+        le=3600,
+        description="How often each shared replica checks the alias of every member it holds.",
+    )
     precision: Literal["fp32", "int8"] = "fp32"
     ort_threads: int = Field(1, ge=1, le=64, description="onnxruntime threads per model call.")
     api_key_file_env: str = env.SERVE_API_KEY_FILE
@@ -193,6 +199,11 @@ class FamilyConfig(BaseModel):
     )
     self_check_tolerance: float = Field(1e-3, gt=0)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    payload_log: PayloadLogConfig = Field(
+        default_factory=PayloadLogConfig,
+        description="Payload logging of the members' answers into the one-way drop, as for "
+        "a model's own application (records carry the member's name).",
+    )
 
     def loading(self, model: str) -> ServeAppConfig:
         """The settings one member is downloaded, verified and loaded with."""

@@ -12,25 +12,17 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from contracts.drop import FeedbackRecord
 from contracts.rollout import MAX_CLIENT_KEY_CHARS
 from serving.config import LimitsConfig, ServeAppConfig
-from serving.http.errors import (
-    FeedbackUnavailable,
-    InvalidInput,
-    NoModelYet,
-    RequestTooOld,
-    ServingError,
-    UnknownModel,
-    UnknownRequest,
-)
+from serving.feedback import check_request, send_feedback
+from serving.http.errors import InvalidInput, NoModelYet, ServingError, UnknownModel
 from serving.lifecycle import ModelLifecycle, VersionSource
 from serving.metrics import ReplicaMetrics
-from serving.payload_log import DropSender, DropUnavailable, PayloadLog
+from serving.payload_log import DropSender, PayloadLog
 from serving.peers import PeerAnswer, PeerOp
 from serving.pool import InferencePool
 from serving.predictor import Prediction, Predictor
-from serving.request_ids import RequestIds, RequestIdTooOld, UnknownRequestId
+from serving.request_ids import RequestIds
 from serving.schemas import FeedbackAccepted, FeedbackRequest
 from serving.traffic import Answer, TrafficSplit
 
@@ -206,50 +198,14 @@ class ServingCore:
         )
 
     def feedback(self, body: FeedbackRequest) -> FeedbackAccepted:
-        """Check and send one feedback record: 404 for an id this zone did not issue for
-        this model, 410 when too old, 422 for a label the model does not have, 503 when the
-        drop cannot take it (the client should retry; nothing is lost silently)."""
+        """Check and send one feedback record (serving/feedback.py); the labels of the
+        champion and of a rollout's candidate both count."""
         config = self.config
-        if not self.request_ids.shared:
-            raise FeedbackUnavailable(
-                "feedback is not set up on this replica: no shared request-id key "
-                "(BULKHEAD_REQUEST_ID_KEY_FILE)"
-            )
-        try:
-            self.request_ids.verify(
-                body.request_id, config.model_name, config.payload_log.feedback_max_age_s
-            )
-        except RequestIdTooOld as err:
-            raise RequestTooOld(str(err)) from err
-        except UnknownRequestId as err:
-            raise UnknownRequest(str(err)) from err
-        if body.index >= config.limits.max_texts:
-            raise InvalidInput(
-                f"index {body.index}: a request holds at most {config.limits.max_texts} texts"
-            )
+        check_request(body, config.model_name, self.request_ids, config.payload_log, config.limits)
         labels = set(self.model().labels)
         if self.lifecycle.candidate is not None:
             labels |= set(self.lifecycle.candidate.labels)
-        if body.label not in labels:
-            raise InvalidInput(
-                f"label {body.label[:100]!r} is not one of {config.model_name!r}'s labels "
-                f"{sorted(labels)}"
-            )
-        record = FeedbackRecord(
-            request_id=body.request_id,
-            index=body.index,
-            time=time.time(),
-            model=config.model_name,
-            label=body.label,
-            note=body.note,
-        )
-        try:
-            self.payload_log.feedback(record)
-        except DropUnavailable as err:
-            raise FeedbackUnavailable(f"feedback not taken, try again: {err}") from err
-        return FeedbackAccepted(
-            request_id=body.request_id, index=body.index, model=config.model_name, label=body.label
-        )
+        return send_feedback(body, config.model_name, labels, self.payload_log)
 
     def close(self) -> None:
         self.payload_log.close()

@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import time
+import weakref
 from typing import Any
 
 from fastapi import FastAPI
@@ -25,9 +27,12 @@ from contracts import env
 from serving.app import configure_guards, registry_source, replica_cache
 from serving.config import FamilyConfig
 from serving.family_core import FamilyAnswer, FamilyMembers, LoadedMember, NotServable
-from serving.http.family_api import build_family_api
+from serving.http.errors import PeerRefused
+from serving.http.family_api import FamilyDrop, build_family_api
 from serving.http.middleware import Guards
-from serving.lifecycle import short
+from serving.lifecycle import next_poll_delay, short
+from serving.payload_log import PayloadLog
+from serving.request_ids import RequestIds
 
 log = logging.getLogger("ray.serve")
 
@@ -47,9 +52,34 @@ class FamilyModels:
         self.config: FamilyConfig | None = None
         self.members = FamilyMembers(registry_source, replica_cache())
         self.loads = 0  # cold loads so far: a request that saw it change waited for one
+        # The members this replica holds (Serve's LRU owns them: gone when it evicts one).
+        self.held: weakref.WeakValueDictionary[str, LoadedMember] = weakref.WeakValueDictionary()
+        self._poller: asyncio.Task[None] | None = None
 
-    def reconfigure(self, user_config: dict[str, Any]) -> None:
+    async def reconfigure(self, user_config: dict[str, Any]) -> None:
         self.config = FamilyConfig.model_validate(user_config or {})
+        if self._poller is None:
+            self._poller = asyncio.get_running_loop().create_task(self._follow_forever())
+
+    async def _follow_forever(self) -> None:
+        """Every member held follows its alias, as a dedicated replica follows its model's:
+        a promotion reaches the family's clients within a poll, not at the next cold load."""
+        rng = random.Random()
+        while True:
+            config = self.config
+            assert config is not None
+            await asyncio.sleep(next_poll_delay(config.poll_interval_s, rng))
+            for model, member in list(self.held.items()):
+                try:
+                    version = await asyncio.wait_for(
+                        asyncio.to_thread(self.members.follow, model, member, config),
+                        timeout=config.load_timeout_s,
+                    )
+                except Exception as err:  # the old version keeps serving; tried next poll
+                    log.warning("family: %s not refreshed: %s", model, short(err))
+                    continue
+                if version is not None:
+                    log.info("family: %s now serves v%s", model, version)
 
     @serve.multiplexed(max_num_models_per_replica=MODELS_PER_REPLICA)  # type: ignore[untyped-decorator]
     async def member(self, model: str) -> LoadedMember:
@@ -62,6 +92,7 @@ class FamilyModels:
             timeout=self.config.load_timeout_s,
         )
         log.info("family: loaded %s in %.0f ms", model, (time.perf_counter() - started) * 1000)
+        self.held[model] = loaded
         return loaded
 
     async def predict(self, texts: list[str]) -> FamilyAnswer:
@@ -80,7 +111,8 @@ class FamilyModels:
             return FamilyAnswer(503, detail, {"Retry-After": "5"})
         load_ms = (time.perf_counter() - started) * 1000 if self.loads != loads else 0.0
         predictor = loaded.predictor
-        predictions = await asyncio.to_thread(predictor.predict, texts)
+        # No texts: a question for the member's version and labels (feedback checks them).
+        predictions = await asyncio.to_thread(predictor.predict, texts) if texts else []
         info = predictor.info
         return FamilyAnswer(
             200,
@@ -88,6 +120,7 @@ class FamilyModels:
             run_id=info.run_id,
             precision=info.precision,
             predictions=predictions,
+            labels=list(predictor.labels),
             load_ms=load_ms,
         )
 
@@ -100,19 +133,41 @@ class FamilyIngress:
         from serving.ray_binds import bind_replica_grpc_to_node_address
 
         bind_replica_grpc_to_node_address()
+        metrics = RayMetrics()
         # No model of its own: a client key's scope is checked against the member the path
-        # names (contracts.serve_api.named_model).
-        self.guards = Guards(metrics=RayMetrics())
+        # names (contracts.serve_api.named_model), and request ids are issued for it.
+        self.guards = Guards(metrics=metrics)
         self.config: FamilyConfig | None = None
         self.models = models
+        # Like a model's own application: the zone's drop keeper socket and request-id key.
+        self.drop = FamilyDrop(
+            RequestIds.from_environment(), PayloadLog.from_environment(metrics), self._labels
+        )
+        # Each member's labels, from its answers (a feedback names one of them); at most one
+        # entry per configured member.
+        self.labels: dict[str, list[str]] = {}
 
     def __serve_build_asgi_app__(self) -> FastAPI:
-        return build_family_api(lambda: self.config, self.guards, self._hand_over)
+        return build_family_api(lambda: self.config, self.guards, self._hand_over, self.drop)
 
     async def reconfigure(self, user_config: dict[str, Any]) -> None:
         config = FamilyConfig.model_validate(user_config or {})
         configure_guards(self.guards, config.limits, config.api_key_file_env, "")
+        self.drop.log.configure(config.payload_log)
+        self.drop.log.start()
         self.config = config
+        self.labels = {m: labels for m, labels in self.labels.items() if m in config.members}
+
+    async def _labels(self, model: str) -> list[str]:
+        """The member's labels: remembered from its answers, else asked of a shared replica
+        (which loads the member if no replica holds it)."""
+        known = self.labels.get(model)
+        if known is not None:
+            return known
+        answer = await self._hand_over(model, [])
+        if answer.status != 200:
+            raise PeerRefused(answer.detail, answer.status, answer.headers)
+        return answer.labels
 
     async def _hand_over(self, model: str, texts: list[str]) -> FamilyAnswer:
         try:
@@ -123,7 +178,15 @@ class FamilyIngress:
             return FamilyAnswer(
                 503, f"model {model!r} is not reachable right now", {"Retry-After": "1"}
             )
+        if answer.status == 200 and self.config is not None and model in self.config.members:
+            self.labels[model] = answer.labels
         return answer
+
+    def __del__(self) -> None:
+        # Serve calls this on graceful shutdown: what the payload log holds is sent.
+        drop = getattr(self, "drop", None)
+        if drop is not None:
+            drop.log.close()
 
 
 app = FamilyIngress.bind(FamilyModels.bind())  # type: ignore[attr-defined]

@@ -6,8 +6,9 @@ keeps the most recently used members loaded, evicts the least recently used, and
 member's requests to a replica that holds it. Each member is loaded exactly as a dedicated
 replica loads its model: resolved at the family's alias, refused unless approved, downloaded
 into a folder of its own, verified against the digest pinned at registration, self-checked and
-warmed up (serving/lifecycle.py). Unlike a dedicated replica, a family replica does not poll:
-a member loaded once serves that version until it is evicted or the replica restarts.
+warmed up (serving/lifecycle.py). Like a dedicated replica, a family replica follows the
+alias of every member it holds (``FamilyMembers.follow``): a promoted version is loaded and
+verified next to the old one, then swapped in; a refused one is never served.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from registry.reader import BundleTooLarge, ResolvedVersion
 from serving.config import FamilyConfig
 from serving.lifecycle import VersionSource, download_and_load
-from serving.predictor import Prediction, Predictor
+from serving.predictor import ModelLoadError, Prediction, Predictor
 
 
 class NotServable(Exception):
@@ -38,6 +40,7 @@ class FamilyAnswer:
     run_id: str | None = None
     precision: str = ""
     predictions: list[Prediction] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
     load_ms: float = 0.0
 
 
@@ -49,6 +52,13 @@ class LoadedMember:
         self.predictor = predictor
         self.folder = folder
 
+    def swap(self, predictor: Predictor, folder: Path) -> None:
+        """One reference swap (requests in flight keep the old predictor, whose session
+        lives in memory), then the old version's files go."""
+        old = self.folder
+        self.predictor, self.folder = predictor, folder
+        shutil.rmtree(old, ignore_errors=True)
+
     def __del__(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -58,18 +68,46 @@ class FamilyMembers:
         self._source_factory = source_factory
         self._source: VersionSource | None = None
         self.cache = cache
+        # (member, version) refused for good (bundle unusable): never downloaded again.
+        self.refused: dict[tuple[str, str], str] = {}
+
+    def _client(self) -> VersionSource:
+        if self._source is None:
+            self._source = self._source_factory()
+        return self._source
 
     def load(self, model: str, config: FamilyConfig) -> LoadedMember:
         """Blocking (run it in a thread): resolve, check approval, download, verify, load."""
-        if self._source is None:
-            self._source = self._source_factory()
-        resolved = self._source.resolve(model, config.alias)
+        resolved = self._client().resolve(model, config.alias)
         if not resolved.approved:
             raise NotServable(f"model {model!r} v{resolved.version} {resolved.reason}")
+        return LoadedMember(*self._fetch(model, resolved, config))
+
+    def follow(self, model: str, member: LoadedMember, config: FamilyConfig) -> str | None:
+        """Blocking. Bring a held member to the version its alias names now: loaded and
+        verified beside the old one, then swapped in. Returns the new version, or None when
+        nothing changed (same version, not approved, refused before); a failed download
+        raises and is tried again at the next poll while the old version keeps serving."""
+        resolved = self._client().resolve(model, config.alias)
+        if resolved.version == member.predictor.info.version or not resolved.approved:
+            return None
+        if (model, resolved.version) in self.refused:
+            return None
+        try:
+            predictor, folder = self._fetch(model, resolved, config)
+        except (ModelLoadError, BundleTooLarge) as err:
+            self.refused[(model, resolved.version)] = str(err)
+            raise
+        member.swap(predictor, folder)
+        return resolved.version
+
+    def _fetch(
+        self, model: str, resolved: ResolvedVersion, config: FamilyConfig
+    ) -> tuple[Predictor, Path]:
         folder = self.cache / f"{model}-{uuid.uuid4().hex[:8]}"
         try:
-            predictor = download_and_load(self._source, folder, resolved, config.loading(model))
+            predictor = download_and_load(self._client(), folder, resolved, config.loading(model))
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        return LoadedMember(predictor, folder)
+        return predictor, folder

@@ -101,4 +101,4 @@ def second_model(
         SECOND_MODEL,
     )
     assert trained["gate"]["passed"], trained["gate"]
-    return trained
+    return {**trained, "snapshot_path": ingested["snapshot"]}

@@ -39,7 +39,9 @@ from serving.metrics import ReplicaMetrics
 
 T = TypeVar("T")
 
-FAMILY_ROUTE = f"{FAMILY}{MOUNTED_PREDICT}"  # the metrics label of every family member's route
+# The metrics labels of every family member's routes.
+FAMILY_ROUTE = f"{FAMILY}{MOUNTED_PREDICT}"
+FAMILY_FEEDBACK_ROUTE = f"{FAMILY}{MOUNTED_FEEDBACK}"
 _FIXED_ROUTES = (PREDICT, STATUS, LIMITS, HEALTHZ, LIVE, READY, OIP_ROOT, FEEDBACK)
 _MOUNTED = {
     MOUNTED_PREDICT: PREDICT,
@@ -55,7 +57,7 @@ def route_label(path: str) -> str:
     if path in _FIXED_ROUTES:
         return path
     if path.startswith(f"{FAMILY}/"):
-        return FAMILY_ROUTE
+        return FAMILY_FEEDBACK_ROUTE if path.endswith(MOUNTED_FEEDBACK) else FAMILY_ROUTE
     if path.startswith(f"{OIP_MODELS}/"):
         return "/v2/infer" if path.endswith("/infer") else OIP_MODELS
     if path.startswith(f"{MODELS}/") or path in _MOUNTED:  # per-model routes, one label each

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from typing import Any
 
 import httpx
@@ -15,30 +14,10 @@ import pytest
 
 from bulkhead.platform.identity import Role
 from bulkhead.platform.state import PlatformState
+from tests.utils.drop import records_of, wait_for_records
 from tests.utils.platform import Served, TestPlatform
 
 pytestmark = [pytest.mark.integration]
-
-
-def _records(platform: TestPlatform, request_id: str) -> list[dict[str, Any]]:
-    rows = []
-    for path in sorted(platform.paths.drop_records.rglob("*.jsonl")):
-        for line in path.read_text().splitlines():
-            row = json.loads(line)
-            if row["request_id"] == request_id:
-                rows.append(row)
-    return rows
-
-
-def _wait_for(platform: TestPlatform, request_id: str, count: int) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 30
-    rows: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
-        rows = _records(platform, request_id)
-        if len(rows) >= count:
-            return rows
-        time.sleep(0.5)
-    raise AssertionError(f"{len(rows)} of {count} records of {request_id} reached the drop")
 
 
 def test_predictions_and_feedback_reach_the_drop_as_the_keeper_checked_them(
@@ -59,7 +38,7 @@ def test_predictions_and_feedback_reach_the_drop_as_the_keeper_checked_them(
     assert feedback.status_code == 202, feedback.text
     assert feedback.headers["x-bulkhead-request-id"] != request_id  # the feedback call's own id
 
-    rows = _wait_for(platform, request_id, 3)
+    rows = wait_for_records(platform.paths.drop_records, request_id, 3)
     predictions = sorted((r for r in rows if r["kind"] == "prediction"), key=lambda r: r["index"])
     assert [r["text"] for r in predictions] == texts  # serve_config.yaml logs inputs
     assert {r["version"] for r in predictions} == {body["model"]["version"]}
@@ -96,8 +75,10 @@ def test_bad_feedback_is_refused_with_a_4xx_and_never_lands(
     sent = {"request_id": request_id, "label": answer.json()["predictions"][0]["label"], **body}
     refused = httpx.post(f"{served.url}/v1/feedback", json=sent, headers=served.headers())
     assert refused.status_code == status, refused.text
-    _wait_for(platform, request_id, 1)  # the prediction landed...
-    assert [r for r in _records(platform, request_id) if r["kind"] == "feedback"] == []
+    wait_for_records(platform.paths.drop_records, request_id, 1)  # the prediction landed...
+    assert [
+        r for r in records_of(platform.paths.drop_records, request_id) if r["kind"] == "feedback"
+    ] == []
 
 
 def test_feedback_needs_the_api_key(served: Served) -> None:

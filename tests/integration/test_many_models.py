@@ -14,6 +14,7 @@ import yaml
 
 from bulkhead.platform.settings import DEFAULT_MODELS
 from loadtests.oip_conformance import CLIENTS, run_client
+from tests.utils.drop import wait_for_records
 from tests.utils.platform import SECOND_MODEL, Served, TestPlatform, train_tiny
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -241,8 +242,32 @@ def family_deployed(platform: TestPlatform, tmp_path: Path) -> Iterator[None]:
         assert back.returncode == 0, back.stderr[-3000:]
 
 
+def _family_version(served: Served, member: str) -> str:
+    answer = httpx.post(
+        f"{served.url}/v1/family/{member}/predict",
+        json={"texts": TEXTS[:1]},
+        headers=served.headers(),
+        timeout=120,
+    )
+    assert answer.status_code == 200, answer.text
+    version: str = answer.json()["model"]["version"]
+    return version
+
+
+def _until_family_serves(served: Served, member: str, version: str, limit_s: float) -> float:
+    started = time.monotonic()
+    while (seen := _family_version(served, member)) != version:
+        assert time.monotonic() - started < limit_s, f"family still serves v{seen}, not v{version}"
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
 def test_a_model_family_serves_its_members_from_shared_replicas(
-    platform: TestPlatform, served: Served, second_model: dict, family_deployed: None
+    platform: TestPlatform,
+    served: Served,
+    second_model: dict,
+    family_deployed: None,
+    tmp_path: Path,
 ) -> None:
     """The family application: each member loaded on first use on the shared replica
     (verified like any model), then answered warm; its answers are its champion's."""
@@ -271,6 +296,43 @@ def test_a_model_family_serves_its_members_from_shared_replicas(
             headers=served.headers(),
         ).json()
         assert [p["label"] for p in body["predictions"]] == [p["label"] for p in own["predictions"]]
+    # Request ids, payload log and feedback, as on a model's own routes.
+    request_id = body["request_id"]
+    assert request_id and answers[-1].headers["x-bulkhead-request-id"] == request_id
+    label = body["predictions"][0]["label"]
+    taken = httpx.post(
+        f"{served.url}/v1/family/{SECOND}/feedback",
+        json={"request_id": request_id, "index": 0, "label": label},
+        headers=served.headers(),
+    )
+    assert taken.status_code == 202, taken.text
+    rows = wait_for_records(platform.paths.drop_records, request_id, len(TEXTS) + 1)
+    assert {(r["kind"], r["model"]) for r in rows} == {("prediction", SECOND), ("feedback", SECOND)}
+    elsewhere = httpx.post(
+        f"{served.url}/v1/family/{members[0]}/feedback",
+        json={"request_id": request_id, "index": 0, "label": label},
+        headers=served.headers(),
+    )
+    assert elsewhere.status_code == 404, elsewhere.text
+    # A promotion reaches a member the shared replicas hold within seconds (they follow the
+    # alias like a model's own replicas), and so does the promotion back.
+    champion = status["champions"][SECOND]
+    rows = platform.cli_json("models", "--model", SECOND)
+    others = [r["version"] for r in rows if r["gate"] == "passed" and r["version"] != champion]
+    if others:
+        new = others[-1]
+    else:  # this test run alone: no other approved version of the member yet
+        snapshot = Path(second_model["snapshot_path"])
+        extra = ("--model", SECOND, "--no-auto-promote")
+        new = train_tiny(platform, snapshot, tmp_path, *extra)["version"]
+    promoted = platform.cli("promote", new, "--model", SECOND, "--reason", "test: family follows")
+    assert promoted.returncode == 0, promoted.stderr[-2000:]
+    try:
+        took = _until_family_serves(served, SECOND, new, limit_s=15)
+        print(f"family {SECOND}: promotion v{champion} -> v{new} served after {took:.1f} s")
+    finally:
+        platform.cli("promote", champion, "--model", SECOND, "--reason", "test: family done")
+    _until_family_serves(served, SECOND, champion, limit_s=15)
     outsider = httpx.post(
         f"{served.url}/v1/family/nope/predict", json={"texts": TEXTS}, headers=served.headers()
     )

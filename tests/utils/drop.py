@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,3 +50,26 @@ def written(keeper: Keeper) -> list[dict[str, Any]]:
         for path in sorted(keeper.settings.root.rglob("*.jsonl"))
         for line in path.read_text().splitlines()
     ]
+
+
+def records_of(root: Path, request_id: str) -> list[dict[str, Any]]:
+    """Every record of one request in a drop's records folder (a platform's, read as root)."""
+    rows = []
+    for path in sorted(root.rglob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            if row["request_id"] == request_id:
+                rows.append(row)
+    return rows
+
+
+def wait_for_records(root: Path, request_id: str, count: int) -> list[dict[str, Any]]:
+    """The request's records once ``count`` have landed (the replicas flush every 0.5 s)."""
+    deadline = time.monotonic() + 30
+    rows: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        rows = records_of(root, request_id)
+        if len(rows) >= count:
+            return rows
+        time.sleep(0.5)
+    raise AssertionError(f"{len(rows)} of {count} records of {request_id} reached the drop")

@@ -1,0 +1,68 @@
+"""Feedback about an answered request: checked here, then sent to the one-way drop.
+
+One rule set for every route that takes feedback (a model's own application and a model
+family's ingress): the id must be one this zone issued for that model (404), not too old
+(410), the index within the request limit and the label one the model has (422); a drop that
+cannot take the record is the client's 503 (retry), never a silent loss.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from contracts.drop import FeedbackRecord
+from serving.config import LimitsConfig, PayloadLogConfig
+from serving.http.errors import FeedbackUnavailable, InvalidInput, RequestTooOld, UnknownRequest
+from serving.payload_log import DropUnavailable, PayloadLog
+from serving.request_ids import RequestIds, RequestIdTooOld, UnknownRequestId
+from serving.schemas import FeedbackAccepted, FeedbackRequest
+
+
+def check_request(
+    body: FeedbackRequest,
+    model: str,
+    ids: RequestIds,
+    logging: PayloadLogConfig,
+    limits: LimitsConfig,
+) -> None:
+    """The id and index, before anything about the model is looked up."""
+    if not ids.shared:
+        raise FeedbackUnavailable(
+            "feedback is not set up on this replica: no shared request-id key "
+            "(BULKHEAD_REQUEST_ID_KEY_FILE)"
+        )
+    try:
+        ids.verify(body.request_id, model, logging.feedback_max_age_s)
+    except RequestIdTooOld as err:
+        raise RequestTooOld(str(err)) from err
+    except UnknownRequestId as err:
+        raise UnknownRequest(str(err)) from err
+    if body.index >= limits.max_texts:
+        raise InvalidInput(f"index {body.index}: a request holds at most {limits.max_texts} texts")
+
+
+def send_feedback(
+    body: FeedbackRequest, model: str, labels: Iterable[str], drop: PayloadLog
+) -> FeedbackAccepted:
+    """A checked request's label against the model's, then the record to the drop."""
+    known = set(labels)
+    if body.label not in known:
+        raise InvalidInput(
+            f"label {body.label[:100]!r} is not one of {model!r}'s labels {sorted(known)}"
+        )
+    record = FeedbackRecord(
+        request_id=body.request_id,
+        index=body.index,
+        time=time.time(),
+        model=model,
+        label=body.label,
+        note=body.note,
+    )
+    try:
+        drop.feedback(record)
+    except DropUnavailable as err:
+        raise FeedbackUnavailable(f"feedback not taken, try again: {err}") from err
+    return FeedbackAccepted(
+        request_id=body.request_id, index=body.index, model=model, label=body.label
+    )
