@@ -14,7 +14,9 @@ the next one.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,8 +24,17 @@ from bulkhead.platform.identity import SERVICE_UMASK, Identity, Role
 from bulkhead.platform.paths import StatePaths
 from bulkhead.platform.procs import ProcessRecord, spawn, tcp_open, wait_until
 from bulkhead.platform.settings import PlatformSettings, Zone
+from bulkhead.platform.state import ZoneState
 
-__all__ = ["start_worker", "worker_command", "worker_env", "worker_temp_dir"]
+__all__ = [
+    "drain_worker",
+    "node_resource",
+    "start_worker",
+    "worker_command",
+    "worker_env",
+    "worker_node_id",
+    "worker_temp_dir",
+]
 
 
 def worker_temp_dir(paths: StatePaths, node: int) -> Path:
@@ -61,9 +72,84 @@ def worker_command(
         f"--num-cpus={serve.num_cpus:g}",
         f"--object-store-memory={serve.worker_object_store_mb * 1024 * 1024}",
         f"--temp-dir={worker_temp_dir(paths, node)}",
-        f'--resources={{"zone_{Zone.SERVE.value}": 1000}}',
+        # The node's own resource names it to the control plane (`ray list nodes` shows
+        # resources, and this `ray start` takes no labels): how `drain_worker` finds it.
+        f'--resources={{"zone_{Zone.SERVE.value}": 1000, "{node_resource(node)}": 1}}',
         "--disable-usage-stats",
     ]
+
+
+def node_resource(node: int) -> str:
+    return f"bulkhead_serve_node_{node}"
+
+
+def worker_node_id(zone: ZoneState, node: int) -> str | None:
+    """Ray's id of serve worker node ``node`` (alive), from the zone's state API."""
+    from bulkhead.platform.services import ray_client_env, venv_bin
+
+    done = subprocess.run(
+        [
+            str(venv_bin() / "ray"),
+            "list",
+            "nodes",
+            "--address",
+            zone.dashboard_url,
+            "--format",
+            "json",
+            "--detail",
+            "--filter",
+            "state=ALIVE",
+        ],
+        env={**os.environ, **ray_client_env(zone.token_file)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"ray list nodes failed: {done.stderr.strip()[-500:]}")
+    wanted = node_resource(node)
+    for row in json.loads(done.stdout or "[]"):
+        if wanted in (row.get("resources_total") or {}):
+            return str(row["node_id"])
+    return None
+
+
+def drain_worker(zone: ZoneState, node: int, deadline_s: int) -> str:
+    """Tell Ray that worker node ``node`` goes away in ``deadline_s``: Serve stops starting
+    anything there, tries to start its replicas elsewhere, and stops each one *gracefully*
+    (out of every ingress's rotation, requests in flight finished) at the latest
+    ``graceful_shutdown_timeout_s`` before the deadline. Stopping the node before that would
+    cut the requests other nodes' ingresses had sent to its replicas. Returns the node id."""
+    from bulkhead.platform.services import ray_client_env, venv_bin
+
+    node_id = worker_node_id(zone, node)
+    if node_id is None:
+        raise RuntimeError(f"serve worker node {node} is not alive in the zone's cluster")
+    done = subprocess.run(
+        [
+            str(venv_bin() / "ray"),
+            "drain-node",
+            "--address",
+            zone.gcs_address,
+            "--node-id",
+            node_id,
+            "--reason",
+            "DRAIN_NODE_REASON_PREEMPTION",
+            "--reason-message",
+            f"bulkhead: serve worker node {node} restarts",
+            "--deadline-remaining-seconds",
+            str(deadline_s),
+        ],
+        env={**os.environ, **ray_client_env(zone.token_file)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"ray drain-node failed: {done.stderr.strip()[-500:]}")
+    return node_id
 
 
 def start_worker(

@@ -281,6 +281,11 @@ def serve_tuning_env(settings: ServeZoneSettings) -> dict[str, str]:
         # replica without a verified model answers 503 there (serving/ray_binds.py) and is
         # out of rotation within ~1.3 s, back as fast once it has one.
         "RAY_SERVE_HAPROXY_HEALTH_CHECK_INTER": "1s",
+        # A stopping replica (scale-down, redeploy, a drained node) fails that check at once
+        # and keeps answering what still arrives for this long before it exits (Ray: 30 s,
+        # sized for its 5-s checks): with 1-s checks every ingress has stopped sending after
+        # ~2 s, so 5 s covers it with room, and a drained node is empty in seconds.
+        "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "5",
         # Ray starts workers at nice 15; here the replicas are the workload.
         "RAY_worker_niceness": "0",
     }

@@ -148,15 +148,15 @@ def test_a_lost_worker_node_costs_at_most_a_thousandth_and_rejoins(
 
 
 def test_a_rolling_restart_of_the_worker_nodes_fails_no_request(two_nodes: TestPlatform) -> None:
-    """The goal is 0 failed (the scenario's verdict, in `make chaos`, says whether it was met):
-    runs here failed 0 of 21,914 and 2 of 13,071. What is left is a planned node loss's race:
-    the head node's ingress had requests in flight on the stopped node's replicas (the front
-    balancer had drained the node itself). Draining the Ray node first (`ray drain-node`, so
-    Serve moves the replicas before the stop) is the next step; until then the test holds a
-    rolling restart to the node-loss goal, 1 in 1,000."""
+    """Each worker node is drained at the balancer *and in Ray* (`ray drain-node`) before it
+    stops: Serve takes its replicas out of every node's ingress and stops them gracefully, so
+    nothing the head's ingress sent to them is cut. Before the Ray drain, runs here lost 0 of
+    21,914 and 2 of 13,071 (requests the head's ingress had in flight on the stopped node's
+    replicas); with it, 0 of 8,599, 7,237 and 7,440."""
     result = _chaos(two_nodes, "rolling-restart")
     assert result["recovery_s"] is not None, result  # every node back in rotation
-    assert result["failed"] <= 0.001 * result["requests"], result
+    assert "replicas stopped by Serve" in result["detail"], result["detail"]
+    assert result["failed"] == 0, result
     assert result["counts"]["ok"] > 100
     assert "node 1" in result["detail"] and "not back" not in result["detail"]
     status = two_nodes.cli_json("status")

@@ -5,9 +5,10 @@ front balancer:
   of the node at once, as when a machine dies), then brought back the way an operator (or
   Kubernetes rescheduling the pod) would, with `bulkhead up`;
 - rolling-restart: every worker node in turn taken out of the balancer's rotation (drain),
-  stopped, started again by `bulkhead up`, and put back once its replicas are up and its
-  ingress is ready, as a rolling upgrade does. The head carries the zone's GCS and Serve
-  controller: restarting it restarts the zone (docs/nodes.md).
+  drained in Ray (`ray drain-node`: Serve stops its replicas gracefully, out of every node's
+  ingress first), stopped, started again by `bulkhead up`, and put back once its replicas
+  are up and its ingress is ready, as a rolling upgrade does. The head carries the zone's GCS
+  and Serve controller: restarting it restarts the zone (docs/nodes.md).
 
 Replica and ingress faults on several nodes are `replica-crash` and `ingress-crash`, which
 judge themselves against the zone they find.
@@ -32,6 +33,8 @@ from bulkhead.harness.chaos.base import (
 )
 from bulkhead.platform import balancer
 from bulkhead.platform.procs import session_members, stop_session
+from bulkhead.platform.serve_nodes import drain_worker
+from bulkhead.platform.settings import Zone
 
 NODE_LOSS_GOAL = (
     "≤ 0.1% failed; the balancer stops sending to the node; after `up` brings it back, "
@@ -109,8 +112,32 @@ def _in_rotation(ctx: ChaosContext, node: int) -> bool:
 ROLLING_GOAL = "0 failed; each worker node drained, restarted and back in rotation in turn"
 
 
+def _node_replicas(ctx: ChaosContext, node: int) -> int:
+    return len([p for p in ctx.serve_members(node) if "ray::ServeReplica:" in process_title(p)])
+
+
+def _drain_in_ray(ctx: ChaosContext, node: int, deadline_s: int) -> str:
+    """Drain the node in Ray and wait until Serve has stopped its replicas gracefully (the
+    other nodes' ingresses send to them too: the balancer's drain alone does not cover
+    those requests). Says what happened, for the table."""
+    zone = ctx.platform.load_state().zones.get(Zone.SERVE)
+    if zone is None:
+        return "no serve zone"
+    try:
+        drain_worker(zone, node, deadline_s)
+    except RuntimeError as err:  # reported, and the node is stopped as before
+        return f"not drained in Ray ({err})"
+    limit_s = deadline_s + 20  # Serve force-kills what is left at the deadline
+    gone = wait(lambda: _node_replicas(ctx, node) == 0, limit_s, 0.25)
+    return (
+        f"replicas still there {limit_s} s after the drain"
+        if gone is None
+        else f"replicas stopped by Serve {gone:.0f} s after the drain"
+    )
+
+
 def rolling_restart(
-    ctx: ChaosContext, drain_s: float = 3.0, back_limit_s: float = 180.0
+    ctx: ChaosContext, drain_s: float = 3.0, back_limit_s: float = 180.0, ray_deadline_s: int = 12
 ) -> ScenarioResult:
     scenario = "rolling restart"
     fault = "each serve worker node in turn: drained, stopped, started by `up`, back in rotation"
@@ -121,12 +148,14 @@ def rolling_restart(
     paths = ctx.platform.paths
     replicas_before = _replica_count(ctx)
     took: dict[int, float | None] = {}
+    moved: dict[int, str] = {}
     with ctx.load() as load:
         time.sleep(5)
         for node in workers:
             started = time.monotonic()
             balancer.set_node(paths, node, "drain")
-            time.sleep(drain_s)  # what the node holds finishes; nothing new arrives
+            moved[node] = _drain_in_ray(ctx, node, ray_deadline_s)
+            time.sleep(drain_s)  # what the node's ingress holds finishes; nothing new arrives
             record = ctx.platform.load_state().serve_workers.get(node)
             if record is not None:
                 stop_session(record)
@@ -140,7 +169,8 @@ def rolling_restart(
     done = all(t is not None for t in took.values())
     passed = done and counts.failed == 0
     steps = ", ".join(
-        f"node {n} {'not back' if t is None else f'{t:.0f} s'}" for n, t in took.items()
+        f"node {n} {'not back' if t is None else f'{t:.0f} s'} ({moved.get(n, '?')})"
+        for n, t in took.items()
     )
     total = sum(t for t in took.values() if t is not None)
     return scenario_result(

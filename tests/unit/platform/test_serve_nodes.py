@@ -40,6 +40,9 @@ def test_a_worker_node_joins_the_head_with_its_own_ports(tmp_path: Path) -> None
     ports = settings.serve.node_ports(1)
     assert f"--node-manager-port={ports.node_manager}" in command
     assert f"--node-ip-address={SERVE_NODES_HOST}" in command
+    # Named by a resource of its own, which is how a drain finds its Ray node id.
+    resources = next(c for c in command if c.startswith("--resources="))
+    assert f'"{serve_nodes.node_resource(1)}": 1' in resources
     env = serve_nodes.worker_env(settings, paths, 1)
     assert env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "1"
     own = settings.serve.node_ingress_ports(1)
