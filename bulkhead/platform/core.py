@@ -25,6 +25,7 @@ from bulkhead.platform.procs import (
     ensure_ports_free,
     is_alive,
     spawn,
+    stop_ray_node,
     stop_session,
     tcp_open,
 )
@@ -378,10 +379,10 @@ class Platform:
         with self._step(title):
             stale = state.zones.pop(zone, None)
             if stale is not None:
-                stop_session(stale.process)
+                stop_ray_node(stale.process)
             if zone is Zone.SERVE:  # worker nodes of a head that is gone rejoin a new one
                 for record in state.serve_workers.values():
-                    stop_session(record)
+                    stop_ray_node(record)
                 state.serve_workers = {}
             ports = zs.ports.listening()
             if zone is Zone.SERVE and self.settings.serve.multi_node:
@@ -521,20 +522,20 @@ class Platform:
             stopped += 1
         workers = list(state.serve_workers.values())
         state.serve_workers = {}
-        if workers:
+        # Worker nodes and zones at once: each stop waits out its processes' grace, and a
+        # worker node whose head goes first is stopped all the same (what is left is killed).
+        sessions = [*workers, *(z.process for z in zones)]
+        if sessions:
+            named = [f"the {', '.join(z.zone.value for z in zones)} zone(s)"] if zones else []
+            if workers:
+                named.append(f"{len(workers)} serve worker node(s)")
             with (
-                self._step(f"stop {len(workers)} serve worker node(s)"),
-                ThreadPoolExecutor(max_workers=len(workers)) as pool,
+                self._step(f"stop {' and '.join(named)}"),
+                ThreadPoolExecutor(max_workers=len(sessions)) as pool,
             ):
-                list(pool.map(stop_session, workers))
-            stopped += len(workers)
+                list(pool.map(stop_ray_node, sessions))
+            stopped += len(sessions)
         if zones:
-            with (
-                self._step(f"stop the {', '.join(z.zone.value for z in zones)} zone(s)"),
-                ThreadPoolExecutor(max_workers=len(zones)) as pool,
-            ):
-                list(pool.map(lambda z: stop_session(z.process), zones))
-            stopped += len(zones)
             # HAProxy's config, admin socket and state, and the replicas' downloaded bundles.
             shutil.rmtree(self.paths.haproxy_dir, ignore_errors=True)
             shutil.rmtree(self.paths.serve_cache, ignore_errors=True)

@@ -32,7 +32,7 @@ from bulkhead.harness.chaos.base import (
     wait,
 )
 from bulkhead.platform import balancer
-from bulkhead.platform.procs import session_members, stop_session
+from bulkhead.platform.procs import session_members, stop_ray_node
 from bulkhead.platform.serve_nodes import drain_worker
 from bulkhead.platform.settings import Zone
 
@@ -158,7 +158,7 @@ def rolling_restart(
             time.sleep(drain_s)  # what the node's ingress holds finishes; nothing new arrives
             record = ctx.platform.load_state().serve_workers.get(node)
             if record is not None:
-                stop_session(record)
+                stop_ray_node(record)
             ctx.platform.up()
             back = wait(partial(_rejoined, ctx, node, replicas_before), back_limit_s, 1.0)
             balancer.set_node(paths, node, "ready")

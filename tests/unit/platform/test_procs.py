@@ -43,6 +43,30 @@ def test_stop_session_stops_the_whole_tree_and_nothing_else(tmp_path: Path) -> N
         bystander.wait()
 
 
+# Like a Ray node: a leader and children that outlive SIGTERM.
+STUBBORN_TREE = (
+    "import signal, subprocess, sys, time\n"
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+    "code = 'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(300)'\n"
+    "kids = [subprocess.Popen([sys.executable, '-c', code]) for _ in range(2)]\n"
+    "time.sleep(300)\n"
+)
+
+
+def test_a_ray_node_is_stopped_at_once_not_leader_first(tmp_path: Path) -> None:
+    """Leader first waits out the leader's grace, then the children's: ~17 s per Ray node
+    measured. At once, every process gets SIGTERM together and SIGKILL after one grace."""
+    record = procs.spawn(
+        [sys.executable, "-c", STUBBORN_TREE], {}, tmp_path / "tree.log", cwd=tmp_path
+    )
+    _wait_for(lambda: len(procs.session_members(record.pid)) == 3)
+    started = time.monotonic()
+    assert procs.stop_session(record, grace_s=1, at_once=True) == 3
+    took = time.monotonic() - started
+    assert procs.session_members(record.pid) == []
+    assert took < 4.5, f"{took:.1f} s: the grace was waited more than once"
+
+
 def test_down_never_signals_a_session_it_cannot_prove_it_started(tmp_path: Path) -> None:
     """Same session id, same start time, but not our marker (a reused PID, a forged
     state file): nothing is signalled."""
