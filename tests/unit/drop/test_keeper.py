@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from drop.keeper import Keeper, KeeperSettings
+from drop.reader import read_drop
 from tests.utils.drop import written
 
 
@@ -66,6 +67,18 @@ def test_valid_records_land_in_the_models_folder_as_validated(keeper: Keeper) ->
     assert rows[1]["note"] is None and rows[1]["index"] == 0  # canonical: every field
     files = list((keeper.settings.root / "sentiment").glob("*.jsonl"))
     assert len(files) == 1 and files[0].stat().st_mode & 0o777 == 0o640
+
+
+def test_texts_with_unicode_line_separators_stay_one_record(keeper: Keeper) -> None:
+    """JSON Lines end at "\\n" only: a text holding U+2028, U+0085 or a form feed (the fuzzing
+    suite sends them) is one record for the keeper and for the ingest zone's reader (a test
+    helper that split with str.splitlines() broke on one in CI)."""
+    text = "a\u2028b\x85c\x0cd\u2029e"
+    assert keeper.accept(line(record(text=text, chars=len(text))), os.getuid()) == 1
+    keeper.close()
+    assert [r["text"] for r in written(keeper)] == [text]
+    contents = read_drop(keeper.settings.root, "sentiment")
+    assert [r.text for r in contents.predictions] == [text]
 
 
 @pytest.mark.parametrize(
