@@ -83,23 +83,13 @@ def node_resource(node: int) -> str:
     return f"bulkhead_serve_node_{node}"
 
 
-def worker_node_id(zone: ZoneState, node: int) -> str | None:
-    """Ray's id of serve worker node ``node`` (alive), from the zone's state API."""
+def _ray(zone: ZoneState, *args: str) -> str:
+    """One `ray` CLI call against the serve zone, with its token; stdout, or RuntimeError
+    with what Ray said."""
     from bulkhead.platform.services import ray_client_env, venv_bin
 
     done = subprocess.run(
-        [
-            str(venv_bin() / "ray"),
-            "list",
-            "nodes",
-            "--address",
-            zone.dashboard_url,
-            "--format",
-            "json",
-            "--detail",
-            "--filter",
-            "state=ALIVE",
-        ],
+        [str(venv_bin() / "ray"), *args],
         env={**os.environ, **ray_client_env(zone.token_file)},
         capture_output=True,
         text=True,
@@ -107,9 +97,19 @@ def worker_node_id(zone: ZoneState, node: int) -> str | None:
         check=False,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"ray list nodes failed: {done.stderr.strip()[-500:]}")
+        raise RuntimeError(f"ray {' '.join(args[:2])} failed: {done.stderr.strip()[-500:]}")
+    return done.stdout
+
+
+def worker_node_id(zone: ZoneState, node: int) -> str | None:
+    """Ray's id of serve worker node ``node`` (alive), from the zone's state API."""
+    listed = _ray(
+        zone,
+        *("list", "nodes", "--address", zone.dashboard_url, "--format", "json", "--detail"),
+        *("--filter", "state=ALIVE"),
+    )
     wanted = node_resource(node)
-    for row in json.loads(done.stdout or "[]"):
+    for row in json.loads(listed or "[]"):
         if wanted in (row.get("resources_total") or {}):
             return str(row["node_id"])
     return None
@@ -121,34 +121,16 @@ def drain_worker(zone: ZoneState, node: int, deadline_s: int) -> str:
     (out of every ingress's rotation, requests in flight finished) at the latest
     ``graceful_shutdown_timeout_s`` before the deadline. Stopping the node before that would
     cut the requests other nodes' ingresses had sent to its replicas. Returns the node id."""
-    from bulkhead.platform.services import ray_client_env, venv_bin
-
     node_id = worker_node_id(zone, node)
     if node_id is None:
         raise RuntimeError(f"serve worker node {node} is not alive in the zone's cluster")
-    done = subprocess.run(
-        [
-            str(venv_bin() / "ray"),
-            "drain-node",
-            "--address",
-            zone.gcs_address,
-            "--node-id",
-            node_id,
-            "--reason",
-            "DRAIN_NODE_REASON_PREEMPTION",
-            "--reason-message",
-            f"bulkhead: serve worker node {node} restarts",
-            "--deadline-remaining-seconds",
-            str(deadline_s),
-        ],
-        env={**os.environ, **ray_client_env(zone.token_file)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    _ray(
+        zone,
+        *("drain-node", "--address", zone.gcs_address, "--node-id", node_id),
+        *("--reason", "DRAIN_NODE_REASON_PREEMPTION"),
+        *("--reason-message", f"bulkhead: serve worker node {node} restarts"),
+        *("--deadline-remaining-seconds", str(deadline_s)),
     )
-    if done.returncode != 0:
-        raise RuntimeError(f"ray drain-node failed: {done.stderr.strip()[-500:]}")
     return node_id
 
 

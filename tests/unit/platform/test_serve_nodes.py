@@ -119,3 +119,68 @@ def test_only_drain_and_ready_can_be_set_on_a_node(tmp_path: Path) -> None:
     # No balancer running: the admin socket is not there, nothing is set.
     assert balancer.set_node(StatePaths.at(tmp_path), 1, "drain") is False
     assert balancer.backends(StatePaths.at(tmp_path)) == []
+
+
+# What `ray list nodes --format json --detail` answers (Ray 2.60), two nodes of one zone.
+LISTED = (
+    '[{"node_id": "aa11", "is_head_node": false, "state": "ALIVE", "resources_total": '
+    '{"CPU": 3.0, "zone_serve": 1000.0, "bulkhead_serve_node_1": 1.0}}, '
+    '{"node_id": "ff00", "is_head_node": true, "state": "ALIVE", "resources_total": '
+    '{"CPU": 3.0, "zone_serve": 1000.0}}]'
+)
+
+
+def test_a_drain_finds_the_node_by_its_resource_and_tells_ray(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The `ray` CLI is outside the unit: a stand-in records its arguments and token."""
+    from bulkhead.platform.procs import ProcessRecord
+    from bulkhead.platform.state import ZoneState
+
+    calls = tmp_path / "calls"
+    fake = tmp_path / "ray"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'echo "$RAY_AUTH_TOKEN_PATH $*" >> {calls}\n'
+        f"[ \"$1\" = list ] && echo '{LISTED}'\n"
+        f'[ -e {tmp_path / "refuse"} ] && {{ echo "GCS refused" >&2; exit 1; }}\n'
+        "exit 0\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setattr(services, "venv_bin", lambda: tmp_path)
+    zone = ZoneState(
+        zone=Zone.SERVE,
+        process=ProcessRecord(pid=1, create_time=0.0, log=tmp_path / "x.log"),
+        gcs_address="127.0.1.1:23000",
+        dashboard_url="http://127.0.1.1:23001",
+        token_file=tmp_path / "token",
+        temp_dir=tmp_path,
+    )
+    assert serve_nodes.worker_node_id(zone, 1) == "aa11"
+    assert serve_nodes.worker_node_id(zone, 2) is None
+    assert serve_nodes.drain_worker(zone, 1, 12) == "aa11"
+    drain = calls.read_text().splitlines()[-1].split()
+    assert drain[0] == str(tmp_path / "token")
+    assert drain[1:] == [
+        "drain-node",
+        "--address",
+        "127.0.1.1:23000",
+        "--node-id",
+        "aa11",
+        "--reason",
+        "DRAIN_NODE_REASON_PREEMPTION",
+        "--reason-message",
+        "bulkhead:",
+        "serve",
+        "worker",
+        "node",
+        "1",
+        "restarts",
+        "--deadline-remaining-seconds",
+        "12",
+    ]
+    with pytest.raises(RuntimeError, match="not alive"):
+        serve_nodes.drain_worker(zone, 2, 12)
+    (tmp_path / "refuse").touch()
+    with pytest.raises(RuntimeError, match="ray list nodes failed: GCS refused"):
+        serve_nodes.drain_worker(zone, 1, 12)
