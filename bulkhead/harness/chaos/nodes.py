@@ -42,8 +42,9 @@ NODE_LOSS_GOAL = (
 )
 
 
-def _replica_count(ctx: ChaosContext) -> int:
-    return len([p for p in ctx.serve_members() if "ray::ServeReplica:" in process_title(p)])
+def _replica_count(ctx: ChaosContext, node: int | None = None) -> int:
+    """Replicas on every serve node, or on node ``node``."""
+    return len([p for p in ctx.serve_members(node) if "ray::ServeReplica:" in process_title(p)])
 
 
 def _check(ctx: ChaosContext, node: int) -> str | None:
@@ -112,10 +113,6 @@ def _in_rotation(ctx: ChaosContext, node: int) -> bool:
 ROLLING_GOAL = "0 failed; each worker node drained, restarted and back in rotation in turn"
 
 
-def _node_replicas(ctx: ChaosContext, node: int) -> int:
-    return len([p for p in ctx.serve_members(node) if "ray::ServeReplica:" in process_title(p)])
-
-
 def _drain_in_ray(ctx: ChaosContext, node: int, deadline_s: int) -> str:
     """Drain the node in Ray and wait until Serve has stopped its replicas gracefully (the
     other nodes' ingresses send to them too: the balancer's drain alone does not cover
@@ -128,7 +125,7 @@ def _drain_in_ray(ctx: ChaosContext, node: int, deadline_s: int) -> str:
     except RuntimeError as err:  # reported, and the node is stopped as before
         return f"not drained in Ray ({err})"
     limit_s = deadline_s + 20  # Serve force-kills what is left at the deadline
-    gone = wait(lambda: _node_replicas(ctx, node) == 0, limit_s, 0.25)
+    gone = wait(lambda: _replica_count(ctx, node) == 0, limit_s, 0.25)
     return (
         f"replicas still there {limit_s} s after the drain"
         if gone is None
