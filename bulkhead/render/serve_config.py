@@ -121,3 +121,25 @@ def application_of(platform: Platform, model: str) -> tuple[str, str] | None:
     """(application, route prefix) serving ``model`` in the deployed config, if any."""
     data = yaml.safe_load(deployed_config(platform).read_text())
     return next(((a, prefix) for a, prefix, m in _served_models(data) if m == model), None)
+
+
+def replica_floor(platform: Platform, application: str) -> int | None:
+    """The fewest replicas Serve keeps of ``application``'s model deployment in the deployed
+    config; None if the config does not say."""
+    return floor_of(yaml.safe_load(deployed_config(platform).read_text()), application)
+
+
+def floor_of(data: dict[str, Any], application: str) -> int | None:
+    """``min_replicas`` (or a fixed ``num_replicas``) of ``application``'s model deployment."""
+    for app in data.get("applications", []):
+        if app.get("name") != application:
+            continue
+        for settings in app.get("deployments", []):
+            if not (settings.get("user_config") or {}).get("model_name"):
+                continue
+            scaling = settings.get("autoscaling_config")
+            if isinstance(scaling, dict):
+                return int(scaling.get("min_replicas", 1))
+            fixed = settings.get("num_replicas")
+            return int(fixed) if isinstance(fixed, int) else 1
+    return None

@@ -17,9 +17,8 @@ import pytest
 
 from contracts.digest import sha256_file
 from registry import bundle
-from registry.credentials import RegistryCredentials
 from registry.writer import RegistryWriter
-from tests.utils.bundles import make_bundle
+from tests.utils.bundles import make_bundle, register_bundle, trainer_writer
 from tests.utils.platform import Served, TestPlatform
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -64,25 +63,14 @@ CASES: dict[str, tuple[Callable[[Path], None], str]] = {
 
 @pytest.fixture(scope="module")
 def writer(platform: TestPlatform) -> Iterator[RegistryWriter]:
-    from mlflow import MlflowClient
-
-    credentials = RegistryCredentials.from_file(platform.paths.registry_credentials("trainer"))
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in credentials.client_env().items():
-            patch.setenv(key, value)
-        yield RegistryWriter("sentiment", MlflowClient(tracking_uri=credentials.tracking_uri))
+    with trainer_writer(platform) as writer:
+        yield writer
 
 
 def _register_broken(writer: RegistryWriter, folder: Path, corrupt: Callable[[Path], None]) -> str:
     make_bundle(folder)
     corrupt(folder)
-    client = writer.client
-    experiment = client.get_experiment_by_name("bulkhead")
-    run = client.create_run(experiment.experiment_id, run_name="bad-artifact")
-    logged = writer.log_bundle(run.info.run_id, folder)
-    client.set_terminated(run.info.run_id)
-    # Approved on paper (the gate passed): only serving's own checks stand in the way.
-    return writer.register(run.info.run_id, logged, {"gate.passed": "true"})
+    return register_bundle(writer, folder, "bad-artifact")
 
 
 def _served_version(served: Served) -> str:

@@ -17,7 +17,8 @@ import yaml
 
 from bulkhead.platform.procs import session_members
 from bulkhead.platform.state import PlatformState
-from tests.utils.platform import TestPlatform, train_tiny
+from tests.utils.bundles import make_bundle, register_bundle, trainer_writer
+from tests.utils.platform import TestPlatform
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,8 +48,12 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPlatform
     try:
         assert done.returncode == 0, done.stderr[-4000:]
         leaders = _leaders(platform)
-        ingested = platform.cli_json("ingest", "--no-log-to-registry")
-        train_tiny(platform, Path(ingested["snapshot"]), tmp)
+        # A real bundle registered as the trainer would (the training path has its own
+        # tests): these scenarios are about nodes, and ingest + train cost ~75 s here.
+        with trainer_writer(platform) as writer:
+            version = register_bundle(writer, make_bundle(tmp / "bundle"), "two-nodes")
+        promoted = platform.cli("promote", version, "--reason", "test: the nodes' champion")
+        assert promoted.returncode == 0, promoted.stderr[-2000:]
         config = yaml.safe_load((ROOT / "serve_config.yaml").read_text())
         config["applications"] = config["applications"][:1]  # the one configured model
         one_app = tmp / "serve_config.one.yaml"

@@ -35,6 +35,9 @@ class ScenarioResult(BaseModel):
     verdict: Verdict
     detail: str
     counts: LoadCounts
+    # Measured figures a script may want without parsing `detail` (e.g. the shadow cost's
+    # percentiles); empty for most scenarios.
+    figures: dict[str, float] = {}
 
 
 @dataclass

@@ -259,7 +259,7 @@ def shadow_cost(
         and p50_on <= 1.1 * p50_off + 0.5
         and p99_on <= 1.25 * p99_off + 2.0
     )
-    return scenario_result(
+    result = scenario_result(
         "shadow cost",
         f"every request mirrored to v{candidate} (a copy of v{champion}) in {rounds} windows of "
         f"{window_s:.0f} s, alternating with none, at {clients * per_client_rps:.0f} requests/s",
@@ -271,6 +271,15 @@ def shadow_cost(
         f"p99 {p99_on:.2f} ms; {mirrored} texts mirrored, {dropped} copies dropped as the "
         f"replica was busy",
     )
+    result.figures = {
+        "p50_ms_without": round(p50_off, 3),
+        "p99_ms_without": round(p99_off, 3),
+        "p50_ms_with": round(p50_on, 3),
+        "p99_ms_with": round(p99_on, 3),
+        "mirrored": mirrored,
+        "dropped": dropped,
+    }
+    return result
 
 
 def _holding(ctx: ChaosContext) -> bool:

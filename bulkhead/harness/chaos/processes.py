@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Callable
 
 from bulkhead.harness.chaos.base import (
     ChaosContext,
@@ -21,14 +22,36 @@ def steady_replicas(ctx: ChaosContext, still_s: float = 35.0, timeout_s: float =
     """Wait until the replica count has not changed for ``still_s`` (longer than the serve
     config's 30 s downscale delay): right after a load spike the scenario would otherwise kill
     one of the spike's extra replicas while the autoscaler is removing it, and Serve rightly
-    never replaces it (seen once: recovery "None" with 0 requests failed)."""
-    deadline = time.monotonic() + timeout_s
-    count, since = len(ctx.replicas()), time.monotonic()
-    while time.monotonic() < deadline and time.monotonic() - since < still_s:
-        time.sleep(1)
-        now = len(ctx.replicas())
+    never replaces it (seen once: recovery "None" with 0 requests failed). At the deployed
+    config's floor (``min_replicas``) there is nothing to remove: 3 s still is enough (a
+    replacement in progress shows as a changing count)."""
+    from bulkhead.render.serve_config import replica_floor
+
+    floor = replica_floor(ctx.platform, ctx.application)
+    wait_still(lambda: len(ctx.replicas()), floor, still_s, 3.0, timeout_s)
+
+
+def wait_still(
+    count_now: Callable[[], int],
+    floor: int | None,
+    still_s: float,
+    floor_still_s: float,
+    timeout_s: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Until the count has held ``still_s`` (``floor_still_s`` at ``floor``) or the timeout;
+    returns the count."""
+    deadline = clock() + timeout_s
+    count, since = count_now(), clock()
+    while clock() < deadline:
+        if clock() - since >= (floor_still_s if count == floor else still_s):
+            break
+        sleep(1)
+        now = count_now()
         if now != count:
-            count, since = now, time.monotonic()
+            count, since = now, clock()
+    return count
 
 
 def replica_crash(ctx: ChaosContext) -> ScenarioResult:
