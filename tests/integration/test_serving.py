@@ -114,11 +114,23 @@ def _served_version(served: Served) -> str:
     return version
 
 
+@pytest.fixture(scope="module")
+def candidate(
+    platform: TestPlatform, served: Served, snapshot: Path, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """One approved version, trained but not promoted, for the swap tests of this module."""
+    trained = train_tiny(
+        platform, snapshot, tmp_path_factory.mktemp("candidate"), "--no-auto-promote"
+    )
+    version: str = trained["version"]
+    return version
+
+
 def test_promotion_is_served_within_seconds_and_unapproved_versions_are_refused(
-    platform: TestPlatform, served: Served, snapshot: Path, tmp_path: Path
+    platform: TestPlatform, served: Served, snapshot: Path, candidate: str
 ) -> None:
     before = _served_version(served)
-    new = train_tiny(platform, snapshot, tmp_path, "--no-auto-promote")["version"]
+    new = candidate
     done = platform.cli("promote", new, "--reason", "hot-swap test")
     assert done.returncode == 0, done.stderr
     promoted_at = time.monotonic()
@@ -201,17 +213,24 @@ def _wait_for_version(load: _Load, version: str, since: float, limit_s: float = 
 
 
 def test_promote_and_rollback_under_load_fail_no_request(
-    platform: TestPlatform, served: Served, snapshot: Path, tmp_path: Path
+    platform: TestPlatform, served: Served, candidate: str
 ) -> None:
+    """Both alias moves under load. The candidate is champion already when the test above
+    ran first: then it is rolled back first and promoted again."""
     before = _served_version(served)
-    new = train_tiny(platform, snapshot, tmp_path, "--no-auto-promote")["version"]
     with _Load(served) as load:
         time.sleep(1)
         # Timed from the alias move (the CLI's own start-up under load is not serving's).
-        assert platform.cli("promote", new, "--reason", "swap under load").returncode == 0
-        to_new = _wait_for_version(load, new, time.monotonic())
-        assert platform.cli("rollback", "--reason", "swap back under load").returncode == 0
-        to_old = _wait_for_version(load, before, time.monotonic())
+        if before != candidate:
+            assert platform.cli("promote", candidate, "--reason", "swap under load").returncode == 0
+            to_new = _wait_for_version(load, candidate, time.monotonic())
+            assert platform.cli("rollback", "--reason", "swap back under load").returncode == 0
+            to_old = _wait_for_version(load, before, time.monotonic())
+        else:
+            back = platform.cli_json("rollback", "--reason", "swap under load")
+            to_old = _wait_for_version(load, back["champion"], time.monotonic())
+            assert platform.cli("promote", candidate, "--reason", "swap back").returncode == 0
+            to_new = _wait_for_version(load, candidate, time.monotonic())
         time.sleep(1)
     print(
         f"\nunder load: {load.ok} ok, {len(load.http_errors)} HTTP errors, "
