@@ -91,6 +91,9 @@ def config(settings: PlatformSettings, paths: StatePaths) -> str:
         "  timeout http-keep-alive 30s\n"
         f"  retries {RETRIES}\n"
         "  retry-on conn-failure empty-response response-timeout\n"
+        # Only a request HAProxy holds whole can be retried: wait for the body before
+        # choosing a node (else a node that dies mid-request costs the client the request).
+        "  option http-buffer-request\n"
         "  option redispatch 1\n"
         "frontend serve\n"
         f"  bind {settings.serve_host}:{settings.serve_http_port}\n"

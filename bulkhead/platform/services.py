@@ -312,9 +312,26 @@ def serve_tuning_env(settings: ServeZoneSettings) -> dict[str, str]:
     return env
 
 
+# HAProxy retries a request whose replica closed without answering (`retry-on
+# empty-response`) only if it still holds the whole request; it forwards headers before the
+# body has arrived unless `option http-buffer-request` makes it wait for the body, and then a
+# request cut by a dying replica on a kept-alive connection is closed silently with no answer
+# and no log line. Measured on Ray's own template against two backends, one SIGKILLed under 8
+# closed-loop clients: 9 requests lost in 6 runs without the option, 0 lost to the kill with
+# it (one more was cut after its answer had begun, which no proxy can retry).
+# (The line is removed first: a config the wrapper already rewrote gets it once, not twice.)
+BUFFER_REQUESTS_REWRITES = (
+    "/^[[:space:]]*option http-buffer-request[[:space:]]*$/d",
+    "s/^([[:space:]]*)option abortonclose[[:space:]]*$/"
+    "\\1option abortonclose\\n\\1option http-buffer-request/",
+)
+
+
 def haproxy_loopback_wrapper(settings: ServeZoneSettings, node: int = 0) -> str:
     """A shell script Serve runs as its HAProxy binary: it binds the stats page and the
-    Prometheus endpoint to loopback, then execs Ray's HAProxy with the same arguments.
+    Prometheus endpoint to loopback, makes every request wait for its whole body (so that a
+    request a dying replica never answered is retried on another), then execs Ray's HAProxy
+    with the same arguments.
 
     Ray 2.60's template hard-codes ``bind *:<stats>`` and ``bind :<metrics>`` (every  # bind-ok
     interface, no auth). Serve writes the config, then starts HAProxy with ``-f <config>`` on
@@ -327,7 +344,10 @@ def haproxy_loopback_wrapper(settings: ServeZoneSettings, node: int = 0) -> str:
     """
     ports = settings.node_ingress_ports(node)
     stats, metrics = ports.haproxy_stats, ports.haproxy_metrics
-    rewrites = [f"s/^([[:space:]]*bind )\\*?:({stats}|{metrics})[[:space:]]*$/\\1127.0.0.1:\\2/"]
+    rewrites = [
+        f"s/^([[:space:]]*bind )\\*?:({stats}|{metrics})[[:space:]]*$/\\1127.0.0.1:\\2/",
+        *BUFFER_REQUESTS_REWRITES,
+    ]
     if node > 0:
         head = settings.node_ingress_ports(0).node_http
         rewrites.append(

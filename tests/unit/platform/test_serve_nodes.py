@@ -3,6 +3,7 @@ balancer's config and status, and the spread of replicas over nodes."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -79,7 +80,14 @@ def test_the_balancer_checks_readiness_retries_elsewhere_and_fronts_every_node(
         assert f"server node{node} {balancer.node_address(settings, node)}\n" in config
     assert "option httpchk GET /v2/health/ready" in config
     assert "retry-on conn-failure empty-response" in config and "option redispatch" in config
+    assert "option http-buffer-request" in config  # a request held whole can be retried
     assert "stats socket" in config and "mode 600" in config
+    cfg = tmp_path / "balancer.cfg"
+    cfg.write_text(config)
+    checked = subprocess.run(
+        [services.haproxy_binary(), "-c", "-f", str(cfg)], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr  # HAProxy itself accepts it
 
 
 def test_the_balancers_stat_rows_become_each_nodes_check() -> None:

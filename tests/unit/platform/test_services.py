@@ -175,6 +175,35 @@ def test_haproxy_stats_and_metrics_are_rebound_to_loopback(tmp_path, paths: Stat
     assert "bind *:8000" in stdout  # the ingress is Serve's http_options' business
 
 
+RAY_DEFAULTS = """defaults
+    mode http
+    log global
+    option httplog
+    option abortonclose
+    option splice-request
+    option splice-response
+    option redispatch 1
+    retry-on conn-failure empty-response
+"""
+
+
+def test_every_request_waits_for_its_body_so_a_dying_replicas_request_is_retried(
+    tmp_path: Path,
+) -> None:
+    """Without `option http-buffer-request` HAProxy forwards headers before the body, holds
+    no whole copy, and cannot retry a request a killed replica left unanswered."""
+    from tests.utils.haproxy import config_after_wrapper
+
+    script = services.haproxy_loopback_wrapper(PlatformSettings().serve)
+    once = config_after_wrapper(script, RAY_DEFAULTS, tmp_path)
+    lines = [line.strip() for line in once.splitlines()]
+    assert lines.count("option http-buffer-request") == 1
+    assert lines[lines.index("option abortonclose") + 1] == "option http-buffer-request"
+    assert "    option http-buffer-request\n" in once  # the block's own indentation
+    twice = config_after_wrapper(script, once, tmp_path)  # a config rewritten already
+    assert twice == once
+
+
 def test_the_registry_runs_without_mlflows_job_runner(paths: StatePaths) -> None:
     """MLflow 3 otherwise starts a job runner and Huey consumers (~1.2 GB) nothing uses."""
     from bulkhead.platform.secrets import ensure_secret_dir, write_secret
