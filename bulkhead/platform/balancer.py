@@ -21,6 +21,11 @@ from pydantic import BaseModel, ConfigDict
 from bulkhead.platform.identity import Identity
 from bulkhead.platform.paths import StatePaths
 from bulkhead.platform.procs import ProcessRecord, running_leader, stop_session
+from bulkhead.platform.services import (
+    REQUEST_TIMEOUT_ERRORFILE,
+    start_own_haproxy,
+    write_request_timeout_errorfile,
+)
 from bulkhead.platform.settings import PlatformSettings
 from contracts import serve_api
 
@@ -89,6 +94,10 @@ def config(settings: PlatformSettings, paths: StatePaths) -> str:
         "  timeout client 30s\n"
         "  timeout server 60s\n"
         "  timeout http-keep-alive 30s\n"
+        # Waiting for whole requests makes the balancer the first to see a trickled body
+        # (slowloris): it answers 408 as the nodes' ingresses and replicas would.
+        f"  timeout http-request {settings.serve.request_timeout_s}s\n"
+        f"  errorfile 408 {folder(paths) / REQUEST_TIMEOUT_ERRORFILE}\n"
         f"  retries {RETRIES}\n"
         "  retry-on conn-failure empty-response response-timeout\n"
         # Only a request HAProxy holds whole can be retried: wait for the body before
@@ -115,11 +124,11 @@ def start(
     identity: Identity | None = None,
 ) -> ProcessRecord:
     """Runs as the serve zone's identity, like the nodes it fronts."""
-    from bulkhead.platform.services import start_own_haproxy
 
     where = folder(paths)
     where.mkdir(mode=0o700, parents=True, exist_ok=True)
     cfg = where / "balancer.cfg"
+    write_request_timeout_errorfile(where, settings.serve.request_timeout_s)
     cfg.write_text(config(settings, paths))
     return start_own_haproxy(
         paths,

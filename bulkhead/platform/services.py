@@ -6,6 +6,7 @@ own registry credentials, and none of another zone's secrets.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -319,19 +320,55 @@ def serve_tuning_env(settings: ServeZoneSettings) -> dict[str, str]:
 # and no log line. Measured on Ray's own template against two backends, one SIGKILLed under 8
 # closed-loop clients: 9 requests lost in 6 runs without the option, 0 lost to the kill with
 # it (one more was cut after its answer had begun, which no proxy can retry).
-# (The line is removed first: a config the wrapper already rewrote gets it once, not twice.)
-BUFFER_REQUESTS_REWRITES = (
-    "/^[[:space:]]*option http-buffer-request[[:space:]]*$/d",
-    "s/^([[:space:]]*)option abortonclose[[:space:]]*$/"
-    "\\1option abortonclose\\n\\1option http-buffer-request/",
-)
+# Waiting for the body makes HAProxy the first to see a trickled body (slowloris), so it also
+# gets the deadline the replica applies behind it: `timeout http-request` (Ray's template
+# sets none and has no setting for it) and a JSON 408 like the replica's own.
+# (The lines are removed first: a config the wrapper already rewrote gets them once.)
+REQUEST_TIMEOUT_ERRORFILE = "408.http"
 
 
-def haproxy_loopback_wrapper(settings: ServeZoneSettings, node: int = 0) -> str:
+def buffer_requests_rewrites(timeout_s: int, errorfile: Path) -> tuple[str, ...]:
+    added = (
+        "option http-buffer-request",
+        f"timeout http-request {timeout_s}s",
+        f"errorfile 408 {errorfile}",
+    )
+    return (
+        "/^[[:space:]]*(option http-buffer-request|timeout http-request|errorfile 408)"
+        "([[:space:]].*)?$/d",
+        "s|^([[:space:]]*)option abortonclose[[:space:]]*$|\\1option abortonclose"
+        + "".join(f"\\n\\1{line}" for line in added)
+        + "|",
+    )
+
+
+def request_timeout_response(timeout_s: int) -> str:
+    """The whole HTTP answer HAProxy sends when a request is not in within ``timeout_s``:
+    JSON with a ``detail``, like every other 4xx of the serve zone."""
+    body = json.dumps({"detail": f"request not received whole within {timeout_s} s"})
+    return (
+        "HTTP/1.1 408 Request Time-out\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Cache-Control: no-cache\r\n"
+        "Connection: close\r\n"
+        "\r\n" + body
+    )
+
+
+def write_request_timeout_errorfile(folder: Path, timeout_s: int) -> Path:
+    """Readable by the zone's identity (HAProxy reads it on every start and reload)."""
+    path = folder / REQUEST_TIMEOUT_ERRORFILE
+    path.write_text(request_timeout_response(timeout_s))
+    path.chmod(0o644)
+    return path
+
+
+def haproxy_loopback_wrapper(settings: ServeZoneSettings, paths: StatePaths, node: int = 0) -> str:
     """A shell script Serve runs as its HAProxy binary: it binds the stats page and the
     Prometheus endpoint to loopback, makes every request wait for its whole body (so that a
-    request a dying replica never answered is retried on another), then execs Ray's HAProxy
-    with the same arguments.
+    request a dying replica never answered is retried on another) within
+    ``request_timeout_s`` (408 beyond), then execs Ray's HAProxy with the same arguments.
 
     Ray 2.60's template hard-codes ``bind *:<stats>`` and ``bind :<metrics>`` (every  # bind-ok
     interface, no auth). Serve writes the config, then starts HAProxy with ``-f <config>`` on
@@ -344,9 +381,10 @@ def haproxy_loopback_wrapper(settings: ServeZoneSettings, node: int = 0) -> str:
     """
     ports = settings.node_ingress_ports(node)
     stats, metrics = ports.haproxy_stats, ports.haproxy_metrics
+    errorfile = paths.haproxy_dir / REQUEST_TIMEOUT_ERRORFILE
     rewrites = [
         f"s/^([[:space:]]*bind )\\*?:({stats}|{metrics})[[:space:]]*$/\\1127.0.0.1:\\2/",
-        *BUFFER_REQUESTS_REWRITES,
+        *buffer_requests_rewrites(settings.request_timeout_s, errorfile),
     ]
     if node > 0:
         head = settings.node_ingress_ports(0).node_http
@@ -372,7 +410,8 @@ def haproxy_wrapper_path(paths: StatePaths, node: int = 0) -> Path:
 def write_haproxy_wrapper(settings: ServeZoneSettings, paths: StatePaths, node: int = 0) -> Path:
     wrapper = haproxy_wrapper_path(paths, node)
     wrapper.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    wrapper.write_text(haproxy_loopback_wrapper(settings, node))
+    write_request_timeout_errorfile(paths.haproxy_dir, settings.request_timeout_s)
+    wrapper.write_text(haproxy_loopback_wrapper(settings, paths, node))
     wrapper.chmod(0o700)
     return wrapper
 

@@ -190,6 +190,18 @@ class ServeZoneSettings(ZoneSettings):
     throughput_optimized: bool = Field(
         True, description="Run Serve with RAY_SERVE_THROUGHPUT_OPTIMIZED=1."
     )
+    request_timeout_s: int = Field(
+        10,
+        ge=1,
+        le=300,
+        description=(
+            "Time the serve zone's HAProxy (each node's ingress and the front balancer) "
+            "waits for a request's head and whole body before answering 408: it holds each "
+            "request whole so that one a dying replica left unanswered can be retried. Keep "
+            "it at or above the applications' limits.body_timeout_s (10 s), the same "
+            "deadline the replica applies behind it."
+        ),
+    )
 
     @property
     def ingress_ports(self) -> ServeIngressPorts:

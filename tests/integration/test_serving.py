@@ -156,6 +156,10 @@ def test_promotion_is_served_within_seconds_and_unapproved_versions_are_refused(
     # The champion this test found, back (the candidate stays approved for the next test).
     restored = platform.cli("promote", before, "--reason", "restore")
     assert restored.returncode == 0, restored.stderr[-2000:]
+    restored_at = time.monotonic()
+    while _served_version(served) != before:  # the next tests start from what they find
+        assert time.monotonic() - restored_at < 10, "restored champion not served within 10 s"
+        time.sleep(0.2)
 
 
 class _Load:
@@ -245,11 +249,13 @@ def test_tampered_bundle_is_refused_and_the_old_model_keeps_serving(
     (labels,) = platform.paths.artifacts.glob(f"*/{run_id}/artifacts/bundle/labels.json")
     labels.write_text('["rotten", "fresh"]')  # swaps the meaning of every prediction
     assert platform.cli("promote", version, "--reason", "tamper test").returncode == 0
-    time.sleep(6)  # three poll intervals
-    assert _served_version(served) == before
-    ready = httpx.get(f"{served.url}/v2/health/ready").json()
-    assert ready == {"ready": True, "model_version": before}
-    assert platform.cli("rollback", "--reason", "tampered").returncode == 0
+    try:
+        time.sleep(6)  # three poll intervals
+        assert _served_version(served) == before
+        ready = httpx.get(f"{served.url}/v2/health/ready").json()
+        assert ready == {"ready": True, "model_version": before}
+    finally:  # a tampered champion left behind would fail every later test's new replica
+        assert platform.cli("rollback", "--reason", "tampered").returncode == 0
 
 
 def test_a_trickled_body_is_cut_off_and_others_keep_being_served(served: Served) -> None:

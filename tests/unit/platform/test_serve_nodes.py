@@ -55,7 +55,7 @@ def test_a_worker_node_joins_the_head_with_its_own_ports(tmp_path: Path) -> None
 def test_a_worker_nodes_haproxy_moves_its_frontend_to_the_nodes_own_port(tmp_path: Path) -> None:
     settings = PlatformSettings().with_serve_nodes(2)
     head, own = settings.serve.node_ingress_ports(0), settings.serve.node_ingress_ports(1)
-    script = services.haproxy_loopback_wrapper(settings.serve, node=1)
+    script = services.haproxy_loopback_wrapper(settings.serve, StatePaths.at(tmp_path), node=1)
     stdout = config_after_wrapper(
         script,
         f"listen stats\n  bind *:{own.haproxy_stats}\n"
@@ -66,7 +66,7 @@ def test_a_worker_nodes_haproxy_moves_its_frontend_to_the_nodes_own_port(tmp_pat
     assert f"bind 127.0.0.1:{own.node_http}\n" in stdout
     assert f"bind 127.0.0.1:{own.haproxy_stats}" in stdout
     assert f"server r 127.0.0.1:{head.node_http}0" in stdout, "only bind lines change"
-    head_script = services.haproxy_loopback_wrapper(settings.serve, node=0)
+    head_script = services.haproxy_loopback_wrapper(settings.serve, StatePaths.at(tmp_path), node=0)
     assert str(head.node_http) not in head_script
 
 
@@ -74,7 +74,8 @@ def test_the_balancer_checks_readiness_retries_elsewhere_and_fronts_every_node(
     tmp_path: Path,
 ) -> None:
     settings = PlatformSettings(home=tmp_path).with_serve_nodes(3)
-    config = balancer.config(settings, StatePaths.at(tmp_path))
+    paths = StatePaths.at(tmp_path)
+    config = balancer.config(settings, paths)
     assert f"bind 127.0.0.1:{settings.serve_http_port}\n" in config
     for node in range(3):
         assert f"server node{node} {balancer.node_address(settings, node)}\n" in config
@@ -82,6 +83,9 @@ def test_the_balancer_checks_readiness_retries_elsewhere_and_fronts_every_node(
     assert "retry-on conn-failure empty-response" in config and "option redispatch" in config
     assert "option http-buffer-request" in config  # a request held whole can be retried
     assert "stats socket" in config and "mode 600" in config
+    assert f"timeout http-request {settings.serve.request_timeout_s}s" in config  # slowloris
+    balancer.folder(paths).mkdir(parents=True, exist_ok=True)
+    services.write_request_timeout_errorfile(balancer.folder(paths), 10)
     cfg = tmp_path / "balancer.cfg"
     cfg.write_text(config)
     checked = subprocess.run(

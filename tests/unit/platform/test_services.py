@@ -1,3 +1,5 @@
+import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -162,7 +164,7 @@ def test_haproxy_stats_and_metrics_are_rebound_to_loopback(tmp_path, paths: Stat
 
     settings = PlatformSettings()
     ports = settings.serve.ingress_ports
-    script = services.haproxy_loopback_wrapper(settings.serve)
+    script = services.haproxy_loopback_wrapper(settings.serve, paths)
     stdout = config_after_wrapper(
         script,
         f"listen stats\n  bind *:{ports.haproxy_stats}\n"
@@ -188,20 +190,49 @@ RAY_DEFAULTS = """defaults
 
 
 def test_every_request_waits_for_its_body_so_a_dying_replicas_request_is_retried(
-    tmp_path: Path,
+    tmp_path: Path, paths: StatePaths
 ) -> None:
     """Without `option http-buffer-request` HAProxy forwards headers before the body, holds
-    no whole copy, and cannot retry a request a killed replica left unanswered."""
+    no whole copy, and cannot retry a request a killed replica left unanswered. Holding the
+    body makes HAProxy the first to see a trickled one, so the same rewrite gives it the
+    body deadline and a JSON 408."""
     from tests.utils.haproxy import config_after_wrapper
 
-    script = services.haproxy_loopback_wrapper(PlatformSettings().serve)
+    settings = PlatformSettings().serve
+    script = services.haproxy_loopback_wrapper(settings, paths)
     once = config_after_wrapper(script, RAY_DEFAULTS, tmp_path)
     lines = [line.strip() for line in once.splitlines()]
+    errorfile = paths.haproxy_dir / services.REQUEST_TIMEOUT_ERRORFILE
+    start = lines.index("option abortonclose") + 1
+    assert lines[start : start + 3] == [
+        "option http-buffer-request",
+        f"timeout http-request {settings.request_timeout_s}s",
+        f"errorfile 408 {errorfile}",
+    ]
     assert lines.count("option http-buffer-request") == 1
-    assert lines[lines.index("option abortonclose") + 1] == "option http-buffer-request"
     assert "    option http-buffer-request\n" in once  # the block's own indentation
     twice = config_after_wrapper(script, once, tmp_path)  # a config rewritten already
     assert twice == once
+    # HAProxy itself accepts the result, with the 408 answer the wrapper's writer leaves.
+    paths.haproxy_dir.mkdir(parents=True, exist_ok=True)
+    services.write_request_timeout_errorfile(paths.haproxy_dir, settings.request_timeout_s)
+    cfg = tmp_path / "checked.cfg"
+    cfg.write_text(
+        once + "frontend f\n    bind 127.0.0.1:18999\n    default_backend b\nbackend b\n"
+    )
+    checked = subprocess.run(
+        [services.haproxy_binary(), "-c", "-f", str(cfg)], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_408_haproxy_sends_is_json_with_the_deadline() -> None:
+    answer = services.request_timeout_response(10)
+    head, body = answer.split("\r\n\r\n")
+    assert head.startswith("HTTP/1.1 408 ")
+    assert "Content-Type: application/json" in head
+    assert f"Content-Length: {len(body)}" in head
+    assert json.loads(body) == {"detail": "request not received whole within 10 s"}
 
 
 def test_the_registry_runs_without_mlflows_job_runner(paths: StatePaths) -> None:
