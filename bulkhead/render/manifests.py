@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from bulkhead.platform.haproxy_wrapper import POD_WRAPPER_DIR
 from bulkhead.platform.services import serve_tuning_env
 from bulkhead.platform.settings import ServeZoneSettings
 from bulkhead.render.serve_config import spread_over_nodes
@@ -76,6 +77,9 @@ def _container_env() -> list[dict[str, str]]:
         DROP_SOCKET_ENV: f"{DROP_INBOX}/drop.sock",
         REQUEST_ID_KEY_FILE_ENV: "/etc/bulkhead/request-id-key/request-id-key",
         **serve_tuning_env(ServeZoneSettings()),
+        # Serve's HAProxy runs through the wrapper the image carries (deploy/Dockerfile): stats
+        # on loopback, each request held whole (retried when a replica dies), a 10-s deadline.
+        "RAY_SERVE_HAPROXY_BINARY_PATH": str(POD_WRAPPER_DIR / "haproxy"),
     }
     return [{"name": key, "value": value} for key, value in env.items()]
 

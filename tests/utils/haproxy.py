@@ -6,15 +6,15 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from bulkhead.platform import services
+from bulkhead.platform import haproxy_wrapper
 
 
 def config_after_wrapper(script: str, config_text: str, tmp: Path) -> str:
     """The config as HAProxy would read it once ``script`` (the wrapper) has rewritten it."""
-    assert f"exec {services.haproxy_binary()} " in script
+    assert f"exec {haproxy_wrapper.haproxy_binary()} " in script
     wrapper = tmp / "haproxy"
     stand_in = "exec /bin/sh -c 'cat \"$3\"' haproxy"
-    wrapper.write_text(script.replace(f"exec {services.haproxy_binary()}", stand_in))
+    wrapper.write_text(script.replace(f"exec {haproxy_wrapper.haproxy_binary()}", stand_in))
     wrapper.chmod(0o700)
     config = tmp / "haproxy.cfg"
     config.write_text(config_text)

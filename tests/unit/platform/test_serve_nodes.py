@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bulkhead.platform import balancer, serve_nodes, services
+from bulkhead.platform import balancer, haproxy_wrapper, serve_nodes, services
 from bulkhead.platform.paths import StatePaths
 from bulkhead.platform.settings import SERVE_NODES_HOST, PlatformSettings, Zone
 from bulkhead.render.serve_config import spread_over_nodes
@@ -85,11 +85,11 @@ def test_the_balancer_checks_readiness_retries_elsewhere_and_fronts_every_node(
     assert "stats socket" in config and "mode 600" in config
     assert f"timeout http-request {settings.serve.request_timeout_s}s" in config  # slowloris
     balancer.folder(paths).mkdir(parents=True, exist_ok=True)
-    services.write_request_timeout_errorfile(balancer.folder(paths), 10)
+    haproxy_wrapper.write_request_timeout_errorfile(balancer.folder(paths), 10)
     cfg = tmp_path / "balancer.cfg"
     cfg.write_text(config)
     checked = subprocess.run(
-        [services.haproxy_binary(), "-c", "-f", str(cfg)], capture_output=True, text=True
+        [haproxy_wrapper.haproxy_binary(), "-c", "-f", str(cfg)], capture_output=True, text=True
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr  # HAProxy itself accepts it
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bulkhead.platform import services
+from bulkhead.platform import haproxy_wrapper, services
 from bulkhead.platform.paths import StatePaths
 from bulkhead.platform.settings import PlatformSettings, Zone
 from registry.credentials import CREDENTIALS_ENV
@@ -202,7 +202,7 @@ def test_every_request_waits_for_its_body_so_a_dying_replicas_request_is_retried
     script = services.haproxy_loopback_wrapper(settings, paths)
     once = config_after_wrapper(script, RAY_DEFAULTS, tmp_path)
     lines = [line.strip() for line in once.splitlines()]
-    errorfile = paths.haproxy_dir / services.REQUEST_TIMEOUT_ERRORFILE
+    errorfile = paths.haproxy_dir / haproxy_wrapper.REQUEST_TIMEOUT_ERRORFILE
     start = lines.index("option abortonclose") + 1
     assert lines[start : start + 3] == [
         "option http-buffer-request",
@@ -215,19 +215,19 @@ def test_every_request_waits_for_its_body_so_a_dying_replicas_request_is_retried
     assert twice == once
     # HAProxy itself accepts the result, with the 408 answer the wrapper's writer leaves.
     paths.haproxy_dir.mkdir(parents=True, exist_ok=True)
-    services.write_request_timeout_errorfile(paths.haproxy_dir, settings.request_timeout_s)
+    haproxy_wrapper.write_request_timeout_errorfile(paths.haproxy_dir, settings.request_timeout_s)
     cfg = tmp_path / "checked.cfg"
     cfg.write_text(
         once + "frontend f\n    bind 127.0.0.1:18999\n    default_backend b\nbackend b\n"
     )
     checked = subprocess.run(
-        [services.haproxy_binary(), "-c", "-f", str(cfg)], capture_output=True, text=True
+        [haproxy_wrapper.haproxy_binary(), "-c", "-f", str(cfg)], capture_output=True, text=True
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_the_408_haproxy_sends_is_json_with_the_deadline() -> None:
-    answer = services.request_timeout_response(10)
+    answer = haproxy_wrapper.request_timeout_response(10)
     head, body = answer.split("\r\n\r\n")
     assert head.startswith("HTTP/1.1 408 ")
     assert "Content-Type: application/json" in head
