@@ -124,7 +124,6 @@ def start(
     identity: Identity | None = None,
 ) -> ProcessRecord:
     """Runs as the serve zone's identity, like the nodes it fronts."""
-
     where = folder(paths)
     where.mkdir(mode=0o700, parents=True, exist_ok=True)
     cfg = where / "balancer.cfg"

@@ -23,7 +23,6 @@ RAY_HAPROXY_STATS_PORT = 8404
 RAY_HAPROXY_METRICS_PORT = 9101
 # Where the container image keeps the pod wrapper (deploy/Dockerfile; the RayService's env).
 POD_WRAPPER_DIR = Path("/home/ray/bulkhead-haproxy")
-POD_REQUEST_TIMEOUT_S = 10
 
 
 def haproxy_binary() -> Path:
@@ -91,7 +90,6 @@ def wrapper_script(
     request_timeout_s: int,
     errorfile: Path,
     move_frontend: tuple[int, int] | None = None,
-    binary: Path | None = None,
 ) -> str:
     """The wrapper: stats and metrics on loopback, every request held whole within
     ``request_timeout_s`` (a JSON 408 from ``errorfile`` beyond), and, for a worker node of a
@@ -113,21 +111,24 @@ def wrapper_script(
         'if [ -n "$config" ] && [ -f "$config" ]; then\n'
         + "".join(f"  sed -i -E '{rewrite}' \"$config\"\n" for rewrite in rewrites)
         + "fi\n"
-        f'exec {binary or haproxy_binary()} "$@"\n'
+        f'exec {haproxy_binary()} "$@"\n'
     )
 
 
 def write_pod_wrapper(folder: Path = POD_WRAPPER_DIR) -> Path:
     """The wrapper of a KubeRay serve pod: Ray's default ports, the platform's default
     request deadline, the HAProxy of the image's own Ray."""
+    from bulkhead.platform.settings import ServeZoneSettings
+
+    timeout_s = ServeZoneSettings().request_timeout_s
     folder.mkdir(parents=True, exist_ok=True)
-    errorfile = write_request_timeout_errorfile(folder, POD_REQUEST_TIMEOUT_S)
+    errorfile = write_request_timeout_errorfile(folder, timeout_s)
     wrapper = folder / "haproxy"
     wrapper.write_text(
         wrapper_script(
             stats_port=RAY_HAPROXY_STATS_PORT,
             metrics_port=RAY_HAPROXY_METRICS_PORT,
-            request_timeout_s=POD_REQUEST_TIMEOUT_S,
+            request_timeout_s=timeout_s,
             errorfile=errorfile,
         )
     )
