@@ -19,9 +19,8 @@ from contracts.tags import valid_version
 ROLLOUT_TAG = "bulkhead.rollout"
 ROLLOUT_EVENT_PREFIX = "bulkhead.rollout_event."
 
-# A client that sends this header is assigned to a version by it (sticky for a rollout step);
-# without it each request is assigned at random with the step's weight.
-CLIENT_KEY_HEADER = "x-bulkhead-client-key"
+# A request made with a client key is assigned to a version by the key's id (sticky for a
+# rollout step); one made with the platform key is assigned at random with the step's weight.
 MAX_CLIENT_KEY_CHARS = 256
 
 Phase = Literal["shadow", "canary", "completed", "aborted"]

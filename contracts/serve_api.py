@@ -5,6 +5,12 @@ Serving implements it; the serve client, the load generators and the chaos harne
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import Enum
+
+from contracts.drop import MODEL_NAME_PATTERN
+from contracts.tags import valid_version
+
 PREDICT = "/v1/predict"
 STATUS = "/v1/status"
 LIMITS = "/v1/limits"
@@ -45,17 +51,6 @@ def family_route(model: str) -> str:
 def model_route(model: str, mounted: str) -> str:
     """``model_route("spam", MOUNTED_PREDICT)`` = ``/v1/models/spam/predict``."""
     return f"{MODELS}/{model}{mounted}"
-
-
-def named_model(path: str) -> str | None:
-    """The model a path names (`/v1/models/{name}/...`, `/v2/models/{name}...`,
-    `/v1/family/{name}/...`), if any: the model a client key must be scoped to (else the
-    application's own)."""
-    for prefix in (f"{MODELS}/", f"{OIP_MODELS}/", f"{FAMILY}/"):
-        if path.startswith(prefix):
-            name = path[len(prefix) :].split("/", 1)[0]
-            return name or None
-    return None
 
 
 def oip_model(model: str, version: str | None = None) -> str:
@@ -118,23 +113,115 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"{AUTH_SCHEME} {key}"}
 
 
-def _open(path: str) -> bool:
-    """Limits and readiness (a balancer's probe has no key), per model too."""
-    if path in (LIMITS, MOUNTED_READY):
-        return True
-    if path.startswith(f"{MODELS}/"):
-        rest = path[len(MODELS) + 1 :]
-        return rest.count("/") == 1 and rest.endswith(MOUNTED_READY)
-    return False
+class Access(Enum):
+    """What a route asks of a request before its handler runs."""
+
+    OPEN = "open"  # health, limits, readiness, docs: no key (a balancer's probe has none)
+    KEYED = "keyed"  # status, metadata, feedback: a key scoped to the answering model
+    ADMITTED = "admitted"  # predictions: that key, then one of the replica's admission slots
 
 
-def needs_api_key(path: str) -> bool:
-    """Prediction, status and model routes; health, limits, readiness and docs stay open.
-    ``path`` is the full request path (Serve keeps it whole and sets ``root_path``)."""
-    if _open(path):
+@dataclass(frozen=True)
+class Resolved:
+    """The one answer to "which model answers this request, and what does it need?": the
+    key gate, the scope check, the admission limit, request ids, the payload log and the
+    route handler all act on it, so none of them can disagree about the model."""
+
+    access: Access
+    model: str | None  # None: a route of no model (health, docs, server metadata)
+
+
+# FastAPI's own pages; every application serves them under its prefix.
+DOCS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
+_OWN_OPEN = (HEALTHZ, LIMITS, MOUNTED_READY, OIP_ROOT, LIVE, READY, *DOCS)
+_OWN_KEYED = (STATUS, FEEDBACK, MOUNTED_STATUS, MOUNTED_FEEDBACK)
+_OWN_ADMITTED = (PREDICT, MOUNTED_PREDICT)
+_PER_MODEL = {
+    MOUNTED_PREDICT: Access.ADMITTED,
+    MOUNTED_STATUS: Access.KEYED,
+    MOUNTED_FEEDBACK: Access.KEYED,
+    MOUNTED_READY: Access.OPEN,
+}
+
+
+def _name(segment: str) -> str | None:
+    return segment if MODEL_NAME_PATTERN.fullmatch(segment) else None
+
+
+def _version(segment: str) -> bool:
+    try:
+        return valid_version(segment) == segment and segment.isascii() and segment.isdigit()
+    except ValueError:
         return False
-    return (
-        path.startswith("/v1/")
-        or path.startswith(OIP_MODELS)
-        or path in (MOUNTED_PREDICT, MOUNTED_STATUS, MOUNTED_FEEDBACK)
-    )
+
+
+def _oip(segments: list[str]) -> Resolved | None:
+    """``{name}``, ``{name}/ready``, ``{name}/infer``, each also after ``/versions/{v}``."""
+    if not segments or _name(segments[0]) is None:
+        return None
+    name, rest = segments[0], segments[1:]
+    if rest[:1] == ["versions"]:
+        if len(rest) < 2 or not _version(rest[1]):
+            return None
+        rest = rest[2:]
+    if rest == []:
+        return Resolved(Access.KEYED, name)
+    if rest == ["ready"]:
+        return Resolved(Access.KEYED, name)
+    if rest == ["infer"]:
+        return Resolved(Access.ADMITTED, name)
+    return None
+
+
+def resolve(path: str, root_path: str, own_model: str) -> Resolved | None:
+    """The route a request reaches in an application, or None: no route answers it (404
+    before any key check, slot or body byte).
+
+    ``path`` is the full request path and ``root_path`` the application's route prefix (Serve
+    keeps the path whole and sets ``root_path``); ``own_model`` is the model the application
+    serves. Only the forms the applications mount resolve: a model's own application
+    (prefix ``/v1/models/{name}``) answers its mounted routes and never another model's, so
+    ``/v1/models/a/v2/models/b/infer`` is not a way to reach ``b`` with ``a``'s key; empty,
+    ``.`` and ``..`` segments (double or trailing slashes) resolve to nothing.
+    """
+    prefix = root_path.rstrip("/")
+    if prefix and not (path == prefix or path.startswith(prefix + "/")):
+        return None
+    relative = path[len(prefix) :] or "/"
+    if relative in DOCS:
+        return Resolved(Access.OPEN, None)
+    segments = relative.split("/")[1:]
+    if any(segment in ("", ".", "..") for segment in segments):
+        return None
+    if prefix == FAMILY:  # /{member}/predict and /{member}/feedback
+        if len(segments) == 2 and _name(segments[0]) is not None:
+            access = _PER_MODEL.get("/" + segments[1])
+            if access in (Access.ADMITTED, Access.KEYED):
+                return Resolved(access, segments[0])
+        return None
+    if prefix:  # a model's own application: only its mounted routes
+        access = _PER_MODEL.get(relative)
+        return Resolved(access, own_model) if access is not None else None
+    # The default model's application: its own routes, every model's OIP v2 routes (handed to
+    # that model's application), and /v1/models/{name}/... where no application of that
+    # name exists (the handler answers 404 for another name).
+    if relative in _OWN_OPEN:
+        return Resolved(Access.OPEN, own_model)
+    if relative in _OWN_KEYED:
+        return Resolved(Access.KEYED, own_model)
+    if relative in _OWN_ADMITTED:
+        return Resolved(Access.ADMITTED, own_model)
+    if relative.startswith(f"{OIP_MODELS}/"):
+        return _oip(segments[2:])
+    if relative.startswith(f"{MODELS}/") and len(segments) == 4:
+        name, access = _name(segments[2]), _PER_MODEL.get("/" + segments[3])
+        if name is not None and access is not None:
+            return Resolved(access, name)
+    return None
+
+
+def needs_api_key(path: str, root_path: str = "") -> bool:
+    """Whether a request to ``path`` must carry a key (an unknown path needs none: it is
+    answered 404)."""
+    resolved = resolve(path, root_path, "")
+    return resolved is not None and resolved.access is not Access.OPEN

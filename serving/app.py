@@ -141,10 +141,15 @@ class TextClassifier:
                 log.exception("model refresh crashed")
 
     async def answer_peer(
-        self, op: PeerOp, texts: list[str], client_key: str | None, version: str | None = None
+        self,
+        op: PeerOp,
+        texts: list[str],
+        client_key: str | None,
+        version: str | None = None,
+        request_id: str | None = None,
     ) -> PeerAnswer:
         """Called by another application's replica for this model (serving/peers.py)."""
-        return await self.core.answer_peer(op, texts, client_key, version)
+        return await self.core.answer_peer(op, texts, client_key, version, request_id)
 
     async def _call_peer(
         self,
@@ -153,6 +158,7 @@ class TextClassifier:
         texts: list[str],
         client_key: str | None,
         version: str | None,
+        request_id: str | None,
     ) -> PeerAnswer:
         """Hand an OIP call to the application named after ``model``, through Serve."""
         handle: Any = self._peers.get(model)
@@ -170,7 +176,9 @@ class TextClassifier:
                 return not_served
             self._peers[model] = handle
         try:
-            answer: PeerAnswer = await handle.answer_peer.remote(op, texts, client_key, version)
+            answer: PeerAnswer = await handle.answer_peer.remote(
+                op, texts, client_key, version, request_id
+            )
         except Exception as err:  # the peer's replicas gone or restarting: retry later
             self._peers.pop(model, None)
             log.warning("peer %s unreachable: %s", model, err)

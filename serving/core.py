@@ -94,18 +94,26 @@ class ServingCore:
             )
 
     async def answer_peer(
-        self, op: PeerOp, texts: list[str], client_key: str | None, version: str | None = None
+        self,
+        op: PeerOp,
+        texts: list[str],
+        client_key: str | None,
+        version: str | None = None,
+        request_id: str | None = None,
     ) -> PeerAnswer:
-        """A call another application handed over: the same checks and traffic split as
-        this application's own routes; a refusal comes back as its status and detail."""
+        """A call another application handed over: the same checks, traffic split and
+        payload-log policy as this application's own routes; a refusal comes back as its
+        status and detail."""
         try:
             if op == "metadata":
                 predictor = self.pinned(version)
                 return PeerAnswer(200, version=predictor.info.version, labels=predictor.labels)
             self.check_texts(texts, "inputs[0].data")
+            started = time.perf_counter()
             answer = await self.answer(texts, client_key, version)
         except ServingError as err:
             return PeerAnswer.refused(err)
+        self.log_answer(answer, texts, request_id, (time.perf_counter() - started) * 1000)
         info = answer.predictor.info
         return PeerAnswer(
             200,

@@ -135,7 +135,7 @@ class FamilyIngress:
         bind_replica_grpc_to_node_address()
         metrics = RayMetrics()
         # No model of its own: a client key's scope is checked against the member the path
-        # names (contracts.serve_api.named_model), and request ids are issued for it.
+        # names (contracts.serve_api.resolve), and request ids are issued for it.
         self.guards = Guards(metrics=metrics)
         self.config: FamilyConfig | None = None
         self.models = models

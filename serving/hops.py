@@ -16,6 +16,22 @@ from dataclasses import dataclass, field
 
 from contracts.serve_api import HOPS
 
+# Nanoseconds since the epoch fit in 19 digits until the year 2286 (and in a signed 64-bit int).
+MAX_SENT_DIGITS = 19
+
+
+def parse_sent_ns(raw: bytes | str) -> int | None:
+    """The client's send time from its header, or None to skip hop timing for the request.
+
+    Only ASCII digits, at most ``MAX_SENT_DIGITS`` of them: the header is the client's, and a
+    longer number overflows the float the ingress hop is computed in (and past 4300 digits
+    ``int`` itself refuses), which turned a timing nicety into a 500 on every route.
+    """
+    text = raw.decode("latin-1") if isinstance(raw, bytes) else raw
+    if not text or len(text) > MAX_SENT_DIGITS or not (text.isascii() and text.isdigit()):
+        return None
+    return int(text)
+
 
 @dataclass
 class Hops:

@@ -38,6 +38,6 @@ class PeerAnswer:
         return PeerRefused(self.detail, self.status, self.headers)
 
 
-# (model, op, texts, client key, version or None) -> the answer of the application serving
-# that model.
-Peer = Callable[[str, PeerOp, list[str], str | None, str | None], Awaitable[PeerAnswer]]
+# (model, op, texts, client key id, version or None, request id or None) -> the answer of the
+# application serving that model, which logs the call under its own payload-log policy.
+Peer = Callable[[str, PeerOp, list[str], str | None, str | None, str | None], Awaitable[PeerAnswer]]

@@ -68,7 +68,9 @@ class RequestIds:
     def verify(self, request_id: str, model: str, max_age_s: float) -> float:
         """The time the id was issued; ``RequestIdError`` saying why it is not accepted."""
         parts = request_id.split(".")
-        if len(parts) != 3 or not self.shared:
+        # Ids are ASCII by construction, and ``hmac.compare_digest`` raises TypeError on a
+        # str with anything else in it: a non-ASCII id is simply not one of ours.
+        if len(parts) != 3 or not self.shared or not request_id.isascii():
             raise UnknownRequestId(f"unknown request id {request_id[:80]!r}")
         stem = f"{parts[0]}.{parts[1]}"
         if not hmac.compare_digest(parts[2], self._mac(stem, model)):

@@ -74,7 +74,14 @@ def build_report(
 ) -> MonitorReport:
     contents = read_drop(drop_root, model)
     in_window = [p for p in contents.predictions if since is None or p.time >= since]
-    before = [p for p in contents.predictions if since is not None and p.time < since]
+    # The drop holds one file per replica (and per rotation), read in file-name order, so the
+    # records are not in time order: sort before taking the last ``REFERENCE_RECORDS``, or the
+    # reference is whichever file sorts last rather than the traffic just before the window.
+    before = sorted(
+        (p for p in contents.predictions if since is not None and p.time < since),
+        key=lambda p: p.time,
+    )
+    reference = before[-REFERENCE_RECORDS:]
     feedback = [f for f in contents.feedback if since is None or f.time >= since]
     ref_labels, ref_lengths = snapshot_reference(snapshot)
     statistics = [
@@ -90,12 +97,12 @@ def build_report(
         ),
         numeric_ks(
             "confidence (against the logged answers before the window)",
-            [p.score for p in before[-REFERENCE_RECORDS:]],
+            [p.score for p in reference],
             [p.score for p in in_window],
         ),
         numeric_ks(
             "unknown-token rate (against the logged answers before the window)",
-            unknown_token_rates(before[-REFERENCE_RECORDS:]),
+            unknown_token_rates(reference),
             unknown_token_rates(in_window),
         ),
     ]

@@ -18,15 +18,13 @@ from pathlib import Path
 import psutil
 from pydantic import BaseModel, ConfigDict
 
-from bulkhead.platform.haproxy_wrapper import (
-    REQUEST_TIMEOUT_ERRORFILE,
-    write_request_timeout_errorfile,
-)
+from bulkhead.platform.haproxy_wrapper import REQUEST_TIMEOUT_ERRORFILE, drop_client_headers_lines
 from bulkhead.platform.identity import Identity
 from bulkhead.platform.paths import StatePaths
 from bulkhead.platform.procs import ProcessRecord, running_leader, stop_session
-from bulkhead.platform.services import start_own_haproxy
+from bulkhead.platform.services import start_own_haproxy, write_request_timeout_errorfile
 from bulkhead.platform.settings import PlatformSettings
+from bulkhead.platform.zone_files import hand_to_zone
 from contracts import serve_api
 
 # Readiness of the default application: 200 once a replica serves a verified model.
@@ -97,16 +95,17 @@ def config(settings: PlatformSettings, paths: StatePaths) -> str:
         # Waiting for whole requests makes the balancer the first to see a trickled body
         # (slowloris): it answers 408 as the nodes' ingresses and replicas would.
         f"  timeout http-request {settings.serve.request_timeout_s}s\n"
-        f"  errorfile 408 {folder(paths) / REQUEST_TIMEOUT_ERRORFILE}\n"
+        f"  errorfile 408 {paths.serve_etc / REQUEST_TIMEOUT_ERRORFILE}\n"
         f"  retries {RETRIES}\n"
-        "  retry-on conn-failure empty-response response-timeout\n"
+        "  retry-on conn-failure empty-response\n"
         # Only a request HAProxy holds whole can be retried: wait for the body before
         # choosing a node (else a node that dies mid-request costs the client the request).
         "  option http-buffer-request\n"
         "  option redispatch 1\n"
         "frontend serve\n"
         f"  bind {settings.serve_host}:{settings.serve_http_port}\n"
-        "  default_backend serve_nodes\n"
+        + "".join(f"  {line}\n" for line in drop_client_headers_lines())
+        + "  default_backend serve_nodes\n"
         "backend serve_nodes\n"
         "  balance roundrobin\n"
         f"  option httpchk GET {CHECK_PATH}\n"
@@ -123,16 +122,16 @@ def start(
     prefix: Sequence[str] = (),
     identity: Identity | None = None,
 ) -> ProcessRecord:
-    """Runs as the serve zone's identity, like the nodes it fronts."""
-    where = folder(paths)
-    where.mkdir(mode=0o700, parents=True, exist_ok=True)
-    cfg = where / "balancer.cfg"
-    write_request_timeout_errorfile(where, settings.serve.request_timeout_s)
-    cfg.write_text(config(settings, paths))
+    """Runs as the serve zone's identity, like the nodes it fronts; reads its config from
+    root's folder (the zone cannot change it) and owns only ``lb/`` (its admin socket)."""
+    gid = identity.gid if identity is not None else None
+    cfg = paths.serve_etc / "balancer.cfg"
+    write_request_timeout_errorfile(settings.serve, paths, gid)
+    hand_to_zone(cfg, config(settings, paths), gid)
     return start_own_haproxy(
         paths,
         cfg,
-        owned=(where, cfg),
+        run_dir=folder(paths),
         log_name=LOG_NAME,
         listens_on=(settings.serve_host, settings.serve_http_port),
         what="the serve zone's front balancer (HAProxy)",

@@ -10,9 +10,9 @@ handed over. Without separate identities (not root) the same layout is used, und
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from bulkhead.platform import zone_files
 from bulkhead.platform.identity import Identities, Role
 from bulkhead.platform.paths import StatePaths
 from bulkhead.platform.secrets import read_secret, write_secret
@@ -27,12 +27,18 @@ class HandoverError(RuntimeError):
     """The platform's folders cannot be made reachable for the zone identities."""
 
 
+def _owner(identities: Identities | None, role: Role | None) -> tuple[int, int]:
+    """(uid, gid) to set: root's for ``role=None``, unchanged (-1) without identities."""
+    if identities is None:
+        return -1, -1
+    return (0, 0) if role is None else (identities.of(role).uid, identities.of(role).gid)
+
+
 def _own(path: Path, identities: Identities | None, role: Role | None, mode: int) -> None:
-    """Set the mode, and when identities exist, the owner (root keeps ``role=None``)."""
-    if identities is not None:
-        uid, gid = (0, 0) if role is None else (identities.of(role).uid, identities.of(role).gid)
-        os.chown(path, uid, gid, follow_symlinks=False)
-    os.chmod(path, mode)
+    """Create the folder ``path`` if missing, then set its mode and, when identities exist,
+    its owner (root keeps ``role=None``): through its descriptor, never following a link."""
+    uid, gid = _owner(identities, role)
+    zone_files.make_dirs(path, mode, uid=uid, gid=gid)
 
 
 def _own_tree(
@@ -43,14 +49,11 @@ def _own_tree(
     file_mode: int,
     gid: int | None = None,
 ) -> None:
-    root.mkdir(parents=True, exist_ok=True)
-    for path in [root, *root.rglob("*")]:
-        if path.is_symlink():
-            continue
-        if identities is not None:
-            identity = identities.of(role)
-            os.chown(path, identity.uid, gid if gid is not None else identity.gid)
-        os.chmod(path, dir_mode if path.is_dir() else file_mode)
+    uid, own_gid = _owner(identities, role)
+    if gid is not None and identities is not None:
+        own_gid = gid
+    zone_files.make_dirs(root, dir_mode, uid=uid, gid=own_gid)
+    zone_files.own_tree(root, uid, own_gid, dir_mode, file_mode)
 
 
 def _traversable(folder: Path, identities: Identities | None) -> None:
@@ -67,8 +70,10 @@ def _traversable(folder: Path, identities: Identities | None) -> None:
 
 
 def _hand(source: Path, target: Path, identities: Identities | None, role: Role) -> None:
-    write_secret(target, read_secret(source) if source.suffix != ".pem" else source.read_text())
-    _own(target, identities, role, 0o600)
+    """A copy of a secret, owned by ``role`` from the moment it has its name."""
+    uid, gid = _owner(identities, role)
+    content = read_secret(source) if source.suffix != ".pem" else source.read_text()
+    write_secret(target, content, uid=uid, gid=gid)
 
 
 def hand_client_keys(paths: StatePaths, identities: Identities | None) -> None:
@@ -76,11 +81,8 @@ def hand_client_keys(paths: StatePaths, identities: Identities | None) -> None:
     before the rename): a replica re-reading it never sees a half-written or unreadable file."""
     if not paths.client_keys.exists():
         write_secret(paths.client_keys, ClientKeys().model_dump_json())
-    target = paths.handed_client_keys
-    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    write_secret(staging, read_secret(paths.client_keys))
-    _own(staging, identities, Role.SERVE, 0o600)
-    os.replace(staging, target)
+    uid, gid = _owner(identities, Role.SERVE)
+    write_secret(paths.handed_client_keys, read_secret(paths.client_keys), uid=uid, gid=gid)
 
 
 def prepare_folders(
@@ -115,16 +117,17 @@ def prepare_folders(
     _own_tree(paths.snapshots, identities, Role.INGEST, 0o2750, 0o640, gid=snapshot_gid)
     paths.logs.mkdir(parents=True, exist_ok=True)
     _own(paths.logs, identities, None, 0o700)
+    # The platform's /tmp folder: made by root here, refused when another user made it first.
+    zone_files.root_folder(paths.short_root, 0o711)
     for zone in Zone:
         temp = paths.ray_temp_dir(zone)
-        temp.parent.mkdir(parents=True, exist_ok=True)
-        _own(temp.parent, identities, None, 0o711)
-        _own_tree(temp, identities, Role(zone.value), 0o700, 0o600)
-    haproxy = paths.haproxy_dir
-    haproxy.parent.mkdir(parents=True, exist_ok=True)
-    _own(haproxy.parent, identities, None, 0o711)
-    haproxy.mkdir(exist_ok=True)
-    _own(haproxy, identities, Role.SERVE, 0o700)
+        if temp.parent != paths.short_root:
+            _own(temp.parent, identities, None, 0o711)
+        gid = identities.of(Role(zone.value)).gid if identities is not None else None
+        zone_files.ray_temp_folder(temp, gid)
+    _own(paths.haproxy_dir, identities, Role.SERVE, 0o700)
+    serve_gid = identities.of(Role.SERVE).gid if identities is not None else None
+    zone_files.make_dirs(paths.serve_etc, 0o750 if serve_gid is not None else 0o700, gid=serve_gid)
     prepare_drop(paths, identities)
 
 
@@ -138,17 +141,15 @@ def prepare_drop(paths: StatePaths, identities: Identities | None) -> None:
     inbox, records = paths.drop_inbox, paths.drop_records
     inbox.parent.mkdir(parents=True, exist_ok=True)
     for folder, group, mode in ((inbox, Role.SERVE, 0o710), (records, Role.INGEST, 0o2750)):
-        folder.mkdir(exist_ok=True)
-        if identities is not None:
-            os.chown(folder, identities.of(Role.DROP).uid, identities.of(group).gid)
-        os.chmod(folder, mode)
+        keeper_uid = identities.of(Role.DROP).uid if identities is not None else -1
+        group_gid = identities.of(group).gid if identities is not None else -1
+        zone_files.make_dirs(folder, mode, uid=keeper_uid, gid=group_gid)
     if identities is not None:  # what the keeper wrote before keeps its owner and group
         keeper, reader = identities.of(Role.DROP).uid, identities.of(Role.INGEST).gid
-        for path in records.rglob("*"):
-            os.chown(path, keeper, reader, follow_symlinks=False)
+        zone_files.own_tree(records, keeper, reader, None, None)
 
 
-def write_auth_config(paths: StatePaths, admin_password: str) -> None:
+def write_auth_config(paths: StatePaths, admin_password: str, uid: int = -1, gid: int = -1) -> None:
     write_secret(
         paths.auth_config,
         "[mlflow]\n"
@@ -163,6 +164,8 @@ def write_auth_config(paths: StatePaths, admin_password: str) -> None:
         # invalidate the cache at once.
         "auth_cache_ttl_seconds = 60\n"
         "auth_cache_max_size = 1000\n",
+        uid=uid,
+        gid=gid,
     )
 
 
@@ -181,7 +184,6 @@ def hand_over_secrets(
         ca_copy = None
         if tls_files is not None:
             folder = paths.handed_tls(role)
-            folder.mkdir(exist_ok=True)
             _own(folder, identities, role, 0o700)
             cert = tls_files.for_zone(zone)
             _hand(cert.cert, folder / "ray.pem", identities, role)
@@ -191,18 +193,17 @@ def hand_over_secrets(
             _hand(tls_files.ca_cert, ca_copy, identities, role)
         own = RegistryCredentials.from_file(paths.registry_credentials(ZONE_REGISTRY_USER[zone]))
         handed = own.model_copy(update={"ca_file": ca_copy})
-        write_secret(paths.handed_registry_credentials(zone), handed.to_json())
-        _own(paths.handed_registry_credentials(zone), identities, role, 0o600)
+        uid, gid = _owner(identities, role)
+        write_secret(paths.handed_registry_credentials(zone), handed.to_json(), uid=uid, gid=gid)
     _hand(paths.serve_api_key, paths.handed_api_key, identities, Role.SERVE)
     _hand(paths.request_id_key, paths.handed_request_id_key, identities, Role.SERVE)
     hand_client_keys(paths, identities)
     admin = RegistryCredentials.from_file(paths.registry_credentials("admin"))
-    write_auth_config(paths, admin.password.get_secret_value())
-    for secret in (paths.auth_config, paths.flask_secret):
-        _own(secret, identities, Role.REGISTRY, 0o600)
+    write_auth_config(paths, admin.password.get_secret_value(), *_owner(identities, Role.REGISTRY))
+    uid, gid = _owner(identities, Role.REGISTRY)
+    zone_files.own(paths.flask_secret, 0o600, uid, gid)
     if tls_files is not None:
         folder = paths.handed_tls(Role.REGISTRY)
-        folder.mkdir(exist_ok=True)
         _own(folder, identities, Role.REGISTRY, 0o700)
         _hand(tls_files.registry.cert, folder / "https.pem", identities, Role.REGISTRY)
         _hand(tls_files.registry.key, folder / "https-key.pem", identities, Role.REGISTRY)

@@ -61,6 +61,28 @@ def buffer_requests_rewrites(timeout_s: int, errorfile: Path) -> tuple[str, ...]
     )
 
 
+# Ray Serve honours two request headers that switch a replica's request deadline off
+# (`x-request-timeout-seconds: 0`) or stop it noticing a client that went away
+# (`x-request-disconnect-disabled: ?1`): a client must not choose either, so every ingress
+# drops them before a request reaches a replica.
+CLIENT_HEADERS_DROPPED = ("x-request-timeout-seconds", "x-request-disconnect-disabled")
+
+
+def drop_client_headers_lines() -> tuple[str, ...]:
+    """The HAProxy lines (for a frontend) that drop ``CLIENT_HEADERS_DROPPED``."""
+    return tuple(f"http-request del-header {name}" for name in CLIENT_HEADERS_DROPPED)
+
+
+def drop_client_headers_rewrites() -> tuple[str, ...]:
+    names = "|".join(CLIENT_HEADERS_DROPPED)
+    return (
+        f"/^[[:space:]]*http-request del-header ({names})[[:space:]]*$/d",
+        "s|^(frontend http_frontend)[[:space:]]*$|\\1"
+        + "".join(f"\\n    {line}" for line in drop_client_headers_lines())
+        + "|",
+    )
+
+
 def request_timeout_response(timeout_s: int) -> str:
     """The whole HTTP answer HAProxy sends when a request is not in within ``timeout_s``:
     JSON with a ``detail``, like every other 4xx of the serve zone."""
@@ -99,6 +121,7 @@ def wrapper_script(
     rewrites = [
         f"s/^([[:space:]]*bind )\\*?:({stats_port}|{metrics_port})[[:space:]]*$/\\1127.0.0.1:\\2/",
         *buffer_requests_rewrites(request_timeout_s, errorfile),
+        *drop_client_headers_rewrites(),
     ]
     if move_frontend is not None:
         head, own = move_frontend

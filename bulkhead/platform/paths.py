@@ -185,6 +185,19 @@ class StatePaths:
         """
         return self._short_root() / "hx"
 
+    @property
+    def short_root(self) -> Path:
+        """The platform's folder under /tmp (root's, 0711: made by `up`, refused when another
+        user made it first)."""
+        return self._short_root()
+
+    @property
+    def serve_etc(self) -> Path:
+        """Files the serve zone only reads or runs (its HAProxy wrappers, the 408 answer,
+        the front balancer's and TLS terminator's configs): root's folder, group serve, 0750,
+        so no planted link in a serve-owned folder can redirect root's writes."""
+        return self._short_root() / "etc-serve"
+
     def _short_root(self) -> Path:
         import hashlib
 

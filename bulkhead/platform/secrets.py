@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
+
+from bulkhead.platform import zone_files
 
 _SECRET_FILE_MODE = 0o600
 _SECRET_DIR_MODE = 0o700
@@ -19,19 +20,16 @@ class SecretFileError(RuntimeError):
 
 
 def ensure_secret_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, _SECRET_DIR_MODE)
+    zone_files.make_dirs(path, _SECRET_DIR_MODE)
 
 
-def write_secret(path: Path, content: str) -> None:
-    """Write ``content`` so that it is never, even briefly, readable by others."""
+def write_secret(path: Path, content: str, uid: int = -1, gid: int = -1) -> None:
+    """Write ``content`` so that it is never, even briefly, readable by others: a fresh file
+    (``O_EXCL|O_NOFOLLOW``, a random name) given its owner and mode before it is renamed into
+    place, so a link planted in a zone's secrets folder redirects nothing
+    (bulkhead/platform/zone_files.py)."""
     ensure_secret_dir(path.parent)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _SECRET_FILE_MODE)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(content)
-    os.replace(tmp, path)
-    os.chmod(path, _SECRET_FILE_MODE)
+    zone_files.write_file(path, content, _SECRET_FILE_MODE, uid=uid, gid=gid)
 
 
 def read_secret(path: Path) -> str:

@@ -25,6 +25,7 @@ from bulkhead.platform.paths import StatePaths
 from bulkhead.platform.procs import ProcessRecord, spawn, tcp_open, wait_until
 from bulkhead.platform.settings import PlatformSettings, Zone
 from bulkhead.platform.state import ZoneState
+from bulkhead.platform.zone_files import ray_temp_folder
 
 __all__ = [
     "drain_worker",
@@ -145,12 +146,9 @@ def start_worker(
     """Start worker node ``node`` (1..N-1) and wait until its raylet listens."""
     from bulkhead.platform.services import write_haproxy_wrapper
 
-    temp_dir = worker_temp_dir(paths, node)
-    temp_dir.mkdir(parents=True, exist_ok=True)
-    wrapper = write_haproxy_wrapper(settings.serve, paths, node)
-    if identity is not None:
-        for path in (temp_dir, wrapper):
-            os.chown(path, identity.uid, identity.gid)
+    gid = identity.gid if identity is not None else None
+    ray_temp_folder(worker_temp_dir(paths, node), gid)
+    write_haproxy_wrapper(settings.serve, paths, node, gid)
     drop = identity.drop_prefix() if identity is not None else []
     record = spawn(
         [*prefix, *drop, *worker_command(settings, paths, node, head_gcs)],

@@ -16,8 +16,8 @@ import httpx
 from bulkhead.platform.haproxy_wrapper import (
     REQUEST_TIMEOUT_ERRORFILE,
     haproxy_binary,
+    request_timeout_response,
     wrapper_script,
-    write_request_timeout_errorfile,
 )
 from bulkhead.platform.identity import SERVICE_UMASK, Identity, Role
 from bulkhead.platform.paths import StatePaths
@@ -25,6 +25,7 @@ from bulkhead.platform.procs import ProcessRecord, spawn, tcp_open, wait_until
 from bulkhead.platform.secrets import read_secret
 from bulkhead.platform.settings import PlatformSettings, ServeZoneSettings, Zone, ZonePorts
 from bulkhead.platform.state import ZoneState
+from bulkhead.platform.zone_files import hand_to_zone, make_dirs, ray_temp_folder
 from contracts import env as names
 from contracts.drop import DROP_SOCKET_ENV, REQUEST_ID_KEY_FILE_ENV
 
@@ -246,7 +247,7 @@ def zone_env(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> dict[
 def start_own_haproxy(
     paths: StatePaths,
     cfg: Path,
-    owned: Sequence[Path],
+    run_dir: Path,
     log_name: str,
     listens_on: tuple[str, int],
     what: str,
@@ -255,10 +256,14 @@ def start_own_haproxy(
 ) -> ProcessRecord:
     """An HAProxy of the platform's own in front of the serve zone (the TLS terminator, the
     front balancer; Serve runs its own per node): in the foreground as the serve zone's
-    identity, which owns ``owned``; waited for until it listens."""
-    if identity is not None:
-        for path in owned:
-            os.chown(path, identity.uid, identity.gid)
+    identity, which reads its config from root's folder (``StatePaths.serve_etc``) and owns
+    only ``run_dir`` (its admin socket); waited for until it listens."""
+    make_dirs(
+        run_dir,
+        0o700,
+        uid=identity.uid if identity else None,
+        gid=identity.gid if identity else None,
+    )
     drop = identity.drop_prefix() if identity is not None else []
     record = spawn(
         [*prefix, *drop, str(haproxy_binary()), "-db", "-f", str(cfg)],
@@ -321,21 +326,32 @@ def haproxy_loopback_wrapper(settings: ServeZoneSettings, paths: StatePaths, nod
         stats_port=ports.haproxy_stats,
         metrics_port=ports.haproxy_metrics,
         request_timeout_s=settings.request_timeout_s,
-        errorfile=paths.haproxy_dir / REQUEST_TIMEOUT_ERRORFILE,
+        errorfile=paths.serve_etc / REQUEST_TIMEOUT_ERRORFILE,
         move_frontend=move,
     )
 
 
 def haproxy_wrapper_path(paths: StatePaths, node: int = 0) -> Path:
-    return paths.haproxy_dir / ("haproxy" if node == 0 else f"haproxy-n{node}")
+    return paths.serve_etc / ("haproxy" if node == 0 else f"haproxy-n{node}")
 
 
-def write_haproxy_wrapper(settings: ServeZoneSettings, paths: StatePaths, node: int = 0) -> Path:
+def write_request_timeout_errorfile(
+    settings: ServeZoneSettings, paths: StatePaths, gid: int | None
+) -> Path:
+    """The JSON 408 every HAProxy of the serve zone answers a trickled body with."""
+    errorfile = paths.serve_etc / REQUEST_TIMEOUT_ERRORFILE
+    hand_to_zone(errorfile, request_timeout_response(settings.request_timeout_s), gid)
+    return errorfile
+
+
+def write_haproxy_wrapper(
+    settings: ServeZoneSettings, paths: StatePaths, node: int = 0, gid: int | None = None
+) -> Path:
+    """The wrapper Serve runs as its HAProxy, in root's folder the serve zone reads
+    (``StatePaths.serve_etc``): the zone runs it and cannot change it."""
     wrapper = haproxy_wrapper_path(paths, node)
-    wrapper.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    write_request_timeout_errorfile(paths.haproxy_dir, settings.request_timeout_s)
-    wrapper.write_text(haproxy_loopback_wrapper(settings, paths, node))
-    wrapper.chmod(0o700)
+    write_request_timeout_errorfile(settings, paths, gid)
+    hand_to_zone(wrapper, haproxy_loopback_wrapper(settings, paths, node), gid, executable=True)
     return wrapper
 
 
@@ -395,12 +411,10 @@ def start_zone(
     zs = settings.zone(zone)
     host = settings.zone_host(zone)
     token_file = paths.ray_token(zone)
-    temp_dir = paths.ray_temp_dir(zone)
-    temp_dir.mkdir(parents=True, exist_ok=True)
+    gid = identity.gid if identity is not None else None
+    ray_temp_folder(paths.ray_temp_dir(zone), gid)
     if zone is Zone.SERVE and settings.serve.haproxy_ingress:
-        wrapper = write_haproxy_wrapper(settings.serve, paths)
-        if identity is not None:
-            os.chown(wrapper, identity.uid, identity.gid)
+        write_haproxy_wrapper(settings.serve, paths, gid=gid)
     drop = identity.drop_prefix() if identity is not None else []
     record = spawn(
         [*prefix, *drop, *zone_command(settings, paths, zone)],
@@ -414,7 +428,7 @@ def start_zone(
         gcs_address=f"{host}:{zs.ports.gcs}",
         dashboard_url=f"http://{host}:{zs.ports.dashboard}",
         token_file=token_file,
-        temp_dir=temp_dir,
+        temp_dir=paths.ray_temp_dir(zone),
         process=record,
     )
     token = read_secret(token_file)

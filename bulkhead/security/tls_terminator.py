@@ -16,8 +16,8 @@ from pathlib import Path
 from bulkhead.platform.identity import Identity
 from bulkhead.platform.paths import StatePaths
 from bulkhead.platform.procs import ProcessRecord
-from bulkhead.platform.secrets import write_secret
 from bulkhead.platform.settings import PlatformSettings, Zone
+from bulkhead.platform.zone_files import hand_to_zone
 from bulkhead.security import tls
 
 BACKEND_HOST = "127.0.0.1"
@@ -63,18 +63,19 @@ def start(
     """Runs as the serve zone's identity: the HTTPS key is the serve zone's own."""
     from bulkhead.platform.services import start_own_haproxy
 
-    folder = paths.haproxy_dir  # the serve zone's, 0700 (bulkhead/platform/handover.py)
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Root's folder the serve zone reads (StatePaths.serve_etc): a link the zone planted in
+    # its own folders cannot redirect these writes.
+    folder, gid = paths.serve_etc, identity.gid if identity is not None else None
     cert = tls.files(paths).serve_https
     pem = folder / "tls-terminator.pem"
-    # HAProxy wants certificate and key in one file; it stays owner-only like the key.
-    write_secret(pem, cert.cert.read_text() + cert.key.read_text())
+    # HAProxy wants certificate and key in one file: readable by the serve zone alone.
+    hand_to_zone(pem, cert.cert.read_text() + cert.key.read_text(), gid)
     cfg = folder / "tls-terminator.cfg"
-    cfg.write_text(config(settings, pem))
+    hand_to_zone(cfg, config(settings, pem), gid)
     return start_own_haproxy(
         paths,
         cfg,
-        owned=(pem, cfg),
+        run_dir=paths.haproxy_dir,
         log_name="serve-tls-terminator",
         listens_on=(settings.zone_host(Zone.SERVE), settings.serve_http_port),
         what="the serve zone's TLS terminator (HAProxy)",

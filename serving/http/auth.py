@@ -7,14 +7,15 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from fastapi import HTTPException, Request
 
 from contracts.client_keys import ClientKey, ClientKeys, key_digest
-from contracts.serve_api import AUTH_SCHEME, MIN_API_KEY_LENGTH, named_model
+from contracts.serve_api import AUTH_SCHEME, MIN_API_KEY_LENGTH, resolve
 
 log = logging.getLogger("bulkhead.serving")
 
@@ -81,6 +82,21 @@ class ClientKeyFile:
         self._seen = seen
 
 
+_CLIENT_KEY_ID = "bulkhead_client_key_id"
+
+
+def set_client_key_id(scope: MutableMapping[str, Any], key_id: str | None) -> None:
+    scope.setdefault("state", {})[_CLIENT_KEY_ID] = key_id
+
+
+async def client_key_id(request: Request) -> str | None:
+    """The id of the client key that authenticated this request (None: the platform key).
+    A rollout's sticky canary assignment is keyed on it, never on a header the client
+    chooses. Async: FastAPI runs a plain ``def`` dependency in a thread pool."""
+    key_id = request.scope.get("state", {}).get(_CLIENT_KEY_ID)
+    return key_id if isinstance(key_id, str) else None
+
+
 class ApiKey:
     """One app's keys; ``reconfigure`` replaces ``value`` (the platform key) and ``clients``."""
 
@@ -89,17 +105,23 @@ class ApiKey:
         self.clients = clients or ClientKeyFile()
 
     def check(self, header: bytes | str, model: str) -> Verdict:
+        return self.identify(header, model)[0]
+
+    def identify(self, header: bytes | str, model: str) -> tuple[Verdict, str | None]:
+        """The verdict, and the client key's public id when a client key was used (None for
+        the platform key): what a rollout's sticky canary assignment is keyed on."""
         raw = header.decode("latin-1") if isinstance(header, bytes) else header
         scheme, _, token = raw.partition(" ")
         token = token.strip()
         if scheme.lower() != AUTH_SCHEME.lower() or len(token) < MIN_API_KEY_LENGTH:
-            return Verdict.UNKNOWN
+            return Verdict.UNKNOWN, None
         if self.value is not None and hmac.compare_digest(token.encode(), self.value):
-            return Verdict.ALLOWED
+            return Verdict.ALLOWED, None
         client = self.clients.lookup(token)
         if client is None:
-            return Verdict.UNKNOWN
-        return Verdict.ALLOWED if client.allows(model) else Verdict.OUT_OF_SCOPE
+            return Verdict.UNKNOWN, None
+        verdict = Verdict.ALLOWED if client.allows(model) else Verdict.OUT_OF_SCOPE
+        return verdict, client.id
 
     def accepts(self, header: bytes | str, model: str = "") -> bool:
         return self.check(header, model) is Verdict.ALLOWED
@@ -110,7 +132,9 @@ class ApiKey:
         dependency in a thread pool, one thread hop per request."""
 
         async def require_api_key(request: Request) -> None:
-            target = named_model(request.scope.get("path", "")) or model()
+            scope = request.scope
+            resolved = resolve(scope.get("path", ""), scope.get("root_path", ""), model())
+            target = (resolved.model if resolved else None) or model()
             verdict = self.check(request.headers.get("authorization", ""), target)
             if verdict is Verdict.OUT_OF_SCOPE:
                 raise HTTPException(403, f"this API key may not call model {target!r}")

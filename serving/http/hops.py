@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from contracts.serve_api import SENT_AT_HEADER, SERVER_TIMING_HEADER
-from serving.hops import CURRENT, Hops
+from serving.hops import CURRENT, Hops, parse_sent_ns
 from serving.http.middleware import Message, Receive, Scope, Send
 
 _SENT_AT = SENT_AT_HEADER.encode()
@@ -24,11 +24,13 @@ class HopTiming:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         sent = None
         if scope["type"] == "http":
-            sent = next((v for k, v in scope.get("headers", ()) if k == _SENT_AT), None)
-        if sent is None or not sent.isdigit():
+            header = next((v for k, v in scope.get("headers", ()) if k == _SENT_AT), None)
+            # A value that is not a plausible time is ignored (no hop timing), never a 500.
+            sent = parse_sent_ns(header) if header is not None else None
+        if sent is None:
             await self.app(scope, receive, send)
             return
-        hops = Hops(sent_ns=int(sent))
+        hops = Hops(sent_ns=sent)
         token = CURRENT.set(hops)
 
         async def send_with_hops(message: Message) -> None:

@@ -13,16 +13,8 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
-from contracts.serve_api import (
-    AUTH_SCHEME,
-    FAMILY,
-    OIP_MODELS,
-    PREDICT,
-    error_body,
-    named_model,
-    needs_api_key,
-)
-from serving.http.auth import ApiKey, Verdict
+from contracts.serve_api import AUTH_SCHEME, Access, Resolved, error_body, resolve
+from serving.http.auth import ApiKey, Verdict, set_client_key_id
 from serving.http.telemetry import route_label
 from serving.metrics import NoMetrics, ReplicaMetrics
 
@@ -51,6 +43,26 @@ class Guards:
     def refused(self, scope: Scope, status: int) -> None:
         self.metrics.request(route_label(scope.get("path", "")), status, 0.0)
 
+    def resolve(self, scope: Scope) -> Resolved | None:
+        """The route and model this request reaches (contracts.serve_api.resolve), decided
+        once per request and kept in its scope for every later guard and the handler."""
+        state = scope.setdefault("state", {})
+        if _RESOLVED not in state:
+            state[_RESOLVED] = resolve(
+                scope.get("path", ""), scope.get("root_path", ""), self.model
+            )
+        resolved: Resolved | None = state[_RESOLVED]
+        return resolved
+
+
+_RESOLVED = "bulkhead_resolved"
+
+
+def resolved_model(scope: Scope, default: str) -> str:
+    """The model the gate resolved this request to (``default`` where none was)."""
+    resolved = scope.get("state", {}).get(_RESOLVED)
+    return resolved.model if isinstance(resolved, Resolved) and resolved.model else default
+
 
 async def _no_receive() -> Message:
     return {"type": "http.disconnect"}
@@ -74,10 +86,20 @@ class ApiKeyGate:
         self.guards = guards
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and needs_api_key(scope.get("path", "")):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        resolved = self.guards.resolve(scope)
+        if resolved is None:
+            # No route answers this path: said before any key, slot or body byte, so an
+            # unusual form of a path can never be checked as one model and answered as another.
+            self.guards.refused(scope, 404)
+            await _answer(scope, send, 404, "Not Found", {})
+            return
+        if resolved.access is not Access.OPEN:
             header = dict(scope.get("headers") or []).get(b"authorization", b"")
-            model = named_model(scope.get("path", "")) or self.guards.model
-            verdict = self.guards.api_key.check(header, model)
+            model = resolved.model or self.guards.model
+            verdict, key_id = self.guards.api_key.identify(header, model)
             if verdict is Verdict.OUT_OF_SCOPE:
                 self.guards.refused(scope, 403)
                 detail = f"this API key may not call model {model!r}"
@@ -88,6 +110,7 @@ class ApiKeyGate:
                 self.guards.refused(scope, 401)
                 await _answer(scope, send, 401, "missing or wrong API key", headers)
                 return
+            set_client_key_id(scope, key_id)
         await self.app(scope, receive, send)
 
 
@@ -105,12 +128,8 @@ class AdmissionLimit:
         self.guards = guards
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "") if scope["type"] == "http" else ""
-        if not (
-            path.startswith(PREDICT)
-            or path.startswith(f"{OIP_MODELS}/")
-            or path.startswith(f"{FAMILY}/")
-        ):
+        resolved = self.guards.resolve(scope) if scope["type"] == "http" else None
+        if resolved is None or resolved.access is not Access.ADMITTED:
             await self.app(scope, receive, send)
             return
         guards = self.guards

@@ -107,7 +107,12 @@ def router(core: ServingCore, authenticated: list[Any]) -> APIRouter:
             return server_metadata()
 
     async def peer_call(
-        name: str, op: PeerOp, texts: list[str], client_key: str | None, version: str | None
+        name: str,
+        op: PeerOp,
+        texts: list[str],
+        client_key: str | None,
+        version: str | None,
+        issued: str | None = None,
     ) -> PeerAnswer | None:
         """None: ``name`` is this application's model. Another model's call is handed to its
         application; an unknown one is 404 (UnknownModel from ``named``)."""
@@ -116,7 +121,7 @@ def router(core: ServingCore, authenticated: list[Any]) -> APIRouter:
         if core.peer is None:
             core.is_served(name)
         assert core.peer is not None
-        answer = await core.peer(name, op, texts, client_key, version)
+        answer = await core.peer(name, op, texts, client_key, version, issued)
         if answer.status != 200:
             raise answer.error()
         return answer
@@ -167,21 +172,19 @@ def router(core: ServingCore, authenticated: list[Any]) -> APIRouter:
                 request.headers.get("content-encoding"),
             )
             texts = decoded.texts
-            other = await call.timed(peer_call(name, "infer", texts, client_key, version))
+            issued = request_id.current()
+            # Another model's answer is logged by that model's application, under its own
+            # payload-log policy (its `inputs: hash` or `enabled: false` holds).
+            other = await call.timed(peer_call(name, "infer", texts, client_key, version, issued))
             if other is not None:
                 answered, predictions, labels = other.version, other.predictions, other.labels
-                issued = request_id.current()
-                if issued is not None and answered is not None:
-                    core.payload_log.predictions(
-                        name, answered, issued, texts, list(predictions or []), call.infer_ms
-                    )
             else:
                 core.check_texts(texts, "inputs[0].data")
                 core.named(name, version)
                 answer = await call.timed(core.answer(texts, client_key, version))
                 answered = answer.predictor.info.version
                 predictions, labels = answer.predictions, answer.predictor.labels
-                core.log_answer(answer, texts, request_id.current(), call.infer_ms)
+                core.log_answer(answer, texts, issued, call.infer_ms)
             call.answered(answered)
             encoded = oip_wire.encode_infer(name, answered, decoded, predictions, labels)
             return Response(

@@ -52,14 +52,25 @@ def _validation_summary(error: ValidationError) -> str:
 
 
 def _split(body: bytes, header_length: str | None) -> tuple[bytes, bytes]:
+    """The JSON header and the binary tensors after it.
+
+    Only ASCII digits count: ``str.isdigit`` also accepts characters such as '²' that
+    ``int`` refuses (a 500, not the client's 400), and a count longer than the body's own
+    length in digits cannot fit in it (nor would ``int`` read past 4300 digits).
+    """
     if header_length is None:
         return body, b""
-    if not header_length.strip().isdigit() or int(header_length) > len(body):
+    count = header_length.strip()
+    if (
+        not (count.isascii() and count.isdigit())
+        or len(count.lstrip("0")) > len(str(len(body)))
+        or int(count) > len(body)
+    ):
         raise InvalidInput(
-            f"{HEADER_LENGTH} is {header_length!r}; it must be a byte count within the "
-            f"{len(body)}-byte body"
+            f"{HEADER_LENGTH} is {header_length[:40]!r}; it must be a byte count (ASCII "
+            f"digits) within the {len(body)}-byte body"
         )
-    n = int(header_length)
+    n = int(count)
     return body[:n], body[n:]
 
 
@@ -124,7 +135,15 @@ def _outputs(request: InferRequest) -> dict[str, bool]:
             raise InvalidInput(
                 f"outputs[{i}].name is {name!r}; this model's outputs are {', '.join(OUTPUTS)}"
             )
-        params: dict[str, Any] = output.get("parameters") or {}
+        # The schema takes each output as a free-form object, so its parameters are whatever
+        # the client sent: anything but an object is the client's mistake (400), not a 500.
+        raw_params = output.get("parameters")
+        if raw_params is not None and not isinstance(raw_params, dict):
+            raise InvalidInput(
+                f"outputs[{i}].parameters is a {type(raw_params).__name__}; "
+                'it must be an object (e.g. {"binary_data": true})'
+            )
+        params: dict[str, Any] = raw_params or {}
         if params.get("class_count"):
             raise InvalidInput(
                 "the classification extension (class_count) is not supported; "

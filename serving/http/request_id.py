@@ -11,7 +11,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
-from contracts.serve_api import REQUEST_ID_HEADER, named_model
+from contracts.serve_api import REQUEST_ID_HEADER, resolve
 from serving.http.middleware import Message, Receive, Scope, Send
 from serving.request_ids import RequestIds
 
@@ -33,7 +33,9 @@ class RequestIdHeader:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = self.ids.issue(named_model(scope.get("path", "")) or self.model())
+        own = self.model()
+        resolved = resolve(scope.get("path", ""), scope.get("root_path", ""), own)
+        request_id = self.ids.issue((resolved.model if resolved else None) or own)
         token = _CURRENT.set(request_id)
         value = request_id.encode()
 

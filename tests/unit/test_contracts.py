@@ -65,15 +65,15 @@ def test_environment_names_are_unique_and_namespaced() -> None:
         ("/v1/status", True),
         ("/v1/limits", False),
         ("/v2/models/sentiment/infer", True),
-        ("/v2/models", True),
+        ("/v2/models", False),  # no such route: 404 before any key check
         ("/v2/health/ready", False),
         ("/healthz", False),
         ("/docs", False),
         ("/v1/models/spam/predict", True),
         ("/v1/models/spam/status", True),
         ("/v1/models/spam/ready", False),
-        ("/v1/models/a/b/ready", True),
-        ("/v1/models/ready", True),
+        ("/v1/models/a/b/ready", False),
+        ("/v1/models/ready", False),
         ("/predict", True),
         ("/status", True),
         ("/ready", False),
@@ -81,6 +81,63 @@ def test_environment_names_are_unique_and_namespaced() -> None:
 )
 def test_which_routes_need_the_api_key(path: str, needs_key: bool) -> None:
     assert serve_api.needs_api_key(path) is needs_key
+
+
+OWN = "sentiment"
+_A = serve_api.Access
+
+
+@pytest.mark.parametrize(
+    ("path", "root_path", "expected"),
+    [
+        # The default model's application (route prefix /).
+        ("/v1/predict", "", (_A.ADMITTED, OWN)),
+        ("/predict", "", (_A.ADMITTED, OWN)),
+        ("/v1/feedback", "", (_A.KEYED, OWN)),
+        ("/v1/models/subjectivity/predict", "", (_A.ADMITTED, "subjectivity")),
+        ("/v1/models/subjectivity/feedback", "", (_A.KEYED, "subjectivity")),
+        ("/v1/models/subjectivity/ready", "", (_A.OPEN, "subjectivity")),
+        ("/v2/models/subjectivity/infer", "", (_A.ADMITTED, "subjectivity")),
+        ("/v2/models/subjectivity/versions/3/infer", "", (_A.ADMITTED, "subjectivity")),
+        ("/v2/models/subjectivity", "", (_A.KEYED, "subjectivity")),
+        ("/v2/models/subjectivity/ready", "", (_A.KEYED, "subjectivity")),
+        ("/v2/health/ready", "", (_A.OPEN, OWN)),
+        ("/docs", "", (_A.OPEN, None)),
+        # A model's own application (prefix /v1/models/{name}): only its mounted routes.
+        ("/v1/models/subjectivity/predict", "/v1/models/subjectivity", (_A.ADMITTED, OWN)),
+        ("/v1/models/subjectivity/ready", "/v1/models/subjectivity", (_A.OPEN, OWN)),
+        ("/v1/models/subjectivity/openapi.json", "/v1/models/subjectivity", (_A.OPEN, None)),
+        ("/v1/models/subjectivity/v2/models/sentiment/infer", "/v1/models/subjectivity", None),
+        ("/v1/models/subjectivity/v1/predict", "/v1/models/subjectivity", None),
+        ("/v1/models/subjectivity/v1/models/x/predict", "/v1/models/subjectivity", None),
+        ("/v1/models/subjectivity//predict", "/v1/models/subjectivity", None),
+        ("/v1/models/subjectivity/predict/", "/v1/models/subjectivity", None),
+        ("/v1/models/subjectivityx/predict", "/v1/models/subjectivity", None),
+        # A family (prefix /v1/family): /{member}/predict|feedback.
+        ("/v1/family/t-1/predict", "/v1/family", (_A.ADMITTED, "t-1")),
+        ("/v1/family/t-1/feedback", "/v1/family", (_A.KEYED, "t-1")),
+        ("/v1/family/t-1/v2/models/x/infer", "/v1/family", None),
+        ("/v1/family/t-1/ready", "/v1/family", None),
+        # Unusual forms: double or trailing slashes, dot segments, case, odd names, versions.
+        ("//v1/predict", "", None),
+        ("/v1/predict/", "", None),
+        ("/v1/./predict", "", None),
+        ("/v2/models/../v1/predict", "", None),
+        ("/V1/predict", "", None),
+        ("/v2/models/a b/infer", "", None),
+        ("/v2/models/x\n/infer", "", None),
+        ("/v2/models/x/versions/01/infer", "", None),
+        ("/v2/models/x/versions/\u00b2/infer", "", None),
+        ("/v2/models/x/infer/more", "", None),
+        ("/v1/models/a/b/predict", "", None),
+    ],
+)
+def test_every_request_resolves_once_to_the_model_that_answers_it(
+    path: str, root_path: str, expected: tuple[serve_api.Access, str | None] | None
+) -> None:
+    path = path.encode().decode("unicode_escape")
+    resolved = serve_api.resolve(path, root_path, OWN)
+    assert (None if resolved is None else (resolved.access, resolved.model)) == expected
 
 
 @pytest.mark.parametrize("version", ["../x", "0", "-1", "1 ", "01", "1/2", "", "12345678901"])

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bulkhead.monitoring import report as report_module
 from bulkhead.monitoring.report import build_report, prometheus_text, write_report
 from drop.reader import join_feedback, read_drop
 
@@ -156,3 +157,29 @@ def test_conflicting_and_hash_only_feedback_is_left_out(tmp_path) -> None:
         ("req-0001", "kept", "rotten")
     ]
     assert (joined.conflicting, joined.without_text, joined.unmatched) == (1, 1, 0)
+
+
+def test_the_confidence_reference_is_the_latest_records_before_the_window(
+    tmp_path, monkeypatch
+) -> None:
+    """Each replica writes its own file and the reader goes file by file, so the drop is not
+    in time order: the reference must be the newest records before the window, whichever
+    file they are in (it was the last ones of the file that sorts last)."""
+    monkeypatch.setattr(report_module, "REFERENCE_RECORDS", 100)
+    recent = [
+        _prediction(f"recent-{i:04d}", 0, 500.0 + i, "a film", "fresh", 0.95) for i in range(100)
+    ]
+    old = [_prediction(f"old-{i:04d}", 0, 100.0 + i, "a film", "fresh", 0.55) for i in range(100)]
+    window = [
+        _prediction(f"now-{i:04d}", 0, 1000.0 + i, "a film", "fresh", 0.95) for i in range(100)
+    ]
+    root = tmp_path / "records"
+    (root / "sentiment").mkdir(parents=True)
+    for name, rows in (("a.jsonl", recent + window), ("b.jsonl", old)):
+        (root / "sentiment" / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    report = build_report(root, "sentiment", None, since=1000.0)
+    confidence = next(s for s in report.statistics if s.name.startswith("confidence"))
+    assert (report.predictions, confidence.reference_n) == (100, 100)
+    assert confidence.reference["mean"] == 0.95
+    assert confidence.verdict == "stable"

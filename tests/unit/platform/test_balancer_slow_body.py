@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from bulkhead.platform import balancer, haproxy_wrapper
+from bulkhead.platform import balancer, haproxy_wrapper, services
 from bulkhead.platform.paths import StatePaths
 from bulkhead.platform.settings import PlatformSettings
 
@@ -29,7 +29,7 @@ def test_a_trickled_body_gets_a_json_408_from_the_balancer(tmp_path: Path) -> No
     paths = StatePaths.at(tmp_path)
     where = balancer.folder(paths)
     where.mkdir(parents=True, exist_ok=True)
-    haproxy_wrapper.write_request_timeout_errorfile(where, settings.serve.request_timeout_s)
+    services.write_request_timeout_errorfile(settings.serve, paths, None)
     cfg = tmp_path / "balancer.cfg"
     cfg.write_text(balancer.config(settings, paths))
     proxy = subprocess.Popen(

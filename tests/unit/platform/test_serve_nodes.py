@@ -85,7 +85,7 @@ def test_the_balancer_checks_readiness_retries_elsewhere_and_fronts_every_node(
     assert "stats socket" in config and "mode 600" in config
     assert f"timeout http-request {settings.serve.request_timeout_s}s" in config  # slowloris
     balancer.folder(paths).mkdir(parents=True, exist_ok=True)
-    haproxy_wrapper.write_request_timeout_errorfile(balancer.folder(paths), 10)
+    services.write_request_timeout_errorfile(PlatformSettings().serve, paths, None)
     cfg = tmp_path / "balancer.cfg"
     cfg.write_text(config)
     checked = subprocess.run(

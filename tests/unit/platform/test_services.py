@@ -89,7 +89,7 @@ def test_serve_zone_runs_haproxy_on_its_own_ports_and_files(paths: StatePaths) -
     env = services.zone_env(settings, paths, Zone.SERVE)
     assert env["RAY_SERVE_ENABLE_HA_PROXY"] == "1"
     assert env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "1"
-    assert Path(env["RAY_SERVE_HAPROXY_BINARY_PATH"]) == paths.haproxy_dir / "haproxy"
+    assert Path(env["RAY_SERVE_HAPROXY_BINARY_PATH"]) == paths.serve_etc / "haproxy"
     block = range(settings.serve.port_base, settings.serve.port_base + 100)
     for key in (
         "RAY_SERVE_HAPROXY_STATS_PORT",
@@ -202,7 +202,7 @@ def test_every_request_waits_for_its_body_so_a_dying_replicas_request_is_retried
     script = services.haproxy_loopback_wrapper(settings, paths)
     once = config_after_wrapper(script, RAY_DEFAULTS, tmp_path)
     lines = [line.strip() for line in once.splitlines()]
-    errorfile = paths.haproxy_dir / haproxy_wrapper.REQUEST_TIMEOUT_ERRORFILE
+    errorfile = paths.serve_etc / haproxy_wrapper.REQUEST_TIMEOUT_ERRORFILE
     start = lines.index("option abortonclose") + 1
     assert lines[start : start + 3] == [
         "option http-buffer-request",
@@ -215,7 +215,7 @@ def test_every_request_waits_for_its_body_so_a_dying_replicas_request_is_retried
     assert twice == once
     # HAProxy itself accepts the result, with the 408 answer the wrapper's writer leaves.
     paths.haproxy_dir.mkdir(parents=True, exist_ok=True)
-    haproxy_wrapper.write_request_timeout_errorfile(paths.haproxy_dir, settings.request_timeout_s)
+    services.write_request_timeout_errorfile(settings, paths, None)
     cfg = tmp_path / "checked.cfg"
     cfg.write_text(
         once + "frontend f\n    bind 127.0.0.1:18999\n    default_backend b\nbackend b\n"

@@ -23,6 +23,8 @@ def test_an_id_verifies_on_another_replica_with_the_same_key_for_the_same_model(
         (lambda i: "0." + i.split(".", 1)[1], "sentiment"),  # time rewritten
         (lambda i: "made-up-request-id", "sentiment"),
         (lambda i: i + ".x", "sentiment"),
+        (lambda i: i[:-1] + "é", "sentiment"),  # non-ASCII mac: compare_digest would raise
+        (lambda i: "é" + i, "sentiment"),  # non-ASCII time
     ],
 )
 def test_forged_or_foreign_ids_do_not_verify(mutate, model) -> None:

@@ -133,6 +133,21 @@ def test_a_request_that_asks_gets_every_hop_of_its_path(tmp_path, built) -> None
     assert sum(hops.values()) <= (time.time_ns() - sent) / 1e6
 
 
+@pytest.mark.parametrize("sent", ["9" * 310, "9" * 20, "9" * 5000, "-5", "12.5", ""])
+def test_an_implausible_sent_at_header_is_ignored_not_a_500(tmp_path, built, sent) -> None:
+    """310 digits overflowed the float the ingress hop is computed in: a 500 on any route."""
+    from contracts.serve_api import SENT_AT_HEADER
+
+    client, _ = _app(tmp_path, built)
+    headers = {"Authorization": f"Bearer {KEY}", SENT_AT_HEADER: sent}
+    for answer in (
+        client.post("/v1/predict", json={"texts": ["a fine film"]}, headers=headers),
+        client.get("/v2/health/ready", headers=headers),
+    ):
+        assert answer.status_code == 200, answer.text
+        assert "hop-" not in answer.headers.get("server-timing", "")
+
+
 def test_a_model_answers_under_its_own_name_and_refuses_others(tmp_path, built) -> None:
     client, _ = _app(tmp_path, built)
     auth = {"Authorization": f"Bearer {KEY}"}

@@ -169,3 +169,101 @@ def test_two_apps_never_share_limits() -> None:
     assert asyncio.run(_status_of(BodyLimit(_ok, lenient), body, [])) == 200
     strict.max_body_bytes = 10_000  # what reconfigure does
     assert asyncio.run(_status_of(BodyLimit(_ok, strict), body, [])) == 200
+
+
+def test_admission_counts_every_prediction_form_and_only_those() -> None:
+    """Found by review: the admission limit matched path prefixes, so /v1/models/{name}/predict
+    (and nested forms) never took a slot. It now acts on the one resolution of the route."""
+    guards = Guards(max_in_flight=0, model="sentiment")
+    statuses: dict[str, int] = {}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def call(path: str, root_path: str = "") -> None:
+        async def send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                statuses[root_path + "|" + path] = message["status"]
+
+        async def receive() -> Any:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        scope = {"type": "http", "path": path, "root_path": root_path, "method": "POST"}
+        await AdmissionLimit(app, guards)(scope, receive, send)
+
+    async def main() -> None:
+        for path in ("/v1/predict", "/v1/models/subjectivity/predict", "/v2/models/x/infer"):
+            await call(path)
+        await call("/v1/models/subjectivity/predict", "/v1/models/subjectivity")
+        await call("/v1/family/t-1/predict", "/v1/family")
+        for path in ("/v1/status", "/v2/health/ready", "/v1/models/subjectivity/ready"):
+            await call(path)
+
+    asyncio.run(main())
+    admitted = [k for k, status in statuses.items() if status == 503]
+    assert sorted(admitted) == sorted(
+        [
+            "|/v1/predict",
+            "|/v1/models/subjectivity/predict",
+            "|/v2/models/x/infer",
+            "/v1/models/subjectivity|/v1/models/subjectivity/predict",
+            "/v1/family|/v1/family/t-1/predict",
+        ]
+    )
+    assert len(statuses) == 8
+
+
+def test_the_gate_answers_404_for_a_path_no_route_answers_before_the_key(tmp_path) -> None:
+    guards = Guards(api_key=ApiKey(b"k" * 32), model="sentiment")
+    statuses: list[int] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:  # pragma: no cover - never
+        raise AssertionError("an unresolved path reached the application")
+
+    async def send(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    root = "/v1/models/subjectivity"
+    for path in (f"{root}/v2/models/sentiment/infer", f"{root}//predict", f"{root}/v1/predict"):
+        scope = {"type": "http", "path": path, "root_path": root, "method": "POST"}
+        asyncio.run(ApiKeyGate(app, guards)(scope, receive, send))
+    assert statuses == [404, 404, 404]
+
+
+def test_a_client_keys_id_not_a_header_keys_the_canary_assignment(tmp_path) -> None:
+    """A client could pick the version it reached by sending x-bulkhead-client-key; the
+    assignment is keyed on the id of the key the gate authenticated."""
+    from contracts.client_keys import ClientKey, ClientKeys, key_digest
+    from serving.http.auth import ClientKeyFile
+
+    token = "t" * 32
+    keys = tmp_path / "client-keys.json"
+    key = ClientKey(id="k-00000000000a", name="c", sha256=key_digest(token), models=("*",))
+    keys.write_text(ClientKeys(keys=[key]).model_dump_json())
+    guards = Guards(api_key=ApiKey(b"p" * 32, ClientKeyFile(str(keys))), model="sentiment")
+    seen: list[object] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["state"].get("bulkhead_client_key_id"))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def send(message: Any) -> None:
+        pass
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    for bearer in (token, "p" * 32):
+        headers = [
+            (b"authorization", f"Bearer {bearer}".encode()),
+            (b"x-bulkhead-client-key", b"chosen-by-client"),
+        ]
+        scope = {"type": "http", "path": "/v1/predict", "headers": headers, "method": "POST"}
+        asyncio.run(ApiKeyGate(app, guards)(scope, receive, send))
+    assert seen == ["k-00000000000a", None]

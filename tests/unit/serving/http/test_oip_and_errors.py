@@ -77,6 +77,10 @@ def test_bytes_tensor_round_trips() -> None:
         (lambda b, n: (b, str(len(b) + 1)), "byte count"),  # header longer than body
         (lambda b, n: (b, "-1"), "byte count"),
         (lambda b, n: (b, "abc"), "byte count"),
+        # str.isdigit() takes these, int() refuses or misreads them: a 500 before.
+        (lambda b, n: (b, "²"), "byte count"),
+        (lambda b, n: (b, "\u0661\u0662"), "byte count"),  # Arabic-Indic "12"
+        (lambda b, n: (b, "9" * 5000), "byte count"),  # past int()'s 4300-digit limit
     ],
 )
 def test_malformed_binary_bodies_are_invalid_input(mangle, match: str) -> None:  # type: ignore[no-untyped-def]
@@ -182,6 +186,13 @@ def test_unknown_outputs_and_the_classification_extension_are_refused() -> None:
     classes = [{"name": "label", "parameters": {"class_count": 2}}]
     with pytest.raises(errors.InvalidInput, match="class_count"):
         decode_infer(_json_body([1], ["a"], outputs=classes), None, None)
+
+
+@pytest.mark.parametrize("parameters", ["binary", ["binary_data"], 1, True])
+def test_output_parameters_that_are_not_an_object_are_invalid_input(parameters: object) -> None:
+    outputs = [{"name": "label", "parameters": parameters}]
+    with pytest.raises(errors.InvalidInput, match=r"outputs\[0\]\.parameters .* must be an object"):
+        decode_infer(_json_body([1], ["a"], outputs=outputs), None, None)
 
 
 def test_decoded_request_keeps_its_id() -> None:

@@ -38,6 +38,7 @@ class FakePeers:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, PeerOp, list[str], str | None]] = []
+        self.request_ids: list[str | None] = []
 
     async def __call__(
         self,
@@ -46,8 +47,10 @@ class FakePeers:
         texts: list[str],
         client_key: str | None,
         version: str | None = None,
+        request_id: str | None = None,
     ) -> PeerAnswer:
         self.calls.append((model, op, texts, client_key))
+        self.request_ids.append(request_id)
         if model == "cold":
             return PeerAnswer(503, "no model loaded yet", {"Retry-After": "5"})
         if model != "subjectivity":
@@ -113,3 +116,31 @@ def test_a_scoped_key_is_checked_against_the_model_the_path_names(app) -> None:
         client.post("/v1/predict", json={"texts": ["x"]}, headers=_auth(TENANT)).status_code == 403
     )
     assert [c[0] for c in peers.calls] == ["subjectivity"]
+
+
+def test_a_scoped_key_cannot_reach_another_model_through_a_nested_path(app) -> None:
+    """Found by review: a key for subjectivity answered 200 with sentiment's prediction at
+    /v1/models/subjectivity/v2/models/sentiment/infer (scope checked on the first name, the
+    route answered for the second). A model's application mounts only its own routes now."""
+    client, peers = app
+    mounted = TestClient(client.app, root_path="/v1/models/subjectivity")
+    for path in (
+        "/v1/models/subjectivity/v2/models/sentiment/infer",
+        "/v1/models/subjectivity/v2/models/subjectivity/infer",
+        "/v1/models/subjectivity/v1/predict",
+        "/v1/models/subjectivity/v1/models/sentiment/predict",
+    ):
+        body = {"texts": ["x"]} if "/v1/" in path[len("/v1/models/subjectivity") :] else INFER
+        for key in (TENANT, KEY):
+            answer = mounted.post(path, json=body, headers=_auth(key))
+            assert answer.status_code == 404, (path, answer.status_code, answer.text)
+    assert peers.calls == []
+
+
+def test_another_models_answer_is_logged_by_its_own_application(app) -> None:
+    """The request id travels with the hand-over, so the peer logs the call under its own
+    payload-log policy; the receiving replica logs nothing for it."""
+    client, peers = app
+    answer = client.post("/v2/models/subjectivity/infer", json=INFER, headers=_auth())
+    assert answer.status_code == 200
+    assert peers.request_ids == [answer.headers["x-bulkhead-request-id"]]
