@@ -14,6 +14,7 @@ and the sender counts it.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
@@ -128,3 +129,24 @@ def encode(records: list[str]) -> list[bytes]:
 
 def lines_of(datagram: bytes) -> list[bytes]:
     return [line for line in datagram.split(b"\n") if line.strip()]
+
+
+# Feedback is acknowledged: a replica hands each feedback record to the keeper over a
+# SOCK_SEQPACKET connection on this socket (beside the datagram socket, in the same folder only
+# the serve zone may pass) and answers its client 202 only on ``ACK_KEPT``: the record is on
+# disk (written and fsynced). ``ACK_FULL``: the drop's feedback share is used up (the client
+# gets 503 with a long Retry-After); anything else, or no answer within the sender's timeout,
+# is a 503 to retry soon. The serve zone learns one of these words per record and nothing of
+# what the drop holds.
+FEEDBACK_SOCKET_NAME = "feedback.sock"
+ACK_KEPT = b"kept"
+ACK_FULL = b"full"
+ACK_REFUSED = b"refused"  # not a valid feedback record, or a sender the keeper does not accept
+ACK_FAILED = b"failed"  # the keeper could not write it (disk full, I/O error)
+# Feedback lives in files of its own, so evicting payload samples never touches a label.
+FEEDBACK_FILE_PREFIX = "feedback-"
+
+
+def feedback_socket_of(drop_socket: str) -> str:
+    """The acknowledged feedback socket beside the keeper's datagram socket."""
+    return str(Path(drop_socket).with_name(FEEDBACK_SOCKET_NAME))

@@ -8,9 +8,21 @@ keeper may write). The serve zone can add records and
 nothing else: it cannot read, change or delete what it sent, and a record it sends is checked
 here (schema, sizes, the sender's uid from the kernel's ``SCM_CREDENTIALS``) before it lands.
 
-Limits: ``max_bytes`` for the whole drop (records beyond it are refused and counted: a full
-drop never fills the disk); files are closed after ``rotate_bytes`` or ``rotate_s`` and
-deleted after ``retention_s``. Counters go to ``stats_file`` every few seconds.
+Feedback is acknowledged (contracts/drop.py, ``FEEDBACK_SOCKET_NAME``): a replica hands each
+feedback record over a connection and answers its client 202 only once the keeper has written
+and fsynced it; a drop that cannot keep it says so, and the client gets a 503 to retry.
+
+Limits, each a share of its own (a full drop never fills the disk, and one model or one kind
+of record cannot take another's room):
+- payload samples (predictions): ``max_bytes`` in all and ``model_max_bytes`` per model;
+  beyond either, the oldest sample files are evicted to make room (oldest first);
+- labelled feedback: ``feedback_max_bytes`` in all, in files of its own that eviction never
+  touches; beyond it feedback is refused (the client's 503), never dropped silently.
+Files are closed after ``rotate_bytes`` or ``rotate_s`` and deleted after ``retention_s``.
+Durability: feedback is fsynced before it is acknowledged; sample files every ``sync_s`` and
+when closed. On SIGTERM the keeper first drains what its sockets hold. An ``OSError`` while
+writing (disk full, too many files) is counted and answered, never fatal. Counters go to
+``stats_file`` every few seconds.
 
     python -m drop.keeper --socket S --root R --stats S [--allow-uid U ...]
 """
@@ -21,16 +33,29 @@ import argparse
 import contextlib
 import logging
 import os
+import selectors
 import signal
 import socket
 import struct
 import time
+from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from contracts.drop import DROP_RECORD, MAX_DATAGRAM_BYTES, lines_of
+from contracts.drop import (
+    ACK_FAILED,
+    ACK_FULL,
+    ACK_KEPT,
+    ACK_REFUSED,
+    DROP_RECORD,
+    FEEDBACK_FILE_PREFIX,
+    MAX_DATAGRAM_BYTES,
+    FeedbackRecord,
+    feedback_socket_of,
+    lines_of,
+)
 
 log = logging.getLogger("bulkhead.drop")
 _UCRED = struct.Struct("iII")  # pid, uid, gid
@@ -43,10 +68,20 @@ class KeeperSettings(BaseModel):
     root: Path
     stats_file: Path
     allowed_uids: tuple[int, ...] = Field(description="Senders the keeper accepts records from.")
-    max_bytes: int = Field(1024**3, ge=1024, description="The whole drop's size cap.")
+    max_bytes: int = Field(
+        1024**3, ge=1024, description="Payload samples, all models: oldest evicted beyond."
+    )
+    model_max_bytes: int = Field(
+        256 * 1024**2, ge=1024, description="Payload samples of one model: its own share."
+    )
+    feedback_max_bytes: int = Field(
+        256 * 1024**2, ge=1024, description="Labelled feedback, all models: refused beyond."
+    )
     rotate_bytes: int = Field(16 * 1024**2, ge=1024)
     rotate_s: float = Field(600, gt=0)
     retention_s: float = Field(30 * 86_400, gt=0)
+    sync_s: float = Field(1.0, gt=0, description="How often sample files are fsynced.")
+    ack_timeout_s: float = Field(0.5, gt=0, description="A feedback sender's time to send.")
 
 
 class KeeperStats(BaseModel):
@@ -64,6 +99,12 @@ class KeeperStats(BaseModel):
     by_model: dict[str, int] = Field(default_factory=dict)
     bytes: int = 0
     time: float = 0.0
+    feedback_kept: int = 0
+    feedback_refused_full: int = 0
+    evicted_files: int = 0
+    evicted_bytes: int = 0
+    write_errors: int = 0
+    feedback_bytes: int = 0
 
 
 class _OpenFile:
@@ -74,17 +115,41 @@ class _OpenFile:
         self.size = os.fstat(self.fd).st_size
 
 
+Kind = str  # "prediction" | "feedback"
+
+
+def _kind_of(path: Path) -> Kind:
+    return "feedback" if path.name.startswith(FEEDBACK_FILE_PREFIX) else "prediction"
+
+
 class Keeper:
     def __init__(self, settings: KeeperSettings) -> None:
         self.settings = settings
         self.counts = KeeperStats()
-        self._files: dict[str, _OpenFile] = {}
+        self._files: dict[tuple[str, Kind], _OpenFile] = {}
         self._sequence = 0
-        self._size = self._measure()
+        self._unsynced: set[tuple[str, Kind]] = set()
+        # Closed sample files per model, oldest first: what eviction takes.
+        self._closed: dict[str, deque[tuple[Path, int]]] = {}
+        self._sizes: dict[tuple[str, Kind], int] = {}
+        self._measure()
 
-    def _measure(self) -> int:
+    def _measure(self) -> None:
         root = self.settings.root
-        return sum(p.stat().st_size for p in root.rglob("*.jsonl")) if root.is_dir() else 0
+        if not root.is_dir():
+            return
+        found = []
+        for path in root.glob("*/*.jsonl"):
+            stat = path.stat()
+            found.append((stat.st_mtime, path, stat.st_size))
+        for _, path, size in sorted(found):
+            model, kind = path.parent.name, _kind_of(path)
+            self._sizes[(model, kind)] = self._sizes.get((model, kind), 0) + size
+            if kind == "prediction":
+                self._closed.setdefault(model, deque()).append((path, size))
+
+    def _total(self, kind: Kind) -> int:
+        return sum(size for (_, k), size in self._sizes.items() if k == kind)
 
     # ------------------------------------------------------------ records
 
@@ -94,7 +159,7 @@ class Keeper:
         if uid is None or uid not in self.settings.allowed_uids:
             self.counts.refused_sender += 1
             return 0
-        by_model: dict[str, list[bytes]] = {}
+        batches: dict[tuple[str, Kind], list[bytes]] = {}
         for line in lines_of(datagram):
             try:
                 record = DROP_RECORD.validate_json(line)
@@ -102,30 +167,100 @@ class Keeper:
                 self.counts.invalid += 1
                 continue
             # Written as validated (canonical JSON), never as received.
-            by_model.setdefault(record.model, []).append(record.model_dump_json().encode())
+            key = (record.model, record.kind)
+            batches.setdefault(key, []).append(record.model_dump_json().encode())
         landed = 0
-        for model, lines in by_model.items():
-            data = b"\n".join(lines) + b"\n"
-            if self._size + len(data) > self.settings.max_bytes:
-                self.counts.dropped_full += len(lines)
-                continue
-            handle = self._file(model, len(data))
-            os.write(handle.fd, data)
-            handle.size += len(data)
-            self._size += len(data)
-            landed += len(lines)
-            self.counts.by_model[model] = self.counts.by_model.get(model, 0) + len(lines)
-        self.counts.records += landed
+        for (model, kind), lines in batches.items():
+            if self._append(model, kind, lines, sync=False) == ACK_KEPT:
+                landed += len(lines)
         return landed
 
-    def _file(self, model: str, incoming: int) -> _OpenFile:
+    def keep_feedback(self, message: bytes, uid: int | None) -> bytes:
+        """One acknowledged feedback record: written and fsynced before ``ACK_KEPT``."""
+        if uid is None or uid not in self.settings.allowed_uids:
+            self.counts.refused_sender += 1
+            return ACK_REFUSED
+        try:
+            record = DROP_RECORD.validate_json(message.strip())
+        except ValidationError:
+            self.counts.invalid += 1
+            return ACK_REFUSED
+        if not isinstance(record, FeedbackRecord):
+            self.counts.invalid += 1
+            return ACK_REFUSED
+        return self._append(record.model, "feedback", [record.model_dump_json().encode()], True)
+
+    def _append(self, model: str, kind: Kind, lines: list[bytes], sync: bool) -> bytes:
+        data = b"\n".join(lines) + b"\n"
+        if kind == "feedback":
+            if self._total("feedback") + len(data) > self.settings.feedback_max_bytes:
+                self.counts.feedback_refused_full += len(lines)
+                return ACK_FULL
+        elif not self._make_room(model, len(data)):
+            self.counts.dropped_full += len(lines)
+            return ACK_FULL
+        try:
+            handle = self._file(model, kind, len(data))
+            os.write(handle.fd, data)
+            if sync:
+                os.fsync(handle.fd)
+            else:
+                self._unsynced.add((model, kind))
+        except OSError as err:
+            # Disk full, too many open files: counted and answered; the keeper lives on.
+            self.counts.write_errors += len(lines)
+            log.error("drop keeper: cannot write %s records of %s: %s", kind, model, err)
+            self._close(model, kind)
+            return ACK_FAILED
+        handle.size += len(data)
+        self._sizes[(model, kind)] = self._sizes.get((model, kind), 0) + len(data)
+        self.counts.by_model[model] = self.counts.by_model.get(model, 0) + len(lines)
+        self.counts.records += len(lines)
+        if kind == "feedback":
+            self.counts.feedback_kept += len(lines)
+        return ACK_KEPT
+
+    def _make_room(self, model: str, incoming: int) -> bool:
+        """Evict the oldest sample files until ``incoming`` bytes fit the model's share and
+        the whole drop's; False when even that cannot make room."""
+        settings = self.settings
+        while self._sizes.get((model, "prediction"), 0) + incoming > settings.model_max_bytes:
+            if not self._evict_oldest(model):
+                return False
+        while self._total("prediction") + incoming > settings.max_bytes:
+            # The oldest closed sample file of any model (names start with their UTC stamp).
+            heads = [(queue[0][0].name, name) for name, queue in self._closed.items() if queue]
+            if not self._evict_oldest(min(heads)[1] if heads else model):
+                return False
+        return incoming <= settings.model_max_bytes
+
+    def _evict_oldest(self, model: str) -> bool:
+        queue = self._closed.get(model)
+        if not queue:
+            if (model, "prediction") not in self._files:
+                return False
+            self._close(model, "prediction")  # the open file is the oldest left
+            queue = self._closed.get(model)
+            if not queue:
+                return False
+        path, size = queue.popleft()
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        self._sizes[(model, "prediction")] = max(
+            0, self._sizes.get((model, "prediction"), 0) - size
+        )
+        self.counts.evicted_files += 1
+        self.counts.evicted_bytes += size
+        return True
+
+    def _file(self, model: str, kind: Kind, incoming: int) -> _OpenFile:
         now = time.time()
-        handle = self._files.get(model)
+        handle = self._files.get((model, kind))
         if handle is not None and (
             handle.size + incoming > self.settings.rotate_bytes
             or now - handle.opened_at > self.settings.rotate_s
         ):
-            self._close(model)
+            self._close(model, kind)
             handle = None
         if handle is None:
             folder = self.settings.root / model
@@ -134,40 +269,66 @@ class Keeper:
             folder.mkdir(parents=True, mode=0o750, exist_ok=True)
             self._sequence += 1
             stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%SZ")
-            handle = _OpenFile(folder / f"{stamp}-{os.getpid()}-{self._sequence}.jsonl", now)
-            self._files[model] = handle
+            prefix = FEEDBACK_FILE_PREFIX if kind == "feedback" else ""
+            name = f"{prefix}{stamp}-{os.getpid()}-{self._sequence}.jsonl"
+            handle = _OpenFile(folder / name, now)
+            self._files[(model, kind)] = handle
         return handle
 
-    def _close(self, model: str) -> None:
-        handle = self._files.pop(model, None)
-        if handle is not None:
+    def _close(self, model: str, kind: Kind) -> None:
+        handle = self._files.pop((model, kind), None)
+        self._unsynced.discard((model, kind))
+        if handle is None:
+            return
+        with contextlib.suppress(OSError):
             os.fsync(handle.fd)
-            os.close(handle.fd)
+        os.close(handle.fd)
+        if kind == "prediction":
+            self._closed.setdefault(model, deque()).append((handle.path, handle.size))
+
+    def sync(self) -> None:
+        """fsync the sample files written since the last sync (feedback is synced at once)."""
+        for key in list(self._unsynced):
+            handle = self._files.get(key)
+            if handle is not None:
+                with contextlib.suppress(OSError):
+                    os.fsync(handle.fd)
+        self._unsynced.clear()
 
     def close(self) -> None:
-        for model in list(self._files):
-            self._close(model)
+        for model, kind in list(self._files):
+            self._close(model, kind)
 
     def prune(self) -> int:
         """Delete closed files past their retention; returns how many."""
         cutoff = time.time() - self.settings.retention_s
         open_paths = {h.path for h in self._files.values()}
         removed = 0
-        for path in self.settings.root.rglob("*.jsonl"):
+        for path in self.settings.root.glob("*/*.jsonl"):
             stat = path.stat()
             if path not in open_paths and stat.st_mtime < cutoff:
                 path.unlink()
-                self._size -= stat.st_size
+                key = (path.parent.name, _kind_of(path))
+                self._sizes[key] = max(0, self._sizes.get(key, 0) - stat.st_size)
+                queue = self._closed.get(path.parent.name)
+                if queue is not None:
+                    self._closed[path.parent.name] = deque(e for e in queue if e[0] != path)
                 removed += 1
         return removed
 
     def write_stats(self) -> None:
-        stats = self.counts.model_copy(update={"bytes": self._size, "time": time.time()})
+        stats = self.counts.model_copy(
+            update={
+                "bytes": self._total("prediction") + self._total("feedback"),
+                "feedback_bytes": self._total("feedback"),
+                "time": time.time(),
+            }
+        )
         staging = self.settings.stats_file.with_suffix(".tmp")
         staging.write_text(stats.model_dump_json())
         os.replace(staging, self.settings.stats_file)
 
-    # ------------------------------------------------------------ the socket
+    # ------------------------------------------------------------ the sockets
 
     def bind(self) -> socket.socket:
         path = self.settings.socket
@@ -180,6 +341,16 @@ class Keeper:
         # the serve zone's group alone (bulkhead/platform/handover.py: prepare_drop), and each
         # datagram's sender uid is checked again in ``accept``.
         os.chmod(path, 0o622)
+        return sock
+
+    def bind_feedback(self) -> socket.socket:
+        """The acknowledged feedback socket (same folder, same senders)."""
+        path = Path(feedback_socket_of(str(self.settings.socket)))
+        path.unlink(missing_ok=True)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        sock.bind(str(path))
+        os.chmod(path, 0o622)
+        sock.listen(64)
         return sock
 
     def receive(self, sock: socket.socket) -> None:
@@ -195,19 +366,64 @@ class Keeper:
                 _, uid, _ = _UCRED.unpack(payload[: _UCRED.size])
         self.accept(data, uid)
 
-    def run(self, sock: socket.socket, stop: list[bool]) -> None:
-        sock.settimeout(1.0)
-        last_stats = last_prune = 0.0
-        while not stop:
-            with contextlib.suppress(TimeoutError):
+    def answer_feedback(self, listener: socket.socket) -> None:
+        """One connection, one record, one answer; a sender that does not send within
+        ``ack_timeout_s`` is dropped (it cannot hold the keeper)."""
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(self.settings.ack_timeout_s)
+            try:
+                _, uid, _ = _UCRED.unpack(
+                    conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
+                )
+                message = conn.recv(MAX_DATAGRAM_BYTES + 1)
+                if not message or len(message) > MAX_DATAGRAM_BYTES:
+                    conn.send(ACK_REFUSED)
+                    return
+                conn.send(self.keep_feedback(message, uid))
+            except OSError:
+                return  # the sender went away or was too slow: it answers its client 503
+
+    def drain(self, sock: socket.socket, listener: socket.socket) -> None:
+        """What the sockets still hold when the keeper is told to stop: taken, not lost."""
+        sock.setblocking(False)
+        listener.setblocking(False)
+        while True:
+            try:
                 self.receive(sock)
+            except (BlockingIOError, InterruptedError):
+                break
+        while True:
+            try:
+                self.answer_feedback(listener)
+            except (BlockingIOError, InterruptedError):
+                break
+
+    def run(self, sock: socket.socket, listener: socket.socket, stop: list[bool]) -> None:
+        selector = selectors.DefaultSelector()
+        selector.register(sock, selectors.EVENT_READ, self.receive)
+        selector.register(listener, selectors.EVENT_READ, self.answer_feedback)
+        last_stats = last_prune = last_sync = 0.0
+        while not stop:
+            for key, _ in selector.select(timeout=min(1.0, self.settings.sync_s)):
+                try:
+                    key.data(key.fileobj)
+                except OSError as err:  # one bad receive never ends the keeper
+                    log.warning("drop keeper: %s", err)
             now = time.monotonic()
+            if now - last_sync >= self.settings.sync_s:
+                self.sync()
+                last_sync = now
             if now - last_stats >= 2:
-                self.write_stats()
+                with contextlib.suppress(OSError):
+                    self.write_stats()
                 last_stats = now
             if now - last_prune >= 600:
-                self.prune()
+                with contextlib.suppress(OSError):
+                    self.prune()
                 last_prune = now
+        selector.close()
+        self.drain(sock, listener)
         self.close()
         self.write_stats()
 
@@ -219,6 +435,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stats", type=Path, required=True)
     parser.add_argument("--allow-uid", type=int, action="append", default=[])
     parser.add_argument("--max-bytes", type=int, default=1024**3)
+    parser.add_argument("--model-max-bytes", type=int, default=256 * 1024**2)
+    parser.add_argument("--feedback-max-bytes", type=int, default=256 * 1024**2)
     parser.add_argument("--rotate-s", type=float, default=600)
     parser.add_argument("--retention-s", type=float, default=30 * 86_400)
     args = parser.parse_args(argv)
@@ -229,6 +447,8 @@ def main(argv: list[str] | None = None) -> None:
         stats_file=args.stats,
         allowed_uids=tuple(args.allow_uid or [os.getuid()]),
         max_bytes=args.max_bytes,
+        model_max_bytes=args.model_max_bytes,
+        feedback_max_bytes=args.feedback_max_bytes,
         rotate_s=args.rotate_s,
         retention_s=args.retention_s,
     )
@@ -238,15 +458,18 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     signal.signal(signal.SIGINT, lambda *_: stop.append(True))
     sock = keeper.bind()
+    listener = keeper.bind_feedback()
     log.info(
         "listening on %s, writing %s (senders: uids %s)",
         settings.socket,
         settings.root,
         settings.allowed_uids,
     )
-    keeper.run(sock, stop)
+    keeper.run(sock, listener, stop)
     sock.close()
+    listener.close()
     settings.socket.unlink(missing_ok=True)
+    Path(feedback_socket_of(str(settings.socket))).unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

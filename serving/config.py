@@ -83,6 +83,16 @@ class PayloadLogConfig(BaseModel):
         le=366 * 86_400,
         description="Feedback is accepted for requests at most this old (410 beyond).",
     )
+    feedback_per_key_per_s: float = Field(
+        20,
+        gt=0,
+        le=10_000,
+        description=(
+            "Feedback records one client key may send a replica per second, with bursts of "
+            "twice that (429 with Retry-After beyond): no client can take the drop's feedback "
+            "share from the others."
+        ),
+    )
 
 
 class ServeAppConfig(BaseModel):

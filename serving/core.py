@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from contracts.rollout import MAX_CLIENT_KEY_CHARS
 from serving.config import LimitsConfig, ServeAppConfig
-from serving.feedback import check_request, send_feedback
+from serving.feedback import FeedbackRate, check_request, send_feedback
 from serving.http.errors import InvalidInput, NoModelYet, ServingError, UnknownModel
 from serving.lifecycle import ModelLifecycle, VersionSource
 from serving.metrics import ReplicaMetrics
@@ -66,6 +66,7 @@ class ServingCore:
         # deployment replaces both with the zone's (socket and shared key from the env).
         self.payload_log = PayloadLog(DropSender(None), metrics)
         self.request_ids = RequestIds(None)
+        self.feedback_rate = FeedbackRate()
         self._batcher = batcher
         # Hands OIP calls for another model to that model's application (serving/peers.py);
         # None: this replica answers for its own model only.
@@ -82,7 +83,9 @@ class ServingCore:
     def model(self) -> Predictor:
         predictor = self.lifecycle.current
         if predictor is None:
-            raise NoModelYet(f"no model loaded yet ({self.lifecycle.last_error or 'loading'})")
+            # Why (a registry URL, an exception's text) stays on /v1/status for the key
+            # holder who asks; a client is told what to do.
+            raise NoModelYet("no model loaded yet: this replica is still loading one; retry")
         return predictor
 
     def is_served(self, name: str) -> None:
@@ -205,15 +208,21 @@ class ServingCore:
             info.name, info.version, request_id, texts, list(answer.predictions), model_ms
         )
 
-    def feedback(self, body: FeedbackRequest) -> FeedbackAccepted:
-        """Check and send one feedback record (serving/feedback.py); the labels of the
-        champion and of a rollout's candidate both count."""
+    async def feedback(
+        self, body: FeedbackRequest, client_key: str | None = None
+    ) -> FeedbackAccepted:
+        """Check one feedback record and hand it to the drop keeper (serving/feedback.py),
+        answering once it is kept (off the event loop); the labels of the champion and of a
+        rollout's candidate both count."""
         config = self.config
         check_request(body, config.model_name, self.request_ids, config.payload_log, config.limits)
+        self.feedback_rate.take(client_key, config.payload_log.feedback_per_key_per_s)
         labels = set(self.model().labels)
         if self.lifecycle.candidate is not None:
             labels |= set(self.lifecycle.candidate.labels)
-        return send_feedback(body, config.model_name, labels, self.payload_log)
+        return await asyncio.to_thread(
+            send_feedback, body, config.model_name, labels, self.payload_log
+        )
 
     def close(self) -> None:
         self.payload_log.close()

@@ -3,18 +3,26 @@
 One rule set for every route that takes feedback (a model's own application and a model
 family's ingress): the id must be one this zone issued for that model (404), not too old
 (410), the index within the request limit and the label one the model has (422); a drop that
-cannot take the record is the client's 503 (retry), never a silent loss.
+cannot take the record is the client's 503 (retry), never a silent loss; a 202 means the drop
+keeper has the record on disk. Each client key has a feedback rate (429 beyond).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from contracts.drop import FeedbackRecord
 from serving.config import LimitsConfig, PayloadLogConfig
-from serving.http.errors import FeedbackUnavailable, InvalidInput, RequestTooOld, UnknownRequest
-from serving.payload_log import DropUnavailable, PayloadLog
+from serving.http.errors import (
+    FeedbackDropFull,
+    FeedbackUnavailable,
+    InvalidInput,
+    RequestTooOld,
+    TooManyFeedback,
+    UnknownRequest,
+)
+from serving.payload_log import DropFull, DropUnavailable, PayloadLog
 from serving.request_ids import RequestIds, RequestIdTooOld, UnknownRequestId
 from serving.schemas import FeedbackAccepted, FeedbackRequest
 
@@ -42,6 +50,27 @@ def check_request(
         raise InvalidInput(f"index {body.index}: a request holds at most {limits.max_texts} texts")
 
 
+class FeedbackRate:
+    """A token bucket per client key (the platform key's requests share one): each key may
+    send ``per_s`` feedback records a second to this replica, in bursts of twice that."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, max_keys: int = 10_000):
+        self._clock = clock
+        self._max_keys = max_keys
+        self._buckets: dict[str | None, tuple[float, float]] = {}  # key -> (tokens, at)
+
+    def take(self, key: str | None, per_s: float) -> None:
+        now, burst = self._clock(), 2 * per_s
+        tokens, at = self._buckets.get(key, (burst, now))
+        tokens = min(burst, tokens + (now - at) * per_s)
+        if tokens < 1:
+            self._buckets[key] = (tokens, now)
+            raise TooManyFeedback(f"feedback beyond {per_s:g} records/s for this API key; retry")
+        if key not in self._buckets and len(self._buckets) >= self._max_keys:
+            self._buckets.clear()  # bounded memory; a reset only ever lets keys through
+        self._buckets[key] = (tokens - 1, now)
+
+
 def send_feedback(
     body: FeedbackRequest, model: str, labels: Iterable[str], drop: PayloadLog
 ) -> FeedbackAccepted:
@@ -61,8 +90,10 @@ def send_feedback(
     )
     try:
         drop.feedback(record)
+    except DropFull as err:
+        raise FeedbackDropFull(f"feedback not kept, try again later: {err}") from err
     except DropUnavailable as err:
-        raise FeedbackUnavailable(f"feedback not taken, try again: {err}") from err
+        raise FeedbackUnavailable(f"feedback not kept, try again: {err}") from err
     return FeedbackAccepted(
         request_id=body.request_id, index=body.index, model=model, label=body.label
     )

@@ -6,8 +6,9 @@ slow or fail a request: a full buffer, a keeper too slow to empty its socket (``
 no keeper at all drops records, and every dropped record is counted by reason. The socket is
 write-only from here: the serve zone cannot read the drop back.
 
-Feedback is the exception: a client is told whether its feedback was taken, so it is sent at
-once and a failure is the client's 503 (try again), never a silent drop.
+Feedback is the exception: a client is told whether its feedback was kept, so it is handed to
+the keeper over a connection and answered 202 only once the keeper has it on disk; anything
+else is the client's 503 (try again), never a silent drop.
 """
 
 from __future__ import annotations
@@ -26,7 +27,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from contracts.drop import DROP_SOCKET_ENV, MAX_DATAGRAM_BYTES, FeedbackRecord, encode
+from contracts.drop import (
+    ACK_FULL,
+    ACK_KEPT,
+    DROP_SOCKET_ENV,
+    MAX_DATAGRAM_BYTES,
+    FeedbackRecord,
+    encode,
+    feedback_socket_of,
+)
 from serving.config import PayloadLogConfig
 from serving.metrics import NoMetrics, ReplicaMetrics
 from serving.predictor import Prediction
@@ -42,6 +51,39 @@ TOO_LARGE = "too_large"
 
 class DropUnavailable(RuntimeError):
     """The drop cannot take a record now (no keeper, or its socket is full)."""
+
+
+class DropFull(DropUnavailable):
+    """The keeper answered that the drop's share for this record is used up."""
+
+
+class FeedbackSender:
+    """Hands one feedback record to the keeper and waits for its word (contracts/drop.py):
+    ``keep`` returns only once the record is on disk, so a 202 means kept. Blocking (at most
+    ``timeout_s``): callers run it off the event loop."""
+
+    def __init__(self, drop_socket: str | None, timeout_s: float = 2.0) -> None:
+        self.path = feedback_socket_of(drop_socket) if drop_socket else None
+        self.timeout_s = timeout_s
+
+    def keep(self, line: bytes) -> None:
+        if self.path is None:
+            raise DropUnavailable(f"{DROP_SOCKET_ENV} is not set")
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
+                sock.settimeout(self.timeout_s)
+                sock.connect(self.path)
+                sock.send(line)
+                answer = sock.recv(64)
+        except OSError as err:
+            raise DropUnavailable(f"the drop keeper did not answer: {err}") from err
+        if answer == ACK_KEPT:
+            return
+        if answer == ACK_FULL:
+            raise DropFull("the drop's feedback share is full")
+        raise DropUnavailable(
+            f"the drop keeper did not keep it ({answer.decode(errors='replace') or 'no answer'})"
+        )
 
 
 @dataclass
@@ -214,13 +256,15 @@ class PayloadLog:
         return sent
 
     def feedback(self, record: FeedbackRecord) -> None:
-        """Send one feedback record now; ``DropUnavailable`` if the drop cannot take it.
+        """Hand one feedback record to the keeper and return once it is kept;
+        ``DropUnavailable`` (``DropFull``) if it was not. Blocking: run off the event loop.
         (Built as the contract's model: it is rare, unlike predictions, which are plain
         dicts on the request path and validated by the keeper.)"""
         line = record.model_dump_json().encode() + b"\n"
         if len(line) > MAX_DATAGRAM_BYTES:
             raise DropUnavailable("feedback record too large")
-        self.sender.send(line)
+        # Beside the sender's datagram socket, wherever that is now.
+        FeedbackSender(self.sender.path).keep(line)
 
     @property
     def pending(self) -> int:

@@ -25,7 +25,8 @@ from bulkhead.cli.common import platform as _platform
 from bulkhead.cli.exit_codes import ExitCode
 from bulkhead.cli.keys import app as keys_app
 from bulkhead.cli.rollout import rollout_app
-from bulkhead.platform.core import PlatformError
+from bulkhead.operations.errors import NotRunning
+from bulkhead.platform.core import Platform, PlatformError
 from bulkhead.platform.status import status_json
 
 app = typer.Typer(
@@ -110,6 +111,14 @@ def up(
         render.print_status(console, status)
 
 
+def _require_running(platform: Platform) -> None:
+    """A command that reports on the running platform says so when nothing runs (exit 5),
+    rather than printing the empty figures of nothing."""
+    state = platform.load_state()
+    if not state.zones and state.registry is None:
+        raise NotRunning("the platform is not running; run `bulkhead up`")
+
+
 @app.command()
 def down(
     purge: Annotated[
@@ -117,7 +126,12 @@ def down(
     ] = False,
 ) -> None:
     """Stop exactly what `up` started, by process session; never other Ray clusters."""
-    stopped = _platform().down(purge=purge)
+    try:
+        with _exits():
+            stopped = _platform().down(purge=purge)
+    except PlatformError as err:
+        console.print(f"[red]bulkhead down failed:[/] {escape(str(err))}")
+        raise typer.Exit(ExitCode.FAILED) from err
     console.print(f"stopped {stopped} service(s)")
 
 
@@ -302,6 +316,8 @@ def loadtest(
         summary = run_loadtest(_platform(model), profile, report)
     render.loadtest_report(console, summary, report or "reports/")
     _emit(as_json, lambda: summary.model_dump_json(indent=2))
+    if summary.overall.failures:  # a script must not read a run with failed requests as a pass
+        raise typer.Exit(ExitCode.FAILED)
 
 
 @app.command()
@@ -350,7 +366,10 @@ def cost(
     """CPU and memory (PSS) of every service of the running platform, sampled while idle."""
     from bulkhead.harness.cost import measure
 
-    result = measure(_platform(), seconds)
+    platform = _platform()
+    with _exits():
+        _require_running(platform)
+        result = measure(platform, seconds)
     if as_json:
         print(result.model_dump_json(indent=2))
     else:
@@ -493,7 +512,8 @@ def certs(
     from bulkhead.security import tls
 
     platform = _platform()
-    files = tls.ensure(platform.settings, platform.paths, force=force)
+    with _exits():
+        files = tls.ensure(platform.settings, platform.paths, force=force)
     if as_json:
         print(files.model_dump_json(indent=2))
         return
@@ -509,10 +529,13 @@ def check_isolation(as_json: JsonOption = False) -> None:
     from bulkhead.security.reachability import check
 
     platform = _platform()
-    state = platform.load_state()
-    sockets = audit(state)
-    secrets = audit_secrets(platform.paths, state.identities)
-    matrix = check(state.isolation, platform.settings) if state.isolation is not None else None
+    with _exits():
+        # Nothing running means nothing was checked: never "holds" with no sockets seen.
+        _require_running(platform)
+        state = platform.load_state()
+        sockets = audit(state)
+        secrets = audit_secrets(platform.paths, state.identities)
+        matrix = check(state.isolation, platform.settings) if state.isolation else None
     forbidden = [s for s in sockets if not s.allowed]
     unsafe = [f for f in secrets if not f.ok]
     holds = not forbidden and not unsafe and (matrix is None or matrix.holds)

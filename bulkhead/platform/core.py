@@ -18,7 +18,15 @@ from typing import Any
 
 import httpx
 
-from bulkhead.platform import balancer, drop_keeper, handover, identity, serve_nodes, services
+from bulkhead.platform import (
+    balancer,
+    drop_keeper,
+    handover,
+    identity,
+    serve_nodes,
+    services,
+    zone_files,
+)
 from bulkhead.platform.paths import StatePaths
 from bulkhead.platform.procs import (
     ServiceStartError,
@@ -536,8 +544,10 @@ class Platform:
                 list(pool.map(stop_ray_node, sessions))
             stopped += len(sessions)
         if zones:
-            # HAProxy's config, admin socket and state, and the replicas' downloaded bundles.
+            # HAProxy's config, admin socket and state (the nodes' and the balancer's), and
+            # the replicas' downloaded bundles: nothing a zone planted there waits for `up`.
             shutil.rmtree(self.paths.haproxy_dir, ignore_errors=True)
+            shutil.rmtree(balancer.folder(self.paths), ignore_errors=True)
             shutil.rmtree(self.paths.serve_cache, ignore_errors=True)
             self.save_state(state)
         if state.drop_keeper is not None:  # after the replicas: their last flush lands
@@ -565,6 +575,8 @@ class Platform:
                 shutil.rmtree(serve_nodes.worker_temp_dir(self.paths, node), ignore_errors=True)
             shutil.rmtree(self.paths.haproxy_dir, ignore_errors=True)
             shutil.rmtree(self.paths.home, ignore_errors=True)
+            # Everything `up` made under /tmp, when it is ours (never another user's folder).
+            zone_files.remove_root_folder(self.paths.short_root)
             self.reporter.done(f"removed {self.paths.home}")
         return stopped
 

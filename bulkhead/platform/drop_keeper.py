@@ -20,6 +20,15 @@ def command(paths: StatePaths, identities: Identities | None) -> list[str]:
     drop = identities.of(Role.DROP).drop_prefix() if identities is not None else []
     return [
         *drop,
+        # A keeper that dies (killed, or a bug) is started again within a second, as its own
+        # identity: while it is gone feedback is answered 503 and samples are counted as
+        # unreachable, never lost silently. `down` stops the loop (the session's leader)
+        # first, then the keeper, which drains its sockets before it exits.
+        "/bin/sh",
+        "-c",
+        'while :; do "$@"; echo "drop keeper exited ($?); starting it again in 1 s" >&2; '
+        "sleep 1; done",
+        "drop-keeper",
         str(venv_bin() / "python"),
         "-m",
         "drop.keeper",

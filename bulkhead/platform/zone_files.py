@@ -250,3 +250,19 @@ def ray_temp_folder(path: Path, gid: int | None) -> None:
     make_dirs(
         path, 0o770 if gid is not None else 0o700, uid=0 if gid is not None else None, gid=gid
     )
+
+
+def remove_root_folder(path: Path) -> bool:
+    """Remove a folder ``root_folder`` made, with all that is in it; a link, or a folder
+    another user owns, is left alone. (``shutil.rmtree`` removes through descriptors, never
+    following a link inside.)"""
+    import shutil
+
+    try:
+        entry = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISDIR(entry.st_mode) or entry.st_uid != os.getuid():
+        return False
+    shutil.rmtree(path, ignore_errors=True)
+    return not os.path.lexists(path)

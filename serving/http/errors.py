@@ -69,10 +69,23 @@ class FeedbackUnavailable(ServingError):
     headers: ClassVar[dict[str, str]] = {"Retry-After": "5"}
 
 
+class FeedbackDropFull(FeedbackUnavailable):
+    """The drop's feedback share is used up: nothing is lost, the client retries later."""
+
+    headers: ClassVar[dict[str, str]] = {"Retry-After": "60"}
+
+
+class TooManyFeedback(ServingError):
+    """This client key sent feedback faster than its rate."""
+
+    headers: ClassVar[dict[str, str]] = {"Retry-After": "1"}
+
+
 STATUS: dict[type[ServingError], int] = {
     UnknownRequest: 404,
     RequestTooOld: 410,
     FeedbackUnavailable: 503,
+    TooManyFeedback: 429,
     InvalidInput: 422,
     UnknownModel: 404,
     UnsupportedEncoding: 415,

@@ -8,6 +8,7 @@ unit tests pass a fake hand-over.
 (No ``from __future__ import annotations``: FastAPI reads the route signatures' types.)
 """
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -17,9 +18,10 @@ from contracts.serve_api import LOAD_MS_HEADER, MOUNTED_FEEDBACK, MOUNTED_PREDIC
 from serving.config import FamilyConfig
 from serving.core import check_texts
 from serving.family_core import FamilyAnswer
-from serving.feedback import check_request, send_feedback
+from serving.feedback import FeedbackRate, check_request, send_feedback
 from serving.http import errors, request_id
 from serving.http.middleware import AdmissionLimit, ApiKeyGate, BodyLimit, Guards
+from serving.http.params import ClientKey
 from serving.http.request_id import RequestIdHeader
 from serving.http.telemetry import FAMILY_FEEDBACK_ROUTE, FAMILY_ROUTE, observed
 from serving.payload_log import PayloadLog
@@ -66,6 +68,7 @@ def build_family_api(
     api.add_middleware(RequestIdHeader, ids=drop.ids, model=lambda: "family")
     api.add_exception_handler(errors.ServingError, errors.handle)
     authenticated = [Depends(guards.api_key.dependency(lambda: guards.model))]
+    rate = FeedbackRate()
 
     def member_of(model: str) -> FamilyConfig:
         family = config()
@@ -114,12 +117,17 @@ def build_family_api(
         response_model=FeedbackAccepted,
         dependencies=authenticated,
     )
-    async def feedback(model: str, body: FeedbackRequest, response: Response) -> FeedbackAccepted:
-        """The true label of a member's answer (the id its predict response named)."""
+    async def feedback(
+        model: str, body: FeedbackRequest, response: Response, client_key: ClientKey = None
+    ) -> FeedbackAccepted:
+        """The true label of a member's answer (the id its predict response named); 202 once
+        the drop keeper has it on disk."""
         async with observed(guards.metrics, FAMILY_FEEDBACK_ROUTE, response) as call:
             family = member_of(model)
             check_request(body, model, drop.ids, family.payload_log, family.limits)
-            accepted = send_feedback(body, model, await drop.labels(model), drop.log)
+            rate.take(client_key, family.payload_log.feedback_per_key_per_s)
+            labels = await drop.labels(model)
+            accepted = await asyncio.to_thread(send_feedback, body, model, labels, drop.log)
             call.status = 202
             return accepted
 

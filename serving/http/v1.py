@@ -100,8 +100,8 @@ def router(core: ServingCore, authenticated: list[Any]) -> APIRouter:
         return await answer(payload, response, client_key)
 
     # Feedback: /v1/feedback for the default model's application, /feedback inside a model's
-    # own, /v1/models/{name}/feedback where the default application gets it. 202: the record
-    # is with the drop keeper, which writes it off this path.
+    # own, /v1/models/{name}/feedback where the default application gets it. 202: the drop
+    # keeper has the record on disk (serving/feedback.py).
     @api.post(
         FEEDBACK, status_code=202, response_model=FeedbackAccepted, dependencies=authenticated
     )
@@ -111,9 +111,11 @@ def router(core: ServingCore, authenticated: list[Any]) -> APIRouter:
         response_model=FeedbackAccepted,
         dependencies=authenticated,
     )
-    async def feedback(body: FeedbackRequest, response: Response) -> FeedbackAccepted:
+    async def feedback(
+        body: FeedbackRequest, response: Response, client_key: ClientKey = None
+    ) -> FeedbackAccepted:
         async with observed(core.metrics, FEEDBACK, response) as call:
-            accepted = core.feedback(body)
+            accepted = await core.feedback(body, client_key)
             call.status = 202
             return accepted
 
@@ -124,11 +126,11 @@ def router(core: ServingCore, authenticated: list[Any]) -> APIRouter:
         dependencies=authenticated,
     )
     async def feedback_named(
-        name: str, body: FeedbackRequest, response: Response
+        name: str, body: FeedbackRequest, response: Response, client_key: ClientKey = None
     ) -> FeedbackAccepted:
         async with observed(core.metrics, FEEDBACK, response) as call:
             core.is_served(name)
-            accepted = core.feedback(body)
+            accepted = await core.feedback(body, client_key)
             call.status = 202
             return accepted
 

@@ -72,3 +72,59 @@ def test_keys_for_unknown_models_are_refused(platform: TestPlatform) -> None:
     done = platform.cli("keys", "add", "tenant-b", "--model", "nope")
     assert done.returncode == 2 and "unknown model" in done.stderr
     assert platform.cli("keys", "revoke", "k-000000000000").returncode == 2
+
+
+def test_every_route_answers_each_key_by_the_model_that_answers_it(
+    platform: TestPlatform, served: Served, second_model: dict[str, Any]
+) -> None:
+    """The route x scope table on the live serve zone. Found by review: a key scoped to one
+    model read another through `/v1/models/{own}/v2/models/{other}/infer` (the scope was
+    checked on the first name in the path, the route answered for the second). Every route
+    now resolves once to the model that answers it, or answers 404 before any key check."""
+    default = platform.cli_json("status")["model_name"]
+    keys = {
+        "own": platform.cli_json("keys", "add", "table-own", "--model", SECOND_MODEL)["key"],
+        "other": platform.cli_json("keys", "add", "table-other", "--model", default)["key"],
+        "all": platform.cli_json("keys", "add", "table-all", "--model", "*")["key"],
+    }
+    own_route = f"{served.url}/v1/models/{SECOND_MODEL}/predict"
+    for key in keys.values():
+        assert _until(
+            lambda k=key: httpx.post(own_route, json=TEXTS, headers=_bearer(k)).is_success
+        )
+    second, nested = SECOND_MODEL, f"/v1/models/{SECOND_MODEL}"
+    # (method, path, body) -> expected status for keys (own, other, all, none).
+    table: list[tuple[str, str, Any, tuple[int, int, int, int]]] = [
+        ("POST", "/v1/predict", TEXTS, (403, 200, 200, 401)),
+        ("POST", f"/v1/models/{default}/predict", TEXTS, (403, 200, 200, 401)),
+        ("POST", f"/v1/models/{second}/predict", TEXTS, (200, 403, 200, 401)),
+        ("GET", f"/v1/models/{second}/status", None, (200, 403, 200, 401)),
+        ("GET", f"/v1/models/{second}/ready", None, (200, 200, 200, 200)),
+        ("POST", f"/v2/models/{default}/infer", INFER, (403, 200, 200, 401)),
+        ("POST", f"/v2/models/{second}/infer", INFER, (200, 403, 200, 401)),
+        ("GET", f"/v2/models/{second}", None, (200, 403, 200, 401)),
+        # Nested and unusual forms: no route, for any key.
+        ("POST", f"{nested}/v2/models/{default}/infer", INFER, (404, 404, 404, 404)),
+        ("POST", f"{nested}/v2/models/{second}/infer", INFER, (404, 404, 404, 404)),
+        ("POST", f"{nested}/v1/predict", TEXTS, (404, 404, 404, 404)),
+        ("POST", f"{nested}/v1/models/{default}/predict", TEXTS, (404, 404, 404, 404)),
+        ("POST", f"{nested}//predict", TEXTS, (404, 404, 404, 404)),
+        ("POST", f"{nested}/predict/", TEXTS, (404, 404, 404, 404)),
+        ("POST", "//v1/predict", TEXTS, (404, 404, 404, 404)),
+        ("POST", "/V1/predict", TEXTS, (404, 404, 404, 404)),
+        ("POST", f"/v2/models/{default}/infer/x", INFER, (404, 404, 404, 404)),
+        ("POST", f"/v1/family/{default}/predict", TEXTS, (404, 404, 404, 404)),
+    ]
+    rows, wrong = [], []
+    with httpx.Client(timeout=10) as client:
+        for method, path, body, expected in table:
+            got = []
+            for key in (keys["own"], keys["other"], keys["all"], None):
+                headers = _bearer(key) if key else {}
+                url = httpx.URL(served.url).copy_with(raw_path=path.encode())
+                got.append(client.request(method, url, json=body, headers=headers).status_code)
+            rows.append(f"{method:4} {path:60} {got}")
+            if tuple(got) != expected:
+                wrong.append(f"{method} {path}: got {got}, expected {list(expected)}")
+    print("\nroute x key (own, other, *, none)\n" + "\n".join(rows))
+    assert not wrong, "\n".join(wrong)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,21 +17,40 @@ from drop.keeper import Keeper, KeeperSettings
 
 
 @contextmanager
-def running_keeper(folder: Path) -> Iterator[tuple[Keeper, socket.socket]]:
+def running_keeper(folder: Path, **settings: Any) -> Iterator[tuple[Keeper, socket.socket]]:
+    """The keeper's datagram socket for the test to drain, and its acknowledged feedback
+    socket answered by a thread (a replica waits for that answer)."""
     keeper = Keeper(
         KeeperSettings(
             socket=folder / "drop.sock",
             root=folder / "records",
             stats_file=folder / "stats.json",
             allowed_uids=(os.getuid(),),
+            **settings,
         )
     )
     sock = keeper.bind()
     sock.settimeout(0.2)
+    listener = keeper.bind_feedback()
+    listener.settimeout(0.1)
+    stop = threading.Event()
+
+    def answer() -> None:
+        while not stop.is_set():
+            try:
+                keeper.answer_feedback(listener)
+            except (TimeoutError, OSError):
+                continue
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
     try:
         yield keeper, sock
     finally:
+        stop.set()
+        thread.join(timeout=5)
         sock.close()
+        listener.close()
 
 
 def drain(keeper: Keeper, sock: socket.socket) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from contracts.drop import ACK_FAILED, ACK_FULL, ACK_KEPT, ACK_REFUSED, feedback_socket_of
 from drop.keeper import Keeper, KeeperSettings
 from drop.reader import read_drop
 from tests.utils.drop import written
@@ -65,8 +66,10 @@ def test_valid_records_land_in_the_models_folder_as_validated(keeper: Keeper) ->
     rows = written(keeper)
     assert [r["kind"] for r in rows] == ["prediction", "feedback"]
     assert rows[1]["note"] is None and rows[1]["index"] == 0  # canonical: every field
-    files = list((keeper.settings.root / "sentiment").glob("*.jsonl"))
-    assert len(files) == 1 and files[0].stat().st_mode & 0o777 == 0o640
+    files = sorted((keeper.settings.root / "sentiment").glob("*.jsonl"))
+    # Labels in files of their own: evicting samples can never take one.
+    assert [f.name.startswith("feedback-") for f in files] == [False, True]
+    assert all(f.stat().st_mode & 0o777 == 0o640 for f in files)
 
 
 def test_texts_with_unicode_line_separators_stay_one_record(keeper: Keeper) -> None:
@@ -106,12 +109,121 @@ def test_only_the_allowed_sender_uid_is_heard(keeper: Keeper) -> None:
     assert keeper.counts.refused_sender == 2
 
 
-def test_a_full_drop_refuses_and_counts_instead_of_filling_the_disk(keeper: Keeper) -> None:
-    landed = sum(keeper.accept(line(record()), os.getuid()) for _ in range(20))
-    assert 0 < landed < 20
-    assert keeper.counts.dropped_full == 20 - landed
+def test_a_full_drop_evicts_the_oldest_samples_and_never_fills_the_disk(
+    tmp_path: Path,
+) -> None:
+    keeper = Keeper(
+        KeeperSettings(
+            socket=tmp_path / "drop.sock",
+            root=tmp_path / "records",
+            stats_file=tmp_path / "stats.json",
+            allowed_uids=(os.getuid(),),
+            max_bytes=4096,
+            rotate_bytes=1024,
+        )
+    )
+    ids = [f"18c{n:08x}.aaaaaaaaaaaa.deadbeef" for n in range(40)]
+    landed = sum(keeper.accept(line(record(request_id=i)), os.getuid()) for i in ids)
+    assert landed == 40 and keeper.counts.dropped_full == 0
+    assert keeper.counts.evicted_files > 0
     total = sum(p.stat().st_size for p in keeper.settings.root.rglob("*.jsonl"))
     assert total <= keeper.settings.max_bytes
+    kept = [r["request_id"] for r in written(keeper)]
+    assert kept == ids[-len(kept) :]  # the newest stay, oldest first out
+
+
+def _feedback(model: str = "sentiment", n: int = 0) -> dict:
+    return {
+        "kind": "feedback",
+        "request_id": f"18c{n:08x}.aaaaaaaaaaaa.deadbeef",
+        "time": 2.0,
+        "model": model,
+        "label": "rotten",
+    }
+
+
+def test_labels_are_never_evicted_for_samples_and_each_model_has_its_own_share(
+    tmp_path: Path,
+) -> None:
+    keeper = Keeper(
+        KeeperSettings(
+            socket=tmp_path / "drop.sock",
+            root=tmp_path / "records",
+            stats_file=tmp_path / "stats.json",
+            allowed_uids=(os.getuid(),),
+            max_bytes=64 * 1024,
+            model_max_bytes=4096,
+            feedback_max_bytes=2048,
+            rotate_bytes=1024,
+        )
+    )
+    me = os.getuid()
+    assert keeper.keep_feedback(line(_feedback()), me) == ACK_KEPT
+    keeper.accept(line(record(model="quiet")), me)
+    for n in range(200):  # one model floods samples far past its share
+        keeper.accept(line(record(request_id=f"18c{n:08x}.aaaaaaaaaaaa.deadbeef")), me)
+    rows = written(keeper)
+    assert [r["kind"] for r in rows if r["model"] == "sentiment"].count("feedback") == 1
+    assert [r["model"] for r in rows].count("quiet") == 1  # another model's samples stay
+    flooded = sum(p.stat().st_size for p in (keeper.settings.root / "sentiment").glob("2*"))
+    assert flooded <= 4096
+    # The feedback share used up: refused with a word the client turns into 503, not lost.
+    answers = [keeper.keep_feedback(line(_feedback(n=n)), me) for n in range(1, 40)]
+    assert ACK_FULL in answers and set(answers) <= {ACK_KEPT, ACK_FULL}
+    assert keeper.counts.feedback_refused_full == answers.count(ACK_FULL)
+    kept = [r for r in written(keeper) if r["kind"] == "feedback"]
+    assert len(kept) == 1 + answers.count(ACK_KEPT)  # every acknowledged one is on disk
+
+
+def test_feedback_is_acknowledged_over_its_socket_only_once_written(keeper: Keeper) -> None:
+    listener = keeper.bind_feedback()
+    listener.settimeout(2)
+    try:
+        for message, expected in (
+            (line(_feedback()), ACK_KEPT),
+            (line(record()), ACK_REFUSED),  # a sample is not feedback
+            (b"not json", ACK_REFUSED),
+        ):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as client:
+                client.settimeout(2)
+                client.connect(feedback_socket_of(str(keeper.settings.socket)))
+                client.send(message)
+                keeper.answer_feedback(listener)
+                assert client.recv(64) == expected
+    finally:
+        listener.close()
+    assert [r["kind"] for r in written(keeper)] == ["feedback"]
+
+
+def test_a_write_error_is_answered_and_the_keeper_lives_on(keeper: Keeper, monkeypatch) -> None:
+    """Found by review: the keeper died on any OSError (disk full) and nothing restarted it."""
+    import errno
+
+    real_write = os.write
+
+    def disk_full(fd: int, data: bytes) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", disk_full)
+    assert keeper.keep_feedback(line(_feedback()), os.getuid()) == ACK_FAILED
+    assert keeper.accept(line(record()), os.getuid()) == 0
+    assert keeper.counts.write_errors == 2
+    monkeypatch.setattr(os, "write", real_write)
+    assert keeper.keep_feedback(line(_feedback()), os.getuid()) == ACK_KEPT
+
+
+def test_a_stopping_keeper_drains_its_socket_first(keeper: Keeper) -> None:
+    """Found by review: every `down` lost what the keeper's socket still held."""
+    sock, listener = keeper.bind(), keeper.bind_feedback()
+    sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sender.connect(str(keeper.settings.socket))
+    for n in range(5):
+        sender.send(line(record(request_id=f"18c{n:08x}.aaaaaaaaaaaa.deadbeef")))
+    sender.close()
+    keeper.run(sock, listener, stop=[True])  # told to stop before it read anything
+    sock.close()
+    listener.close()
+    assert len(written(keeper)) == 5
 
 
 def test_the_socket_carries_the_senders_uid_from_the_kernel(keeper: Keeper) -> None:

@@ -195,3 +195,16 @@ def test_each_zones_ray_folder_is_closed_to_every_other_zone(
         for other in Zone:
             if other is not zone:
                 assert temp.st_gid != identities.of(Role(other.value)).gid
+
+
+def test_purge_removes_the_tmp_folder_it_made_and_never_another_users(tmp_path: Path) -> None:
+    ours = tmp_path / "bulkhead-ours"
+    zone_files.root_folder(ours, 0o711)
+    (ours / "lb").mkdir()
+    os.symlink("/etc", ours / "lb" / "planted")
+    assert zone_files.remove_root_folder(ours) and not ours.exists()
+    assert Path("/etc/passwd").exists()
+    theirs = _zone_folder(tmp_path / "bulkhead-theirs")
+    assert not zone_files.remove_root_folder(theirs) and theirs.exists()
+    os.symlink(tmp_path, tmp_path / "bulkhead-link")
+    assert not zone_files.remove_root_folder(tmp_path / "bulkhead-link") and tmp_path.exists()

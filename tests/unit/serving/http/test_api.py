@@ -178,3 +178,23 @@ def test_a_model_application_mounted_at_its_prefix_answers_there(tmp_path, built
 def test_readiness_of_a_model_without_a_verified_version_is_503(tmp_path, built) -> None:
     client, _ = _app(tmp_path, built, loaded=False)
     assert client.get("/v1/models/sentiment/ready").status_code == 503
+
+
+def test_a_predict_before_any_model_tells_the_client_what_to_do_not_the_registrys_insides(
+    tmp_path, built
+) -> None:
+    """Found by review: the 503 handed the client the registry's internal URL and the
+    exception's text. The reason stays on /v1/status; the client gets a plain one."""
+    registry = FakeRegistry(versions={"5": (built, True)}, alias="5")
+    core = ServingCore(lambda: registry, tmp_path / "cache", Recorded())
+    core.configure(ServeAppConfig())
+    core.lifecycle.last_error = (
+        "v1 could not be fetched: MlflowException: API request to http://127.0.0.1:5000/"
+    )
+    client = TestClient(build_api(core, Guards(api_key=ApiKey(KEY.encode()))))
+    auth = {"Authorization": f"Bearer {KEY}"}
+    answer = client.post("/v1/predict", json={"texts": ["x"]}, headers=auth)
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "5"
+    detail = answer.json()["detail"]
+    assert "no model loaded yet" in detail
+    assert "http" not in detail and "Exception" not in detail and "127.0.0.1" not in detail

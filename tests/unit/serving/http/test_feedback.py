@@ -138,7 +138,41 @@ def test_feedback_needs_the_key_and_a_reachable_drop(replica, tmp_path: Path) ->
     ]
     body = {"request_id": request_id, "label": core.model().labels[0]}
     assert client.post("/v1/feedback", json=body).status_code == 401
-    core.payload_log.sender = DropSender(str(tmp_path / "gone.sock"))
+    core.payload_log.sender = DropSender(str(tmp_path / "gone" / "drop.sock"))
     unavailable = client.post("/v1/feedback", json=body, headers=AUTH)
     assert unavailable.status_code == 503 and unavailable.headers["retry-after"] == "5"
     assert "try again" in unavailable.text
+
+
+def test_202_means_the_keeper_has_it_full_means_503_and_a_flood_means_429(
+    tmp_path: Path, built: Path
+) -> None:
+    """Found by review: 202 was answered once the datagram was queued; a full drop went on
+    refusing every record while clients still got 202."""
+    with running_keeper(tmp_path, feedback_max_bytes=1024) as (keeper, sock):
+        client, core, _ = _replica(tmp_path, built, keeper, sock)
+        request_id = client.post("/v1/predict", json={"texts": ["x"]}, headers=AUTH).json()[
+            "request_id"
+        ]
+        body = {"request_id": request_id, "label": core.model().labels[0]}
+        statuses = [client.post("/v1/feedback", json=body, headers=AUTH) for _ in range(30)]
+        codes = [s.status_code for s in statuses]
+        accepted = codes.count(202)
+        on_disk = [r for r in written(keeper) if r["kind"] == "feedback"]
+        assert accepted == len(on_disk) > 0  # every 202 is a record the keeper wrote
+        full = [s for s in statuses if s.status_code == 503]
+        assert full and all(s.headers["retry-after"] == "60" for s in full)
+        assert "try again later" in full[0].json()["detail"]
+        assert set(codes) <= {202, 503, 429}
+    # Per key: 20 records/s with bursts of 40 to a replica, 429 with Retry-After beyond.
+    (tmp_path / "second").mkdir()
+    with running_keeper(tmp_path / "second") as (keeper, sock):
+        client, core, _ = _replica(tmp_path / "second", built, keeper, sock)
+        request_id = client.post("/v1/predict", json={"texts": ["x"]}, headers=AUTH).json()[
+            "request_id"
+        ]
+        body = {"request_id": request_id, "label": core.model().labels[0]}
+        codes = [
+            client.post("/v1/feedback", json=body, headers=AUTH).status_code for _ in range(60)
+        ]
+        assert codes.count(429) >= 10 and codes[:40] == [202] * 40
