@@ -4,12 +4,20 @@ every replica with the alias it polls.
 One registered-model tag (``ROLLOUT_TAG``) holds the rollout's current state; every decision
 the controller makes is appended as its own tag (``ROLLOUT_EVENT_PREFIX`` + time + random),
 never rewritten, like the champion's move history. The serve zone only reads them.
+
+MLflow has no compare-and-set, so an ended rollout is also recorded under a tag of its own
+(``ROLLOUT_END_PREFIX`` + its id), written once and before the state tag: a writer that read
+the rollout as active a moment earlier (a controller's tick) may still overwrite the state
+tag, but every reader takes the end record over it (``effective_rollout``), so an operator's
+abort is never undone. Each write of the state also carries a ``revision`` one above the one
+it read, and writers re-read after writing to notice a concurrent move.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -18,6 +26,7 @@ from contracts.tags import valid_version
 
 ROLLOUT_TAG = "bulkhead.rollout"
 ROLLOUT_EVENT_PREFIX = "bulkhead.rollout_event."
+ROLLOUT_END_PREFIX = "bulkhead.rollout_end."
 
 # A request made with a client key is assigned to a version by the key's id (sticky for a
 # rollout step); one made with the platform key is assigned at random with the step's weight.
@@ -98,6 +107,7 @@ class RolloutState(BaseModel):
     started_at: float
     updated_at: float
     reason: str = ""
+    revision: int = Field(0, ge=0, description="One more on every write of the state.")
 
     @field_validator("champion", "candidate")
     @classmethod
@@ -158,3 +168,26 @@ def canary_bucket(rollout_id: str, client_key: str) -> int:
     stays there (it never flips back and forth between versions)."""
     digest = hashlib.sha256(f"{rollout_id}:{client_key}".encode()).digest()
     return int.from_bytes(digest[:4], "big") % 10_000
+
+
+def parse_rollout(raw: object) -> RolloutState | None:
+    """A rollout tag's value; anything unreadable counts as no rollout (the champion keeps
+    all traffic, the safe side of every doubt)."""
+    if not isinstance(raw, str) or not raw:
+        return None
+    try:
+        return RolloutState.model_validate_json(raw)
+    except ValueError:
+        return None
+
+
+def effective_rollout(tags: Mapping[str, str]) -> RolloutState | None:
+    """The rollout every reader follows: the state tag, unless the rollout it names has an
+    end record, which wins (an overwrite of the state after the end never revives it)."""
+    state = parse_rollout(tags.get(ROLLOUT_TAG))
+    if state is None or not state.active:
+        return state
+    ended = parse_rollout(tags.get(ROLLOUT_END_PREFIX + state.id))
+    if ended is not None and ended.id == state.id and not ended.active:
+        return ended
+    return state

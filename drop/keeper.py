@@ -199,17 +199,27 @@ class Keeper:
         elif not self._make_room(model, len(data)):
             self.counts.dropped_full += len(lines)
             return ACK_FULL
+        handle: _OpenFile | None = None
         try:
             handle = self._file(model, kind, len(data))
-            os.write(handle.fd, data)
+            view = memoryview(data)
+            while view:  # a nearly full disk may take part of a write without an error
+                written = os.write(handle.fd, view)
+                if written <= 0:
+                    raise OSError("no byte written")
+                view = view[written:]
             if sync:
                 os.fsync(handle.fd)
             else:
                 self._unsynced.add((model, kind))
         except OSError as err:
             # Disk full, too many open files: counted and answered; the keeper lives on.
+            # What part of the records reached the file is cut off again: no half line.
             self.counts.write_errors += len(lines)
             log.error("drop keeper: cannot write %s records of %s: %s", kind, model, err)
+            if handle is not None:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(handle.fd, handle.size)
             self._close(model, kind)
             return ACK_FAILED
         handle.size += len(data)
@@ -224,15 +234,20 @@ class Keeper:
         """Evict the oldest sample files until ``incoming`` bytes fit the model's share and
         the whole drop's; False when even that cannot make room."""
         settings = self.settings
+        if incoming > min(settings.model_max_bytes, settings.max_bytes):
+            return False  # no eviction could make room: evict nothing for it
         while self._sizes.get((model, "prediction"), 0) + incoming > settings.model_max_bytes:
             if not self._evict_oldest(model):
                 return False
         while self._total("prediction") + incoming > settings.max_bytes:
-            # The oldest closed sample file of any model (names start with their UTC stamp).
+            # The oldest closed sample file of any model (names start with their UTC stamp);
+            # when none is closed, the oldest open one (an idle model's never rotates).
             heads = [(queue[0][0].name, name) for name, queue in self._closed.items() if queue]
-            if not self._evict_oldest(min(heads)[1] if heads else model):
+            if not heads:
+                heads = [(h.path.name, m) for (m, k), h in self._files.items() if k == "prediction"]
+            if not heads or not self._evict_oldest(min(heads)[1]):
                 return False
-        return incoming <= settings.model_max_bytes
+        return True
 
     def _evict_oldest(self, model: str) -> bool:
         queue = self._closed.get(model)
@@ -243,9 +258,15 @@ class Keeper:
             queue = self._closed.get(model)
             if not queue:
                 return False
-        path, size = queue.popleft()
-        with contextlib.suppress(FileNotFoundError):
+        path, size = queue[0]
+        try:
             path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as err:  # kept on disk and in the books: tried again next time
+            log.error("drop keeper: cannot evict %s: %s", path, err)
+            return False
+        queue.popleft()
         self._sizes[(model, "prediction")] = max(
             0, self._sizes.get((model, "prediction"), 0) - size
         )

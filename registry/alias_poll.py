@@ -38,7 +38,7 @@ from starlette.requests import Request
 
 from contracts import env
 from contracts.registry_api import ALIAS_POLL_ROUTE as ROUTE
-from contracts.rollout import ROLLOUT_TAG
+from contracts.rollout import effective_rollout
 
 DEFAULT_ANSWER_TTL_S = 1.0
 PERMISSION_TTL_S = 30.0
@@ -142,6 +142,11 @@ def etag_of(answer: dict[str, Any]) -> str:
     return f'"{digest[:32]}"'
 
 
+def _rollout_json(model_tags: dict[str, str]) -> str | None:
+    state = effective_rollout(model_tags)
+    return state.model_dump_json() if state is not None else None
+
+
 def _lookup(name: str, alias: str) -> dict[str, Any]:
     from mlflow.server.handlers import _get_model_registry_store
 
@@ -155,7 +160,8 @@ def _lookup(name: str, alias: str) -> dict[str, Any]:
         "source": version.source,
         "tags": dict(version.tags or {}),
         # The model's progressive rollout, if any: replicas follow it with the alias.
-        "rollout": model_tags.get(ROLLOUT_TAG),
+        # (An ended rollout's end record wins over a state tag written after it.)
+        "rollout": _rollout_json(model_tags),
     }
 
 

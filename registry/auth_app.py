@@ -18,6 +18,7 @@ Run it with ``mlflow server --app-name bulkhead-auth`` (an ``mlflow.app`` entry 
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 from flask import Flask, g, jsonify, make_response, request
@@ -77,22 +78,34 @@ def zone_may_call(method: str, path: str) -> bool:
     return method == "PUT" and route.startswith(_ARTIFACT_UPLOAD)
 
 
-def _ended_run_of_artifact_write(method: str, route: str) -> str | None:
-    """The run an artefact upload targets, when that run has ended (FINISHED, FAILED,
-    KILLED): a run's files are written while it runs and never after, so a registered
-    version's bundle cannot be replaced through its run, by any zone user."""
+_RUN_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def artifact_write_refusal(method: str, route: str) -> str | None:
+    """Why a zone user may not make this artefact upload, or None. Fails closed: the only
+    upload a zone makes is into a run of its own while that run runs
+    (``<experiment>/<run id>/artifacts/<path>``, what ``log_artifacts`` sends); a run that
+    has ended (FINISHED, FAILED, KILLED) is never written again, so a registered version's
+    bundle cannot be replaced through its run. Any other form (a logged model's folder, a
+    path with empty, ``.`` or ``..`` parts, a run the store does not know) is refused."""
     if method != "PUT" or not route.startswith(_ARTIFACT_UPLOAD):
         return None
     parts = route[len(_ARTIFACT_UPLOAD) :].split("/")
-    if len(parts) < 3 or parts[2] != "artifacts":
-        return None
+    if (
+        len(parts) < 4
+        or not parts[0].isdigit()
+        or not _RUN_ID.fullmatch(parts[1])
+        or parts[2] != "artifacts"
+        or any(part in ("", ".", "..") for part in parts)
+    ):
+        return f"write artefacts at {route[len(_ARTIFACT_UPLOAD):]!r} (not a run's own files)"
     from mlflow.server.handlers import _get_tracking_store
 
     try:
         status = _get_tracking_store().get_run(parts[1]).info.status  # type: ignore[no-untyped-call]
-    except Exception:  # not a run: MLflow's own checks decide
-        return None
-    return parts[1] if status != "RUNNING" else None
+    except Exception:
+        return f"write artefacts of run {parts[1]}, which the registry does not know"
+    return None if status == "RUNNING" else f"write artefacts of run {parts[1]}, which has ended"
 
 
 def _refuse(username: str, what: str) -> Any:
@@ -117,9 +130,9 @@ def refuse_what_zones_must_not_do() -> Any:
     if not zone_may_call(request.method, request.path):
         return _refuse(username, f"call {request.method} {request.path}")
     route = _api_route(request.path) or ""
-    ended = _ended_run_of_artifact_write(request.method, route)
-    if ended is not None:
-        return _refuse(username, f"write artefacts of run {ended}, which has ended")
+    refusal = artifact_write_refusal(request.method, route)
+    if refusal is not None:
+        return _refuse(username, refusal)
     if route in _DIGEST_ROUTES:
         body = request.get_json(silent=True) or {}
         if body.get("key") == MANIFEST_DIGEST_TAG:
@@ -159,9 +172,7 @@ def _guard_native_routes(served: Any) -> None:
         if not zone_may_call(request.method, path):
             what = f"call {request.method} {path}"
         else:
-            ended = await run_in_threadpool(_ended_run_of_artifact_write, request.method, route)
-            if ended is not None:
-                what = f"write artefacts of run {ended}, which has ended"
+            what = await run_in_threadpool(artifact_write_refusal, request.method, route)
         if what is None:
             return await call_next(request)
         body = {

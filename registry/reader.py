@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from contracts.registry_api import ALIAS_POLL_ROUTE
-from contracts.rollout import ROLLOUT_TAG, RolloutState
+from contracts.rollout import RolloutState, effective_rollout, parse_rollout
 from contracts.tags import (
     FORCED_TAG,
     GATE_FAILED_TAG,
@@ -74,17 +74,6 @@ class _PolledVersion:
     tags: dict[str, str]
 
 
-def parse_rollout(raw: object) -> RolloutState | None:
-    """The rollout tag's value; anything unreadable counts as no rollout (the champion keeps
-    all traffic, the safe side of every doubt)."""
-    if not isinstance(raw, str) or not raw:
-        return None
-    try:
-        return RolloutState.model_validate_json(raw)
-    except ValueError:
-        return None
-
-
 class RegistryReader:
     def __init__(self, client: Any | None = None, *, poll_route: bool = True) -> None:
         """``poll_route``: resolve aliases through the registry's cheap conditional route
@@ -111,7 +100,7 @@ class RegistryReader:
                 return polled
         resolved = self._resolved(name, self.client.get_model_version_by_alias(name, alias))
         model_tags = self.client.get_registered_model(name).tags or {}
-        return resolved.model_copy(update={"rollout": parse_rollout(model_tags.get(ROLLOUT_TAG))})
+        return resolved.model_copy(update={"rollout": effective_rollout(model_tags)})
 
     def _poll(self, name: str, alias: str) -> ResolvedVersion | None:
         """One conditional GET; ``None`` when the registry has no poll route (then never

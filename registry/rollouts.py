@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from contracts.rollout import (
+    ROLLOUT_END_PREFIX,
     ROLLOUT_EVENT_PREFIX,
     ROLLOUT_TAG,
     Decision,
@@ -19,10 +20,15 @@ from contracts.rollout import (
     RolloutPolicy,
     RolloutState,
     StepFigures,
+    effective_rollout,
 )
 from contracts.tags import CHAMPION, FORCED_TAG, GATE_FAILED_TAG, GATE_PASSED_TAG
-from registry.reader import parse_rollout
 from registry.writer import PromotionRefused, RegistryWriter
+
+
+class RolloutConflict(PromotionRefused):
+    """The rollout was moved or ended by someone else since it was read: nothing of this
+    writer's decision was applied over theirs."""
 
 
 class RolloutStore:
@@ -35,7 +41,7 @@ class RolloutStore:
 
     def current(self) -> RolloutState | None:
         tags = self.client.get_registered_model(self.model_name).tags or {}
-        return parse_rollout(tags.get(ROLLOUT_TAG))
+        return effective_rollout(tags)
 
     def events(self, rollout_id: str | None = None) -> list[RolloutEvent]:
         tags = self.client.get_registered_model(self.model_name).tags or {}
@@ -93,24 +99,90 @@ class RolloutStore:
         self.record(state, "start", reason or "rollout started")
         return state
 
-    def update(self, state: RolloutState, **changes: Any) -> RolloutState:
-        new = RolloutState.model_validate(
-            {**state.model_dump(), **changes, "updated_at": time.time()}
+    def _still(self, state: RolloutState) -> RolloutState:
+        """The rollout as the registry has it now, which must be ``state``'s revision and
+        still running; else ``RolloutConflict``."""
+        latest = self.current()
+        if latest is None or latest.id != state.id or not latest.active:
+            now = "gone" if latest is None or latest.id != state.id else latest.phase
+            raise RolloutConflict(f"rollout {state.id} was ended elsewhere ({now})")
+        if latest.revision != state.revision:
+            raise RolloutConflict(
+                f"rollout {state.id} was moved elsewhere (revision {latest.revision}, "
+                f"this writer read {state.revision})"
+            )
+        return latest
+
+    def _next(self, state: RolloutState, **changes: Any) -> RolloutState:
+        return RolloutState.model_validate(
+            {
+                **state.model_dump(),
+                **changes,
+                "updated_at": time.time(),
+                "revision": state.revision + 1,
+            }
         )
+
+    def update(self, state: RolloutState, **changes: Any) -> RolloutState:
+        """A step of a running rollout: refused when the rollout moved or ended since
+        ``state`` was read, and checked again after writing."""
+        self._still(state)
+        new = self._next(state, **changes)
+        self._write(new)
+        after = self.current()
+        if after is None or after.id != new.id or after.revision != new.revision:
+            raise RolloutConflict(
+                f"rollout {state.id} was moved or ended while this step was written"
+            )
+        return new
+
+    def _end(self, state: RolloutState, phase: str, weight: int, reason: str) -> RolloutState:
+        """The end record first (it wins over any later state write), then the state. The
+        first end recorded stays: ending an ended rollout returns that end (for ``abort``,
+        already done) and never replaces it."""
+        key = ROLLOUT_END_PREFIX + state.id
+        tags = self.client.get_registered_model(self.model_name).tags or {}
+        ended = effective_rollout({ROLLOUT_TAG: state.model_dump_json(), key: tags.get(key, "")})
+        if ended is not None and not ended.active:
+            return ended
+        new = self._next(state, phase=phase, weight=weight, reason=reason)
+        self.client.set_registered_model_tag(self.model_name, key, new.model_dump_json())
         self._write(new)
         return new
 
     def abort(self, state: RolloutState, reason: str) -> RolloutState:
-        """All traffic back on the champion: replicas drop the candidate on their next poll."""
-        return self.update(state, phase="aborted", weight=0, reason=reason)
+        """All traffic back on the champion: replicas drop the candidate on their next poll.
+        Final: no later write of the state can revive it (``effective_rollout``)."""
+        return self._end(state, "aborted", 0, reason)
+
+    def end_active(self, reason: str) -> RolloutState | None:
+        """End the running rollout, if any, before the operator moves the champion by hand
+        (`promote`, `rollback`): a controller's later `complete` can then no longer promote
+        over the operator's choice."""
+        latest = self.current()
+        if latest is None or not latest.active:
+            return None
+        ended = self.abort(latest, reason)
+        self.record(ended, "abort", reason)
+        return ended
 
     def complete(self, state: RolloutState, reason: str) -> RolloutState:
         """Promote the candidate (tags and history as any promotion), then close the rollout:
-        in that order, so no poll ever sees the rollout closed with the old champion."""
+        in that order, so no poll ever sees the rollout closed with the old champion. Refused
+        when the rollout was moved or ended since ``state`` was read (an operator's abort,
+        promote or rollback), checked right before the promotion."""
+        self._still(state)
         # A candidate rolled out on a forced approval is promoted on the same approval.
         forced = self.writer.tags(state.candidate).get(FORCED_TAG) == "true"
+        self._still(state)
         self.writer.promote(state.candidate, reason=f"rollout {state.id}: {reason}", force=forced)
-        return self.update(state, phase="completed", weight=100, reason=reason)
+        ended = self._end(state, "completed", 100, reason)
+        if ended.phase != "completed":  # ended by the operator in the moment of the promotion
+            raise RolloutConflict(
+                f"rollout {state.id} was {ended.phase} while v{state.candidate} was promoted: "
+                "check `bulkhead models` and run `bulkhead rollback` if that was not wanted"
+            )
+        return ended
 
     def record(
         self,

@@ -18,6 +18,7 @@ import os
 import random
 import time
 import weakref
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI
@@ -31,6 +32,7 @@ from serving.http.errors import PeerRefused
 from serving.http.family_api import FamilyDrop, build_family_api
 from serving.http.middleware import Guards
 from serving.lifecycle import next_poll_delay, short
+from serving.loads import Loads
 from serving.payload_log import PayloadLog
 from serving.request_ids import RequestIds
 
@@ -54,6 +56,8 @@ class FamilyModels:
         self.loads = 0  # cold loads so far: a request that saw it change waited for one
         # The members this replica holds (Serve's LRU owns them: gone when it evicts one).
         self.held: weakref.WeakValueDictionary[str, LoadedMember] = weakref.WeakValueDictionary()
+        # Cold loads and refreshes on threads of their own, not predict's (serving/loads.py).
+        self.loaders = Loads()
         self._poller: asyncio.Task[None] | None = None
 
     async def reconfigure(self, user_config: dict[str, Any]) -> None:
@@ -71,9 +75,10 @@ class FamilyModels:
             await asyncio.sleep(next_poll_delay(config.poll_interval_s, rng))
             for model, member in list(self.held.items()):
                 try:
-                    version = await asyncio.wait_for(
-                        asyncio.to_thread(self.members.follow, model, member, config),
-                        timeout=config.load_timeout_s,
+                    version = await self.loaders.run(
+                        model,
+                        config.load_timeout_s,
+                        partial(self.members.follow, model, member, config),
                     )
                 except Exception as err:  # the old version keeps serving; tried next poll
                     log.warning("family: %s not refreshed: %s", model, short(err))
@@ -87,9 +92,9 @@ class FamilyModels:
         assert self.config is not None
         self.loads += 1
         started = time.perf_counter()
-        loaded = await asyncio.wait_for(
-            asyncio.to_thread(self.members.load, model, self.config),
-            timeout=self.config.load_timeout_s,
+        config = self.config
+        loaded = await self.loaders.run(
+            model, config.load_timeout_s, lambda: self.members.load(model, config)
         )
         log.info("family: loaded %s in %.0f ms", model, (time.perf_counter() - started) * 1000)
         self.held[model] = loaded

@@ -51,8 +51,9 @@ def check_request(
 
 
 class FeedbackRate:
-    """A token bucket per client key (the platform key's requests share one): each key may
-    send ``per_s`` feedback records a second to this replica, in bursts of twice that."""
+    """A token bucket per client key: each may send ``per_s`` feedback records a second to
+    this replica, in bursts of twice that (at least one). The platform key (``None``: the
+    operator's own tools, e.g. the feedback loop sending a labelled batch) is not limited."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic, max_keys: int = 10_000):
         self._clock = clock
@@ -60,7 +61,9 @@ class FeedbackRate:
         self._buckets: dict[str | None, tuple[float, float]] = {}  # key -> (tokens, at)
 
     def take(self, key: str | None, per_s: float) -> None:
-        now, burst = self._clock(), 2 * per_s
+        if key is None:
+            return
+        now, burst = self._clock(), max(1.0, 2 * per_s)
         tokens, at = self._buckets.get(key, (burst, now))
         tokens = min(burst, tokens + (now - at) * per_s)
         if tokens < 1:

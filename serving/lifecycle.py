@@ -22,6 +22,7 @@ from typing import Protocol
 from contracts.rollout import RolloutState
 from registry.reader import BundleTooLarge, ResolvedVersion, registry_answered
 from serving.config import ServeAppConfig
+from serving.loads import Loads
 from serving.metrics import ReplicaMetrics
 from serving.predictor import ModelInfo, ModelLoadError, Predictor
 
@@ -126,6 +127,8 @@ class ModelLifecycle:
         self.candidate: Predictor | None = None
         self.rollout: RolloutState | None = None
         self.refused: dict[str, str] = {}
+        # Loads on threads of their own, one per version at a time (serving/loads.py).
+        self.loads = Loads()
         self.last_error: str | None = None
         # The last refresh failed without an answer from the registry (unreachable, timed out,
         # a download cut short): worth waiting for when a replica starts with no model.
@@ -247,9 +250,10 @@ class ModelLifecycle:
         if waiting is not None and self._clock() < waiting[1]:
             return None
         try:
-            return await asyncio.wait_for(
-                asyncio.to_thread(self._download_and_load, resolved, config),
-                timeout=config.load_timeout_s,
+            return await self.loads.run(
+                f"v{resolved.version}",
+                config.load_timeout_s,
+                lambda: self._download_and_load(resolved, config),
             )
         except (ModelLoadError, BundleTooLarge) as err:
             self.refused[resolved.version] = f"v{resolved.version}: {err}"
@@ -319,4 +323,5 @@ class ModelLifecycle:
                 shutil.rmtree(folder, ignore_errors=True)
 
     def close(self) -> None:
+        self.loads.close()
         shutil.rmtree(self.cache, ignore_errors=True)

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from bulkhead.delivery.figures import Totals, Window, scrape
 from bulkhead.delivery.policy import SERVED_P99_MIN_ANSWERS, decide, phase_length_s
 from contracts.rollout import RolloutEvent, RolloutState, StepFigures
-from registry.rollouts import RolloutStore
+from registry.rollouts import RolloutConflict, RolloutStore
 
 # The plot's figures come from a sliding window this long (the decisions use the whole phase).
 RECENT_S = 10.0
@@ -84,6 +84,18 @@ class RolloutController:
             f"rollout {state.id}: v{state.candidate} against champion v{state.champion}, "
             f"{state.phase} {state.weight}%"
         )
+        try:
+            report.state = self._drive(state, report, started, max_s)
+        except RolloutConflict as err:
+            # Another writer (the operator's abort, promote or rollback) moved or ended it:
+            # their decision stands, this controller writes nothing over it.
+            self.echo(f"rollout {state.id}: {err}; this controller stops")
+            report.state = self.store.current()
+        return report
+
+    def _drive(
+        self, state: RolloutState, report: RolloutReport, started: float, max_s: float | None
+    ) -> RolloutState | None:
         base = self._totals() or {}
         phase_key = (state.phase, state.step)
         phase_started = time.time()
@@ -95,9 +107,8 @@ class RolloutController:
             self.sleep(self.tick_s)
             current = self.store.current()
             if current is None or current.id != state.id or not current.active:
-                report.state = current
                 self.echo(f"rollout {state.id} ended outside this controller")
-                break
+                return current
             state = current
             if (state.phase, state.step) != phase_key:  # moved by another controller
                 phase_key, phase_started = (state.phase, state.step), time.time()
@@ -158,6 +169,8 @@ class RolloutController:
             if verdict.decision == "complete":
                 try:
                     completed = self.store.complete(state, verdict.reason)
+                except RolloutConflict:
+                    raise  # the operator ended it: nothing to abort over their decision
                 except Exception as err:  # a refused promotion must not leave 100% canary on
                     why = f"promotion failed: {type(err).__name__}: {str(err)[:200]}"
                     state = self.store.abort(state, why)
@@ -175,8 +188,7 @@ class RolloutController:
             )
             self.echo(f"rollout {state.id}: now {state.phase} {state.weight}%")
             phase_key, phase_started, base = (state.phase, state.step), time.time(), totals
-        report.state = state
-        return report
+        return state
 
     @staticmethod
     def _champion(window: Window, state: RolloutState) -> StepFigures:

@@ -1,8 +1,10 @@
 """Per-version figures from the serve zone's Prometheus endpoints.
 
 Replicas export cumulative counters and histograms (serving/metrics.py); the controller keeps
-the totals at the start of a phase and reads the difference since. Every replica's series
-is summed; a counter that went down (a replica restarted) counts from zero again.
+the totals at the start of a phase and reads the difference since. The difference is taken
+per replica (Serve labels every series with its replica) and then summed: a counter that went
+down (that replica restarted) counts from zero again, while the others keep their own
+differences (a sum taken first would hide one replica's restart behind the others' growth).
 """
 
 from __future__ import annotations
@@ -33,6 +35,20 @@ class VersionTotals:
     )
     shadow: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     dropped: float = 0.0
+    # The same sums per replica (its ``replica`` label), where the source has them.
+    replicas: dict[str, VersionTotals] = field(default_factory=dict)
+
+    def add(self, other: VersionTotals) -> None:
+        for call, count in other.calls.items():
+            self.calls[call] += count
+        for path, buckets in other.buckets.items():
+            for le, value in buckets.items():
+                self.buckets[path][le] += value
+        for key, value in other.shadow.items():
+            self.shadow[key] += value
+        self.dropped += other.dropped
+        for replica, series in other.replicas.items():
+            self.replicas.setdefault(replica, VersionTotals()).add(series)
 
 
 Totals = dict[str, VersionTotals]  # version -> totals
@@ -47,16 +63,19 @@ def parse(text: str, model: str) -> Totals:
             labels = sample.labels
             if labels.get("model") != model or "version" not in labels:
                 continue
-            version = totals[labels["version"]]
+            summed = totals[labels["version"]]
+            replica = summed.replicas.setdefault(labels.get("replica", ""), VersionTotals())
             name = sample.name
-            if name.startswith(CALLS) and not name.endswith("_created"):
-                version.calls[(labels.get("path", ""), labels.get("outcome", ""))] += sample.value
-            elif name == f"{LATENCY}_bucket":
-                version.buckets[labels.get("path", "")][float(labels["le"])] += sample.value
-            elif name.startswith(SHADOW) and not name.endswith("_created"):
-                version.shadow[labels.get("agree", "")] += sample.value
-            elif name.startswith(DROPPED) and not name.endswith("_created"):
-                version.dropped += sample.value
+            for version in (summed, replica):
+                if name.startswith(CALLS) and not name.endswith("_created"):
+                    call = (labels.get("path", ""), labels.get("outcome", ""))
+                    version.calls[call] += sample.value
+                elif name == f"{LATENCY}_bucket":
+                    version.buckets[labels.get("path", "")][float(labels["le"])] += sample.value
+                elif name.startswith(SHADOW) and not name.endswith("_created"):
+                    version.shadow[labels.get("agree", "")] += sample.value
+                elif name.startswith(DROPPED) and not name.endswith("_created"):
+                    version.dropped += sample.value
     return dict(totals)
 
 
@@ -68,15 +87,7 @@ def scrape(urls: list[str], model: str, timeout_s: float = 5.0) -> Totals:
         response = httpx.get(url, timeout=timeout_s)
         response.raise_for_status()
         for version, totals in parse(response.text, model).items():
-            into = merged.setdefault(version, VersionTotals())
-            for call, count in totals.calls.items():
-                into.calls[call] += count
-            for path, buckets in totals.buckets.items():
-                for le, value in buckets.items():
-                    into.buckets[path][le] += value
-            for key, value in totals.shadow.items():
-                into.shadow[key] += value
-            into.dropped += totals.dropped
+            merged.setdefault(version, VersionTotals()).add(totals)
     return merged
 
 
@@ -106,6 +117,20 @@ def quantile(buckets: dict[float, float], q: float) -> float | None:
     return lower
 
 
+def _series_delta(now: VersionTotals, then: VersionTotals) -> VersionTotals:
+    """One series' (or one sum's) difference, each counter reset-aware."""
+    out = VersionTotals()
+    for call, count in now.calls.items():
+        out.calls[call] = _since(count, then.calls.get(call, 0.0))
+    for path, buckets in now.buckets.items():
+        for le, value in buckets.items():
+            out.buckets[path][le] = _since(value, then.buckets.get(path, {}).get(le, 0.0))
+    for key, value in now.shadow.items():
+        out.shadow[key] = _since(value, then.shadow.get(key, 0.0))
+    out.dropped = _since(now.dropped, then.dropped)
+    return out
+
+
 @dataclass(frozen=True)
 class Window:
     """Figures of every version between two scrapes."""
@@ -116,15 +141,11 @@ class Window:
     def _delta(self, version: str) -> VersionTotals:
         now = self.after.get(version, VersionTotals())
         then = self.before.get(version, VersionTotals())
+        if not now.replicas:
+            return _series_delta(now, then)
         out = VersionTotals()
-        for call, count in now.calls.items():
-            out.calls[call] = _since(count, then.calls.get(call, 0.0))
-        for path, buckets in now.buckets.items():
-            for le, value in buckets.items():
-                out.buckets[path][le] = _since(value, then.buckets.get(path, {}).get(le, 0.0))
-        for key, value in now.shadow.items():
-            out.shadow[key] = _since(value, then.shadow.get(key, 0.0))
-        out.dropped = _since(now.dropped, then.dropped)
+        for replica, series in now.replicas.items():
+            out.add(_series_delta(series, then.replicas.get(replica, VersionTotals())))
         return out
 
     def figures(self, version: str, path: str) -> StepFigures:

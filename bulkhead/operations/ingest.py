@@ -122,5 +122,5 @@ def hand_to_ingest(platform: Platform, source: Path) -> Path:
     # The inbox is the ingest zone's: through descriptors, so a link it planted at a name it
     # can guess (an earlier hand-over's) redirects nothing (bulkhead/platform/zone_files.py).
     zone_files.make_dir(folder, 0o700, uid=uid, gid=gid)
-    zone_files.write_file(target, source.read_bytes(), 0o600, uid=uid, gid=gid)
+    zone_files.copy_file(source, target, 0o600, uid=uid, gid=gid)
     return target

@@ -38,14 +38,22 @@ def registry_refusals(action: str) -> Iterator[None]:
 
 
 def promote(platform: Platform, version: str, reason: str, force: bool) -> str | None:
-    """Point `champion` at ``version``; returns the previous champion."""
+    """Point `champion` at ``version``; returns the previous champion. A running rollout is
+    ended first: the operator's choice is never undone by the controller completing it."""
+    from bulkhead.operations.rollout import store
+
     with registry_refusals("promote"):
+        store(platform).end_active(f"ended by `promote {version}`: {reason}")
         return registry_writer(platform).promote(version, reason=reason, force=force)
 
 
 def rollback(platform: Platform, reason: str) -> tuple[str, str]:
-    """Move `champion` back to the previous champion; returns (was, now)."""
+    """Move `champion` back to the previous champion; returns (was, now). A running
+    rollout is ended first (its candidate gets no more traffic)."""
+    from bulkhead.operations.rollout import store
+
     with registry_refusals("rollback"):
+        store(platform).end_active(f"ended by `rollback`: {reason}")
         return registry_writer(platform).rollback(reason)
 
 

@@ -42,10 +42,12 @@ def store(platform: Platform) -> RolloutStore:
 
 
 def metrics_urls(platform: Platform) -> list[str]:
-    """The serve zone's Prometheus endpoint(s): the head node's metrics export port."""
+    """The serve zone's Prometheus endpoints: every node's metrics export port (each node
+    exports the replicas it runs; the head's alone would miss every replica on a worker)."""
     settings = platform.settings
-    port = settings.zone(Zone.SERVE).ports.metrics_export
-    return [f"http://{settings.zone_host(Zone.SERVE)}:{port}/metrics"]
+    host = settings.zone_host(Zone.SERVE)
+    ports = [settings.serve.node_ports(node).metrics_export for node in range(settings.serve.nodes)]
+    return [f"http://{host}:{port}/metrics" for port in ports]
 
 
 def start(platform: Platform, version: str, policy: RolloutPolicy, reason: str) -> RolloutState:

@@ -33,17 +33,22 @@ def write_secret(path: Path, content: str, uid: int = -1, gid: int = -1) -> None
 
 
 def read_secret(path: Path) -> str:
-    """Read a secret file, refusing one that others can read (it may have leaked)."""
+    """Read a secret file, refusing one that others can read (it may have leaked), and a link
+    (some secrets root reads lie in a zone's folder: a link there must not make root read,
+    and hand over, another of its files)."""
     try:
-        mode = path.stat().st_mode & 0o777
+        status, content = zone_files.read_file_stat(path)
     except FileNotFoundError as err:
         raise SecretFileError(f"secret file {path} is missing; run `bulkhead up`") from err
+    except zone_files.ZoneFileError as err:
+        raise SecretFileError(str(err)) from err
+    mode = status.st_mode & 0o777
     if mode & UNSAFE_SECRET_BITS:
         raise SecretFileError(
             f"secret file {path} has mode {oct(mode)}; it must be readable by its owner only "
             "(or its group, as Kubernetes mounts secrets)"
         )
-    return path.read_text().strip()
+    return content.decode().strip()
 
 
 def ensure_token(path: Path, nbytes: int = 32) -> str:

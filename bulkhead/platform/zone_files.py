@@ -24,6 +24,7 @@ Files a zone only reads are better kept out of zone-owned folders altogether
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import secrets
 import stat
@@ -31,13 +32,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+log = logging.getLogger("bulkhead.platform")
+
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+# Walking needs only the right to pass (x), not to list: O_PATH descriptors serve as the
+# folder of every *at() call.
+_WALK_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
 _ENTRY_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 class ZoneFileError(RuntimeError):
     """A path root was about to touch is a link, a hard link, or owned by someone it should
     not be: refused, with the path named."""
+
+
+class HardLinked(ZoneFileError):
+    """A file with a second name (it may be another user's file)."""
 
 
 def _trusted(uid: int) -> bool:
@@ -57,7 +67,7 @@ def _step(fd: int, name: str, path: Path) -> int:
     """Open ``name`` in the folder ``fd`` as a folder (closing ``fd``)."""
     try:
         try:
-            return os.open(name, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=fd)
+            return os.open(name, _WALK_FLAGS | os.O_NOFOLLOW, dir_fd=fd)
         except OSError as err:
             if err.errno not in (errno.ELOOP, errno.ENOTDIR):
                 raise
@@ -69,7 +79,7 @@ def _step(fd: int, name: str, path: Path) -> int:
                     f"{path}: {name!r} is a link in a folder another user can write; refused "
                     "(a zone may have planted it: remove it and run the command again)"
                 ) from err
-            return os.open(name, _DIR_FLAGS, dir_fd=fd)
+            return os.open(name, _WALK_FLAGS, dir_fd=fd)
     finally:
         os.close(fd)
 
@@ -77,7 +87,7 @@ def _step(fd: int, name: str, path: Path) -> int:
 def open_dir(path: Path) -> int:
     """A descriptor of the folder ``path``, reached without following an untrusted link."""
     absolute = Path(os.path.abspath(path))
-    fd = os.open("/", _DIR_FLAGS)
+    fd = os.open("/", _WALK_FLAGS)
     for name in absolute.parts[1:]:
         fd = _step(fd, name, absolute)
     return fd
@@ -165,10 +175,15 @@ def _own_entry(parent: int, name: str, path: Path, uid: int, gid: int, mode: int
         # Sockets and pipes cannot be opened safely: their owner is set without following.
         os.chown(name, uid, gid, dir_fd=parent, follow_symlinks=False)
         return
-    if stat.S_ISREG(entry.st_mode) and entry.st_nlink > 1:
-        raise ZoneFileError(f"{path} has {entry.st_nlink} hard links; refused")
     fd = os.open(name, _ENTRY_FLAGS, dir_fd=parent)
     try:
+        # Checked on what was opened, not on what the name showed a moment before: the entry
+        # may have been swapped in between (for a hard link to another user's file).
+        opened = os.fstat(fd)
+        if (opened.st_dev, opened.st_ino) != (entry.st_dev, entry.st_ino):
+            raise ZoneFileError(f"{path} changed while it was being opened; refused")
+        if stat.S_ISREG(opened.st_mode) and opened.st_nlink > 1:
+            raise HardLinked(f"{path} has {opened.st_nlink} hard links; refused")
         _set(fd, uid, gid, mode)
     finally:
         os.close(fd)
@@ -187,8 +202,12 @@ def own_tree(path: Path, uid: int, gid: int, dir_mode: int | None, file_mode: in
     """Owner and modes of a whole tree, walked through descriptors: links are skipped, never
     followed, and no folder of the tree can be swapped for a link while it is walked."""
     own(path, dir_mode, uid, gid)
-    with folder(path) as top:
+    with folder(path.parent) as parent:
+        top = os.open(path.name, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=parent)
+    try:
         _own_below(top, path, uid, gid, dir_mode, file_mode)
+    finally:
+        os.close(top)
 
 
 def _own_below(
@@ -204,7 +223,11 @@ def _own_below(
             finally:
                 os.close(child)
         else:
-            _own_entry(fd, entry.name, below, uid, gid, file_mode)
+            try:
+                _own_entry(fd, entry.name, below, uid, gid, file_mode)
+            except HardLinked as err:
+                # Left as it is: a zone cannot stop `up` by linking one of its own files.
+                log.warning("%s", err)
 
 
 def root_folder(path: Path, mode: int) -> None:
@@ -266,3 +289,53 @@ def remove_root_folder(path: Path) -> bool:
         return False
     shutil.rmtree(path, ignore_errors=True)
     return not os.path.lexists(path)
+
+
+def read_file(path: Path) -> bytes:
+    return read_file_stat(path)[1]
+
+
+def read_file_stat(path: Path) -> tuple[os.stat_result, bytes]:
+    """A regular file's status and bytes, reached without following a link a zone could
+    have planted (a secret root reads from a zone's folder must not become another file of
+    root's); the status is the opened file's own."""
+    with folder(path.parent) as parent:
+        try:
+            fd = os.open(path.name, _ENTRY_FLAGS, dir_fd=parent)
+        except OSError as err:
+            if err.errno == errno.ELOOP:
+                raise ZoneFileError(f"{path} is a link; refused") from err
+            raise
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise ZoneFileError(f"{path} is not a regular file; refused")
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return status, b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def copy_file(
+    source: Path, path: Path, mode: int, uid: int | None = None, gid: int | None = None
+) -> None:
+    """``write_file`` for a file of any size: copied in chunks, never whole in memory."""
+    with folder(path.parent) as parent, source.open("rb") as reading:
+        temp = f".{path.name}.{secrets.token_hex(6)}.tmp"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(temp, flags, 0o600, dir_fd=parent)
+        try:
+            _set(fd, uid, gid, mode)
+            while chunk := reading.read(1 << 20):
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            os.unlink(temp, dir_fd=parent)
+            raise
+        os.close(fd)
+        os.replace(temp, path.name, src_dir_fd=parent, dst_dir_fd=parent)

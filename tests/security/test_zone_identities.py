@@ -113,10 +113,22 @@ def _spec(
     }
     signal: dict[str, int] = {}
     connect: dict[str, tuple[str, int]] = {}
+    delete: dict[str, str] = {"delete a drop record": str(drop_record)}
     for other in Zone:
+        # Found by review: every zone's Ray temp, session, log and socket folders were 0777
+        # (Ray sets them so on every start): another zone could plant, rename or delete
+        # files there, the raylet's and plasma store's sockets included.
+        ray_temp = paths.ray_temp_dir(other)
+        session = ray_temp / "session_latest"
         if other is zone:
             signal["own ray head"] = state.zones[other].process.pid
+            write["own ray logs"] = str(session / "logs")  # the control: Ray works inside
             continue
+        write[f"write {other.value} ray temp folder"] = str(ray_temp)
+        write[f"write {other.value} ray session logs"] = str(session / "logs")
+        write[f"write {other.value} ray sockets"] = str(session / "sockets")
+        delete[f"delete {other.value} ray_current_cluster"] = str(ray_temp / "ray_current_cluster")
+        delete[f"delete {other.value} raylet socket"] = str(session / "sockets" / "raylet")
         read[f"{other.value}: handed ray token"] = str(paths.handed_ray_token(other))
         read[f"{other.value}: handed registry credentials"] = str(
             paths.handed_registry_credentials(other)
@@ -135,7 +147,7 @@ def _spec(
         "write": write,
         # Only the serve zone may hand records to the drop keeper; nobody may delete one.
         "send": {"send to the drop": str(paths.drop_socket)},
-        "delete": {"delete a drop record": str(drop_record)},
+        "delete": delete,
         "signal": signal,
         "connect": connect,
         "registry_put": [f"http://127.0.0.1:{platform.registry_port}", _champion_path(platform)],

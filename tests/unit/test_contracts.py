@@ -129,13 +129,14 @@ _A = serve_api.Access
         ("/v2/models/x/versions/01/infer", "", None),
         ("/v2/models/x/versions/\u00b2/infer", "", None),
         ("/v2/models/x/infer/more", "", None),
+        ("/v2/models/x/versions/\u0661/infer", "", None),  # an Arabic-Indic digit
+        ("/v2/models/sentim\u0435nt/infer", "", None),  # a Cyrillic e
         ("/v1/models/a/b/predict", "", None),
     ],
 )
 def test_every_request_resolves_once_to_the_model_that_answers_it(
     path: str, root_path: str, expected: tuple[serve_api.Access, str | None] | None
 ) -> None:
-    path = path.encode().decode("unicode_escape")
     resolved = serve_api.resolve(path, root_path, OWN)
     assert (None if resolved is None else (resolved.access, resolved.model)) == expected
 

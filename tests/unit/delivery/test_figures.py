@@ -69,3 +69,35 @@ def test_window_figures_are_differences_and_survive_a_counter_reset() -> None:
 def test_quantile_interpolates_within_a_bucket() -> None:
     assert quantile({1.0: 0, 2.0: 100, float("inf"): 100}, 0.5) == pytest.approx(1.5)
     assert quantile({1.0: 0, float("inf"): 0}, 0.99) is None
+
+
+def test_one_replicas_restart_is_not_hidden_by_the_others_growth() -> None:
+    """Found by review: the sum was taken before the difference, so one replica restarting
+    while another kept counting gave a sum that went down (read as a reset of everything) or
+    a difference that was too small."""
+    before = parse(
+        exposition(replica_samples("a", 100, 0, 8, 10) + replica_samples("b", 100, 0, 8, 10)),
+        "m",
+    )
+    after = parse(
+        exposition(replica_samples("a", 130, 0, 8, 10) + replica_samples("b", 7, 0, 1, 1)), "m"
+    )
+    assert Window(before, after).figures("1", "served").requests == 30 + 7
+    grown = parse(
+        exposition(replica_samples("a", 300, 0, 8, 10) + replica_samples("b", 7, 0, 1, 1)), "m"
+    )
+    assert Window(before, grown).figures("1", "served").requests == 200 + 7
+
+
+def test_the_controller_reads_every_serve_nodes_metrics() -> None:
+    """Found by review: only the head's endpoint was read, so a replica on a worker node
+    was invisible to the rollout's decisions."""
+    from types import SimpleNamespace
+
+    from bulkhead.operations.rollout import metrics_urls
+    from bulkhead.platform.settings import PlatformSettings
+
+    settings = PlatformSettings().with_serve_nodes(3)
+    urls = metrics_urls(SimpleNamespace(settings=settings))  # type: ignore[arg-type]
+    ports = {settings.serve.node_ports(n).metrics_export for n in range(3)}
+    assert len(urls) == 3 and {int(u.rsplit(":", 1)[1].split("/")[0]) for u in urls} == ports

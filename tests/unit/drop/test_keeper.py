@@ -243,3 +243,24 @@ def test_the_socket_carries_the_senders_uid_from_the_kernel(keeper: Keeper) -> N
     assert keeper.counts.records == 1 and keeper.counts.truncated == 1
     keeper.write_stats()
     assert json.loads(keeper.settings.stats_file.read_text())["records"] == 1
+
+
+def test_a_short_write_is_finished_or_cut_back_never_acknowledged_half(
+    keeper: Keeper, monkeypatch
+) -> None:
+    real_write = os.write
+    calls = {"n": 0}
+
+    def short_then_full(fd: int, data) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            return real_write(fd, bytes(data[:10]))  # part of it, no error
+        raise OSError(28, "No space left on device")
+
+    assert keeper.keep_feedback(line(_feedback()), os.getuid()) == ACK_KEPT  # whole
+    monkeypatch.setattr(os, "write", short_then_full)
+    assert keeper.keep_feedback(line(_feedback(n=1)), os.getuid()) == ACK_FAILED
+    monkeypatch.setattr(os, "write", real_write)
+    assert keeper.keep_feedback(line(_feedback(n=2)), os.getuid()) == ACK_KEPT
+    rows = written(keeper)  # every line whole: the cut-off part was taken back
+    assert [r["request_id"][:11] for r in rows] == ["18c00000000", "18c00000002"]

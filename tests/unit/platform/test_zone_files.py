@@ -99,11 +99,25 @@ def test_a_hard_link_and_links_inside_a_tree_are_never_owned(
     zone_files.own_tree(tree, ZONE, ZONE, 0o700, 0o600)
     assert canaries.unchanged()
     assert os.stat(tree / "deep").st_uid == ZONE
+    # A second name of another file: skipped in a tree (a zone cannot stop `up` by linking
+    # one of its own files), refused when named.
     os.link(canaries.file, tree / "hard")
+    zone_files.own_tree(tree, ZONE, ZONE, 0o700, 0o600)
     with pytest.raises(zone_files.ZoneFileError, match="hard links"):
-        zone_files.own_tree(tree, ZONE, ZONE, 0o700, 0o600)
+        zone_files.own(tree / "hard", 0o600, ZONE, ZONE)
     os.unlink(tree / "hard")
     assert canaries.unchanged()
+
+
+def test_a_secret_root_reads_from_a_zones_folder_is_never_a_link(
+    tmp_path: Path, canaries: Canaries
+) -> None:
+    from bulkhead.platform.secrets import SecretFileError, read_secret
+
+    zone = _zone_folder(tmp_path / "registry-secrets")
+    os.symlink(canaries.file, zone / "flask-secret")  # would hand root's file to the zone
+    with pytest.raises(SecretFileError, match="link"):
+        read_secret(zone / "flask-secret")
 
 
 def test_a_platform_tmp_folder_another_user_made_first_is_refused(tmp_path: Path) -> None:
