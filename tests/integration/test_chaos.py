@@ -113,6 +113,10 @@ def test_killed_ingress_is_restarted_by_serve_and_the_champion_is_served_again(
     result = _run(platform, "ingress-crash")
     assert result["recovery_s"] is not None and result["recovery_s"] < 90
     assert result["counts"]["ok"] > 100
+    # Bounded: the one-node figure is 58 % failed while HAProxy and the routes come back
+    # (docs/reliability.md); an ingress that stayed down or kept failing after it came
+    # back would fail far more of the scenario's requests.
+    assert result["failed_pct"] <= 80, result
     status = platform.cli_json("status")
     assert status["champion_version"] == before
     assert status["serving"]["version"] == before

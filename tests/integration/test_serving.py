@@ -105,6 +105,17 @@ def test_open_inference_protocol_v2(served: Served) -> None:
     assert "/v1/predict" in docs["paths"] and "/v2/models/{name}/infer" in docs["paths"]
 
 
+def _wait_until_refused(served: Served, version: str, limit_s: float = 20.0) -> None:
+    """Until a replica's /v1/status says it refused ``version`` (its last error names it)."""
+    started = time.monotonic()
+    while True:
+        status = httpx.get(f"{served.url}/v1/status", headers=served.headers()).json()
+        if version in status.get("refused", {}) or f"v{version} " in (status["last_error"] or ""):
+            return
+        assert time.monotonic() - started < limit_s, f"no replica refused v{version}: {status}"
+        time.sleep(0.2)
+
+
 def _served_version(served: Served) -> str:
     response = httpx.post(
         f"{served.url}/v1/predict", json={"texts": ["x"]}, headers=served.headers()
@@ -151,8 +162,10 @@ def test_promotion_is_served_within_seconds_and_unapproved_versions_are_refused(
         auth=admin,
     )
     assert aliased.status_code == 200
-    time.sleep(5)  # two poll intervals
-    assert _served_version(served) == new
+    # Not a fixed sleep (which also passed when no replica had polled yet): a replica has
+    # seen the unapproved champion and said why it refused it, and every answer is still new.
+    _wait_until_refused(served, bad)
+    assert {_served_version(served) for _ in range(5)} == {new}
     # The champion this test found, back (the candidate stays approved for the next test).
     restored = platform.cli("promote", before, "--reason", "restore")
     assert restored.returncode == 0, restored.stderr[-2000:]
@@ -256,8 +269,8 @@ def test_tampered_bundle_is_refused_and_the_old_model_keeps_serving(
     labels.write_text('["rotten", "fresh"]')  # swaps the meaning of every prediction
     assert platform.cli("promote", version, "--reason", "tamper test").returncode == 0
     try:
-        time.sleep(6)  # three poll intervals
-        assert _served_version(served) == before
+        _wait_until_refused(served, version)
+        assert {_served_version(served) for _ in range(5)} == {before}
         ready = httpx.get(f"{served.url}/v2/health/ready").json()
         assert ready == {"ready": True, "model_version": before}
     finally:  # a tampered champion left behind would fail every later test's new replica

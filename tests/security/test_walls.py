@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -32,6 +33,9 @@ def _registry(platform: TestPlatform, user: str) -> httpx.Client:
 def _record(attacker: str, attempt: str, status: int) -> int:
     OUTCOMES.append((attacker, attempt, str(status)))
     print(f"{attacker:>10} | {attempt:<70} | {status}")
+    # 401: no or wrong credentials; 403: known but not allowed; 200: the allowed controls.
+    # Anything else (a 500, a 404 from a route that moved) fails the attempt that saw it.
+    assert status in (401, 403, 200), f"{attacker}: {attempt} answered {status}"
     return status
 
 
@@ -294,10 +298,12 @@ def test_every_listening_socket_and_secret_is_accounted_for(
     assert all(f["ok"] for f in report["secrets"])
 
 
-def test_zz_print_the_attack_matrix() -> None:
-    """The table of every attempt in this module and what the platform answered."""
+@pytest.fixture(scope="module", autouse=True)
+def _print_the_attack_matrix() -> Iterator[None]:
+    """The table of every attempt in this module and what the platform answered, printed
+    when the module's tests are done (whichever of them ran, in whatever order: a test
+    named to sort last once carried this, and passed only because it did)."""
+    yield
     print("\nattacker   | attempt | answer")
     for attacker, attempt, answer in OUTCOMES:
         print(f"{attacker:>10} | {attempt:<70} | {answer}")
-    # 401: no or wrong credentials; 403: known but not allowed; 200: the allowed controls.
-    assert OUTCOMES and all(a in {"401", "403", "200"} for _, _, a in OUTCOMES)
