@@ -119,15 +119,30 @@ def write_file(
     """Replace ``path`` with ``data`` in one rename: owner and mode are set on the new file
     before it has its name, so it is never, even briefly, readable by anyone else."""
     content = data.encode() if isinstance(data, str) else data
+    _replace(path, mode, uid, gid, iter((content,)))
+
+
+def copy_file(
+    source: Path, path: Path, mode: int, uid: int | None = None, gid: int | None = None
+) -> None:
+    """``write_file`` for a file of any size: copied in chunks, never whole in memory."""
+    with source.open("rb") as reading:
+        _replace(path, mode, uid, gid, iter(lambda: reading.read(1 << 20), b""))
+
+
+def _replace(
+    path: Path, mode: int, uid: int | None, gid: int | None, chunks: Iterator[bytes]
+) -> None:
     with folder(path.parent) as parent:
         temp = f".{path.name}.{secrets.token_hex(6)}.tmp"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(temp, flags, 0o600, dir_fd=parent)
         try:
             _set(fd, uid, gid, mode)
-            view = memoryview(content)
-            while view:
-                view = view[os.write(fd, view) :]
+            for chunk in chunks:
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view) :]
             os.fsync(fd)
         except BaseException:
             os.close(fd)
@@ -316,26 +331,3 @@ def read_file_stat(path: Path) -> tuple[os.stat_result, bytes]:
         return status, b"".join(chunks)
     finally:
         os.close(fd)
-
-
-def copy_file(
-    source: Path, path: Path, mode: int, uid: int | None = None, gid: int | None = None
-) -> None:
-    """``write_file`` for a file of any size: copied in chunks, never whole in memory."""
-    with folder(path.parent) as parent, source.open("rb") as reading:
-        temp = f".{path.name}.{secrets.token_hex(6)}.tmp"
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        fd = os.open(temp, flags, 0o600, dir_fd=parent)
-        try:
-            _set(fd, uid, gid, mode)
-            while chunk := reading.read(1 << 20):
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        except BaseException:
-            os.close(fd)
-            os.unlink(temp, dir_fd=parent)
-            raise
-        os.close(fd)
-        os.replace(temp, path.name, src_dir_fd=parent, dst_dir_fd=parent)
