@@ -14,7 +14,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from contracts.drop import DROP_RECORD, DropFile, FeedbackRecord, PredictionRecord
+from contracts.drop import (
+    DROP_RECORD,
+    FEEDBACK_FILE_PREFIX,
+    DropFile,
+    FeedbackRecord,
+    PredictionRecord,
+)
 
 
 @dataclass
@@ -30,44 +36,83 @@ def model_files(root: Path, model: str) -> list[Path]:
     return sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
 
 
-def _complete_lines(path: Path) -> tuple[bytes, list[bytes]]:
-    data = path.read_bytes()
-    end = data.rfind(b"\n") + 1
-    used = data[:end]
-    return used, [line for line in used.split(b"\n") if line.strip()]
+CHUNK_BYTES = 1 << 20
+
+
+def _lines(path: Path, files: list[DropFile], limit: int | None = None) -> Iterator[bytes]:
+    """The file's complete lines, read a chunk at a time (a drop of a GiB is never in memory
+    whole), up to ``limit`` bytes when given; once exhausted, the file is described in
+    ``files`` (exactly the bytes used)."""
+    digest, used, count, rest = hashlib.sha256(), 0, 0, b""
+    with path.open("rb") as handle:
+        while chunk := handle.read(
+            CHUNK_BYTES if limit is None else min(CHUNK_BYTES, limit - used - len(rest))
+        ):
+            chunk = rest + chunk
+            end = chunk.rfind(b"\n") + 1
+            complete, rest = chunk[:end], chunk[end:]
+            digest.update(complete)
+            used += len(complete)
+            for line in complete.split(b"\n"):
+                if line.strip():
+                    count += 1
+                    yield line
+            if limit is not None and used + len(rest) >= limit:
+                break
+    files.append(DropFile(path=str(path), lines=count, bytes=used, sha256=digest.hexdigest()))
+
+
+def iter_drop(
+    root: Path, model: str, contents: DropContents, since: float | None = None
+) -> Iterator[PredictionRecord | FeedbackRecord]:
+    """Every record of ``model`` (made at or after ``since``), one at a time; the files read
+    and the unreadable lines are noted in ``contents``."""
+    for path in model_files(root, model):
+        for line in _lines(path, contents.files):
+            try:
+                record = DROP_RECORD.validate_json(line)
+            except ValidationError:
+                contents.unreadable += 1  # the keeper writes only valid records; count
+                continue
+            if since is None or record.time >= since:
+                yield record
 
 
 def read_drop(root: Path, model: str, since: float | None = None) -> DropContents:
-    """Every record of ``model`` (made at or after ``since``, Unix time, when given)."""
+    """Every record of ``model`` (made at or after ``since``, Unix time, when given), in
+    memory: for the monitor's windows. Joining labels streams instead (``labelled``)."""
     contents = DropContents()
-    for path in model_files(root, model):
-        used, lines = _complete_lines(path)
-        contents.files.append(
-            DropFile(
-                path=str(path),
-                lines=len(lines),
-                bytes=len(used),
-                sha256=hashlib.sha256(used).hexdigest(),
-            )
-        )
-        for record in _parse(lines, contents):
-            if since is not None and record.time < since:
-                continue
-            if isinstance(record, PredictionRecord):
-                contents.predictions.append(record)
-            else:
-                contents.feedback.append(record)
+    for record in iter_drop(root, model, contents, since):
+        if isinstance(record, PredictionRecord):
+            contents.predictions.append(record)
+        else:
+            contents.feedback.append(record)
     return contents
 
 
-def _parse(
-    lines: list[bytes], contents: DropContents
-) -> Iterator[PredictionRecord | FeedbackRecord]:
-    for line in lines:
-        try:
-            yield DROP_RECORD.validate_json(line)
-        except ValidationError:
-            contents.unreadable += 1  # the keeper writes only valid records; count, never fail
+def labelled(root: Path, model: str) -> tuple[Joined, DropContents]:
+    """``join_feedback`` over the whole drop without holding it: a first pass keeps only the
+    feedback (small), a second only the logged predictions it names, each file read up to
+    where the first pass read it (the keeper may be appending). The contents returned hold
+    those records and describe every file used."""
+    first = DropContents()
+    for record in iter_drop(root, model, first):
+        if isinstance(record, FeedbackRecord):
+            first.feedback.append(record)
+    wanted = {(f.request_id, f.index) for f in first.feedback}
+    second: list[DropFile] = []
+    for described in first.files:
+        path = Path(described.path)
+        if path.name.startswith(FEEDBACK_FILE_PREFIX) or described.bytes == 0:
+            continue
+        for line in _lines(path, second, limit=described.bytes):
+            try:
+                record = DROP_RECORD.validate_json(line)
+            except ValidationError:
+                continue
+            if isinstance(record, PredictionRecord) and (record.request_id, record.index) in wanted:
+                first.predictions.append(record)
+    return join_feedback(first), first
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from contracts.snapshot import FeedbackLineage, SnapshotError, verify
-from drop.reader import join_feedback, read_drop
+from drop.reader import labelled
 from ingestion.schema import FeedbackInput, IngestConfig, IngestError
 
 FEEDBACK_SUFFIX = "-feedback"
@@ -45,11 +45,11 @@ def merge_feedback(
         base = verify(spec.base_snapshot)
     except (OSError, ValueError, SnapshotError) as err:
         raise IngestError(f"base snapshot {spec.base_snapshot}: {err}") from err
-    contents = read_drop(spec.drop_dir, spec.model)
-    joined = join_feedback(contents)
+    # Streamed: the drop may hold a GiB of samples; only the labelled ones are kept.
+    joined, contents = labelled(spec.drop_dir, spec.model)
     step(
-        f"drop: {len(contents.files)} files, {len(contents.predictions)} logged texts, "
-        f"{len(contents.feedback)} feedback; {len(joined.rows)} usable labelled texts "
+        f"drop: {len(contents.files)} files, {len(contents.feedback)} feedback naming "
+        f"{len(contents.predictions)} logged texts; {len(joined.rows)} usable labelled texts "
         f"(unmatched {joined.unmatched}, conflicting {joined.conflicting}, "
         f"hash only {joined.without_text})"
     )
