@@ -58,12 +58,6 @@ class Guards:
 _RESOLVED = "bulkhead_resolved"
 
 
-def resolved_model(scope: Scope, default: str) -> str:
-    """The model the gate resolved this request to (``default`` where none was)."""
-    resolved = scope.get("state", {}).get(_RESOLVED)
-    return resolved.model if isinstance(resolved, Resolved) and resolved.model else default
-
-
 async def _no_receive() -> Message:
     return {"type": "http.disconnect"}
 
