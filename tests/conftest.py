@@ -7,6 +7,7 @@ process behind.
 
 from __future__ import annotations
 
+import glob
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,18 @@ def _cmdline(proc: psutil.Process) -> list[str]:
         return proc.cmdline()
     except psutil.Error:
         return []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _leave_no_platform_tmp_folder() -> Iterator[None]:
+    """Every platform a test lays out (a unit test's temporary home, or a whole platform)
+    has a /tmp/bulkhead-<key> folder of its own (sockets, HAProxy's state, the serve zone's
+    read-only files): those the session made are removed when it ends (after every
+    platform is down), so the suite leaves nothing in /tmp."""
+    before = set(glob.glob("/tmp/bulkhead-*"))
+    yield
+    for folder in set(glob.glob("/tmp/bulkhead-*")) - before:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
