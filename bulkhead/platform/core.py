@@ -207,6 +207,9 @@ class Platform:
                 handover.hand_over_secrets(self.settings, self.paths, state.identities)
             except (identity.IdentityError, handover.HandoverError) as err:
                 raise PlatformError(f"identities: {err}") from err
+            except zone_files.ZoneFileError as err:
+                # A link or a foreign owner where root was about to write: refused, named.
+                raise PlatformError(f"folders: {err}") from err
         self.save_state(state)
 
     def _identity(self, state: PlatformState, role: identity.Role) -> identity.Identity | None:

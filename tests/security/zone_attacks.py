@@ -103,23 +103,41 @@ def _registry_put(url: str, path: str) -> str:
     return str(response.status_code)
 
 
+def _plant(link: str, target: str) -> str:
+    """A link at a path root writes later (the inside-out attack): planted, or why not. An
+    existing folder at the path is moved aside first (``<path>.aside``), as an attacker who
+    owns the folder above it may."""
+    try:
+        if os.path.isdir(link) and not os.path.islink(link):
+            os.rename(link, link + ".aside")
+        os.symlink(target, link)
+        return "planted"
+    except PermissionError:
+        return "refused"
+    except FileExistsError:
+        return "exists"
+
+
 def main(spec: dict[str, object]) -> dict[str, object]:
     results: list[dict[str, str]] = []
 
     def record(kind: str, target: str, outcome: str) -> None:
         results.append({"kind": kind, "target": target, "outcome": outcome})
 
-    for label, path in dict(spec["read"]).items():  # type: ignore[call-overload]
+    for link, target in dict(spec.get("plant", {})).items():  # type: ignore[call-overload]
+        record("plant", link, _plant(link, target))
+
+    for label, path in dict(spec.get("read", {})).items():  # type: ignore[call-overload]
         record("read", label, _read(path))
-    for label, path in dict(spec["write"]).items():  # type: ignore[call-overload]
+    for label, path in dict(spec.get("write", {})).items():  # type: ignore[call-overload]
         record("write", label, _write(path))
     for label, path in dict(spec.get("send", {})).items():  # type: ignore[call-overload]
         record("send", label, _send(path))
     for label, path in dict(spec.get("delete", {})).items():  # type: ignore[call-overload]
         record("delete", label, _delete(path))
-    for label, pid in dict(spec["signal"]).items():  # type: ignore[call-overload]
+    for label, pid in dict(spec.get("signal", {})).items():  # type: ignore[call-overload]
         record("signal", label, _signal(int(pid)))
-    for label, (host, port) in dict(spec["connect"]).items():  # type: ignore[call-overload]
+    for label, (host, port) in dict(spec.get("connect", {})).items():  # type: ignore[call-overload]
         record("connect", label, _connect(host, int(port)))
     put = spec.get("registry_put")
     if put:
