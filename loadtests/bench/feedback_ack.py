@@ -73,11 +73,9 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(dir=Path.cwd()) as folder:
         root = Path(folder)
         drop_socket = root / "drop.sock"
-        keeper = subprocess.Popen(
-            [sys.executable, "-m", "drop.keeper", "--socket", str(drop_socket), "--root"]
-            + [str(root / "records"), "--stats", str(root / "stats.json")],
-            stderr=subprocess.DEVNULL,
-        )
+        command = [sys.executable, "-m", "drop.keeper", "--socket", str(drop_socket)]
+        command += ["--root", str(root / "records"), "--stats", str(root / "stats.json")]
+        keeper = subprocess.Popen(command, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 20
             while not Path(feedback_socket_of(str(drop_socket))).exists():
