@@ -98,7 +98,7 @@ def artifact_write_refusal(method: str, route: str) -> str | None:
         or parts[2] != "artifacts"
         or any(part in ("", ".", "..") for part in parts)
     ):
-        return f"write artefacts at {route[len(_ARTIFACT_UPLOAD):]!r} (not a run's own files)"
+        return f"write artefacts at {route[len(_ARTIFACT_UPLOAD) :]!r} (not a run's own files)"
     from mlflow.server.handlers import _get_tracking_store
 
     try:
