@@ -370,6 +370,8 @@ class Keeper:
         path.unlink(missing_ok=True)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         sock.bind(str(path))
+        # The keeper's own socket in its own inbox (the serve group may pass, never write
+        # there), chmodded by the keeper's identity, not root: no link to plant.
         os.chmod(path, 0o622)
         sock.listen(64)
         return sock

@@ -187,7 +187,8 @@ def _own_entry(parent: int, name: str, path: Path, uid: int, gid: int, mode: int
     if stat.S_ISLNK(entry.st_mode):
         return  # a link is the zone's own business; never followed
     if not (stat.S_ISREG(entry.st_mode) or stat.S_ISDIR(entry.st_mode)):
-        # Sockets and pipes cannot be opened safely: their owner is set without following.
+        # Sockets and pipes cannot be opened safely: their owner is set relative to the held
+        # folder's descriptor, never following the name (no path root walks, no link).
         os.chown(name, uid, gid, dir_fd=parent, follow_symlinks=False)
         return
     fd = os.open(name, _ENTRY_FLAGS, dir_fd=parent)
