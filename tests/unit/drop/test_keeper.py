@@ -40,17 +40,21 @@ def line(body: dict) -> bytes:
     return json.dumps(body).encode() + b"\n"
 
 
-@pytest.fixture
-def keeper(tmp_path: Path) -> Keeper:
+def _keeper(folder: Path, **limits: float) -> Keeper:
     return Keeper(
         KeeperSettings(
-            socket=tmp_path / "drop.sock",
-            root=tmp_path / "records",
-            stats_file=tmp_path / "stats.json",
+            socket=folder / "drop.sock",
+            root=folder / "records",
+            stats_file=folder / "stats.json",
             allowed_uids=(os.getuid(),),
-            max_bytes=4096,
+            **limits,
         )
     )
+
+
+@pytest.fixture
+def keeper(tmp_path: Path) -> Keeper:
+    return _keeper(tmp_path, max_bytes=4096)
 
 
 def test_valid_records_land_in_the_models_folder_as_validated(keeper: Keeper) -> None:
@@ -112,16 +116,7 @@ def test_only_the_allowed_sender_uid_is_heard(keeper: Keeper) -> None:
 def test_a_full_drop_evicts_the_oldest_samples_and_never_fills_the_disk(
     tmp_path: Path,
 ) -> None:
-    keeper = Keeper(
-        KeeperSettings(
-            socket=tmp_path / "drop.sock",
-            root=tmp_path / "records",
-            stats_file=tmp_path / "stats.json",
-            allowed_uids=(os.getuid(),),
-            max_bytes=4096,
-            rotate_bytes=1024,
-        )
-    )
+    keeper = _keeper(tmp_path, max_bytes=4096, rotate_bytes=1024)
     ids = [f"18c{n:08x}.aaaaaaaaaaaa.deadbeef" for n in range(40)]
     landed = sum(keeper.accept(line(record(request_id=i)), os.getuid()) for i in ids)
     assert landed == 40 and keeper.counts.dropped_full == 0
@@ -145,17 +140,12 @@ def _feedback(model: str = "sentiment", n: int = 0) -> dict:
 def test_labels_are_never_evicted_for_samples_and_each_model_has_its_own_share(
     tmp_path: Path,
 ) -> None:
-    keeper = Keeper(
-        KeeperSettings(
-            socket=tmp_path / "drop.sock",
-            root=tmp_path / "records",
-            stats_file=tmp_path / "stats.json",
-            allowed_uids=(os.getuid(),),
-            max_bytes=64 * 1024,
-            model_max_bytes=4096,
-            feedback_max_bytes=2048,
-            rotate_bytes=1024,
-        )
+    keeper = _keeper(
+        tmp_path,
+        max_bytes=64 * 1024,
+        model_max_bytes=4096,
+        feedback_max_bytes=2048,
+        rotate_bytes=1024,
     )
     me = os.getuid()
     assert keeper.keep_feedback(line(_feedback()), me) == ACK_KEPT
