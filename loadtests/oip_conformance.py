@@ -10,6 +10,7 @@ tensors, a pinned version, and the refusals each client must be able to read.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,8 @@ from pydantic import BaseModel
 from loadtests.bench.peers import PEERS, model_pins, own_environment
 
 SCRIPTS = Path(__file__).resolve().parent / "oip_clients"
+# The variable the client scripts read the API key from (each script names it too).
+API_KEY_ENV = "BULKHEAD_API_KEY"
 CLIENT_TIMEOUT_S = 300
 
 
@@ -77,10 +80,13 @@ def run_client(
         python = own_environment(home, client.environment, client.packages, log)
     except RuntimeError as err:
         return [Check(client=client.name, model="", check="install", ok=False, detail=str(err))]
-    command = [python, str(SCRIPTS / client.script), "--url", url, "--key", api_key]
+    command = [python, str(SCRIPTS / client.script), "--url", url]
     command += ["--models", ",".join(models), "--texts", json.dumps(texts)]
+    # The key travels in the environment: argv is world-readable (`ps`), and a key that
+    # starts with '-' would be read as an option.
+    env = {**os.environ, API_KEY_ENV: api_key}
     run = subprocess.run(
-        command, capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S, check=False
+        command, capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S, check=False, env=env
     )
     checks = [Check.model_validate_json(line) for line in run.stdout.splitlines() if line]
     if run.returncode != 0:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -37,21 +38,33 @@ async def refused(work: Awaitable[Any], status: int, words: str) -> str:
     raise AssertionError("the call succeeded")
 
 
+# Where the runner puts the API key (see loadtests/oip_conformance.py).
+API_KEY_ENV = "BULKHEAD_API_KEY"
+
+
 def request(model: str, texts: list[str], binary: bool) -> InferRequest:
     tensor = InferInput("text", [len(texts)], "BYTES")
     tensor.set_data_from_numpy(np.array(texts, dtype=np.object_), binary_data=binary)
     return InferRequest(model_name=model, infer_inputs=[tensor], request_id="conformance")
 
 
+def api_key() -> str:
+    """The client key comes in the environment, not argv: argv is readable by every local
+    user (`ps`), and a key that starts with '-' would read as an option."""
+    key = os.environ.get(API_KEY_ENV, "")
+    if not key:
+        raise SystemExit(f"{API_KEY_ENV} is not set")
+    return key
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True)
-    parser.add_argument("--key", required=True)
     parser.add_argument("--models", required=True)
     parser.add_argument("--texts", required=True, help="JSON list")
     args = parser.parse_args()
     texts: list[str] = json.loads(args.texts)
-    url, auth = args.url, {"Authorization": f"Bearer {args.key}"}
+    url, auth = args.url, {"Authorization": f"Bearer {api_key()}"}
     # Every call gets its own headers dict: the client writes Inference-Header-Content-Length
     # into the dict it is given, and a later JSON-only call on that dict would send it stale.
     client = InferenceRESTClient(RESTConfig(protocol="v2", retries=1, timeout=30))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,6 +16,9 @@ from urllib.parse import urlsplit
 import numpy as np
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
+
+# Where the runner puts the API key (see loadtests/oip_conformance.py).
+API_KEY_ENV = "BULKHEAD_API_KEY"
 
 
 def report(model: str, check: str, work: Callable[[], Any]) -> None:
@@ -102,17 +106,25 @@ def check_model(client: Any, auth: dict[str, str], model: str, texts: list[str])
     )
 
 
+def api_key() -> str:
+    """The client key comes in the environment, not argv: argv is readable by every local
+    user (`ps`), and a key that starts with '-' would read as an option."""
+    key = os.environ.get(API_KEY_ENV, "")
+    if not key:
+        raise SystemExit(f"{API_KEY_ENV} is not set")
+    return key
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True)
-    parser.add_argument("--key", required=True)
     parser.add_argument("--models", required=True)
     parser.add_argument("--texts", required=True, help="JSON list")
     args = parser.parse_args()
     texts: list[str] = json.loads(args.texts)
     models: list[str] = args.models.split(",")
     client = httpclient.InferenceServerClient(urlsplit(args.url).netloc, network_timeout=30)
-    auth = {"Authorization": f"Bearer {args.key}"}
+    auth = {"Authorization": f"Bearer {api_key()}"}
     report("", "server live", lambda: client.is_server_live())
     report("", "server ready", lambda: client.is_server_ready())
     report("", "server metadata", lambda: client.get_server_metadata())

@@ -10,6 +10,7 @@ Starts its own local Ray cluster (never one of the platform's), serves ``POST /p
 # annotation does not resolve there, and every body would be read as a query: 422).
 
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -71,6 +72,7 @@ def main() -> None:
     finally:
         serve.shutdown()
         ray.shutdown()
+        shutil.rmtree(temp, ignore_errors=True)  # the bench leaves nothing in /tmp
 
 
 if __name__ == "__main__":
