@@ -105,6 +105,10 @@ class KeeperStats(BaseModel):
     evicted_bytes: int = 0
     write_errors: int = 0
     feedback_bytes: int = 0
+    # The caps the keeper runs with, so that `status` and the chaos harness read them
+    # rather than assume them.
+    feedback_max_bytes: int = 0
+    max_bytes: int = 0
 
 
 class _OpenFile:
@@ -342,6 +346,8 @@ class Keeper:
             update={
                 "bytes": self._total("prediction") + self._total("feedback"),
                 "feedback_bytes": self._total("feedback"),
+                "feedback_max_bytes": self.settings.feedback_max_bytes,
+                "max_bytes": self.settings.max_bytes,
                 "time": time.time(),
             }
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts import env
 from contracts.tags import CHAMPION
@@ -174,12 +174,6 @@ class ServeAppConfig(BaseModel):
     batching: BatchingConfig = Field(default_factory=BatchingConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     payload_log: PayloadLogConfig = Field(default_factory=PayloadLogConfig)
-
-    @model_validator(mode="after")
-    def _batch_fits_limits(self) -> ServeAppConfig:
-        if self.batching.enabled and self.batching.max_batch_size > 256:
-            raise ValueError("batching.max_batch_size must be <= 256")
-        return self
 
 
 class FamilyConfig(BaseModel):

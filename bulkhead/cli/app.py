@@ -384,9 +384,9 @@ def chaos(
             help="hostile-input, rollout, bad-artifact, rollout-good, rollout-slow, "
             "rollout-erroring, rollout-disagreeing, shadow-cost, model-added, model-onboarded, "
             "model-scaling, registry-outage, registry-partition, replica-crash, ingress-crash, "
-            "overload, replica-without-model, node-loss, rolling-restart, drop-stalled; default "
-            "all, in that order. Only when named: drift (the feedback loop end to end, with a "
-            "retraining: `make loop`)."
+            "overload, replica-without-model, node-loss, rolling-restart, drop-stalled, "
+            "drop-full; default all, in that order. Only when named: drift (the feedback "
+            "loop end to end, with a retraining: `make loop`)."
         ),
     ] = None,
     model: ModelOption = None,

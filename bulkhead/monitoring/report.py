@@ -13,7 +13,6 @@ each text; see docs/feedback.md).
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -189,7 +188,3 @@ def write_report(report: MonitorReport, folder: Path) -> list[Path]:
     written[1].write_text(prometheus_text(report))
     plot_report(report, written[2])
     return written
-
-
-def load_report(path: Path) -> MonitorReport:
-    return MonitorReport.model_validate(json.loads(path.read_text()))

@@ -38,7 +38,7 @@ from bulkhead.platform.procs import (
     tcp_open,
 )
 from bulkhead.platform.report import LogReporter, Reporter
-from bulkhead.platform.secrets import ensure_secret_dir, ensure_token, read_secret, write_secret
+from bulkhead.platform.secrets import ensure_secret_dir, ensure_token, write_secret
 from bulkhead.platform.settings import ModelSpec, PlatformSettings, Zone
 from bulkhead.platform.state import PlatformState, RegistryState
 from bulkhead.platform.status import (
@@ -699,7 +699,3 @@ class Platform:
             ),
             zones=zones,
         )
-
-
-def read_api_key(paths: StatePaths) -> str:
-    return read_secret(paths.serve_api_key)

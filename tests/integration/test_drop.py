@@ -100,3 +100,20 @@ def test_a_stalled_drop_costs_records_never_requests(
     assert result["verdict"] == "pass", result
     assert "dropped and counted" in result["detail"]
     assert os.path.isdir(platform.paths.drop_records)
+
+
+@pytest.mark.slow
+def test_a_full_drop_refuses_feedback_with_503_and_loses_no_acknowledged_record(
+    platform: TestPlatform, served: Served
+) -> None:
+    """202 means kept: with the keeper's feedback share full, every feedback call under load
+    is a 503 with Retry-After, every 202 (before and after) is a record in the drop."""
+    done = platform.cli("chaos", "--scenario", "drop-full", "--json", timeout=300)
+    (result,) = json.loads(done.stdout)
+    print(
+        f"\ndrop-full: {result['requests']} requests, {result['failed']} failed; {result['detail']}"
+    )
+    assert result["verdict"] == "pass", result
+    assert result["failed"] == 0, result
+    assert " 0 of them missing from the drop" in result["detail"], result
+    assert not (platform.paths.drop_records / "_chaos-drop-full").exists()

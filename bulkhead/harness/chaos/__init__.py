@@ -19,7 +19,7 @@ from bulkhead.harness.chaos.delivery import (
     shadow_cost,
 )
 from bulkhead.harness.chaos.drift import drift
-from bulkhead.harness.chaos.drop import drop_stalled
+from bulkhead.harness.chaos.drop import drop_full, drop_stalled
 from bulkhead.harness.chaos.inputs import hostile_input
 from bulkhead.harness.chaos.models import bad_artifact, rollout
 from bulkhead.harness.chaos.nodes import node_loss, rolling_restart
@@ -46,6 +46,7 @@ SCENARIOS: dict[str, Callable[[ChaosContext], ScenarioResult]] = {
     "rollout-disagreeing": rollout_disagreeing,
     "shadow-cost": shadow_cost,
     "drop-stalled": drop_stalled,
+    "drop-full": drop_full,
     "model-added": model_added,
     "model-onboarded": model_onboarded,
     "model-scaling": model_scaling,

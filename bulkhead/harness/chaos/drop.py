@@ -1,20 +1,29 @@
-"""Faults of the payload drop: its keeper frozen under load. Payload logging may lose records
-(counted by every replica), never a request."""
+"""Faults of the payload drop under load: its keeper frozen (payload logging may lose records,
+counted by every replica, never a request), and its feedback share full (feedback refused
+with 503, never acknowledged and lost)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
+import subprocess
 import time
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import httpx
+import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
 from bulkhead.harness.chaos.base import ChaosContext, ScenarioResult, scenario_result, skipped, wait
 from bulkhead.platform import drop_keeper
-from bulkhead.platform.procs import is_alive
+from bulkhead.platform.identity import Role
+from bulkhead.platform.procs import is_alive, session_members
+from contracts.drop import FEEDBACK_FILE_PREFIX, FeedbackRecord
+from drop.keeper import KeeperStats
+from drop.reader import DropContents, iter_drop
 
 PAYLOAD_RECORDS = "ray_bulkhead_payload_records"
 # Ray exports replica metrics every few seconds: wait this long before the last scrape.
@@ -82,4 +91,134 @@ def drop_stalled(ctx: ChaosContext, stall_s: float = 10.0) -> ScenarioResult:
         f"payload records: {dict(sorted(delta.items()))} ({lost} dropped and counted); "
         f"records landing again {'never' if landing is None else f'{landing:.1f} s'} after "
         f"SIGCONT; p99 {counts.p99_ok_ms} ms",
+    )
+
+
+# The drop filled for the scenario: a sparse file (no disk used) of the keeper's whole
+# feedback share, in a folder no model is named after, made and removed as the keeper's own
+# identity (the operator's command never writes into the keeper's folder itself).
+FILLER_FOLDER = "_chaos-drop-full"
+FILLER_FILE = f"{FEEDBACK_FILE_PREFIX}filler.jsonl"
+KEEPER_RESTART_S = 30.0
+
+
+@dataclass(frozen=True)
+class FeedbackOutcome:
+    phase: str  # "before" | "full" | "after"
+    status: int
+    request_id: str
+    retry_after: bool
+
+
+def _as_keeper(ctx: ChaosContext, *command: str) -> None:
+    identities = ctx.platform.load_state().identities
+    prefix = identities.of(Role.DROP).drop_prefix() if identities is not None else []
+    subprocess.run([*prefix, *command], check=True, capture_output=True, timeout=30)
+
+
+def _restart_keeper(ctx: ChaosContext, leader: int, ready: Callable[[KeeperStats], bool]) -> bool:
+    """Stop the keeper's process (it drains and exits; its loop starts it again within a
+    second, as after any death) and wait until its stats say ``ready``."""
+    asked = time.time()
+    for proc in session_members(leader):
+        with contextlib.suppress(psutil.Error):
+            if proc.cmdline()[1:3] == ["-m", "drop.keeper"]:
+                proc.terminate()
+
+    def restarted() -> bool:
+        counted = drop_keeper.stats(ctx.platform.paths)
+        return counted is not None and counted.time > asked and ready(counted)
+
+    return wait(restarted, KEEPER_RESTART_S, 0.2) is not None
+
+
+def _feedback_for(ctx: ChaosContext, phase: str, seconds: float) -> list[FeedbackOutcome]:
+    """Predict, then send the predicted label back as feedback, for ``seconds``."""
+    outcomes: list[FeedbackOutcome] = []
+    until = time.monotonic() + seconds
+    with ctx.client() as client:
+        while time.monotonic() < until:
+            answer = client.predict_response([ctx.texts[len(outcomes) % len(ctx.texts)]])
+            if answer.status_code != 200:
+                continue  # the prediction load counts failed predictions
+            body = answer.json()
+            sent = client.feedback_response(body["request_id"], body["predictions"][0]["label"])
+            retry_after = "retry-after" in sent.headers
+            outcomes.append(
+                FeedbackOutcome(phase, sent.status_code, body["request_id"], retry_after)
+            )
+    return outcomes
+
+
+def _kept_feedback(ctx: ChaosContext, model: str) -> set[str]:
+    found = DropContents()
+    root = ctx.platform.paths.drop_records
+    return {r.request_id for r in iter_drop(root, model, found) if isinstance(r, FeedbackRecord)}
+
+
+def drop_full(ctx: ChaosContext, full_s: float = 8.0) -> ScenarioResult:
+    """The drop's feedback share filled under load: feedback is refused with 503 and
+    ``Retry-After`` while it is full, every 202 is a record in the drop, predictions never
+    fail; room made again, feedback is kept again."""
+    scenario = "drop full"
+    goal = (
+        "0 failed predictions; while full every feedback answered 503 with Retry-After; "
+        "every 202 is in the drop (0 acknowledged lost); 202 again once there is room"
+    )
+    fault = "the drop's feedback share filled to its cap under load"
+    keeper = ctx.platform.load_state().drop_keeper
+    counted = drop_keeper.stats(ctx.platform.paths)
+    if keeper is None or not is_alive(keeper) or counted is None:
+        return skipped(scenario, fault, goal, "no drop keeper running (`up`)")
+    if counted.feedback_max_bytes <= 0:
+        return skipped(scenario, fault, goal, "the keeper does not report its feedback cap")
+    cap = counted.feedback_max_bytes
+    model = ctx.model or ctx.platform.settings.model_name
+    folder = ctx.platform.paths.drop_records / FILLER_FOLDER
+    outcomes: list[FeedbackOutcome] = []
+    filled = emptied = False
+    with ctx.load() as load:
+        outcomes += _feedback_for(ctx, "before", 3.0)
+        try:
+            _as_keeper(ctx, "mkdir", "-p", str(folder))
+            _as_keeper(ctx, "truncate", "-s", str(cap), str(folder / FILLER_FILE))
+            filled = _restart_keeper(ctx, keeper.pid, lambda s: s.feedback_bytes >= cap)
+            if filled:
+                outcomes += _feedback_for(ctx, "full", full_s)
+        finally:
+            _as_keeper(ctx, "rm", "-rf", str(folder))
+            emptied = _restart_keeper(ctx, keeper.pid, lambda s: s.feedback_bytes < cap)
+        outcomes += _feedback_for(ctx, "after", 3.0)
+    kept = _kept_feedback(ctx, model)
+    by_phase = {
+        phase: Counter(o.status for o in outcomes if o.phase == phase)
+        for phase in ("before", "full", "after")
+    }
+    acknowledged = [o for o in outcomes if o.status == 202]
+    lost = [o.request_id for o in acknowledged if o.request_id not in kept]
+    refusals = [o for o in outcomes if o.status != 202]
+    bad_refusals = [o for o in refusals if o.status != 503 or not o.retry_after]
+    counts = load.counts()
+    passed = (
+        filled
+        and emptied
+        and counts.failed == 0
+        and not lost
+        and not bad_refusals
+        and by_phase["full"].get(503, 0) > 0
+        and set(by_phase["full"]) == {503}
+        and set(by_phase["before"]) == {202}
+        and set(by_phase["after"]) == {202}
+    )
+    shown = {phase: dict(sorted(c.items())) for phase, c in by_phase.items()}
+    return scenario_result(
+        scenario,
+        f"{fault} ({cap / 1024**2:.0f} MiB)",
+        goal,
+        counts,
+        None,
+        passed,
+        f"feedback by phase: {shown}; {len(acknowledged)} acknowledged, {len(lost)} of them "
+        f"missing from the drop; {len(refusals)} refused ({len(bad_refusals)} not a 503 with "
+        f"Retry-After); filled: {filled}, room again: {emptied}; p99 {counts.p99_ok_ms} ms",
     )
