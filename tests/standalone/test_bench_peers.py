@@ -41,7 +41,7 @@ def _label(target: str, body: object) -> str:
 def test_each_peer_serves_the_bundle_in_its_own_environment(
     key: str, peer_home: Path, bundle: Path, tmp_path: Path
 ) -> None:
-    home = peer_home  # one per session: KServe's v1 and v2 legs share one environment
+    home = peer_home  # KServe's v1 and v2 legs (and the OIP client checks) share one
     peer = peers.PEERS[key]
     python = peers.environment_python(home, peer, print)
     if peer.environment is None:
