@@ -1,0 +1,30 @@
+"""The README links to figures instead of copying them: a figure copied into two pages drifts
+(the README once quoted 2.4 ms, 0.78× and 11.4 % where the performance page had 4.47 ms, 0.82×
+and 13.3 %). Each measured figure lives in one page under docs/, with its date and command.
+
+Covers: README.md
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+# A measured figure: a number with a unit of time, a share, a ratio, a size or a rate.
+FIGURE = re.compile(r"\b\d[\d,]*(?:\.\d+)?\s?(?:ms|%|×|x\b|GB|MB|GiB|MiB|RPS|rec/s)")
+
+
+def _prose(text: str) -> str:
+    """The README without its code blocks (commands may carry numbers)."""
+    return re.sub(r"```.*?```", "", text, flags=re.DOTALL)
+
+
+def test_the_readme_quotes_no_measured_figure() -> None:
+    found = FIGURE.findall(_prose(README.read_text()))
+    assert found == [], f"move these to the page that measures them and link it: {found}"
+
+
+def test_the_figure_pattern_sees_the_figures_that_drifted() -> None:
+    drifted = "one client 2.4 ms over; 0.78× the limit; idle 11.4 % and 3.6 GB; 1,234 RPS"
+    assert FIGURE.findall(drifted) == ["2.4 ms", "0.78×", "11.4 %", "3.6 GB", "1,234 RPS"]
