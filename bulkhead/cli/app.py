@@ -19,12 +19,14 @@ import typer
 from rich.markup import escape
 
 from bulkhead.cli import render
+from bulkhead.cli.choices import Preset, Profile, Scenario, Stack
 from bulkhead.cli.common import JsonOption, ModelOption, console
 from bulkhead.cli.common import exits as _exits
 from bulkhead.cli.common import platform as _platform
 from bulkhead.cli.exit_codes import ExitCode
 from bulkhead.cli.keys import app as keys_app
 from bulkhead.cli.rollout import rollout_app
+from bulkhead.harness.countdown import Countdown
 from bulkhead.operations.errors import NotRunning
 from bulkhead.platform.core import Platform, PlatformError
 from bulkhead.platform.status import status_json
@@ -32,10 +34,29 @@ from bulkhead.platform.status import status_json
 app = typer.Typer(
     help="Bulkhead: train on one Ray cluster, serve from another, meet only at the registry.",
     no_args_is_help=True,
-    add_completion=False,
 )
 app.add_typer(rollout_app, name="rollout")
 app.add_typer(keys_app, name="keys")
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import version
+
+        print(f"bulkhead {version('bulkhead')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Bulkhead: train on one Ray cluster, serve from another, meet only at the registry."""
 
 
 def _emit(as_json: bool, payload: Callable[[], str]) -> None:
@@ -124,8 +145,18 @@ def down(
     purge: Annotated[
         bool, typer.Option("--purge", help="Also delete .bulkhead/ (secrets, registry, data).")
     ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="With --purge: do not ask first.")
+    ] = False,
 ) -> None:
     """Stop exactly what `up` started, by process session; never other Ray clusters."""
+    if purge and not yes:
+        home = _platform().paths.home
+        if not sys.stdin.isatty():
+            console.print(f"[red]--purge deletes {home} for good; add --yes to confirm[/]")
+            raise typer.Exit(ExitCode.BAD_INPUT)
+        if not typer.confirm(f"Delete {home} (secrets, registry, data, models) for good?"):
+            raise typer.Exit(ExitCode.BAD_INPUT)
     try:
         with _exits():
             stopped = _platform().down(purge=purge)
@@ -137,8 +168,9 @@ def down(
 
 @app.command()
 def status(model: ModelOption = None, as_json: JsonOption = False) -> None:
-    """Show each zone, the registry, the champion model and where the secrets are; every
-    model's champion, and --model's (default: the default model's) in detail."""
+    """Each zone, the registry, every model's champion and where the secrets are.
+
+    --model's champion (default: the default model's) in detail."""
     result = _platform(model).status()
     if as_json:
         print(status_json(result))
@@ -206,7 +238,7 @@ def ingest(
 
 @app.command()
 def train(
-    preset: Annotated[str, typer.Option(help="tiny | default | full.")] = "default",
+    preset: Annotated[Preset, typer.Option(help="Training preset.")] = Preset.DEFAULT,
     config: Annotated[
         Path | None, typer.Option(help="YAML/JSON file of TrainConfig fields over the preset.")
     ] = None,
@@ -247,7 +279,7 @@ def train(
     with _exits():
         result = run_train(
             _platform(model),
-            preset=preset,
+            preset=preset.value,
             config_file=config,
             overrides={
                 "num_workers": num_workers,
@@ -300,9 +332,7 @@ def bench_train(
 
 @app.command()
 def loadtest(
-    profile: Annotated[
-        str, typer.Option(help="smoke | steady | step | spike | latency | throughput.")
-    ] = "steady",
+    profile: Annotated[Profile, typer.Option(help="Load profile.")] = Profile.STEADY,
     report: Annotated[
         Path | None, typer.Option(help="Report folder (default reports/loadtest-PROFILE-TIME).")
     ] = None,
@@ -313,7 +343,7 @@ def loadtest(
     from bulkhead.harness.loadtest import run_loadtest
 
     with _exits():
-        summary = run_loadtest(_platform(model), profile, report)
+        summary = run_loadtest(_platform(model), profile.value, report)
     render.loadtest_report(console, summary, report or "reports/")
     _emit(as_json, lambda: summary.model_dump_json(indent=2))
     if summary.overall.failures:  # a script must not read a run with failed requests as a pass
@@ -326,10 +356,10 @@ def bench(
         Path | None, typer.Option(help="Report folder (default reports/bench-TIME).")
     ] = None,
     only: Annotated[
-        list[str] | None,
+        list[Stack] | None,
         typer.Option(
-            help="Stacks to run (fastapi, mlflow, kserve-v1, kserve-v2, mlserver, bentoml, "
-            "rayserve, bulkhead); repeat the option for several; default all."
+            metavar="STACK",
+            help=f"Repeatable: {', '.join(Stack)}; default all.",
         ),
     ] = None,
     platform_cost: Annotated[
@@ -342,11 +372,12 @@ def bench(
     model: ModelOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """The champion in-process, on all cores, behind every peer and behind Bulkhead; compared.
+    """The champion in-process, on all cores, behind every peer and behind Bulkhead.
+
     With --model, that model's champion (Bulkhead measured at its own route)."""
     from bulkhead.harness.bench import SYSTEMS, run_bench
 
-    chosen = set(only or SYSTEMS)
+    chosen = {stack.value for stack in only} if only else set(SYSTEMS)
     unknown = chosen - set(SYSTEMS)
     if unknown:
         console.print(f"[red]unknown stack(s): {', '.join(sorted(unknown))}[/]")
@@ -379,33 +410,33 @@ def cost(
 @app.command()
 def chaos(
     scenario: Annotated[
-        list[str] | None,
+        list[Scenario] | None,
         typer.Option(
-            help="hostile-input, rollout, bad-artifact, rollout-good, rollout-slow, "
-            "rollout-erroring, rollout-disagreeing, shadow-cost, model-added, model-onboarded, "
-            "model-scaling, registry-outage, registry-partition, replica-crash, ingress-crash, "
-            "overload, replica-without-model, node-loss, rolling-restart, drop-stalled, "
-            "drop-full; default all, in that order. Only when named: drift (the feedback "
-            "loop end to end, with a retraining: `make loop`)."
+            metavar="SCENARIO",
+            help=f"Repeatable: {', '.join(Scenario)}. Default all, in that order, but drift, "
+            "which runs only when named (the feedback loop end to end, with a retraining: "
+            "`make loop`).",
         ),
     ] = None,
     model: ModelOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Inject real faults into the running platform under load; exit 1 if a goal is missed.
+
     With --model, the load, the rollouts and the killed replicas are that model's."""
     from bulkhead.harness.chaos import NAMED_ONLY, SCENARIOS, context
 
     runnable = {**SCENARIOS, **NAMED_ONLY}
-    chosen = scenario or list(SCENARIOS)
+    chosen = [name.value for name in scenario] if scenario else list(SCENARIOS)
     unknown = [name for name in chosen if name not in runnable]
     if unknown:
         console.print(f"[red]unknown scenario(s): {', '.join(unknown)}[/]")
         raise typer.Exit(ExitCode.BAD_INPUT)
     ctx = context(_platform(model), model)
     results = []
+    countdown = Countdown("chaos", len(chosen))
     for name in chosen:
-        with console.status(f"[bold]chaos: {name}[/]…"):
+        with console.status(f"[bold]{escape(countdown.next(name))}[/]…"):
             result = runnable[name](ctx)
         results.append(result)
         render.chaos_line(console, result)
@@ -431,9 +462,11 @@ def monitor(
     model: ModelOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Production against training: drift of the logged predictions and inputs from the
-    champion's snapshot, and live accuracy per version where feedback came back. Exit 1 when
-    a statistic says drift."""
+    """Drift of production from the champion's snapshot, and live accuracy per version.
+
+    Drift of the logged predictions and inputs from the champion's snapshot, and live accuracy
+    per version where feedback came back. Exit 6 when a statistic says drift (1: the monitor
+    itself failed)."""
     from bulkhead.operations.monitor import run_monitor
     from bulkhead.operations.rollout import parse_duration
 
@@ -447,7 +480,7 @@ def monitor(
         for path in written:
             console.print(f"wrote {path}")
     if result.verdict == "drift":
-        raise typer.Exit(ExitCode.FAILED)
+        raise typer.Exit(ExitCode.DRIFT)
 
 
 @app.command()
@@ -522,9 +555,10 @@ def certs(
 
 @app.command("check-isolation")
 def check_isolation(as_json: JsonOption = False) -> None:
-    """Audit every listening socket of the platform's processes and every secret file's mode;
-    under `up --isolate`, also probe every zone's ports from every network namespace. Exit 1
-    on anything the design forbids."""
+    """Audit the platform's listening sockets and secret files; exit 1 on anything forbidden.
+
+    Every listening socket of the platform's processes and every secret file's mode; under
+    `up --isolate`, also every zone's ports probed from every network namespace."""
     from bulkhead.security.audit import audit, audit_secrets
     from bulkhead.security.reachability import check
 

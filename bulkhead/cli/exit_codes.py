@@ -26,6 +26,9 @@ class ExitCode(IntEnum):
     REFUSED = 4
     # The platform, or the zone a command needs, is not running (`status`: not all running).
     NOT_RUNNING = 5
+    # `monitor`: a statistic says production drifted from the champion's snapshot (the
+    # monitor itself worked; 1 means it failed).
+    DRIFT = 6
     # Interrupted with Ctrl-C.
     INTERRUPTED = 130
 

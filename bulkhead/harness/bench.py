@@ -22,6 +22,7 @@ from pydantic import Field
 
 from bulkhead.harness import cost, registry_cost
 from bulkhead.harness.bench_markdown import bench_markdown
+from bulkhead.harness.countdown import Countdown
 from bulkhead.harness.loadtest import request_texts, run_with_progress, serve_target
 from bulkhead.operations.deploy import deploy
 from bulkhead.operations.errors import BadInput, OperationFailed
@@ -201,16 +202,22 @@ def run_bench(
     bundle = download_champion(platform, champion, out / "bundle")
     reporter.info(f"bench {platform.settings.model_name} v{champion} on {machine()}")
     texts = read_texts(texts_file)
+    legs = ["the machine's limits", *(name for name in SYSTEMS if name in systems)]
+    countdown = Countdown("bench", len(legs) + (1 if platform_cost else 0))
+    reporter.info(countdown.next(legs[0]))
     limits = in_process_limits(platform, bundle, texts)
     all_cores = all_core_limits(platform, bundle, texts)
     results: list[SystemFigures] = []
     unavailable: list[Unavailable] = []
     if "fastapi" in systems:
+        reporter.info(countdown.next("fastapi"))
         results.append(fastapi_figures(platform, bundle, out, texts_file))
     if "mlflow" in systems:
+        reporter.info(countdown.next("mlflow"))
         results.append(mlflow_figures(platform, bundle, out, texts_file))
     for key, peer in peers.PEERS.items():
         if key in systems:
+            reporter.info(countdown.next(key))
             try:
                 results.append(peer_figures(platform, peer, bundle, out, texts_file))
             except (RuntimeError, OSError) as err:
@@ -219,10 +226,12 @@ def run_bench(
                 reporter.info(f"  {peer.name} not run: {unavailable[-1].reason}")
     hops: dict[str, float] = {}
     if "bulkhead" in systems:
+        reporter.info(countdown.next("bulkhead"))
         ours, hops = bulkhead_figures(platform, target, out, texts_file)
         results.extend(ours)
     idle, polls, scaling = None, [], None
     if platform_cost:
+        reporter.info(countdown.next("the idle platform and the registry's cost per poll"))
         # The serve zone was just reconfigured back to the user's config: let the replicas
         # finish loading (registry downloads, warm-up) before calling anything idle.
         with platform.reporter.step("letting the platform settle for 30 s"):

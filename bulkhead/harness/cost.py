@@ -78,8 +78,11 @@ def measure(platform: Platform, seconds: float = 30.0) -> PlatformCost:
     records.update({name: record for name, record in helpers.items() if record is not None})
     members = {name: proven_members(record) for name, record in records.items()}
     before = {name: cpu_seconds(procs) for name, procs in members.items()}
-    with platform.reporter.step(f"sampling the idle platform for {seconds:.0f} s"):
-        time.sleep(seconds)
+    with platform.reporter.progress("sampling the idle platform (s)", seconds) as update:
+        until = time.monotonic() + seconds
+        while (left := until - time.monotonic()) > 0:
+            update("sampling the idle platform (s)", seconds - left)
+            time.sleep(min(0.5, left))
     services = []
     for name, procs in members.items():
         after = cpu_seconds(procs)
