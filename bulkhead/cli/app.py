@@ -542,7 +542,7 @@ def certs(
     as_json: JsonOption = False,
 ) -> None:
     """Create (once) the platform CA and a certificate per service for `up --tls`."""
-    from bulkhead.security import tls
+    from bulkhead.platform import tls
 
     platform = _platform()
     with _exits():

@@ -14,9 +14,9 @@ from bulkhead.harness.cost import PlatformCost
 from bulkhead.monitoring.report import MonitorReport
 from bulkhead.operations.deploy import Deployment
 from bulkhead.platform.status import PlatformStatus
+from bulkhead.platform.tls import TlsFiles
 from bulkhead.security.probe import REFUSED
 from bulkhead.security.reachability import Matrix
-from bulkhead.security.tls import TlsFiles
 from loadtests.bench.report import BenchReport
 from loadtests.summary import LoadTestSummary
 from training.schema import TrainBenchResult

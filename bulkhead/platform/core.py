@@ -25,8 +25,11 @@ from bulkhead.platform import (
     identity,
     serve_nodes,
     services,
+    tls_terminator,
     zone_files,
 )
+from bulkhead.platform import tls as tls_files
+from bulkhead.platform.isolation import ZONE_NODES, IsolationError, IsolationLayout, Node
 from bulkhead.platform.paths import StatePaths
 from bulkhead.platform.procs import (
     ServiceStartError,
@@ -48,9 +51,6 @@ from bulkhead.platform.status import (
     ServingView,
     ZoneStatus,
 )
-from bulkhead.security import tls as tls_files
-from bulkhead.security import tls_terminator
-from bulkhead.security.isolation import ZONE_NODES, IsolationError, IsolationLayout, Node
 from contracts.tags import CHAMPION
 from drop.keeper import KeeperStats
 from registry.admin import ZONE_USERS, RegistryAdmin, RegistryError, bootstrap

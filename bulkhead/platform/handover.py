@@ -175,7 +175,7 @@ def hand_over_secrets(
     """Copy into each service's folder what it needs, and nothing else."""
     tls_files = None
     if settings.tls:
-        from bulkhead.security import tls
+        from bulkhead.platform import tls
 
         tls_files = tls.files(paths)
     for zone in Zone:

@@ -64,7 +64,7 @@ def tls_verify(settings: PlatformSettings, paths: StatePaths) -> str | bool:
     """``verify`` for HTTP clients of the platform: its CA under TLS."""
     if not settings.tls:
         return True
-    from bulkhead.security import tls
+    from bulkhead.platform import tls
 
     return str(tls.files(paths).ca_cert)
 

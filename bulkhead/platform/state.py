@@ -9,9 +9,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from bulkhead.platform.identity import Identities
+from bulkhead.platform.isolation import IsolationLayout
 from bulkhead.platform.procs import ProcessRecord
 from bulkhead.platform.settings import Zone
-from bulkhead.security.isolation import IsolationLayout
 
 
 class RegistryState(BaseModel):

@@ -9,9 +9,9 @@ from typing import Any
 
 import yaml
 
+from bulkhead.platform import tls_terminator
 from bulkhead.platform.core import Platform
 from bulkhead.platform.settings import Zone
-from bulkhead.security import tls_terminator
 
 
 def render_config(
@@ -45,7 +45,7 @@ def render_config(
         data["http_options"]["port"] = tls_terminator.backend_port(platform.settings)
     elif platform.settings.tls:
         # Without the HAProxy ingress, Serve's own proxy terminates TLS.
-        from bulkhead.security import tls
+        from bulkhead.platform import tls
 
         cert = tls.files(platform.paths).serve_https
         data["http_options"]["ssl_certfile"] = str(cert.cert)

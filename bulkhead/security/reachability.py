@@ -9,8 +9,8 @@ import sys
 
 from pydantic import BaseModel, ConfigDict
 
+from bulkhead.platform.isolation import ZONE_NODES, IsolationLayout, Node
 from bulkhead.platform.settings import PlatformSettings, Zone
-from bulkhead.security.isolation import ZONE_NODES, IsolationLayout, Node
 from bulkhead.security.probe import OPEN, REFUSED
 
 ZONES = frozenset(ZONE_NODES.values())

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from bulkhead.platform.isolation import IsolationError, Node, require_namespaces
 from bulkhead.platform.state import PlatformState
-from bulkhead.security.isolation import IsolationError, Node, require_namespaces
 from tests.utils.platform import TestPlatform
 
 pytestmark = pytest.mark.slow

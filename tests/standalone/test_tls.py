@@ -19,12 +19,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bulkhead.platform import tls
 from bulkhead.platform.core import Platform
 from bulkhead.platform.services import ray_client_env
 from bulkhead.platform.settings import Zone
 from bulkhead.platform.state import PlatformState
 from bulkhead.render.serve_config import render_config
-from bulkhead.security import tls
 from tests.utils.platform import TestPlatform, train_tiny
 
 pytestmark = pytest.mark.slow

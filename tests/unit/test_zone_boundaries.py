@@ -119,6 +119,21 @@ def test_the_control_plane_imports_only_schemas_of_the_zones() -> None:
     assert not {file: mods for file, mods in wrong.items() if mods}
 
 
+def test_the_platform_runs_below_everything_else_in_the_control_plane() -> None:
+    """bulkhead/platform (what runs: settings, processes, services, certificates, namespaces)
+    imports no other part of bulkhead/; the audits in bulkhead/security, the operations, the
+    harness and the CLI build on it. (platform and security once imported each other.)"""
+    above = {
+        file: sorted(
+            m
+            for m in modules
+            if m.startswith("bulkhead.") and not m.startswith("bulkhead.platform")
+        )
+        for file, modules in _imported_modules("bulkhead/platform").items()
+    }
+    assert not {file: mods for file, mods in above.items() if mods}
+
+
 def test_registry_imports_only_the_contracts_of_the_project() -> None:
     project = {"contracts", "registry", "serving", "training", "ingestion", "bulkhead", "loadtests"}
     assert _imported_roots("registry") & project <= {"contracts", "registry"}

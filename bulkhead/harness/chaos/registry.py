@@ -48,7 +48,7 @@ def registry_partition(ctx: ChaosContext, outage_s: float = 12.0) -> ScenarioRes
     another version meanwhile (the operator still reaches the registry), restore the link:
     nothing fails, readiness stays green, and the promotion made meanwhile is picked up."""
     from bulkhead.operations.models import registry_writer
-    from bulkhead.security.isolation import Node
+    from bulkhead.platform.isolation import Node
 
     goal = "0 failed; readiness 200; the promotion made meanwhile served ≤ 10 s after return"
     layout = ctx.platform.load_state().isolation

@@ -2,8 +2,8 @@ import ipaddress
 
 import pytest
 
+from bulkhead.platform.isolation import LINKS, IsolationError, IsolationLayout, Node
 from bulkhead.platform.settings import PlatformSettings, Zone
-from bulkhead.security.isolation import LINKS, IsolationError, IsolationLayout, Node
 from bulkhead.security.reachability import allowed, registry_link_targets, targets
 
 

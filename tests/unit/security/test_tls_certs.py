@@ -2,9 +2,9 @@ from pathlib import Path
 
 from cryptography import x509
 
+from bulkhead.platform import tls
 from bulkhead.platform.paths import StatePaths
 from bulkhead.platform.settings import PlatformSettings, Zone
-from bulkhead.security import tls
 
 
 def _load(path: Path) -> x509.Certificate:
@@ -40,7 +40,7 @@ def test_each_zone_has_its_own_ray_ca(tmp_path: Path) -> None:
 
 
 def test_tls_keeps_the_haproxy_ingress_behind_a_terminator(tmp_path: Path) -> None:
-    from bulkhead.security import tls_terminator
+    from bulkhead.platform import tls_terminator
 
     settings = PlatformSettings(home=tmp_path).with_tls()
     assert settings.registry_url.startswith("https://")

@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from bulkhead.platform import tls
 from bulkhead.platform.identity import Identity
 from bulkhead.platform.paths import StatePaths
 from bulkhead.platform.procs import ProcessRecord
 from bulkhead.platform.settings import PlatformSettings, Zone
 from bulkhead.platform.zone_files import hand_to_zone
-from bulkhead.security import tls
 
 BACKEND_HOST = "127.0.0.1"
 

@@ -29,10 +29,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pydantic import BaseModel, ConfigDict, Field
 
+from bulkhead.platform.isolation import ZONE_NODES, IsolationLayout, Node
 from bulkhead.platform.paths import StatePaths
 from bulkhead.platform.secrets import ensure_secret_dir, write_secret
 from bulkhead.platform.settings import PlatformSettings, Zone
-from bulkhead.security.isolation import ZONE_NODES, IsolationLayout, Node
 
 VALIDITY_DAYS = 365
 HTTPS_SERVICES = ("registry", "serve-https")
