@@ -19,11 +19,13 @@ import psutil
 from pydantic import BaseModel, ConfigDict
 
 from bulkhead.platform.haproxy_wrapper import REQUEST_TIMEOUT_ERRORFILE, drop_client_headers_lines
-from bulkhead.platform.identity import Identity
+from bulkhead.platform.identity import Identity, Role
 from bulkhead.platform.paths import StatePaths
-from bulkhead.platform.procs import ProcessRecord, running_leader, stop_session
+from bulkhead.platform.procs import ProcessRecord, ensure_ports_free, running_leader, stop_session
+from bulkhead.platform.service import Context, Service
 from bulkhead.platform.services import start_own_haproxy, write_request_timeout_errorfile
 from bulkhead.platform.settings import PlatformSettings
+from bulkhead.platform.state import PlatformState
 from bulkhead.platform.zone_files import hand_to_zone
 from contracts import serve_api
 
@@ -224,3 +226,39 @@ def parse_stat(text: str) -> list[BackendState]:
             )
         )
     return sorted(found, key=lambda b: b.node)
+
+
+class BalancerService(Service):
+    """The front HAProxy of a serve zone of several nodes; drained before it stops."""
+
+    name = "front balancer"
+
+    def wanted(self, settings: PlatformSettings) -> bool:
+        return settings.serve.multi_node
+
+    def records(self, state: PlatformState) -> list[ProcessRecord]:
+        return [state.balancer] if state.balancer is not None else []
+
+    def forget(self, state: PlatformState, record: ProcessRecord) -> None:
+        state.balancer = None
+
+    def title(self, ctx: Context) -> str:
+        return (
+            f"front balancer (HAProxy) at {ctx.settings.serve_url} over "
+            f"{ctx.settings.serve.nodes} serve nodes' ingresses"
+        )
+
+    def start(self, ctx: Context) -> None:
+        ensure_ports_free({"serve http": ctx.settings.serve_http_port}, "the balancer")
+        record = start(ctx.settings, ctx.paths, identity=ctx.identity(Role.SERVE))
+        ctx.record_started(record)
+        ctx.state.balancer = record
+
+    def stop(self, ctx: Context) -> int:
+        record = ctx.state.balancer
+        if record is None:
+            return 0
+        with ctx.step(f"drain and stop the front balancer (up to {DRAIN_S:.0f} s)"):
+            drain_and_stop(record)
+        self.forget(ctx.state, record)
+        return 1

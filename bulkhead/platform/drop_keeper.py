@@ -9,7 +9,9 @@ from pathlib import Path
 from bulkhead.platform.identity import SERVICE_UMASK, Identities, Role
 from bulkhead.platform.paths import StatePaths
 from bulkhead.platform.procs import ProcessRecord, spawn, wait_until
+from bulkhead.platform.service import Context, Service
 from bulkhead.platform.services import clean_env, venv_bin
+from bulkhead.platform.state import PlatformState
 from drop.keeper import KeeperStats
 
 STARTUP_TIMEOUT_S = 30.0
@@ -63,3 +65,25 @@ def stats(paths: StatePaths) -> KeeperStats | None:
         return KeeperStats.model_validate(json.loads(Path(paths.drop_stats).read_text()))
     except (OSError, ValueError):
         return None
+
+
+class DropKeeperService(Service):
+    """The one writer of the serve -> ingest drop, as its own identity (drop/keeper.py).
+    After the zones in `down`'s order: the replicas' last records land first."""
+
+    name = "drop keeper"
+
+    def records(self, state: PlatformState) -> list[ProcessRecord]:
+        return [state.drop_keeper] if state.drop_keeper is not None else []
+
+    def forget(self, state: PlatformState, record: ProcessRecord) -> None:
+        state.drop_keeper = None
+
+    def title(self, ctx: Context) -> str:
+        who = "bulkhead-drop" if ctx.state.identities is not None else "the operator"
+        return f"payload and feedback drop keeper ({who}) at {ctx.paths.drop_records}"
+
+    def start(self, ctx: Context) -> None:
+        record = start(ctx.paths, ctx.state.identities)
+        ctx.record_started(record)
+        ctx.state.drop_keeper = record

@@ -18,16 +18,27 @@ import json
 import os
 import subprocess
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bulkhead.platform.identity import SERVICE_UMASK, Identity, Role
 from bulkhead.platform.paths import StatePaths
-from bulkhead.platform.procs import ProcessRecord, spawn, tcp_open, wait_until
+from bulkhead.platform.procs import (
+    ProcessRecord,
+    ensure_ports_free,
+    is_alive,
+    spawn,
+    stop_ray_node,
+    tcp_open,
+    wait_until,
+)
+from bulkhead.platform.service import Context, Service
 from bulkhead.platform.settings import PlatformSettings, Zone
-from bulkhead.platform.state import ZoneState
+from bulkhead.platform.state import PlatformState, ZoneState
 from bulkhead.platform.zone_files import ray_temp_folder
 
 __all__ = [
+    "ServeWorkersService",
     "drain_worker",
     "node_resource",
     "start_worker",
@@ -165,3 +176,64 @@ def start_worker(
         settings.startup_timeout_s,
     )
     return record
+
+
+class ServeWorkersService(Service):
+    """The serve zone's worker nodes 1..N-1, each joined to the serve head."""
+
+    name = "serve worker nodes"
+    stops_in_parallel = True
+
+    def wanted(self, settings: PlatformSettings) -> bool:
+        return settings.serve.multi_node
+
+    def records(self, state: PlatformState) -> list[ProcessRecord]:
+        return [record for _, record in sorted(state.serve_workers.items())]
+
+    def forget(self, state: PlatformState, record: ProcessRecord) -> None:
+        state.serve_workers = {k: r for k, r in state.serve_workers.items() if r != record}
+
+    def title(self, ctx: Context) -> str:
+        return f"{ctx.settings.serve.nodes - 1} serve worker node(s)"
+
+    def up(self, ctx: Context) -> None:
+        """Each node in a step of its own: a node that runs is kept, a dead one started."""
+        from bulkhead.platform.balancer import node_address
+
+        head = ctx.state.zones[Zone.SERVE]
+        serve = ctx.settings.serve
+        for node in range(1, serve.nodes):
+            record = ctx.state.serve_workers.get(node)
+            title = (
+                f"serve worker node {node}: joins {head.gcs_address} ({serve.num_cpus:g} CPU, "
+                f"ingress at {node_address(ctx.settings, node)})"
+            )
+            if record is not None and is_alive(record):
+                ctx.reporter.done(f"{title} (already running)")
+                continue
+            with ctx.step(title):
+                ensure_ports_free(
+                    {
+                        **serve.node_ports(node).listening(),
+                        "node ingress": serve.node_ingress_ports(node).node_http,
+                    },
+                    f"serve worker node {node}",
+                )
+                record = start_worker(
+                    ctx.settings,
+                    ctx.paths,
+                    node,
+                    head.gcs_address,
+                    identity=ctx.identity(Role.SERVE),
+                )
+                ctx.record_started(record)
+                ctx.state.serve_workers[node] = record
+                ctx.save()
+
+    def stop(self, ctx: Context) -> int:
+        found = self.records(ctx.state)
+        if found:
+            with ThreadPoolExecutor(max_workers=len(found)) as pool:
+                list(pool.map(stop_ray_node, found))
+        ctx.state.serve_workers = {}
+        return len(found)

@@ -7,12 +7,14 @@ own registry credentials, and none of another zone's secrets.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
 
+from bulkhead.platform import provision
 from bulkhead.platform.haproxy_wrapper import (
     REQUEST_TIMEOUT_ERRORFILE,
     haproxy_binary,
@@ -20,14 +22,25 @@ from bulkhead.platform.haproxy_wrapper import (
     wrapper_script,
 )
 from bulkhead.platform.identity import SERVICE_UMASK, Identity, Role
+from bulkhead.platform.isolation import ZONE_NODES, Node
 from bulkhead.platform.paths import StatePaths
-from bulkhead.platform.procs import ProcessRecord, spawn, tcp_open, wait_until
+from bulkhead.platform.procs import (
+    ProcessRecord,
+    ensure_ports_free,
+    spawn,
+    stop_ray_node,
+    stop_session,
+    tcp_open,
+    wait_until,
+)
 from bulkhead.platform.secrets import read_secret
+from bulkhead.platform.service import Context, Service
 from bulkhead.platform.settings import PlatformSettings, ServeZoneSettings, Zone, ZonePorts
-from bulkhead.platform.state import ZoneState
+from bulkhead.platform.state import PlatformState, RegistryState, ZoneState
 from bulkhead.platform.zone_files import hand_to_zone, make_dirs, ray_temp_folder
 from contracts import env as names
 from contracts.drop import DROP_SOCKET_ENV, REQUEST_ID_KEY_FILE_ENV
+from registry.admin import ZONE_USERS, RegistryError, bootstrap
 
 # What a service inherits from the operator's environment: locale, time zone and the numeric
 # libraries' CPU settings (OpenBLAS needs OPENBLAS_CORETYPE on some processors to compute
@@ -448,3 +461,143 @@ def start_zone(
 
     wait_until(dashboard_ready, record, f"the {zone} zone's Ray head", settings.startup_timeout_s)
     return state
+
+
+# ------------------------------------------------------------ as services of `up`
+
+
+class RegistryService(Service):
+    """MLflow with bulkhead-auth; each `up` also (re)creates the zone users and grants."""
+
+    name = "registry"
+
+    def records(self, state: PlatformState) -> list[ProcessRecord]:
+        return [state.registry.process] if state.registry is not None else []
+
+    def forget(self, state: PlatformState, record: ProcessRecord) -> None:
+        state.registry = None
+
+    def title(self, ctx: Context) -> str:
+        return f"registry (MLflow, bulkhead-auth) at {ctx.settings.registry_url}"
+
+    def running(self, ctx: Context) -> bool:
+        return super().running(ctx) and tcp_open(
+            ctx.settings.registry_address, ctx.settings.registry_port
+        )
+
+    def start(self, ctx: Context) -> None:
+        if ctx.state.isolation is None:
+            ensure_ports_free({"registry": ctx.settings.registry_port}, "the registry")
+        record = start_registry(
+            ctx.settings, ctx.paths, ctx.prefix(Node.REGISTRY), ctx.identity(Role.REGISTRY)
+        )
+        ctx.record_started(record)
+        ctx.state.registry = RegistryState(url=ctx.settings.registry_url, process=record)
+
+    def stop(self, ctx: Context) -> int:
+        registry = ctx.state.registry
+        if registry is None:
+            return 0
+        with ctx.step(f"stop the registry (session {registry.process.pid})"):
+            stop_session(registry.process)
+        ctx.state.registry = None
+        return 1
+
+    def after_start(self, ctx: Context) -> None:
+        registry = ctx.state.registry
+        assert registry is not None
+        settings, paths = ctx.settings, ctx.paths
+        models = ", ".join(settings.models)
+        with ctx.step(f"registry users and permissions (ingest, trainer, server) on {models}"):
+            passwords = {
+                user.username: provision.credentials(
+                    paths, user.username
+                ).password.get_secret_value()
+                for user in ZONE_USERS
+            }
+            try:
+                with provision.admin_client(paths) as admin_client:
+                    registry.experiment_id = bootstrap(
+                        admin_client,
+                        settings.experiment_name,
+                        settings.ingest_experiment_name,
+                        list(settings.models),
+                        passwords,
+                    )
+            except RegistryError as err:
+                if " 401" in str(err):
+                    raise RegistryError(
+                        "the registry refused the admin password in "
+                        f"{paths.registry_credentials(provision.ADMIN_USER)}; its auth database "
+                        f"{paths.auth_db} was created with another one"
+                    ) from err
+                raise
+            ctx.save()
+
+
+class ZoneService(Service):
+    """One zone's Ray head (`ray start --head --block`, the session leader `down` stops)."""
+
+    stops_in_parallel = True
+
+    def __init__(self, zone: Zone) -> None:
+        self.zone = zone
+        self.name = f"{zone.value} zone"
+
+    def records(self, state: PlatformState) -> list[ProcessRecord]:
+        found = state.zones.get(self.zone)
+        return [found.process] if found is not None else []
+
+    def forget(self, state: PlatformState, record: ProcessRecord) -> None:
+        state.zones.pop(self.zone, None)
+
+    def title(self, ctx: Context) -> str:
+        zs = ctx.settings.zone(self.zone)
+        return (
+            f"{self.zone} zone: Ray cluster at {ctx.settings.zone_host(self.zone)}:"
+            f"{zs.ports.gcs} ({zs.num_cpus:g} CPU, token auth)"
+        )
+
+    def running(self, ctx: Context) -> bool:
+        gcs = ctx.settings.zone(self.zone).ports.gcs
+        return super().running(ctx) and tcp_open(ctx.settings.zone_host(self.zone), gcs)
+
+    def start(self, ctx: Context) -> None:
+        zone, settings, state = self.zone, ctx.settings, ctx.state
+        stale = state.zones.pop(zone, None)
+        if stale is not None:
+            stop_ray_node(stale.process)
+        if zone is Zone.SERVE:  # worker nodes of a head that is gone rejoin a new one
+            for record in state.serve_workers.values():
+                stop_ray_node(record)
+            state.serve_workers = {}
+        ports = settings.zone(zone).ports.listening()
+        if zone is Zone.SERVE and settings.serve.multi_node:
+            ports["serve head ingress"] = settings.serve.ingress_ports.node_http
+        elif zone is Zone.SERVE:
+            ports["serve http"] = settings.serve_http_port
+        if state.isolation is None:
+            ensure_ports_free(ports, f"the {zone} zone")
+        zone_state = start_zone(
+            settings, ctx.paths, zone, ctx.prefix(ZONE_NODES[zone]), ctx.identity(Role(zone.value))
+        )
+        ctx.record_started(zone_state.process)
+        state.zones[zone] = zone_state
+
+    def stop(self, ctx: Context) -> int:
+        found = self.records(ctx.state)
+        for record in found:
+            stop_ray_node(record)
+            self.forget(ctx.state, record)
+        return len(found)
+
+    def after_stop(self, ctx: Context) -> None:
+        if self.zone is not Zone.SERVE:
+            return
+        # HAProxy's config, admin socket and state (the nodes' and the balancer's), and the
+        # replicas' downloaded bundles: nothing a zone planted there waits for the next `up`.
+        from bulkhead.platform import balancer
+
+        shutil.rmtree(ctx.paths.haproxy_dir, ignore_errors=True)
+        shutil.rmtree(balancer.folder(ctx.paths), ignore_errors=True)
+        shutil.rmtree(ctx.paths.serve_cache, ignore_errors=True)

@@ -58,10 +58,24 @@ class DropStatus(BaseModel):
     by_model: dict[str, int] = Field(default_factory=dict)
 
 
+class ServiceStatus(BaseModel):
+    """One service `up` starts, in `status --json`'s ``services`` list (in `up`'s order)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    state: str = Field(description="running / stopped / not used (the settings do not want it).")
+    pids: list[int] = Field(default_factory=list, description="Each record's session leader.")
+
+
 class PlatformStatus(BaseModel):
     """What ``bulkhead status --json`` prints; scripts rely on these keys."""
 
     model_config = ConfigDict(extra="forbid")
+
+    services: list[ServiceStatus] = Field(
+        default_factory=list, description="Every service `up` starts, in its order."
+    )
 
     serve_url: str
     mlflow_url: str

@@ -1,0 +1,137 @@
+"""What every service `up` starts has in common, so that `up`, `down`, forgetting dead records
+and `status` are loops over one ordered list (``bulkhead/platform/service_list.py``).
+
+Like Ray Serve's controller, which runs one state manager per concern each with its own
+update and shutdown, each service (the registry, each zone, the serve worker nodes, the front
+balancer, the TLS terminator, the drop keeper, the rollout controller) is a small class beside
+the function that starts it: whether the settings want it, its records in the saved state,
+whether it runs, how it starts and stops, and one line of status. Adding a service is one new
+class and one line in the list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from bulkhead.platform import identity
+from bulkhead.platform.isolation import Node
+from bulkhead.platform.paths import StatePaths
+from bulkhead.platform.procs import ProcessRecord, is_alive, stop_session
+from bulkhead.platform.report import Reporter
+from bulkhead.platform.settings import PlatformSettings
+from bulkhead.platform.state import PlatformState
+from bulkhead.platform.status import ServiceStatus
+
+
+@dataclass
+class Context:
+    """What a service needs to start, stop or report: the platform's settings as they apply
+    now (TLS, namespaces, nodes), its paths and state, and how to report and save."""
+
+    settings: PlatformSettings
+    paths: StatePaths
+    state: PlatformState
+    reporter: Reporter
+    step: Callable[[str], AbstractContextManager[None]]
+    save: Callable[[], None]
+    started: list[ProcessRecord] = field(default_factory=list)
+
+    def prefix(self, node: Node) -> list[str]:
+        """The command prefix that runs in ``node``'s namespace under `up --isolate`."""
+        layout = self.state.isolation
+        return layout.exec_prefix(node) if layout is not None else []
+
+    def identity(self, role: identity.Role) -> identity.Identity | None:
+        identities = self.state.identities
+        return identities.of(role) if identities is not None else None
+
+    def record_started(self, record: ProcessRecord) -> None:
+        """A record this `up` started: stopped again if a later step fails."""
+        self.started.append(record)
+
+
+class Service:
+    """One kind of process `up` starts. Subclasses name it, say where its records live in
+    the saved state, and how it starts; the common parts (skip what runs, step, save, stop by
+    session, status) are here."""
+
+    name: str
+    # Stopped together with its neighbours in the list that say so too (Ray nodes: each
+    # stop waits out its processes' grace period, so they are stopped at once).
+    stops_in_parallel: ClassVar[bool] = False
+
+    def wanted(self, settings: PlatformSettings) -> bool:
+        return True
+
+    def records(self, state: PlatformState) -> list[ProcessRecord]:
+        """Its records in the saved state (what `down` stops and `cost` measures)."""
+        raise NotImplementedError
+
+    def forget(self, state: PlatformState, record: ProcessRecord) -> None:
+        """Remove ``record`` from the saved state."""
+        raise NotImplementedError
+
+    def title(self, ctx: Context) -> str:
+        raise NotImplementedError
+
+    def running(self, ctx: Context) -> bool:
+        """Whether it runs and answers; default: every record's process is alive."""
+        found = self.records(ctx.state)
+        return bool(found) and all(is_alive(record) for record in found)
+
+    def start(self, ctx: Context) -> None:
+        """Start it and put its record in ``ctx.state`` (``ctx.record_started`` too)."""
+        raise NotImplementedError
+
+    def after_start(self, ctx: Context) -> None:
+        """Work each `up` does once the service runs, started now or before."""
+
+    def up(self, ctx: Context) -> None:
+        title = self.title(ctx)
+        if self.running(ctx):
+            ctx.reporter.done(f"{title} (already running)")
+        else:
+            with ctx.step(title):
+                self.start(ctx)
+                ctx.save()
+        self.after_start(ctx)
+
+    def stop(self, ctx: Context) -> int:
+        """Stop every record's process session; how many were stopped."""
+        found = self.records(ctx.state)
+        for record in found:
+            stop_session(record)
+            self.forget(ctx.state, record)
+        return len(found)
+
+    def after_stop(self, ctx: Context) -> None:
+        """Clean-up once `down` stopped everything it stops alongside this service."""
+
+    def forget_dead(self, state: PlatformState) -> None:
+        for record in self.records(state):
+            if not is_alive(record):
+                self.forget(state, record)
+
+    def status(self, ctx: Context) -> ServiceStatus:
+        if not self.wanted(ctx.settings) and not self.records(ctx.state):
+            return ServiceStatus(name=self.name, state="not used")
+        alive = [record.pid for record in self.records(ctx.state) if is_alive(record)]
+        return ServiceStatus(name=self.name, state="running" if alive else "stopped", pids=alive)
+
+
+def stop_batches(services: list[Service]) -> Iterator[list[Service]]:
+    """``services`` in order, neighbours that stop in parallel grouped into one batch."""
+    batch: list[Service] = []
+    for service in services:
+        if service.stops_in_parallel:
+            batch.append(service)
+            continue
+        if batch:
+            yield batch
+            batch = []
+        yield [service]
+    if batch:
+        yield batch

@@ -1,0 +1,187 @@
+"""`up`, `down` and `status` are loops over one ordered list of services: run here over fake
+services that start real (sleeping) processes, so the loop's promises are checked without a
+registry or a Ray cluster.
+
+Covers: bulkhead/platform/core.py, bulkhead/platform/service.py, bulkhead/platform/service_list.py
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from bulkhead.platform import core, provision
+from bulkhead.platform.core import Platform, PlatformError
+from bulkhead.platform.procs import ProcessRecord, ServiceStartError, is_alive, spawn
+from bulkhead.platform.service import Context, Service, stop_batches
+from bulkhead.platform.service_list import SERVICES
+from bulkhead.platform.settings import PlatformSettings
+from bulkhead.platform.state import PlatformState
+
+
+class FakeService(Service):
+    """Starts `sleep` as its own session; keeps its record itself (not in the state)."""
+
+    def __init__(
+        self,
+        name: str,
+        journal: list[str],
+        *,
+        wanted: bool = True,
+        fails: bool = False,
+        parallel: bool = False,
+    ) -> None:
+        self.name = name
+        self.journal = journal
+        self._wanted = wanted
+        self.fails = fails
+        self.stops_in_parallel = parallel  # type: ignore[misc]
+        self.held: list[ProcessRecord] = []
+
+    def wanted(self, settings: PlatformSettings) -> bool:
+        return self._wanted
+
+    def records(self, state: PlatformState) -> list[ProcessRecord]:
+        return list(self.held)
+
+    def forget(self, state: PlatformState, record: ProcessRecord) -> None:
+        self.held.remove(record)
+
+    def title(self, ctx: Context) -> str:
+        return f"fake {self.name}"
+
+    def start(self, ctx: Context) -> None:
+        self.journal.append(f"start {self.name}")
+        if self.fails:
+            raise ServiceStartError(f"{self.name} would not start")
+        record = spawn(["sleep", "60"], {}, ctx.paths.log_file(self.name), ctx.paths.home)
+        ctx.record_started(record)
+        self.held.append(record)
+
+    def stop(self, ctx: Context) -> int:
+        self.journal.append(f"stop {self.name}")
+        return super().stop(ctx)
+
+    def after_stop(self, ctx: Context) -> None:
+        self.journal.append(f"after {self.name}")
+
+
+MakePlatform = Callable[[tuple[Service, ...]], Platform]
+
+
+@pytest.fixture
+def journal() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def platform_of(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MakePlatform]:
+    """A Platform over the given services; secrets and identities (outside the loop) faked."""
+    monkeypatch.setattr(provision, "ensure_secrets", lambda settings, paths: None)
+    monkeypatch.setattr(core.Platform, "_up_identities", lambda self, state: None)
+    made: list[Platform] = []
+
+    def make(services: tuple[Service, ...]) -> Platform:
+        settings = PlatformSettings(home=tmp_path / ".bulkhead")
+        platform = Platform(settings, services_list=services)
+        made.append(platform)
+        return platform
+
+    yield make
+    for platform in made:  # whatever a failed test left running
+        platform.down()
+
+
+def test_up_starts_the_wanted_services_in_order_and_reuses_what_runs(
+    platform_of: MakePlatform,
+    journal: list[str],
+) -> None:
+    services = (
+        FakeService("a", journal),
+        FakeService("unwanted", journal, wanted=False),
+        FakeService("b", journal),
+    )
+    platform = platform_of(services)
+    platform.up()
+    assert journal == ["start a", "start b"]
+    first = [record.pid for service in services for record in service.held]
+    platform.up()  # idempotent: nothing started twice
+    assert journal == ["start a", "start b"]
+    assert [record.pid for service in services for record in service.held] == first
+
+
+def test_a_failed_start_stops_what_this_up_started_and_leaves_the_rest(
+    platform_of: MakePlatform,
+    journal: list[str],
+) -> None:
+    first, second = FakeService("first", journal), FakeService("second", journal)
+    platform = platform_of((first, second))
+    platform.up()
+    kept = first.held[0]
+    second.stop(platform._context(platform.load_state()))  # the second one died
+    third = FakeService("third", journal, fails=True)
+    platform = platform_of((first, second, third))
+    with pytest.raises(PlatformError, match="third would not start"):
+        platform.up()
+    assert is_alive(kept)  # running before this `up`: left alone
+    assert not second.held or not any(is_alive(r) for r in second.held)  # started, then stopped
+
+
+def test_down_stops_in_reverse_with_ray_nodes_at_once_then_cleans_up(
+    platform_of: MakePlatform,
+    journal: list[str],
+) -> None:
+    services = (
+        FakeService("registry", journal),
+        FakeService("zone-1", journal, parallel=True),
+        FakeService("zone-2", journal, parallel=True),
+        FakeService("controller", journal),
+    )
+    platform = platform_of(services)
+    platform.up()
+    records = [record for service in services for record in service.held]
+    journal.clear()
+    assert platform.down() == 4
+    assert journal[0:2] == ["stop controller", "after controller"]
+    assert sorted(journal[2:4]) == ["stop zone-1", "stop zone-2"]  # at once, either order
+    assert journal[4:] == ["after zone-2", "after zone-1", "stop registry", "after registry"]
+    assert not any(is_alive(record) for record in records)
+
+
+def test_status_lists_every_service_in_order_with_its_state(
+    platform_of: MakePlatform,
+    journal: list[str],
+) -> None:
+    services = (FakeService("a", journal), FakeService("off", journal, wanted=False))
+    platform = platform_of(services)
+    platform.up()
+    ctx = platform._context(platform.load_state())
+    seen = [service.status(ctx) for service in services]
+    assert [(s.name, s.state) for s in seen] == [("a", "running"), ("off", "not used")]
+    assert seen[0].pids == [services[0].held[0].pid]
+    platform.down()
+    assert services[0].status(ctx).state == "stopped"
+
+
+def test_batches_group_neighbours_that_stop_in_parallel(journal: list[str]) -> None:
+    a, b, c, d = (
+        FakeService("a", journal),
+        FakeService("b", journal, parallel=True),
+        FakeService("c", journal, parallel=True),
+        FakeService("d", journal),
+    )
+    assert [[s.name for s in batch] for batch in stop_batches([a, b, c, d])] == [
+        ["a"],
+        ["b", "c"],
+        ["d"],
+    ]
+
+
+def test_the_platform_list_starts_the_registry_first_and_stops_it_last() -> None:
+    names = [service.name for service in SERVICES]
+    assert names[0] == "registry"
+    assert names.index("drop keeper") < names.index("serve zone")  # replicas send to it
+    assert names.index("serve zone") < names.index("serve worker nodes")
+    assert names[-1] == "rollout controller"
