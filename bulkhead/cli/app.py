@@ -119,9 +119,9 @@ def up(
         with _exits():
             for name in platform.settings.models:
                 console.print(f"[bold]model {name}[/]")
-                for_model = _platform(name)
-                snapshot = run_ingest(for_model, None, None, None, None)
-                train_unless_current(for_model, Path(snapshot.snapshot), snapshot.digest)
+                acting_on = _platform(name)
+                snapshot = run_ingest(acting_on, None, None, None, None)
+                train_unless_current(acting_on, Path(snapshot.snapshot), snapshot.digest)
             deployment = deploy_app(platform, Path("serve_config.yaml"))
         if not as_json:
             render.deployment(console, deployment)

@@ -24,7 +24,7 @@ ModelOption = Annotated[
     str | None,
     typer.Option(
         "--model",
-        help="Registered model to act on (default: the default model, BULKHEAD_MODEL_NAME).",
+        help="Registered model to act on (default: the default model, BULKHEAD_DEFAULT_MODEL).",
     ),
 ]
 
@@ -39,11 +39,10 @@ def settings() -> PlatformSettings:
 
 def platform(model: str | None = None) -> Platform:
     try:
-        chosen = settings().for_model(model)
+        return Platform(settings(), reporter=RichReporter(console), model=model)
     except ValueError as err:
         console.print(f"[red]{escape(str(err))}[/]")
         raise typer.Exit(ExitCode.BAD_INPUT) from err
-    return Platform(chosen, reporter=RichReporter(console))
 
 
 @contextmanager

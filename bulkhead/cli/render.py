@@ -38,12 +38,15 @@ def print_status(console: Console, status: PlatformStatus) -> None:
         table.add_row("  front balancer (HAProxy)", status.serve_url, balancer)
     console.print(table)
     for name, champion in status.champions.items():
-        default = " (default)" if name == status.model_name else ""
+        default = " (default)" if name == status.default_model else ""
         snapshot = status.latest_snapshots.get(name)
         console.print(
             f"model: [bold]{name}[/]{default} champion: {champion or '—'}"
             + (f"   snapshot: {snapshot}" if snapshot else "")
         )
+    used = [s for s in status.services if s.state != "not used"]
+    if used:
+        console.print("services: " + ", ".join(f"{s.name} {s.state}" for s in used))
     console.print(f"serve URL: {status.serve_url}   API key file: {status.api_key_file}")
     serving = status.serving
     if serving is not None and serving.unreachable:

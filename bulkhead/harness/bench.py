@@ -71,7 +71,7 @@ def download_champion(platform: Platform, version: str, destination: Path) -> Pa
 
     platform.credentials("server").activate()
     reader = RegistryReader()
-    return reader.download(reader.pinned(platform.settings.model_name, version), destination)
+    return reader.download(reader.pinned(platform.model_name, version), destination)
 
 
 def measure_system(
@@ -173,7 +173,7 @@ def cost_targets(report: PlatformBenchReport) -> list[Target]:
 def wait_for_precision(platform: Platform, precision: str, timeout_s: float = 120.0) -> None:
     """Serve reconfigures replicas in place; wait until several answers in a row report it."""
     deadline, streak = time.monotonic() + timeout_s, 0
-    model = platform.settings.model_name  # its /v1/models/{model}/predict, default one too
+    model = platform.model_name  # its /v1/models/{model}/predict, default one too
     with ServeClient(platform.serve_endpoint(), timeout_s=5, model=model) as client:
         while time.monotonic() < deadline and streak < 20:
             try:
@@ -200,7 +200,7 @@ def run_bench(
     out.mkdir(parents=True, exist_ok=True)
     texts_file = request_texts(platform, out)
     bundle = download_champion(platform, champion, out / "bundle")
-    reporter.info(f"bench {platform.settings.model_name} v{champion} on {machine()}")
+    reporter.info(f"bench {platform.model_name} v{champion} on {machine()}")
     texts = read_texts(texts_file)
     legs = ["the machine's limits", *(name for name in SYSTEMS if name in systems)]
     countdown = Countdown("bench", len(legs) + (1 if platform_cost else 0))
@@ -246,7 +246,7 @@ def run_bench(
     report = add_ratios(
         PlatformBenchReport(
             machine=machine(),
-            model=f"{platform.settings.model_name} v{champion}",
+            model=f"{platform.model_name} v{champion}",
             started_at=started_at,
             duration_s=round(time.monotonic() - started, 1),
             in_process=limits,
@@ -312,7 +312,7 @@ def peer_figures(
         python = peers.environment_python(platform.paths.home, peer, platform.reporter.info)
     port = free_port()
     workers = os.cpu_count() or 1
-    model = platform.settings.model_name
+    model = platform.model_name
     workdir = (out / peer.key).resolve()
     launch = peers.launch(peer, python, bundle.resolve(), port, workers, workdir, model)
     platform.reporter.info(f"  {peer.name}: {peer.settings}")

@@ -22,7 +22,7 @@ def serve_target(platform: Platform) -> LoadTarget:
     if zone is None:
         raise NotRunning("the serve zone is not running; run `bulkhead up`")
     endpoint = platform.serve_endpoint()
-    model = platform.settings.model_name
+    model = platform.model_name
     found = application_of(platform, model)
     if found is None:
         raise BadInput(f"no application in the deployed serve config serves {model!r}")

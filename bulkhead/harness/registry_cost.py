@@ -52,7 +52,7 @@ def poll_cost(platform: Platform, polls: int = 200) -> list[PollCost]:
     credentials = platform.credentials("server")
     verify: str | bool = str(credentials.ca_file) if credentials.ca_file else True
     auth = (credentials.username, credentials.password.get_secret_value())
-    query = {"name": platform.settings.model_name, "alias": "champion"}
+    query = {"name": platform.model_name, "alias": "champion"}
     ways: tuple[tuple[str, str, dict[str, str]], ...] = (
         ("MLflow's registered-models/alias", "/api/2.0/mlflow/registered-models/alias", {}),
         ("poll route, cached answer", ALIAS_POLL_ROUTE, {}),

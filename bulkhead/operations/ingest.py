@@ -70,12 +70,12 @@ def run_ingest(
         base = platform.model_snapshot()
         if base is None:
             raise BadInput(
-                f"ingest: {platform.settings.model_name!r} has no snapshot to add feedback to; "
+                f"ingest: {platform.model_name!r} has no snapshot to add feedback to; "
                 "run `bulkhead ingest` first"
             )
         feedback = FeedbackInput(
             drop_dir=platform.paths.drop_records,
-            model=platform.settings.model_name,
+            model=platform.model_name,
             base_snapshot=base,
         )
     spec = IngestJobSpec(
@@ -99,7 +99,7 @@ def run_ingest(
         raise BadInput(message) if outcome.status == "FAILED" else OperationFailed(message)
     result = IngestResult.model_validate(outcome.result)
     state = platform.load_state()
-    state.latest_snapshots[platform.settings.model_name] = Path(result.snapshot)
+    state.latest_snapshots[platform.model_name] = Path(result.snapshot)
     platform.save_state(state)
     reporter.done(
         f"snapshot {result.snapshot}\n  rows {result.rows} labels {result.labels}\n"

@@ -18,7 +18,7 @@ def registry_writer(platform: Platform) -> RegistryWriter:
     from registry.writer import RegistryWriter
 
     platform.credentials("trainer").activate()
-    return RegistryWriter(platform.settings.model_name)
+    return RegistryWriter(platform.model_name)
 
 
 @contextmanager

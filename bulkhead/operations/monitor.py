@@ -39,7 +39,7 @@ def run_monitor(
     since = time.time() - since_s if since_s is not None else None
     report = build_report(
         platform.paths.drop_records,
-        platform.settings.model_name,
+        platform.model_name,
         champion_snapshot(platform),
         since,
     )

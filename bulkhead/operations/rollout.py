@@ -110,7 +110,7 @@ def watch_forever(
     watchers = [
         threading.Thread(
             target=_watch_model_forever,
-            args=(Platform(platform.base_settings.for_model(name), platform.reporter), echo),
+            args=(platform.acting_on(name), echo),
             kwargs={"urls": urls, "idle_s": idle_s},
             name=f"rollouts-{name}",
             daemon=True,
@@ -135,7 +135,7 @@ def _watch_model_forever(
     from bulkhead.delivery.plot import plot_rollout
     from registry.reader import RegistryReader
 
-    echo(f"rollout controller: watching {platform.settings.model_name} every {idle_s:g} s")
+    echo(f"rollout controller: watching {platform.model_name} every {idle_s:g} s")
     reader: RegistryReader | None = None
     while True:
         try:

@@ -49,9 +49,9 @@ def train_spec(
     except (ValueError, OSError) as err:
         raise BadInput(f"train: invalid configuration: {err}") from err
     state = platform.load_state()
-    chosen = snapshot or state.latest_snapshots.get(platform.settings.model_name)
+    chosen = snapshot or state.latest_snapshots.get(platform.model_name)
     if chosen is None:
-        model = platform.settings.model_name
+        model = platform.model_name
         raise BadInput(
             f"train: no dataset snapshot for {model}; run `bulkhead ingest --model {model}`"
         )
@@ -67,7 +67,7 @@ def train_spec(
         snapshot=chosen.resolve(),
         ray_address=zone.gcs_address,
         storage_path=platform.paths.train_runs,
-        model_name=platform.settings.model_name,
+        model_name=platform.model_name,
         experiment_name=platform.settings.experiment_name,
         auto_promote=auto_promote,
         code_version=code_version(Path.cwd()),

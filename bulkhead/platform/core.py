@@ -48,8 +48,13 @@ class Platform:
         settings: PlatformSettings,
         reporter: Reporter | None = None,
         services_list: tuple[Service, ...] = SERVICES,
+        *,
+        model: str | None = None,
     ) -> None:
+        """``model``: the registered model the commands on this platform act on (None: the
+        default model); an unknown name raises ValueError."""
         self.base_settings = settings
+        self.model_name = settings.model_named(model)
         self.paths = StatePaths.at(settings.home)
         self.reporter: Reporter = reporter or LogReporter()
         self.services = services_list
@@ -57,11 +62,16 @@ class Platform:
 
     @property
     def model(self) -> ModelSpec:
-        return self.settings.model
+        """The spec (data set, task) of the model this platform's commands act on."""
+        return self.settings.models[self.model_name]
+
+    def acting_on(self, model: str) -> Platform:
+        """The same platform, acting on ``model``."""
+        return Platform(self.base_settings, self.reporter, self.services, model=model)
 
     def model_snapshot(self) -> Path | None:
-        """The newest snapshot `ingest` wrote for the current model, if it still exists."""
-        found = self.load_state().latest_snapshots.get(self.settings.model_name)
+        """The newest snapshot `ingest` wrote for this model, if it still exists."""
+        found = self.load_state().latest_snapshots.get(self.model_name)
         return found if found is not None and found.is_dir() else None
 
     # ------------------------------------------------------------ helpers
@@ -220,4 +230,4 @@ class Platform:
 
     def status(self) -> PlatformStatus:
         ctx = self._context(self.load_state())
-        return collect(ctx, self.serve_endpoint(), self.settings.model_name)
+        return collect(ctx, self.serve_endpoint(), self.model_name)

@@ -11,7 +11,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingestion.schema import BUNDLED_DATASETS, DEFAULT_DATASET
@@ -282,11 +290,15 @@ class PlatformSettings(BaseSettings):
         description="Every registered model the platform trains and serves, by name "
         '(BULKHEAD_MODELS as JSON, e.g. \'{"spam": {"dataset": "..."}}\').',
     )
-    model_name: str = Field(
+    default_model: str = Field(
         "sentiment",
         min_length=1,
+        # BULKHEAD_MODEL_NAME: the name this setting had before; still read.
+        validation_alias=AliasChoices(
+            "default_model", "BULKHEAD_DEFAULT_MODEL", "BULKHEAD_MODEL_NAME"
+        ),
         description="The default model: served at /v1/predict, and the one every command "
-        "acts on without --model.",
+        "acts on without --model (BULKHEAD_DEFAULT_MODEL).",
     )
     admin_password: SecretStr | None = Field(
         None,
@@ -321,24 +333,20 @@ class PlatformSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _default_model_is_configured(self) -> PlatformSettings:
-        if self.model_name not in self.models:
+        if self.default_model not in self.models:
             raise ValueError(
-                f"model_name {self.model_name!r} is not one of the configured models "
+                f"default_model {self.default_model!r} is not one of the configured models "
                 f"({', '.join(self.models)})"
             )
         return self
 
-    @property
-    def model(self) -> ModelSpec:
-        return self.models[self.model_name]
-
-    def for_model(self, name: str | None) -> PlatformSettings:
-        """The same settings acting on model ``name`` (None: the default model)."""
-        if name is None or name == self.model_name:
-            return self
+    def model_named(self, name: str | None) -> str:
+        """``name`` checked against the configured models (None: the default model)."""
+        if name is None:
+            return self.default_model
         if name not in self.models:
             raise ValueError(f"unknown model {name!r}; configured: {', '.join(self.models)}")
-        return self.model_copy(update={"model_name": name})
+        return name
 
     @model_validator(mode="after")
     def _ports_do_not_overlap(self) -> PlatformSettings:

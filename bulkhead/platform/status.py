@@ -81,7 +81,8 @@ class PlatformStatus(BaseModel):
     mlflow_url: str
     registry_state: str
     registry_error: str | None
-    model_name: str
+    model_name: str = Field(description="The model this status is about (`--model`).")
+    default_model: str = Field("", description="The default model (/v1/predict).")
     experiment_name: str
     champion_version: str | None
     api_key_file: str

@@ -130,6 +130,7 @@ def collect(ctx: Context, endpoint: ServeEndpoint, model_name: str) -> PlatformS
         registry_state="running" if registry_up else "stopped",
         registry_error=registry_error,
         model_name=model_name,
+        default_model=settings.default_model,
         experiment_name=settings.experiment_name,
         champion_version=champions.get(model_name),
         champions=champions,

@@ -155,6 +155,7 @@ def test_commands_act_on_the_model_they_are_given(
     assert refused.returncode == 2
     status = platform.cli_json("status", "--model", SECOND)
     assert (status["model_name"], status["champion_version"]) == (SECOND, second_model["version"])
+    assert status["default_model"] != SECOND  # `--model` never makes a model the default
 
 
 def test_a_third_model_added_by_config_and_deploy_is_promoted_and_removed_under_load_on_two(

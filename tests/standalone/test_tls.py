@@ -145,7 +145,7 @@ def test_deploy_chaos_and_loadtest_work_over_https(secured: TestPlatform, tmp_pa
     """Every client of the serve API (deploy's readiness check, the chaos harness, Locust)
     verifies the HTTPS endpoint against the platform CA: none of them needs it turned off."""
     state = PlatformState.load(secured.paths.state_file)
-    snapshot = state.latest_snapshots.get(secured.settings.model_name)
+    snapshot = state.latest_snapshots.get(secured.settings.default_model)
     assert snapshot is not None, "the ingest test above made one"
     trained = train_tiny(secured, snapshot, tmp_path)
     assert trained["promoted"], trained

@@ -53,7 +53,7 @@ class ChaosContext:
     @property
     def application(self) -> str:
         """The Serve application serving the model under test (named after its model)."""
-        return self.platform.settings.model_name
+        return self.platform.model_name
 
     def load(
         self,

@@ -58,7 +58,7 @@ def drop_stalled(ctx: ChaosContext, stall_s: float = 10.0) -> ScenarioResult:
         return skipped(scenario, "drop keeper frozen", goal, "no drop keeper running (`up`)")
     fault = f"drop keeper (pid {keeper.pid}) frozen with SIGSTOP for {stall_s:.0f} s under load"
     urls = metrics_urls(ctx.platform)
-    model = ctx.model or ctx.platform.settings.model_name
+    model = ctx.platform.model_name
 
     def written() -> int:
         counted = drop_keeper.stats(ctx.platform.paths)
@@ -173,7 +173,7 @@ def drop_full(ctx: ChaosContext, full_s: float = 8.0) -> ScenarioResult:
     if counted.feedback_max_bytes <= 0:
         return skipped(scenario, fault, goal, "the keeper does not report its feedback cap")
     cap = counted.feedback_max_bytes
-    model = ctx.model or ctx.platform.settings.model_name
+    model = ctx.platform.model_name
     folder = ctx.platform.paths.drop_records / FILLER_FOLDER
     outcomes: list[FeedbackOutcome] = []
     filled = emptied = False

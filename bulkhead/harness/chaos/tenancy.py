@@ -304,7 +304,7 @@ def model_onboarded(
             "`bulkhead up`, `bulkhead ingest --model M`, `bulkhead train --model M`"
         )
         return skipped("model onboarded", fault, ONBOARDED_GOAL, why)
-    platform = Platform(ctx.platform.base_settings.for_model(new), ctx.platform.reporter)
+    platform = ctx.platform.acting_on(new)
     champion, candidate = _promotable(platform)
     if champion is None and candidate is None:
         why = f"no version of {new} passed its gate: `bulkhead train --model {new}` first"
