@@ -61,3 +61,15 @@ def test_default_ports_stay_below_the_ephemeral_range() -> None:
         block = settings.zone(zone).ports
         ports += [block.gcs, block.max_worker]
     assert max(ports) < 32768
+
+
+def test_the_default_model_setting_and_its_former_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BULKHEAD_DEFAULT_MODEL", raising=False)
+    monkeypatch.setenv("BULKHEAD_MODEL_NAME", "subjectivity")  # the name it had before
+    assert PlatformSettings().default_model == "subjectivity"
+    monkeypatch.setenv("BULKHEAD_DEFAULT_MODEL", "sentiment")
+    monkeypatch.delenv("BULKHEAD_MODEL_NAME")
+    assert PlatformSettings().default_model == "sentiment"
+    assert PlatformSettings(default_model="subjectivity").model_named(None) == "subjectivity"
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        PlatformSettings().model_named("nope")
