@@ -19,6 +19,24 @@ HISTORY_TAG = "bulkhead.champion_history"
 # One registered-model tag per champion move: ``<prefix><time_ns>-<random>`` -> JSON event.
 HISTORY_EVENT_PREFIX = "bulkhead.champion_move."
 
+# A version's evidence, written by the train job when it registers the version and read by
+# the gate, `models`, `monitor` and `train` (is the champion current?). The metric tags hold
+# the training metrics of the same names.
+ACCURACY_TAG = "accuracy"
+MACRO_F1_TAG = "macro_f1"
+PARITY_TAG = "parity_max_abs_diff"
+LATENCY_P50_TAG = "latency_p50_ms"
+DATASET_DIGEST_TAG = "dataset_digest"
+TRAINING_RUN_TAG = "training_run_id"
+CODE_VERSION_TAG = "code_version"
+PRESET_TAG = "preset"
+EVIDENCE_TAGS = (ACCURACY_TAG, MACRO_F1_TAG, PARITY_TAG, DATASET_DIGEST_TAG)
+# Set by `promote` / `rollback` on the version they move.
+PROMOTED_BY_TAG = "promoted_by"
+PROMOTED_AT_TAG = "promoted_at"
+PROMOTION_REASON_TAG = "promotion_reason"
+ROLLED_BACK_TAG = "rolled_back"
+
 _VERSION = re.compile(r"^[1-9][0-9]{0,9}$")
 
 

@@ -18,21 +18,29 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from contracts.tags import (
+    ACCURACY_TAG,
     CHALLENGER,
     CHAMPION,
+    DATASET_DIGEST_TAG,
+    EVIDENCE_TAGS,
     FORCED_TAG,
     GATE_FAILED_TAG,
     GATE_PASSED_TAG,
     HISTORY_EVENT_PREFIX,
     HISTORY_TAG,
+    LATENCY_P50_TAG,
+    MACRO_F1_TAG,
     MANIFEST_DIGEST_TAG,
+    PARITY_TAG,
+    PROMOTED_AT_TAG,
+    PROMOTED_BY_TAG,
+    PROMOTION_REASON_TAG,
+    ROLLED_BACK_TAG,
 )
 from registry.bundle import manifest_digest
 from registry.gate import Evidence, GateResult
 
 __all__ = ["CHALLENGER", "CHAMPION", "LoggedBundle", "PromotionRefused", "RegistryWriter"]
-
-EVIDENCE_TAGS = ("accuracy", "macro_f1", "parity_max_abs_diff", "dataset_digest")
 
 
 class PromotionRefused(RuntimeError):
@@ -130,10 +138,10 @@ class RegistryWriter:
         if not all(key in tags for key in EVIDENCE_TAGS):
             return None
         return Evidence(
-            accuracy=float(tags["accuracy"]),
-            macro_f1=float(tags["macro_f1"]),
-            parity_max_abs_diff=float(tags["parity_max_abs_diff"]),
-            dataset_digest=tags["dataset_digest"],
+            accuracy=float(tags[ACCURACY_TAG]),
+            macro_f1=float(tags[MACRO_F1_TAG]),
+            parity_max_abs_diff=float(tags[PARITY_TAG]),
+            dataset_digest=tags[DATASET_DIGEST_TAG],
         )
 
     def history(self) -> list[str]:
@@ -167,10 +175,10 @@ class RegistryWriter:
                 VersionRow(
                     version=str(mv.version),
                     aliases=sorted(aliases.get(str(mv.version), [])),
-                    accuracy=_float(tags, "accuracy"),
-                    macro_f1=_float(tags, "macro_f1"),
-                    parity=_float(tags, "parity_max_abs_diff"),
-                    latency_p50_ms=_float(tags, "latency_p50_ms"),
+                    accuracy=_float(tags, ACCURACY_TAG),
+                    macro_f1=_float(tags, MACRO_F1_TAG),
+                    parity=_float(tags, PARITY_TAG),
+                    latency_p50_ms=_float(tags, LATENCY_P50_TAG),
                     gate=gate if gate != "failed" else f"failed: {tags.get(GATE_FAILED_TAG, '')}",
                     run_id=mv.run_id,
                     created_at=datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC).isoformat(
@@ -233,9 +241,9 @@ class RegistryWriter:
         # Tags first, alias last: a replica that sees the alias move must already see the
         # approval (a forced promotion's tag), or it would refuse the version.
         stamp = {
-            "promoted_by": getpass.getuser(),
-            "promoted_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "promotion_reason": reason or "gate passed",
+            PROMOTED_BY_TAG: getpass.getuser(),
+            PROMOTED_AT_TAG: datetime.now(UTC).isoformat(timespec="seconds"),
+            PROMOTION_REASON_TAG: reason or "gate passed",
         }
         if force:
             stamp[FORCED_TAG] = "true"
@@ -265,7 +273,7 @@ class RegistryWriter:
         self.client.set_model_version_tag(
             self.model_name,
             current,
-            "rolled_back",
+            ROLLED_BACK_TAG,
             f"{datetime.now(UTC).isoformat(timespec='seconds')} by {getpass.getuser()}: {reason}",
         )
         return current, target

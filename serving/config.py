@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts import env
+from contracts import serve_limits as limits
 from contracts.tags import CHAMPION
 
 
@@ -27,9 +28,11 @@ class LimitsConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_body_bytes: int = Field(65_536, ge=1024, description="Request body size (413 above).")
+    max_body_bytes: int = Field(
+        limits.MAX_BODY_BYTES, ge=1024, description="Request body size (413 above)."
+    )
     body_timeout_s: float = Field(
-        10,
+        limits.BODY_TIMEOUT_S,
         gt=0,
         le=300,
         description=(
@@ -37,10 +40,12 @@ class LimitsConfig(BaseModel):
             "beyond): a client trickling a body (slowloris) cannot hold a slot for longer."
         ),
     )
-    max_texts: int = Field(64, ge=1, le=4096, description="Texts per request (422 above).")
-    max_chars: int = Field(2_000, ge=1, description="Characters per text (422 above).")
+    max_texts: int = Field(
+        limits.MAX_TEXTS, ge=1, le=4096, description="Texts per request (422 above)."
+    )
+    max_chars: int = Field(limits.MAX_CHARS, ge=1, description="Characters per text (422 above).")
     max_in_flight: int = Field(
-        32,
+        limits.MAX_IN_FLIGHT,
         ge=1,
         le=4096,
         description=(

@@ -16,7 +16,13 @@ from typing import Any
 
 from contracts import jobs
 from contracts.jobs import JobExit, error_line, result_line
-from contracts.tags import CHAMPION
+from contracts.tags import (
+    CHAMPION,
+    CODE_VERSION_TAG,
+    DATASET_DIGEST_TAG,
+    PRESET_TAG,
+    TRAINING_RUN_TAG,
+)
 from training.bundling import build_bundle
 from training.progress import log, maybe_crash
 from training.promotion import gate_and_promote
@@ -49,10 +55,10 @@ def run(spec: TrainJobSpec) -> TrainResult:
         tags = {key: f"{value:.6g}" for key, value in metrics.items()}
         tags.update(
             {
-                "dataset_digest": digest,
-                "code_version": spec.code_version,
-                "training_run_id": run_id,
-                "preset": spec.config.preset,
+                DATASET_DIGEST_TAG: digest,
+                CODE_VERSION_TAG: spec.code_version,
+                TRAINING_RUN_TAG: run_id,
+                PRESET_TAG: spec.config.preset,
             }
         )
         version = writer.register(run_id, logged, tags)

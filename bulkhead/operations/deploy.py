@@ -13,11 +13,11 @@ import httpx
 import yaml
 from pydantic import BaseModel, Field
 
-from bulkhead.operations.errors import NotRunning, OperationFailed
+from bulkhead.operations.errors import BadInput, NotRunning, OperationFailed
 from bulkhead.platform.core import Platform
 from bulkhead.platform.services import ray_client_env
 from bulkhead.platform.settings import Zone
-from bulkhead.render.serve_config import model_applications, render_config
+from bulkhead.render.serve_config import ServeConfigError, model_applications, render_config
 from serving.client import ServeClient, ServeEndpoint
 from serving.schemas import PredictResponse
 
@@ -63,7 +63,10 @@ def deploy(
         "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     }
     serve_bin = str(Path(sys.executable).parent / "serve")
-    rendered = render_config(platform, config, user_config, deployment)
+    try:
+        rendered = render_config(platform, config, user_config, deployment)
+    except ServeConfigError as err:
+        raise BadInput(f"{config}: {err}") from err
     started = time.monotonic()
     with reporter.step(f"serve deploy {config}"):
         done = subprocess.run(

@@ -14,13 +14,13 @@ def champion_snapshot(platform: Platform) -> Path | None:
     """The snapshot the champion was trained on (its `dataset_digest` tag), else the model's
     newest; None when neither exists here."""
     from bulkhead.operations.models import registry_writer
-    from contracts.tags import CHAMPION
+    from contracts.tags import CHAMPION, DATASET_DIGEST_TAG
 
     digest = None
     try:
         writer = registry_writer(platform)
         champion = writer.alias_version(CHAMPION)
-        digest = writer.tags(champion).get("dataset_digest") if champion else None
+        digest = writer.tags(champion).get(DATASET_DIGEST_TAG) if champion else None
     except Exception:  # no registry: the newest snapshot still makes a reference
         digest = None
     if digest:

@@ -14,7 +14,7 @@ from bulkhead.platform.settings import Zone
 from bulkhead.platform.state import ZoneState
 from contracts.jobs import encode_spec
 from contracts.snapshot import SnapshotError, verify
-from contracts.tags import CHAMPION, MANIFEST_DIGEST_TAG
+from contracts.tags import CHAMPION, DATASET_DIGEST_TAG, MANIFEST_DIGEST_TAG
 from training.schema import TrainBenchResult, TrainJobSpec, TrainResult, load_config
 
 TRAIN_TIMEOUT_S = 3600.0
@@ -126,7 +126,7 @@ def train_unless_current(platform: Platform, snapshot: Path, digest: str) -> Tra
     tags = writer.tags(champion) if champion is not None else {}
     # A champion registered before versions were pinned to their manifest is not served:
     # retrain rather than leave `up` waiting on a model serving will refuse.
-    if tags.get("dataset_digest") == digest and MANIFEST_DIGEST_TAG in tags:
+    if tags.get(DATASET_DIGEST_TAG) == digest and MANIFEST_DIGEST_TAG in tags:
         platform.reporter.done(
             f"champion v{champion} was trained on this snapshot; not retraining "
             "(`bulkhead train` retrains)"

@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contracts import serve_limits
 from ingestion.schema import BUNDLED_DATASETS, DEFAULT_DATASET
 
 # Passwords MLflow has shipped as defaults, or that people type when told to pick one.
@@ -199,7 +200,7 @@ class ServeZoneSettings(ZoneSettings):
         True, description="Run Serve with RAY_SERVE_THROUGHPUT_OPTIMIZED=1."
     )
     request_timeout_s: int = Field(
-        10,
+        serve_limits.REQUEST_TIMEOUT_S,
         ge=1,
         le=300,
         description=(

@@ -12,6 +12,27 @@ import yaml
 from bulkhead.platform import tls_terminator
 from bulkhead.platform.core import Platform
 from bulkhead.platform.settings import Zone
+from contracts import serve_limits
+
+
+class ServeConfigError(ValueError):
+    """serve_config.yaml asks for something the platform's settings cannot honour."""
+
+
+def check_deadlines(data: dict[str, Any], request_timeout_s: float) -> None:
+    """Every application's body deadline within the HAProxy's (serve.request_timeout_s): a
+    longer one never applies, HAProxy answers 408 first."""
+    for application in data.get("applications", []):
+        for deployment in application.get("deployments", []):
+            limits = (deployment.get("user_config") or {}).get("limits") or {}
+            body_s = float(limits.get("body_timeout_s", serve_limits.BODY_TIMEOUT_S))
+            if body_s > request_timeout_s:
+                raise ServeConfigError(
+                    f"application {application.get('name')!r}: limits.body_timeout_s "
+                    f"({body_s:g} s) is longer than the serve zone's HAProxy deadline "
+                    f"(serve.request_timeout_s, {request_timeout_s:g} s), which would answer "
+                    "408 first; lower it, or raise BULKHEAD_SERVE__REQUEST_TIMEOUT_S"
+                )
 
 
 def render_config(
@@ -30,6 +51,7 @@ def render_config(
     deployments (serving/family.py) keep their own settings.
     """
     data = yaml.safe_load(config.read_text())
+    check_deadlines(data, platform.settings.serve.request_timeout_s)
     data.setdefault("http_options", {})
     isolated = platform.load_state().isolation is not None
     # Under isolation the zone's address is not loopback, but Serve's HAProxy ingress still

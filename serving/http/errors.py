@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from fastapi import Request, Response
-from fastapi.exception_handlers import (
-    http_exception_handler,
-    request_validation_exception_handler,
-)
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -118,22 +116,44 @@ async def handle(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse(error_body(path, error.detail), status_code=status, headers=error.headers)
 
 
+def no_route(scope: Mapping[str, Any]) -> str:
+    """The 404 for a path no route of this application answers (its first 200 characters)."""
+    return f"no such route: {scope.get('method', '')} {str(scope.get('path', ''))[:200]}"
+
+
+def _readable(request: Request, error: StarletteHTTPException) -> str:
+    if error.status_code == 404 and error.detail == "Not Found":
+        return no_route(request.scope)
+    if error.status_code == 405:
+        method, path = request.scope.get("method", ""), str(request.scope.get("path", ""))[:200]
+        return f"{method} is not allowed on {path}"
+    return str(error.detail)
+
+
 async def http_error(request: Request, error: Exception) -> Response:
-    """Starlette's own refusals (no such route, wrong method) in the protocol's shape on /v2."""
+    """Starlette's own refusals (no such route, wrong method) in the project's error shape:
+    one readable ``detail`` (``error`` on /v2), like every other refusal."""
     assert isinstance(error, StarletteHTTPException)
     path = request.scope.get("path", "")
-    if not speaks_oip(path):
-        return await http_exception_handler(request, error)
     return JSONResponse(
-        error_body(path, str(error.detail)), status_code=error.status_code, headers=error.headers
+        error_body(path, _readable(request, error)),
+        status_code=error.status_code,
+        headers=error.headers,
     )
 
 
 async def validation_error(request: Request, error: Exception) -> Response:
+    """A body that does not fit the route's model: one readable message (the first problem)
+    in the project's shape, 422 on /v1 with every problem under ``errors``, 400 on /v2."""
     assert isinstance(error, RequestValidationError)
     path = request.scope.get("path", "")
-    if not speaks_oip(path):
-        return await request_validation_exception_handler(request, error)
-    first = error.errors()[0] if error.errors() else {"loc": (), "msg": "invalid request"}
+    problems = error.errors()
+    first = problems[0] if problems else {"loc": (), "msg": "invalid request"}
     where = ".".join(str(part) for part in first.get("loc", ())) or "request"
-    return JSONResponse(error_body(path, f"{where}: {first.get('msg')}"), status_code=400)
+    body: dict[str, object] = dict(error_body(path, f"{where}: {first.get('msg')}"))
+    if speaks_oip(path):
+        return JSONResponse(body, status_code=400)
+    body["errors"] = jsonable_encoder(
+        [{k: p[k] for k in ("loc", "msg", "type") if k in p} for p in problems]
+    )
+    return JSONResponse(body, status_code=422)

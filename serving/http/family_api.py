@@ -20,9 +20,9 @@ from serving.core import check_texts
 from serving.family_core import FamilyAnswer
 from serving.feedback import FeedbackRate, check_request, send_feedback
 from serving.http import errors, request_id
-from serving.http.middleware import AdmissionLimit, ApiKeyGate, BodyLimit, Guards
+from serving.http.base_app import serving_app
+from serving.http.middleware import Guards
 from serving.http.params import ClientKey
-from serving.http.request_id import RequestIdHeader
 from serving.http.telemetry import FAMILY_FEEDBACK_ROUTE, FAMILY_ROUTE, observed
 from serving.payload_log import PayloadLog
 from serving.request_ids import RequestIds
@@ -55,18 +55,15 @@ def build_family_api(
     hand_over: HandOver,
     drop: FamilyDrop,
 ) -> FastAPI:
-    api = FastAPI(
-        title="Bulkhead model family",
-        description="Many models on shared replicas, each loaded on first use. Send "
-        "`Authorization: Bearer <API key>`.",
-        version="1",
-    )
-    api.add_middleware(BodyLimit, guards=guards)
-    api.add_middleware(AdmissionLimit, guards=guards)
-    api.add_middleware(ApiKeyGate, guards=guards)
     # Every response names its request, signed for the member the path names.
-    api.add_middleware(RequestIdHeader, ids=drop.ids, model=lambda: "family")
-    api.add_exception_handler(errors.ServingError, errors.handle)
+    api = serving_app(
+        "Bulkhead model family",
+        "Many models on shared replicas, each loaded on first use. Send "
+        "`Authorization: Bearer <API key>`.",
+        guards,
+        drop.ids,
+        lambda: "family",
+    )
     authenticated = [Depends(guards.api_key.dependency(lambda: guards.model))]
     rate = FeedbackRate()
 

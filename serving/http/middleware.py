@@ -13,8 +13,10 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
+from contracts import serve_limits as limits
 from contracts.serve_api import AUTH_SCHEME, Access, Resolved, error_body, resolve
 from serving.http.auth import ApiKey, Verdict, set_client_key_id
+from serving.http.errors import no_route
 from serving.http.telemetry import route_label
 from serving.metrics import NoMetrics, ReplicaMetrics
 
@@ -30,9 +32,9 @@ RETRY_AFTER_S = "1"
 class Guards:
     """The limits and key one app enforces (from ``user_config.limits`` and the key file)."""
 
-    max_body_bytes: int = 65_536
-    body_timeout_s: float = 10.0
-    max_in_flight: int = 32
+    max_body_bytes: int = limits.MAX_BODY_BYTES
+    body_timeout_s: float = limits.BODY_TIMEOUT_S
+    max_in_flight: int = limits.MAX_IN_FLIGHT
     api_key: ApiKey = field(default_factory=ApiKey)
     # The model this app serves: a client key must name it in its scopes.
     model: str = ""
@@ -88,7 +90,7 @@ class ApiKeyGate:
             # No route answers this path: said before any key, slot or body byte, so an
             # unusual form of a path can never be checked as one model and answered as another.
             self.guards.refused(scope, 404)
-            await _answer(scope, send, 404, "Not Found", {})
+            await _answer(scope, send, 404, no_route(scope), {})
             return
         if resolved.access is not Access.OPEN:
             header = dict(scope.get("headers") or []).get(b"authorization", b"")

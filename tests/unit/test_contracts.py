@@ -202,3 +202,30 @@ def test_a_snapshot_is_verified_without_reading_its_parquet(tmp_path: Path) -> N
     part.write_bytes(b"changed")
     with pytest.raises(SnapshotError, match="sha256"):
         verify(tmp_path)
+
+
+def test_registry_tag_names_come_from_contracts_tags() -> None:
+    """A version's tags are written by the train zone and read by the gate, `models`,
+    `monitor` and `train`: a literal name on one side silently stops matching when the other
+    is renamed. Every tag read by name goes through contracts/tags.py."""
+    import ast
+
+    root = Path(__file__).resolve().parents[2]
+    literal_reads = []
+    for package in ("registry", "training", "bulkhead", "serving", "ingestion"):
+        for file in (root / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(file.read_text())):
+                read = None
+                if isinstance(node, ast.Subscript) and getattr(node.value, "id", None) == "tags":
+                    read = node.slice
+                elif (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "get"
+                    and getattr(node.func.value, "id", None) == "tags"
+                    and node.args
+                ):
+                    read = node.args[0]
+                if isinstance(read, ast.Constant) and isinstance(read.value, str):
+                    literal_reads.append(f"{file.relative_to(root)}:{node.lineno} {read.value}")
+    assert literal_reads == []

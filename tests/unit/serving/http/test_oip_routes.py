@@ -115,4 +115,10 @@ def test_every_v2_refusal_has_the_protocols_error_body(client, send, status) -> 
 def test_v1_refusals_keep_their_detail_body(client) -> None:
     answer = client.post("/v1/predict", json={"texts": ["x"]})
     assert answer.status_code == 401 and set(answer.json()) == {"detail"}
-    assert client.get("/nothing-here").json() == {"detail": "Not Found"}
+    assert client.get("/nothing-here").json() == {"detail": "no such route: GET /nothing-here"}
+    wrong_method = client.get("/v1/predict", headers=AUTH)
+    assert wrong_method.status_code == 405
+    assert wrong_method.json() == {"detail": "GET is not allowed on /v1/predict"}
+    invalid = client.post("/v1/predict", json={"text": "x"}, headers=AUTH)
+    assert invalid.status_code == 422 and isinstance(invalid.json()["detail"], str)
+    assert invalid.json()["detail"].startswith("body.texts") and invalid.json()["errors"]
