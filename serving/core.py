@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from contracts.rollout import MAX_CLIENT_KEY_CHARS
 from serving.config import LimitsConfig, ServeAppConfig
+from serving.errors import InvalidInput, NoModelYet, ServingError, UnknownModel
 from serving.feedback import FeedbackRate, check_request, send_feedback
-from serving.http.errors import InvalidInput, NoModelYet, ServingError, UnknownModel
 from serving.lifecycle import ModelLifecycle, VersionSource
 from serving.metrics import ReplicaMetrics
 from serving.payload_log import DropSender, PayloadLog

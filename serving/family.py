@@ -25,15 +25,15 @@ from fastapi import FastAPI
 from ray import serve
 
 from contracts import env
-from serving.app import configure_guards, registry_source, replica_cache
 from serving.config import FamilyConfig
+from serving.errors import PeerRefused
 from serving.family_core import FamilyAnswer, FamilyMembers, LoadedMember, NotServable
-from serving.http.errors import PeerRefused
 from serving.http.family_api import FamilyDrop, build_family_api
 from serving.http.middleware import Guards
 from serving.lifecycle import next_poll_delay, short
 from serving.loads import Loads
 from serving.payload_log import PayloadLog
+from serving.replica import configure_guards, registry_source, replica_cache
 from serving.request_ids import RequestIds
 
 log = logging.getLogger("ray.serve")

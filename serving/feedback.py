@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 
 from contracts.drop import FeedbackRecord
 from serving.config import LimitsConfig, PayloadLogConfig
-from serving.http.errors import (
+from serving.errors import (
     FeedbackDropFull,
     FeedbackUnavailable,
     InvalidInput,

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from serving.http.errors import PeerRefused, ServingError, status_of
+from serving.errors import PeerRefused, ServingError, status_of
 from serving.predictor import Prediction
 
 PeerOp = Literal["infer", "metadata"]

@@ -168,3 +168,16 @@ def test_the_cli_imports_without_any_zone_stack() -> None:
     code += "from bulkhead.cli import app\n"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_servings_domain_never_imports_its_http_layer() -> None:
+    """The serving core, lifecycle, feedback, peers... know nothing of HTTP; only the two
+    deployment modules (serving/app.py, serving/family.py) and their shared replica set-up
+    (serving/replica.py) build an HTTP app around them."""
+    roots = {"serving/app.py", "serving/family.py", "serving/replica.py"}
+    upward = {
+        file: sorted(m for m in modules if m.startswith("serving.http"))
+        for file, modules in _imported_modules("serving").items()
+        if not file.startswith("serving/http/") and file not in roots
+    }
+    assert not {file: mods for file, mods in upward.items() if mods}
