@@ -20,6 +20,7 @@ import pytest
 from bulkhead.platform.procs import session_members
 from bulkhead.platform.settings import Zone
 from bulkhead.platform.state import PlatformState
+from tests.utils.bundles import prepared_version
 from tests.utils.platform import SECOND_MODEL, Served, TestPlatform, train_tiny
 
 # A skipped test did not run: CI fails on any skip unless this is set (a developer who is
@@ -125,9 +126,10 @@ def snapshot(platform: TestPlatform) -> Path:
 def served(
     platform: TestPlatform, snapshot: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Served:
-    """The serve app deployed once per session, serving a champion (tiny when none exists)."""
+    """The serve app deployed once per session, serving a champion (a prepared bundle when
+    none exists: training is the subject of tests/integration/test_training.py only)."""
     if platform.cli_json("status")["champion_version"] is None:
-        train_tiny(platform, snapshot, Path(tmp_path_factory.mktemp("cfg")))
+        prepared_version(platform, snapshot, promote=True)
     done = platform.cli("deploy", timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]
     return Served(

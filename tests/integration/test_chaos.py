@@ -82,9 +82,9 @@ def test_killed_replica_is_replaced_and_only_requests_in_flight_are_lost(
 def test_rollout_under_load_fails_nothing_and_settles_within_10_s(
     platform: TestPlatform, served: Served, snapshot: Path, tmp_path: Path
 ) -> None:
-    from tests.utils.platform import train_tiny
+    from tests.utils.bundles import prepared_version
 
-    candidate = train_tiny(platform, snapshot, tmp_path, "--no-auto-promote")["version"]
+    candidate = prepared_version(platform, snapshot).version
     result = _run(platform, "rollout")
     assert f"v{candidate}" in result["fault"]  # the newest approved version is rolled out
     assert result["failed"] == 0 and result["requests"] > 50

@@ -14,8 +14,9 @@ import yaml
 
 from bulkhead.platform.settings import DEFAULT_MODELS
 from loadtests.oip_conformance import CLIENTS, run_client
+from tests.utils.bundles import prepared_version
 from tests.utils.drop import wait_for_records
-from tests.utils.platform import SECOND_MODEL, Served, TestPlatform, train_tiny
+from tests.utils.platform import SECOND_MODEL, Served, TestPlatform
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -175,16 +176,7 @@ def test_a_third_model_added_by_config_and_deploy_is_promoted_and_removed_under_
     assert up.returncode == 0, up.stderr[-3000:]
     ingested = platform.cli_json("ingest", "--model", THIRD, "--no-log-to-registry", env=env)
     assert set(ingested["labels"]) == {"democrat", "republican"}
-    trained = train_tiny(
-        platform,
-        Path(ingested["snapshot"]),
-        tmp_path,
-        "--model",
-        THIRD,
-        "--no-auto-promote",
-        env=env,
-    )
-    assert trained["gate"]["passed"], trained["gate"]
+    third = prepared_version(platform, Path(ingested["snapshot"]), THIRD).version
     unrouted = httpx.post(
         f"{served.url}/v1/models/{THIRD}/predict", json={"texts": TEXTS}, headers=served.headers()
     )
@@ -195,13 +187,13 @@ def test_a_third_model_added_by_config_and_deploy_is_promoted_and_removed_under_
     print(f"\nmodel-onboarded: {result['fault']}; {result['detail']}")
     assert result["verdict"] == "pass", result
     assert result["requests"] > 100 and result["failed"] == 0, result
-    assert (
-        f"{THIRD} added" in result["fault"] and f"v{trained['version']} promoted" in result["fault"]
-    ), result["fault"]
+    assert f"{THIRD} added" in result["fault"] and f"v{third} promoted" in result["fault"], result[
+        "fault"
+    ]
     assert f"replicas of {default}, {SECOND} untouched" in result["detail"], result["detail"]
     assert "route after removal: 404" in result["detail"]
     status = platform.cli_json("status", "--model", THIRD, env=env)
-    assert status["champion_version"] == trained["version"]
+    assert status["champion_version"] == third
     assert _ready(served, SECOND).status_code == 200
     assert done.returncode == 0
 
@@ -324,8 +316,7 @@ def test_a_model_family_serves_its_members_from_shared_replicas(
         new = others[-1]
     else:  # this test run alone: no other approved version of the member yet
         snapshot = Path(second_model["snapshot_path"])
-        extra = ("--model", SECOND, "--no-auto-promote")
-        new = train_tiny(platform, snapshot, tmp_path, *extra)["version"]
+        new = prepared_version(platform, snapshot, SECOND).version
     promoted = platform.cli("promote", new, "--model", SECOND, "--reason", "test: family follows")
     assert promoted.returncode == 0, promoted.stderr[-2000:]
     try:

@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.utils.platform import Served, TestPlatform, train_tiny
+from tests.utils.bundles import prepared_version
+from tests.utils.platform import Served, TestPlatform
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -129,12 +130,8 @@ def _served_version(served: Served) -> str:
 def candidate(
     platform: TestPlatform, served: Served, snapshot: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> str:
-    """One approved version, trained but not promoted, for the swap tests of this module."""
-    trained = train_tiny(
-        platform, snapshot, tmp_path_factory.mktemp("candidate"), "--no-auto-promote"
-    )
-    version: str = trained["version"]
-    return version
+    """One approved version, registered but not promoted, for the swap tests of this module."""
+    return prepared_version(platform, snapshot).version
 
 
 def test_promotion_is_served_within_seconds_and_unapproved_versions_are_refused(
@@ -151,10 +148,9 @@ def test_promotion_is_served_within_seconds_and_unapproved_versions_are_refused(
     assert new != before
 
     # A version that failed the gate, aliased champion by hand (bypassing `promote`):
-    # serving refuses it and keeps answering with the approved one.
-    failing = platform.cli("train", "--snapshot", str(snapshot), "--preset", "tiny", "--json")
-    assert failing.returncode == 3
-    bad = json.loads(failing.stdout)["version"]
+    # serving refuses it and keeps answering with the approved one. (That `train` registers
+    # a version failing its gate with exit 3: tests/integration/test_training.py.)
+    bad = prepared_version(platform, snapshot, gate_passed=False).version
     admin = ("admin", platform.password("admin"))
     aliased = httpx.post(
         f"http://127.0.0.1:{platform.registry_port}/api/2.0/mlflow/registered-models/alias",
@@ -263,8 +259,8 @@ def test_tampered_bundle_is_refused_and_the_old_model_keeps_serving(
     platform: TestPlatform, served: Served, snapshot: Path, tmp_path: Path
 ) -> None:
     before = _served_version(served)
-    result = train_tiny(platform, snapshot, tmp_path, "--no-auto-promote")
-    run_id, version = result["run_id"], result["version"]
+    prepared = prepared_version(platform, snapshot)
+    run_id, version = prepared.run_id, prepared.version
     (labels,) = platform.paths.artifacts.glob(f"*/{run_id}/artifacts/bundle/labels.json")
     labels.write_text('["rotten", "fresh"]')  # swaps the meaning of every prediction
     assert platform.cli("promote", version, "--reason", "tamper test").returncode == 0

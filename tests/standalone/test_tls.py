@@ -25,7 +25,8 @@ from bulkhead.platform.services import ray_client_env
 from bulkhead.platform.settings import Zone
 from bulkhead.platform.state import PlatformState
 from bulkhead.render.serve_config import render_config
-from tests.utils.platform import TestPlatform, train_tiny
+from tests.utils.bundles import prepared_version
+from tests.utils.platform import TestPlatform
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,12 +148,12 @@ def test_deploy_chaos_and_loadtest_work_over_https(secured: TestPlatform, tmp_pa
     state = PlatformState.load(secured.paths.state_file)
     snapshot = state.latest_snapshots.get(secured.settings.default_model)
     assert snapshot is not None, "the ingest test above made one"
-    trained = train_tiny(secured, snapshot, tmp_path)
-    assert trained["promoted"], trained
+    # A prepared bundle: the job above proved training over TLS; this is about the clients.
+    champion = prepared_version(secured, snapshot, promote=True).version
 
     deployed = secured.cli_json("deploy", timeout=400)
     assert deployed["url"].startswith("https://") and "--cacert" in deployed["curl"]
-    assert deployed["model_version"] == trained["version"]
+    assert deployed["model_version"] == champion
 
     chaos = secured.cli("chaos", "--scenario", "hostile-input", "--json", timeout=300)
     assert chaos.returncode == 0, chaos.stderr[-3000:]
@@ -163,4 +164,4 @@ def test_deploy_chaos_and_loadtest_work_over_https(secured: TestPlatform, tmp_pa
     summary = secured.cli_json("loadtest", "--profile", "smoke", "--report", str(report))
     assert summary["target_url"].startswith("https://")
     assert summary["overall"]["requests"] > 0 and summary["overall"]["failures"] == 0
-    assert set(summary["versions_seen"]) == {trained["version"]}
+    assert set(summary["versions_seen"]) == {champion}

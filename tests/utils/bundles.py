@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from contracts.tags import GATE_FAILED_TAG, GATE_PASSED_TAG
 from registry import bundle
 
 if TYPE_CHECKING:
@@ -16,31 +19,38 @@ if TYPE_CHECKING:
     from tests.utils.platform import TestPlatform
 
 
-def make_bundle(folder: Path, with_int8: bool = False) -> Path:
+def make_bundle(
+    folder: Path,
+    with_int8: bool = False,
+    labels: tuple[str, ...] = ("fresh", "rotten"),
+    dataset_digest: str = "0" * 64,
+) -> Path:
+    """A tiny randomly initialised classifier over ``labels``, exported and described exactly
+    as the train job exports a trained one (ONNX, golden outputs, tokenizer, manifest)."""
     from training import export
     from training.modeling import build_model, load_tokenizer
     from training.schema import Backbone
 
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer = load_tokenizer()
-    model = build_model(Backbone.TINY, 2, seed=0)
+    model = build_model(Backbone.TINY, len(labels), seed=0)
     names = export.export_onnx(model, tokenizer, folder / bundle.MODEL_FP32, 32)
     session = export.ort_session(folder / bundle.MODEL_FP32)
     texts = ["a wonderful film", "dull and far too long", "fine", "x " * 40]
     logits = export.ort_logits(session, tokenizer, texts, names, 32)
     if with_int8:
         export.quantize(folder / bundle.MODEL_FP32, folder / bundle.MODEL_INT8)
-    export.write_golden(folder, texts, logits, ["fresh", "rotten"])
-    export.write_labels(folder, ["fresh", "rotten"])
+    export.write_golden(folder, texts, logits, list(labels))
+    export.write_labels(folder, list(labels))
     tokenizer.save_pretrained(str(folder / bundle.TOKENIZER_DIR))
     bundle.write_manifest(
         folder,
-        labels=["fresh", "rotten"],
+        labels=list(labels),
         max_length=32,
         input_names=names,
         opset=export.OPSET,
         has_int8=with_int8,
-        dataset_digest="0" * 64,
+        dataset_digest=dataset_digest,
         training_run_id="test",
     )
     return folder
@@ -62,14 +72,91 @@ def trainer_writer(platform: TestPlatform, model: str = "sentiment") -> Iterator
         yield RegistryWriter(model, MlflowClient(tracking_uri=credentials.tracking_uri))
 
 
-def register_bundle(writer: RegistryWriter, folder: Path, run_name: str) -> str:
-    """Log ``folder`` as a run's bundle and register it with a passed gate, as training does
-    after its evaluation: approved on paper, so only serving's own checks judge it."""
+def register_bundle(
+    writer: RegistryWriter,
+    folder: Path,
+    run_name: str,
+    tags: dict[str, str] | None = None,
+    run_ids: list[str] | None = None,
+) -> str:
+    """Log ``folder`` as a run's bundle and register it with a passed gate (and ``tags``), as
+    training does after its evaluation: approved on paper, so only serving's own checks judge
+    it. The run's id is appended to ``run_ids`` when given."""
     client = writer.client
     experiment = client.get_experiment_by_name("bulkhead")
     experiment_id = experiment.experiment_id if experiment else client.create_experiment("bulkhead")
     run = client.create_run(experiment_id, run_name=run_name)
     logged = writer.log_bundle(run.info.run_id, folder)
     client.set_terminated(run.info.run_id)
-    version: str = writer.register(run.info.run_id, logged, {"gate.passed": "true"})
+    version: str = writer.register(
+        run.info.run_id, logged, {**(tags or {}), GATE_PASSED_TAG: "true"}
+    )
+    if run_ids is not None:
+        run_ids.append(run.info.run_id)
     return version
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A registered version of a prepared bundle."""
+
+    version: str
+    run_id: str
+
+
+# One tiny bundle per label set and snapshot, built once per test session.
+_BUILT: dict[tuple[tuple[str, ...], str], Path] = {}
+
+
+def prepared_version(
+    platform: TestPlatform,
+    snapshot: Path,
+    model: str = "sentiment",
+    *,
+    promote: bool = False,
+    gate_passed: bool = True,
+    env: dict[str, str] | None = None,
+) -> Prepared:
+    """A version of ``model`` registered as the train job registers one (its evidence tags,
+    the snapshot's digest for lineage, a passed gate) from a tiny real bundle over the
+    snapshot's labels: for the tests about serving, rollouts and models, where training is
+    not the subject (the train job takes ~1 min here; this, seconds). Promoted through the CLI
+    when ``promote``; with ``gate_passed`` False, tagged as failing its gate."""
+    from contracts.snapshot import load_manifest
+    from contracts.tags import (
+        ACCURACY_TAG,
+        DATASET_DIGEST_TAG,
+        MACRO_F1_TAG,
+        PARITY_TAG,
+        TRAINING_RUN_TAG,
+    )
+
+    manifest = load_manifest(snapshot)
+    key = (tuple(manifest.labels), manifest.digest)
+    if key not in _BUILT:
+        folder = Path(tempfile.mkdtemp(prefix="prepared-bundle-")) / "bundle"
+        _BUILT[key] = make_bundle(
+            folder, with_int8=True, labels=key[0], dataset_digest=manifest.digest
+        )
+    # Evidence as a barely trained model's: any real training beats it at the gate.
+    tags = {
+        ACCURACY_TAG: "0.5",
+        MACRO_F1_TAG: "0.33",
+        PARITY_TAG: "0",
+        DATASET_DIGEST_TAG: manifest.digest,
+    }
+    run_ids: list[str] = []
+    with trainer_writer(platform, model) as writer:
+        version = register_bundle(writer, _BUILT[key], f"prepared-{model}", tags, run_ids)
+        writer.client.set_model_version_tag(model, version, TRAINING_RUN_TAG, run_ids[0])
+        if not gate_passed:  # as the train job records a failed gate
+            writer.client.set_model_version_tag(model, version, GATE_PASSED_TAG, "false")
+            writer.client.set_model_version_tag(
+                model, version, GATE_FAILED_TAG, "accuracy 0.5000 below the floor 0.7000"
+            )
+    if promote:
+        done = platform.cli(
+            "promote", version, "--model", model, "--reason", "test: prepared bundle", env=env
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+    return Prepared(version=version, run_id=run_ids[0])
