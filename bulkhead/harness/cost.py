@@ -61,21 +61,14 @@ def _pss_mb(procs: list[psutil.Process]) -> float:
 def measure(platform: Platform, seconds: float = 30.0) -> PlatformCost:
     """Sample every service's processes twice, ``seconds`` apart, while nothing is asked."""
     state = platform.load_state()
+    # Everything `up` started counts, service by service (a service added to the list is
+    # measured too): what waits costs whatever started it.
     records: dict[str, ProcessRecord] = {}
-    if state.registry is not None:
-        records["registry"] = state.registry.process
-    for zone, zone_state in state.zones.items():
-        records[f"{zone.value} zone"] = zone_state.process
-    for node, worker in sorted(state.serve_workers.items()):
-        records[f"serve zone, node {node}"] = worker
-    # Everything else `up` started counts too: what waits costs whatever started it.
-    helpers = {
-        "tls terminator": state.tls_terminator,
-        "front balancer": state.balancer,
-        "drop keeper": state.drop_keeper,
-        "rollout controller": state.rollout_controller,
-    }
-    records.update({name: record for name, record in helpers.items() if record is not None})
+    for service in platform.services:
+        found = service.records(state)
+        for index, record in enumerate(found):
+            name = service.name if len(found) == 1 else f"{service.name} {index + 1}"
+            records[name] = record
     members = {name: proven_members(record) for name, record in records.items()}
     before = {name: cpu_seconds(procs) for name, procs in members.items()}
     with platform.reporter.progress("sampling the idle platform (s)", seconds) as update:

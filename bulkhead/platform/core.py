@@ -196,16 +196,18 @@ class Platform:
         stopped = 0
         for batch in stop_batches(list(reversed(self.services))):
             running = [service for service in batch if service.records(state)]
+            if not running:
+                continue
             if len(running) > 1:
                 names = " and ".join(service.name for service in running)
                 with self._step(f"stop {names}"), ThreadPoolExecutor(len(running)) as pool:
                     stopped += sum(pool.map(lambda service: service.stop(ctx), running))
-            elif running and running[0].stops_in_parallel:
+            elif running[0].stops_in_parallel:
                 with self._step(f"stop {running[0].name}"):
                     stopped += running[0].stop(ctx)
-            elif running:
+            else:
                 stopped += running[0].stop(ctx)
-            for service in batch:
+            for service in batch:  # once the whole batch is down (HAProxy's folders...)
                 service.after_stop(ctx)
             ctx.save()
         modes.switch_off(state, self._step)
@@ -230,4 +232,4 @@ class Platform:
 
     def status(self) -> PlatformStatus:
         ctx = self._context(self.load_state())
-        return collect(ctx, self.serve_endpoint(), self.model_name)
+        return collect(ctx, self.services, self.serve_endpoint(), self.model_name)

@@ -119,7 +119,9 @@ class Service:
         if not self.wanted(ctx.settings) and not self.records(ctx.state):
             return ServiceStatus(name=self.name, state="not used")
         alive = [record.pid for record in self.records(ctx.state) if is_alive(record)]
-        return ServiceStatus(name=self.name, state="running" if alive else "stopped", pids=alive)
+        # Running means what `up` means by it: alive and answering (a port, where it has one).
+        state = "running" if alive and self.running(ctx) else ("starting" if alive else "stopped")
+        return ServiceStatus(name=self.name, state=state, pids=alive)
 
 
 def stop_batches(services: list[Service]) -> Iterator[list[Service]]:

@@ -260,7 +260,11 @@ class PlatformSettings(BaseSettings):
     """Where the platform keeps its state, which ports it binds and what it names things."""
 
     model_config = SettingsConfigDict(
-        env_prefix="BULKHEAD_", env_nested_delimiter="__", extra="ignore"
+        env_prefix="BULKHEAD_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        # `default_model=...` in code, next to its two environment names.
+        populate_by_name=True,
     )
 
     home: Path = Field(
@@ -295,9 +299,7 @@ class PlatformSettings(BaseSettings):
         "sentiment",
         min_length=1,
         # BULKHEAD_MODEL_NAME: the name this setting had before; still read.
-        validation_alias=AliasChoices(
-            "default_model", "BULKHEAD_DEFAULT_MODEL", "BULKHEAD_MODEL_NAME"
-        ),
+        validation_alias=AliasChoices("BULKHEAD_DEFAULT_MODEL", "BULKHEAD_MODEL_NAME"),
         description="The default model: served at /v1/predict, and the one every command "
         "acts on without --model (BULKHEAD_DEFAULT_MODEL).",
     )
@@ -412,5 +414,5 @@ class PlatformSettings(BaseSettings):
         return "https" if self.tls else "http"
 
     def with_tls(self) -> PlatformSettings:
-        """TLS everywhere (security/tls_terminator.py says how Serve's HTTPS is served)."""
+        """TLS everywhere (platform/tls_terminator.py says how Serve's HTTPS is served)."""
         return self.model_copy(update={"tls": True})

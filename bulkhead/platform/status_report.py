@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import httpx
 
 from bulkhead.platform import balancer, drop_keeper, provision
 from bulkhead.platform.isolation import ZONE_NODES
 from bulkhead.platform.procs import is_alive, tcp_open
-from bulkhead.platform.service import Context
-from bulkhead.platform.service_list import SERVICES
+from bulkhead.platform.service import Context, Service
 from bulkhead.platform.services import RegistryService
 from bulkhead.platform.settings import Zone
 from bulkhead.platform.status import (
@@ -102,7 +103,9 @@ def zone_status(ctx: Context, zone: Zone) -> ZoneStatus:
     )
 
 
-def collect(ctx: Context, endpoint: ServeEndpoint, model_name: str) -> PlatformStatus:
+def collect(
+    ctx: Context, services: Sequence[Service], endpoint: ServeEndpoint, model_name: str
+) -> PlatformStatus:
     """Every service's state, every model's champion, and ``model_name``'s in detail."""
     settings, state = ctx.settings, ctx.state
     registry_up = RegistryService().running(ctx)
@@ -119,7 +122,7 @@ def collect(ctx: Context, endpoint: ServeEndpoint, model_name: str) -> PlatformS
     serving = serving_view(endpoint) if zones["serve"].state == "running" else None
     controller = state.rollout_controller
     return PlatformStatus(
-        services=[service.status(ctx) for service in SERVICES],
+        services=[service.status(ctx) for service in services],
         serve_nodes=serve_node_status(ctx, zones["serve"]),
         balancer_pid=state.balancer.pid
         if state.balancer is not None and is_alive(state.balancer)

@@ -85,7 +85,7 @@ def test_shifted_traffic_is_flagged_and_its_feedback_becomes_a_snapshot_with_lin
     print(
         "\n" + "\n".join(f"{s['name']}: {s['value']} {s['verdict']}" for s in report["statistics"])
     )
-    assert done.returncode == 1 and report["verdict"] == "drift"  # exit 1: drift
+    assert done.returncode == 6 and report["verdict"] == "drift"  # exit 6: drift found
     length = next(s for s in report["statistics"] if s["name"].startswith("text length"))
     assert length["verdict"] == "drift" and length["current_n"] == 160
     confidence = next(s for s in report["statistics"] if s["name"].startswith("confidence"))

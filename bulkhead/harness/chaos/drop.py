@@ -5,13 +5,13 @@ with 503, never acknowledged and lost)."""
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import psutil
@@ -28,6 +28,16 @@ from drop.reader import DropContents, iter_drop
 PAYLOAD_RECORDS = "ray_bulkhead_payload_records"
 # Ray exports replica metrics every few seconds: wait this long before the last scrape.
 METRICS_EXPORT_S = 12.0
+
+
+def keeper_process(leader: int) -> psutil.Process | None:
+    """The keeper itself: the session's leader is the `/bin/sh` loop that restarts it
+    (bulkhead/platform/drop_keeper.py), so signals meant for the keeper go to its child."""
+    for proc in session_members(leader):
+        with contextlib.suppress(psutil.Error):
+            if proc.cmdline()[1:3] == ["-m", "drop.keeper"]:
+                return proc
+    return None
 
 
 def payload_outcomes(urls: list[str], model: str) -> Counter[str]:
@@ -53,8 +63,9 @@ def drop_stalled(ctx: ChaosContext, stall_s: float = 10.0) -> ScenarioResult:
     scenario = "drop stalled"
     goal = "0 failed requests; records dropped and counted while stalled; records land after"
     state = ctx.platform.load_state()
-    keeper = state.drop_keeper
-    if keeper is None or not is_alive(keeper):
+    leader = state.drop_keeper
+    keeper = keeper_process(leader.pid) if leader is not None and is_alive(leader) else None
+    if keeper is None:
         return skipped(scenario, "drop keeper frozen", goal, "no drop keeper running (`up`)")
     fault = f"drop keeper (pid {keeper.pid}) frozen with SIGSTOP for {stall_s:.0f} s under load"
     urls = metrics_urls(ctx.platform)
@@ -67,11 +78,11 @@ def drop_stalled(ctx: ChaosContext, stall_s: float = 10.0) -> ScenarioResult:
     before = payload_outcomes(urls, model)
     with ctx.load() as load:
         time.sleep(3)
-        os.kill(keeper.pid, signal.SIGSTOP)
+        keeper.send_signal(signal.SIGSTOP)
         try:
             time.sleep(stall_s)
         finally:
-            os.kill(keeper.pid, signal.SIGCONT)
+            keeper.send_signal(signal.SIGCONT)
         resumed_with = written()
         landing = wait(lambda: written() > resumed_with + 10, 30, 0.5)
         time.sleep(2)
@@ -80,7 +91,7 @@ def drop_stalled(ctx: ChaosContext, stall_s: float = 10.0) -> ScenarioResult:
     delta = {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)}
     counts = load.counts()
     lost = sum(v for k, v in delta.items() if k != "sent")
-    passed = counts.failed == 0 and landing is not None and delta.get("sent", 0) > 0
+    passed = counts.failed == 0 and landing is not None and delta.get("sent", 0) > 0 and lost > 0
     return scenario_result(
         scenario,
         fault,
@@ -107,7 +118,24 @@ class FeedbackOutcome:
     phase: str  # "before" | "full" | "after"
     status: int
     request_id: str
-    retry_after: bool
+    retry_after: str  # the header's value, "" when absent
+
+
+def _refused_full(ctx: ChaosContext) -> int:
+    counted = drop_keeper.stats(ctx.platform.paths)
+    return counted.feedback_refused_full if counted is not None else 0
+
+
+def _empty_drop(ctx: ChaosContext, leader: int, folder: Path, cap: int) -> tuple[bool, str]:
+    """The filler removed (as the keeper's identity) and the keeper restarted so that it
+    measures the drop again; never raises: (room again, what went wrong)."""
+    try:
+        _as_keeper(ctx, "rm", "-rf", str(folder))
+    except (OSError, subprocess.SubprocessError) as err:
+        return False, f"removing {folder} failed: {err}"
+    if not _restart_keeper(ctx, leader, lambda s: s.feedback_bytes < cap):
+        return False, "the keeper did not come back with room"
+    return True, ""
 
 
 def _as_keeper(ctx: ChaosContext, *command: str) -> None:
@@ -120,10 +148,10 @@ def _restart_keeper(ctx: ChaosContext, leader: int, ready: Callable[[KeeperStats
     """Stop the keeper's process (it drains and exits; its loop starts it again within a
     second, as after any death) and wait until its stats say ``ready``."""
     asked = time.time()
-    for proc in session_members(leader):
+    keeper = keeper_process(leader)
+    if keeper is not None:
         with contextlib.suppress(psutil.Error):
-            if proc.cmdline()[1:3] == ["-m", "drop.keeper"]:
-                proc.terminate()
+            keeper.terminate()
 
     def restarted() -> bool:
         counted = drop_keeper.stats(ctx.platform.paths)
@@ -143,7 +171,7 @@ def _feedback_for(ctx: ChaosContext, phase: str, seconds: float) -> list[Feedbac
                 continue  # the prediction load counts failed predictions
             body = answer.json()
             sent = client.feedback_response(body["request_id"], body["predictions"][0]["label"])
-            retry_after = "retry-after" in sent.headers
+            retry_after = sent.headers.get("retry-after", "")
             outcomes.append(
                 FeedbackOutcome(phase, sent.status_code, body["request_id"], retry_after)
             )
@@ -175,8 +203,12 @@ def drop_full(ctx: ChaosContext, full_s: float = 8.0) -> ScenarioResult:
     cap = counted.feedback_max_bytes
     model = ctx.platform.model_name
     folder = ctx.platform.paths.drop_records / FILLER_FOLDER
+    if folder.exists():  # a run killed half-way: its filler would keep the drop full
+        _empty_drop(ctx, keeper.pid, folder, cap)
     outcomes: list[FeedbackOutcome] = []
     filled = emptied = False
+    refused_before = refused_after = 0
+    problems: list[str] = []
     with ctx.load() as load:
         outcomes += _feedback_for(ctx, "before", 3.0)
         try:
@@ -184,10 +216,14 @@ def drop_full(ctx: ChaosContext, full_s: float = 8.0) -> ScenarioResult:
             _as_keeper(ctx, "truncate", "-s", str(cap), str(folder / FILLER_FILE))
             filled = _restart_keeper(ctx, keeper.pid, lambda s: s.feedback_bytes >= cap)
             if filled:
+                refused_before = _refused_full(ctx)
                 outcomes += _feedback_for(ctx, "full", full_s)
+                refused_after = _refused_full(ctx)
+        except (OSError, subprocess.SubprocessError) as err:
+            problems.append(f"filling the drop failed: {err}")
         finally:
-            _as_keeper(ctx, "rm", "-rf", str(folder))
-            emptied = _restart_keeper(ctx, keeper.pid, lambda s: s.feedback_bytes < cap)
+            emptied, why = _empty_drop(ctx, keeper.pid, folder, cap)
+            problems += [why] if why else []
         outcomes += _feedback_for(ctx, "after", 3.0)
     kept = _kept_feedback(ctx, model)
     by_phase = {
@@ -197,7 +233,15 @@ def drop_full(ctx: ChaosContext, full_s: float = 8.0) -> ScenarioResult:
     acknowledged = [o for o in outcomes if o.status == 202]
     lost = [o.request_id for o in acknowledged if o.request_id not in kept]
     refusals = [o for o in outcomes if o.status != 202]
-    bad_refusals = [o for o in refusals if o.status != 503 or not o.retry_after]
+    # While full, a refusal is the keeper's "full" (Retry-After 60), not "unreachable" (5),
+    # and the keeper counted each one.
+    bad_refusals = [
+        o
+        for o in refusals
+        if o.status != 503 or (o.retry_after != "60" if o.phase == "full" else not o.retry_after)
+    ]
+    full_refusals = by_phase["full"].get(503, 0)
+    counted_full = refused_after - refused_before
     counts = load.counts()
     passed = (
         filled
@@ -205,8 +249,10 @@ def drop_full(ctx: ChaosContext, full_s: float = 8.0) -> ScenarioResult:
         and counts.failed == 0
         and not lost
         and not bad_refusals
-        and by_phase["full"].get(503, 0) > 0
+        and full_refusals > 0
+        and counted_full >= full_refusals
         and set(by_phase["full"]) == {503}
+        and not problems
         and set(by_phase["before"]) == {202}
         and set(by_phase["after"]) == {202}
     )
@@ -220,5 +266,7 @@ def drop_full(ctx: ChaosContext, full_s: float = 8.0) -> ScenarioResult:
         passed,
         f"feedback by phase: {shown}; {len(acknowledged)} acknowledged, {len(lost)} of them "
         f"missing from the drop; {len(refusals)} refused ({len(bad_refusals)} not a 503 with "
-        f"Retry-After); filled: {filled}, room again: {emptied}; p99 {counts.p99_ok_ms} ms",
+        f"Retry-After); the keeper counted {counted_full} refused as full; filled: {filled}, "
+        f"room again: {emptied}; p99 {counts.p99_ok_ms} ms"
+        + (f"; {'; '.join(problems)}" if problems else ""),
     )

@@ -71,5 +71,7 @@ def test_the_default_model_setting_and_its_former_name(monkeypatch: pytest.Monke
     monkeypatch.delenv("BULKHEAD_MODEL_NAME")
     assert PlatformSettings().default_model == "sentiment"
     assert PlatformSettings(default_model="subjectivity").model_named(None) == "subjectivity"
+    monkeypatch.setenv("DEFAULT_MODEL", "subjectivity")  # unprefixed: someone else's variable
+    assert PlatformSettings().default_model == "sentiment"
     with pytest.raises(ValueError, match="unknown model 'nope'"):
         PlatformSettings().model_named("nope")
