@@ -19,10 +19,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from loadtests.bench.peers import PEERS, model_pins, own_environment
+from loadtests.oip_clients.client_key import API_KEY_ENV
 
 SCRIPTS = Path(__file__).resolve().parent / "oip_clients"
-# The variable the client scripts read the API key from (each script names it too).
-API_KEY_ENV = "BULKHEAD_API_KEY"
 CLIENT_TIMEOUT_S = 300
 
 

@@ -99,11 +99,15 @@ class Service:
                 ctx.save()
         self.after_start(ctx)
 
+    def stop_record(self, record: ProcessRecord) -> None:
+        """Stop one record's processes: its whole session, by default."""
+        stop_session(record)
+
     def stop(self, ctx: Context) -> int:
-        """Stop every record's process session; how many were stopped."""
+        """Stop every record; how many were stopped."""
         found = self.records(ctx.state)
         for record in found:
-            stop_session(record)
+            self.stop_record(record)
             self.forget(ctx.state, record)
         return len(found)
 

@@ -584,12 +584,8 @@ class ZoneService(Service):
         ctx.record_started(zone_state.process)
         state.zones[zone] = zone_state
 
-    def stop(self, ctx: Context) -> int:
-        found = self.records(ctx.state)
-        for record in found:
-            stop_ray_node(record)
-            self.forget(ctx.state, record)
-        return len(found)
+    def stop_record(self, record: ProcessRecord) -> None:
+        stop_ray_node(record)
 
     def after_stop(self, ctx: Context) -> None:
         if self.zone is not Zone.SERVE:

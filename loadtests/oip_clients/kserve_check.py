@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import numpy as np
+from client_key import api_key  # this folder: the scripts run from it
 from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
 
 
@@ -38,23 +38,10 @@ async def refused(work: Awaitable[Any], status: int, words: str) -> str:
     raise AssertionError("the call succeeded")
 
 
-# Where the runner puts the API key (see loadtests/oip_conformance.py).
-API_KEY_ENV = "BULKHEAD_API_KEY"
-
-
 def request(model: str, texts: list[str], binary: bool) -> InferRequest:
     tensor = InferInput("text", [len(texts)], "BYTES")
     tensor.set_data_from_numpy(np.array(texts, dtype=np.object_), binary_data=binary)
     return InferRequest(model_name=model, infer_inputs=[tensor], request_id="conformance")
-
-
-def api_key() -> str:
-    """The client key comes in the environment, not argv: argv is readable by every local
-    user (`ps`), and a key that starts with '-' would read as an option."""
-    key = os.environ.get(API_KEY_ENV, "")
-    if not key:
-        raise SystemExit(f"{API_KEY_ENV} is not set")
-    return key
 
 
 async def main() -> None:

@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
 import tritonclient.http as httpclient
+from client_key import api_key  # this folder: the scripts run from it
 from tritonclient.utils import InferenceServerException
-
-# Where the runner puts the API key (see loadtests/oip_conformance.py).
-API_KEY_ENV = "BULKHEAD_API_KEY"
 
 
 def report(model: str, check: str, work: Callable[[], Any]) -> None:
@@ -104,15 +101,6 @@ def check_model(client: Any, auth: dict[str, str], model: str, texts: list[str])
             "999999",
         ),
     )
-
-
-def api_key() -> str:
-    """The client key comes in the environment, not argv: argv is readable by every local
-    user (`ps`), and a key that starts with '-' would read as an option."""
-    key = os.environ.get(API_KEY_ENV, "")
-    if not key:
-        raise SystemExit(f"{API_KEY_ENV} is not set")
-    return key
 
 
 def main() -> None:
