@@ -14,6 +14,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
@@ -22,6 +23,8 @@ from pydantic import BaseModel
 
 from loadtests.bench.servers import ServerProcess
 
+# The Ray Serve peer's Ray folder (loadtests/peer_servers/rayserve_app.py reads it).
+RAY_PEER_TEMP_ENV = "PEER_RAY_TEMP_DIR"
 PEER_SERVERS = Path(__file__).resolve().parents[1] / "peer_servers"
 
 
@@ -33,6 +36,7 @@ class PeerLaunch(BaseModel):
     health_path: str
     cwd: str
     port: int
+    temp_dir: str | None = None  # removed once the peer is stopped
 
     def server(self, name: str, log: Path) -> ServerProcess:
         """The peer as a process group of its own, ready when its health path answers 200;
@@ -45,6 +49,7 @@ class PeerLaunch(BaseModel):
             env={**os.environ, **self.env},
             cwd=Path(self.cwd),
             stop_timeout_s=30.0,
+            remove_after=Path(self.temp_dir) if self.temp_dir else None,
         )
 
 
@@ -168,5 +173,11 @@ def launch(
         return PeerLaunch(port=port, command=command, env=env, health_path="/readyz", cwd=cwd)
     if peer.key == "rayserve":
         command = [python, str(PEER_SERVERS / "rayserve_app.py"), *common]
-        return PeerLaunch(port=port, command=command, env=env, health_path="/health", cwd=cwd)
+        # Ray's folder, made here and removed here: short (its socket paths must fit 107
+        # bytes), and gone even when the peer had to be killed.
+        temp = tempfile.mkdtemp(prefix="bh-rs-")
+        env |= {RAY_PEER_TEMP_ENV: temp}
+        return PeerLaunch(
+            port=port, command=command, env=env, health_path="/health", cwd=cwd, temp_dir=temp
+        )
     raise KeyError(peer.key)

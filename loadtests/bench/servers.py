@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -33,7 +34,10 @@ class ServerProcess:
         start_timeout_s: float = 120.0,
         cwd: Path | None = None,
         stop_timeout_s: float = 10.0,
+        remove_after: Path | None = None,
     ) -> None:
+        """``remove_after``: a folder the server works in, removed once it is stopped (a
+        server killed after its grace period cannot clean up after itself)."""
         self.name = name
         self.command = command
         self.health_url = health_url
@@ -42,6 +46,7 @@ class ServerProcess:
         self.start_timeout_s = start_timeout_s
         self.cwd = cwd
         self.stop_timeout_s = stop_timeout_s
+        self.remove_after = remove_after
         self._process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> ServerProcess:
@@ -81,6 +86,13 @@ class ServerProcess:
         self.stop()
 
     def stop(self) -> None:
+        try:
+            self._stop()
+        finally:
+            if self.remove_after is not None:
+                shutil.rmtree(self.remove_after, ignore_errors=True)
+
+    def _stop(self) -> None:
         process = self._process
         if process is None or process.poll() is not None:
             return

@@ -62,7 +62,10 @@ def main() -> None:
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    temp = tempfile.mkdtemp(prefix="bh-rs-")  # short: Ray's socket paths must fit 107 bytes
+    # The launcher's folder (loadtests/bench/peers.py removes it after the peer stops, even a
+    # killed one); one of its own when started by hand. Short: Ray's socket paths fit 107 bytes.
+    given = os.environ.get("PEER_RAY_TEMP_DIR")
+    temp = given or tempfile.mkdtemp(prefix="bh-rs-")
     ray.init(address="local", num_cpus=args.workers, include_dashboard=False, _temp_dir=temp)
     try:
         serve.start(http_options={"host": "127.0.0.1", "port": args.port})
