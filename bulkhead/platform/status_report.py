@@ -108,7 +108,12 @@ def collect(
 ) -> PlatformStatus:
     """Every service's state, every model's champion, and ``model_name``'s in detail."""
     settings, state = ctx.settings, ctx.state
-    registry_up = RegistryService().running(ctx)
+    # Each service asked once (its process, then its port): the registry's answer is reused.
+    states = [service.status(ctx) for service in services]
+    registry_up = any(
+        isinstance(service, RegistryService) and state.state == "running"
+        for service, state in zip(services, states, strict=True)
+    )
     champions: dict[str, str | None] = dict.fromkeys(settings.models)
     registry_error: str | None = None
     if registry_up:
@@ -122,7 +127,7 @@ def collect(
     serving = serving_view(endpoint) if zones["serve"].state == "running" else None
     controller = state.rollout_controller
     return PlatformStatus(
-        services=[service.status(ctx) for service in services],
+        services=states,
         serve_nodes=serve_node_status(ctx, zones["serve"]),
         balancer_pid=state.balancer.pid
         if state.balancer is not None and is_alive(state.balancer)
