@@ -111,6 +111,7 @@ def drop_stalled(ctx: ChaosContext, stall_s: float = 10.0) -> ScenarioResult:
 FILLER_FOLDER = "_chaos-drop-full"
 FILLER_FILE = f"{FEEDBACK_FILE_PREFIX}filler.jsonl"
 KEEPER_RESTART_S = 30.0
+KEEPER_STATS_WAIT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -121,9 +122,22 @@ class FeedbackOutcome:
     retry_after: str  # the header's value, "" when absent
 
 
-def _refused_full(ctx: ChaosContext) -> int:
-    counted = drop_keeper.stats(ctx.platform.paths)
-    return counted.feedback_refused_full if counted is not None else 0
+def _refused_full(ctx: ChaosContext, written_after: float = 0.0) -> int:
+    """The keeper's count of feedback refused as full, from a stats file it wrote after
+    ``written_after`` (it writes one every 2 s: a file read at once after the last refusal
+    can miss the last two seconds of them)."""
+
+    found: list[KeeperStats] = []
+
+    def fresh() -> bool:
+        counted = drop_keeper.stats(ctx.platform.paths)
+        if counted is None or counted.time <= written_after:
+            return False
+        found.append(counted)
+        return True
+
+    wait(fresh, KEEPER_STATS_WAIT_S, 0.2)
+    return found[0].feedback_refused_full if found else 0
 
 
 def _empty_drop(ctx: ChaosContext, leader: int, folder: Path, cap: int) -> tuple[bool, str]:
@@ -218,7 +232,7 @@ def drop_full(ctx: ChaosContext, full_s: float = 8.0) -> ScenarioResult:
             if filled:
                 refused_before = _refused_full(ctx)
                 outcomes += _feedback_for(ctx, "full", full_s)
-                refused_after = _refused_full(ctx)
+                refused_after = _refused_full(ctx, written_after=time.time())
         except (OSError, subprocess.SubprocessError) as err:
             problems.append(f"filling the drop failed: {err}")
         finally:
