@@ -63,6 +63,7 @@ def worker_env(settings: PlatformSettings, paths: StatePaths, node: int) -> dict
     # A worker node refuses to join unless multi-node clusters are enabled; the head's address
     # is not 127.0.0.1, so Ray keeps it as given.
     env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "1"
+    env["TMPDIR"] = str(worker_temp_dir(paths, node))
     env["BULKHEAD_SERVE_NODE"] = str(node)
     return env
 

@@ -223,6 +223,10 @@ def zone_env(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> dict[
             # and read from its start, so no line is lost.
             "RAY_LOG_MONITOR_MANY_FILES_THRESHOLD": "0",
             names.ZONE: zone.value,
+            # The zone's own temporary files (multiprocessing's pymp-* listener folders
+            # among them, which a killed process leaves) stay inside its wall, and go with
+            # its Ray folder, never into the machine's shared /tmp.
+            "TMPDIR": str(paths.ray_temp_dir(zone)),
             names.REGISTRY_CREDENTIALS: str(paths.handed_registry_credentials(zone)),
             # Nothing in any zone may fetch weights or data from a hub at run time.
             "HF_HUB_OFFLINE": "1",

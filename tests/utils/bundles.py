@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -134,7 +136,9 @@ def prepared_version(
     manifest = load_manifest(snapshot)
     key = (tuple(manifest.labels), manifest.digest)
     if key not in _BUILT:
-        folder = Path(tempfile.mkdtemp(prefix="prepared-bundle-")) / "bundle"
+        scratch = Path(tempfile.mkdtemp(prefix="prepared-bundle-"))
+        atexit.register(shutil.rmtree, scratch, ignore_errors=True)  # left in /tmp otherwise
+        folder = scratch / "bundle"
         _BUILT[key] = make_bundle(
             folder, with_int8=True, labels=key[0], dataset_digest=manifest.digest
         )

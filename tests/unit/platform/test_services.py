@@ -245,3 +245,18 @@ def test_the_registry_runs_without_mlflows_job_runner(paths: StatePaths) -> None
     assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
     # One registry process: writes drop its cached alias answers, so they may live 30 s.
     assert env["BULKHEAD_REGISTRY_ALIAS_CACHE_S"] == "30"
+
+
+def test_a_zones_temporary_files_stay_inside_its_ray_folder(monkeypatch, paths: StatePaths) -> None:
+    """A killed zone process leaves multiprocessing's pymp-* folders behind: inside the
+    zone's own Ray folder (removed by `down --purge`), never in the shared /tmp, whatever
+    TMPDIR the operator runs with."""
+    from bulkhead.platform import serve_nodes
+
+    monkeypatch.setenv("TMPDIR", "/tmp")
+    for zone in Zone:
+        tmp = services.zone_env(PlatformSettings(), paths, zone)["TMPDIR"]
+        assert tmp == str(paths.ray_temp_dir(zone))
+        assert len(tmp) + len("/pymp-12345678/listener-12345678") < 107  # AF_UNIX
+    node = serve_nodes.worker_env(PlatformSettings(), paths, 1)["TMPDIR"]
+    assert node == str(serve_nodes.worker_temp_dir(paths, 1))
