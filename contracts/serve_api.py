@@ -118,6 +118,7 @@ class Access(Enum):
 
     OPEN = "open"  # health, limits, readiness, docs: no key (a balancer's probe has none)
     KEYED = "keyed"  # status, metadata, feedback: a key scoped to the answering model
+    LISTING = "listing"  # GET /v1/models: any valid key; it lists what that key may call
     ADMITTED = "admitted"  # predictions: that key, then one of the replica's admission slots
 
 
@@ -205,6 +206,8 @@ def resolve(path: str, root_path: str, own_model: str) -> Resolved | None:
     # The default model's application: its own routes, every model's OIP v2 routes (handed to
     # that model's application), and /v1/models/{name}/... where no application of that
     # name exists (the handler answers 404 for another name).
+    if relative == MODELS:
+        return Resolved(Access.LISTING, None)
     if relative in _OWN_OPEN:
         return Resolved(Access.OPEN, own_model)
     if relative in _OWN_KEYED:

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI
 from ray import serve
 
+from serving.catalogue import Catalogue
 from serving.config import ServeAppConfig
 from serving.core import ServingCore
 from serving.http.api import build_api
@@ -26,6 +27,7 @@ from serving.peers import PeerAnswer, PeerOp
 from serving.predictor import Prediction, Predictor
 from serving.replica import configure_guards, registry_source, replica_cache
 from serving.request_ids import RequestIds
+from serving.schemas import ListedModel
 
 log = logging.getLogger("ray.serve")
 
@@ -34,6 +36,8 @@ log = logging.getLogger("ray.serve")
 # many such names a replica remembers.
 MISSING_PEER_TTL_S = 10.0
 MAX_MISSING_PEERS = 256
+# How long GET /v1/models waits for one application to say what it serves.
+DESCRIBE_TIMEOUT_S = 2.0
 
 
 @serve.deployment
@@ -61,6 +65,9 @@ class TextClassifier:
         # model names must not cost a controller call each (bounded, forgotten after a while).
         self._missing: dict[str, float] = {}
         self.core.peer = self._call_peer
+        # GET /v1/models reaches the default model's application: it asks every
+        # application to describe itself (serving/catalogue.py).
+        self.core.catalogue = Catalogue(self._discover)
         # Out of the ingress's rotation while it holds no verified model (the registry was
         # unreachable when it started, or every version was refused): serving/ray_binds.py.
         gate_ingress_health_on_model(lambda: self.core.lifecycle.current is not None)
@@ -103,6 +110,30 @@ class TextClassifier:
     ) -> PeerAnswer:
         """Called by another application's replica for this model (serving/peers.py)."""
         return await self.core.answer_peer(op, texts, client_key, version, request_id)
+
+    async def describe(self) -> list[dict[str, Any]]:
+        """This application's model as GET /v1/models lists it (asked by the default
+        model's application)."""
+        return [self.core.listing().model_dump()]
+
+    async def _discover(self) -> list[ListedModel]:
+        """Every application Serve runs, each asking its own replica what it serves; one
+        that does not answer within ``DESCRIBE_TIMEOUT_S`` (restarting, deleting) is left out
+        of this listing and asked again at the next."""
+        own = serve.get_replica_context().app_name
+        applications = (await asyncio.to_thread(serve.status)).applications
+        others = [name for name in applications if name != own]
+        described = await asyncio.gather(*(self._describe(name) for name in others))
+        return [self.core.listing(), *(m for listed in described for m in listed)]
+
+    async def _describe(self, application: str) -> list[ListedModel]:
+        try:
+            handle: Any = await asyncio.to_thread(serve.get_app_handle, application)
+            rows = await asyncio.wait_for(handle.describe.remote(), DESCRIBE_TIMEOUT_S)
+            return [ListedModel.model_validate(row) for row in rows]
+        except Exception as err:  # gone, restarting, or an application of another kind
+            log.warning("application %s did not describe itself: %s", application, err)
+            return []
 
     async def _call_peer(
         self,

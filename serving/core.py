@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from contracts.rollout import MAX_CLIENT_KEY_CHARS
+from serving.catalogue import Catalogue, listed_model
 from serving.config import LimitsConfig, ServeAppConfig
 from serving.errors import InvalidInput, NoModelYet, ServingError, UnknownModel
 from serving.feedback import FeedbackRate, check_request, send_feedback
@@ -23,11 +24,11 @@ from serving.peers import PeerAnswer, PeerOp
 from serving.pool import InferencePool
 from serving.predictor import Prediction, Predictor
 from serving.request_ids import RequestIds
-from serving.schemas import FeedbackAccepted, FeedbackRequest
+from serving.schemas import FeedbackAccepted, FeedbackRequest, ListedModel
 from serving.traffic import Answer, TrafficSplit
 
 if TYPE_CHECKING:
-    from serving.peers import Peer
+    from serving.peers import Endpoint, Peer
 
 
 def check_texts(texts: list[str], limits: LimitsConfig, field: str) -> None:
@@ -71,12 +72,23 @@ class ServingCore:
         # Hands OIP calls for another model to that model's application (serving/peers.py);
         # None: this replica answers for its own model only.
         self.peer: Peer | None = None
+        # The platform's models for GET /v1/models (serving/catalogue.py); without Ray, this
+        # application's own model only.
+        self.catalogue = Catalogue(self._own_listing)
 
     def configure(self, config: ServeAppConfig) -> None:
         self.config = config
         self.pool.resize(config.inference_workers)
         self.traffic.configure(config.shadow_max_per_s)
         self.payload_log.configure(config.payload_log)
+
+    async def _own_listing(self) -> list[ListedModel]:
+        return [self.listing()]
+
+    def listing(self) -> ListedModel:
+        """This application's model as GET /v1/models lists it."""
+        current = self.lifecycle.current
+        return listed_model(self.config.model_name, current.info.version if current else None)
 
     # ------------------------------------------------------------ what a request needs
 
@@ -91,10 +103,13 @@ class ServingCore:
     def is_served(self, name: str) -> None:
         """A route naming a model: this application serves exactly one (404 otherwise)."""
         if name != self.config.model_name:
-            raise UnknownModel(
-                f"model {name!r} is not served here (this application serves "
-                f"{self.config.model_name!r}; GET /v1/models lists the platform's models)"
-            )
+            raise self._not_here(name)
+
+    def _not_here(self, name: str) -> UnknownModel:
+        return UnknownModel(
+            f"model {name!r} is not served here (this application serves "
+            f"{self.config.model_name!r}; GET /v1/models lists the platform's models)"
+        )
 
     async def answer_peer(
         self,
@@ -125,9 +140,27 @@ class ServingCore:
             predictions=list(answer.predictions),
         )
 
-    def named(self, name: str, version: str | None = None) -> Predictor:
-        self.is_served(name)
-        return self.pinned(version)
+    def endpoint(self, name: str) -> Endpoint:
+        """The one way an OIP route reaches a model: this application's own
+        (``answer_peer``), or another model's application through Serve (``peer``); both
+        answer a ``PeerAnswer``, so the route has one path. 404 for a model no application
+        serves."""
+        if name == self.config.model_name:
+            return self.answer_peer
+        peer = self.peer
+        if peer is None:
+            raise self._not_here(name)
+
+        async def handed_over(
+            op: PeerOp,
+            texts: list[str],
+            client_key: str | None,
+            version: str | None = None,
+            request_id: str | None = None,
+        ) -> PeerAnswer:
+            return await peer(name, op, texts, client_key, version, request_id)
+
+        return handed_over
 
     def pinned(self, version: str | None) -> Predictor:
         """The champion, which must be ``version`` when a route names one (OIP's

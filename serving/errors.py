@@ -72,7 +72,15 @@ class TooManyFeedback(ServingError):
     headers: ClassVar[dict[str, str]] = {"Retry-After": "1"}
 
 
+class ListingUnavailable(ServingError):
+    """The platform's models could not be gathered (Serve's controller busy or restarting)
+    and no earlier list is kept."""
+
+    headers: ClassVar[dict[str, str]] = {"Retry-After": "1"}
+
+
 STATUS: dict[type[ServingError], int] = {
+    ListingUnavailable: 503,
     UnknownRequest: 404,
     RequestTooOld: 410,
     FeedbackUnavailable: 503,

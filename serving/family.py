@@ -25,6 +25,7 @@ from fastapi import FastAPI
 from ray import serve
 
 from contracts import env
+from serving.catalogue import listed_members
 from serving.config import FamilyConfig
 from serving.errors import PeerRefused
 from serving.family_core import FamilyAnswer, FamilyMembers, LoadedMember, NotServable
@@ -162,6 +163,14 @@ class FamilyIngress:
         self.drop.log.start()
         self.config = config
         self.labels = {m: labels for m, labels in self.labels.items() if m in config.members}
+
+    async def describe(self) -> list[dict[str, Any]]:
+        """This family's members as GET /v1/models lists them (asked by the default model's
+        application)."""
+        if self.config is None:
+            return []
+        family = serve.get_replica_context().app_name
+        return [m.model_dump() for m in listed_members(family, self.config.members)]
 
     async def _labels(self, model: str) -> list[str]:
         """The member's labels: remembered from its answers, else asked of a shared replica

@@ -41,3 +41,6 @@ class PeerAnswer:
 # (model, op, texts, client key id, version or None, request id or None) -> the answer of the
 # application serving that model, which logs the call under its own payload-log policy.
 Peer = Callable[[str, PeerOp, list[str], str | None, str | None, str | None], Awaitable[PeerAnswer]]
+# One model's endpoint, local or handed over (ServingCore.endpoint): the same call minus the
+# model's name.
+Endpoint = Callable[[PeerOp, list[str], str | None, str | None, str | None], Awaitable[PeerAnswer]]

@@ -58,6 +58,28 @@ class FeedbackAccepted(BaseModel):
     label: str
 
 
+class ListedModel(BaseModel):
+    """One model a caller may call, as ``GET /v1/models`` lists it."""
+
+    name: str
+    version: str | None = Field(
+        description="The version its replicas answer with now (None: none verified yet, or a "
+        "family member not loaded on any replica that answered)."
+    )
+    ready: bool = Field(description="Whether a prediction would be answered now.")
+    family: str | None = Field(
+        None, description="The family application whose shared replicas serve it, if any."
+    )
+    routes: dict[str, str] = Field(description="Route name -> path, e.g. predict.")
+
+
+class ModelList(BaseModel):
+    """``GET /v1/models``: the models the caller's key may call (KServe's v1 protocol lists
+    the server's models at the same path)."""
+
+    models: list[ListedModel]
+
+
 class LimitsOut(BaseModel):
     max_body_bytes: int
     body_timeout_s: float

@@ -21,7 +21,7 @@ from bulkhead.platform.procs import session_members
 from bulkhead.platform.settings import Zone
 from bulkhead.platform.state import PlatformState
 from tests.utils.bundles import prepared_version
-from tests.utils.platform import SECOND_MODEL, Served, TestPlatform, train_tiny
+from tests.utils.platform import SECOND_MODEL, Served, TestPlatform
 
 # A skipped test did not run: CI fails on any skip unless this is set (a developer who is
 # not root, say, where the per-zone identity tests cannot run). CI runs as root: none skip.
@@ -138,20 +138,17 @@ def served(
 
 
 @pytest.fixture(scope="session")
-def second_model(
-    platform: TestPlatform, served: Served, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, Any]:
-    """The second bundled model ingested, trained (tiny) and promoted once per session; its
-    application is in the deployed serve_config.yaml and picks the champion up by polling."""
+def second_model(platform: TestPlatform, served: Served) -> dict[str, Any]:
+    """The second bundled model ingested, and a prepared bundle over its snapshot registered
+    and promoted once per session (training is the subject of test_training.py and the
+    feedback loop's tests only); its application is in the deployed serve_config.yaml and
+    picks the champion up by polling."""
     ingested = platform.cli_json("ingest", "--model", SECOND_MODEL, "--no-log-to-registry")
     assert set(ingested["labels"]) == {"objective", "subjective"}
     assert Path(ingested["snapshot"]).name.startswith(SECOND_MODEL)
-    trained = train_tiny(
-        platform,
-        Path(ingested["snapshot"]),
-        tmp_path_factory.mktemp(SECOND_MODEL),
-        "--model",
-        SECOND_MODEL,
-    )
-    assert trained["gate"]["passed"], trained["gate"]
-    return {**trained, "snapshot_path": ingested["snapshot"]}
+    prepared = prepared_version(platform, Path(ingested["snapshot"]), SECOND_MODEL, promote=True)
+    return {
+        "version": prepared.version,
+        "run_id": prepared.run_id,
+        "snapshot_path": ingested["snapshot"],
+    }

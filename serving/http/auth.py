@@ -14,8 +14,8 @@ from typing import Any
 
 from fastapi import HTTPException, Request
 
-from contracts.client_keys import ClientKey, ClientKeys, key_digest
-from contracts.serve_api import AUTH_SCHEME, MIN_API_KEY_LENGTH, resolve
+from contracts.client_keys import ALL_MODELS, ClientKey, ClientKeys, key_digest
+from contracts.serve_api import AUTH_SCHEME, MIN_API_KEY_LENGTH, Access, resolve
 
 log = logging.getLogger("bulkhead.serving")
 
@@ -83,10 +83,27 @@ class ClientKeyFile:
 
 
 _CLIENT_KEY_ID = "bulkhead_client_key_id"
+_CLIENT_KEY_MODELS = "bulkhead_client_key_models"
 
 
-def set_client_key_id(scope: MutableMapping[str, Any], key_id: str | None) -> None:
-    scope.setdefault("state", {})[_CLIENT_KEY_ID] = key_id
+def set_client_key(scope: MutableMapping[str, Any], key: ClientKey | None) -> None:
+    """What the gate learnt of the request's key, for the handlers: its id and its models
+    (None: the platform key, which may call every model)."""
+    state = scope.setdefault("state", {})
+    state[_CLIENT_KEY_ID] = key.id if key is not None else None
+    state[_CLIENT_KEY_MODELS] = key.models if key is not None else None
+
+
+async def client_scope(request: Request) -> Callable[[str], bool]:
+    """Whether the request's key may call a model: what GET /v1/models filters by. A request
+    the gate did not see (no key stored) may call nothing."""
+    state = request.scope.get("state", {})
+    if _CLIENT_KEY_MODELS not in state:
+        return lambda model: False
+    models = state[_CLIENT_KEY_MODELS]
+    if models is None:
+        return lambda model: True
+    return lambda model: ALL_MODELS in models or model in models
 
 
 async def client_key_id(request: Request) -> str | None:
@@ -107,9 +124,9 @@ class ApiKey:
     def check(self, header: bytes | str, model: str) -> Verdict:
         return self.identify(header, model)[0]
 
-    def identify(self, header: bytes | str, model: str) -> tuple[Verdict, str | None]:
-        """The verdict, and the client key's public id when a client key was used (None for
-        the platform key): what a rollout's sticky canary assignment is keyed on."""
+    def identify(self, header: bytes | str, model: str) -> tuple[Verdict, ClientKey | None]:
+        """The verdict, and the client key when one was used (None for the platform key):
+        its id is what a rollout's sticky canary assignment is keyed on."""
         raw = header.decode("latin-1") if isinstance(header, bytes) else header
         scheme, _, token = raw.partition(" ")
         token = token.strip()
@@ -121,7 +138,7 @@ class ApiKey:
         if client is None:
             return Verdict.UNKNOWN, None
         verdict = Verdict.ALLOWED if client.allows(model) else Verdict.OUT_OF_SCOPE
-        return verdict, client.id
+        return verdict, client
 
     def accepts(self, header: bytes | str, model: str = "") -> bool:
         return self.check(header, model) is Verdict.ALLOWED
@@ -136,6 +153,8 @@ class ApiKey:
             resolved = resolve(scope.get("path", ""), scope.get("root_path", ""), model())
             target = (resolved.model if resolved else None) or model()
             verdict = self.check(request.headers.get("authorization", ""), target)
+            if verdict is Verdict.OUT_OF_SCOPE and resolved and resolved.access is Access.LISTING:
+                return  # any valid key may list; it sees only what it may call
             if verdict is Verdict.OUT_OF_SCOPE:
                 raise HTTPException(403, f"this API key may not call model {target!r}")
             if verdict is not Verdict.ALLOWED:

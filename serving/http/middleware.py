@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 
 from contracts import serve_limits as limits
 from contracts.serve_api import AUTH_SCHEME, Access, Resolved, error_body, resolve
-from serving.http.auth import ApiKey, Verdict, set_client_key_id
+from serving.http.auth import ApiKey, Verdict, set_client_key
 from serving.http.errors import no_route
 from serving.http.telemetry import route_label
 from serving.metrics import NoMetrics, ReplicaMetrics
@@ -95,7 +95,9 @@ class ApiKeyGate:
         if resolved.access is not Access.OPEN:
             header = dict(scope.get("headers") or []).get(b"authorization", b"")
             model = resolved.model or self.guards.model
-            verdict, key_id = self.guards.api_key.identify(header, model)
+            verdict, key = self.guards.api_key.identify(header, model)
+            if verdict is Verdict.OUT_OF_SCOPE and resolved.access is Access.LISTING:
+                verdict = Verdict.ALLOWED  # any valid key may list; it sees what it may call
             if verdict is Verdict.OUT_OF_SCOPE:
                 self.guards.refused(scope, 403)
                 detail = f"this API key may not call model {model!r}"
@@ -106,7 +108,7 @@ class ApiKeyGate:
                 self.guards.refused(scope, 401)
                 await _answer(scope, send, 401, "missing or wrong API key", headers)
                 return
-            set_client_key_id(scope, key_id)
+            set_client_key(scope, key)
         await self.app(scope, receive, send)
 
 

@@ -106,22 +106,17 @@ def router(core: ServingCore, authenticated: list[Any]) -> APIRouter:
         async with observed(core.metrics, OIP_ROOT, response):
             return server_metadata()
 
-    async def peer_call(
+    async def reach(
         name: str,
         op: PeerOp,
         texts: list[str],
         client_key: str | None,
         version: str | None,
         issued: str | None = None,
-    ) -> PeerAnswer | None:
-        """None: ``name`` is this application's model. Another model's call is handed to its
-        application; an unknown one is 404 (UnknownModel from ``named``)."""
-        if name == core.config.model_name:
-            return None
-        if core.peer is None:
-            core.is_served(name)
-        assert core.peer is not None
-        answer = await core.peer(name, op, texts, client_key, version, issued)
+    ) -> PeerAnswer:
+        """The model's answer, from this application or the one serving it (one path for
+        both: ServingCore.endpoint); a refusal is raised as its own status and detail."""
+        answer = await core.endpoint(name)(op, texts, client_key, version, issued)
         if answer.status != 200:
             raise answer.error()
         return answer
@@ -132,11 +127,8 @@ def router(core: ServingCore, authenticated: list[Any]) -> APIRouter:
     @api.get(VERSIONED, response_model=ModelMetadata, dependencies=authenticated)
     async def metadata(name: str, response: Response, version: str | None = None) -> ModelMetadata:
         async with observed(core.metrics, OIP_MODELS, response):
-            other = await peer_call(name, "metadata", [], None, version)
-            if other is not None:
-                return model_metadata(name, other.version, other.labels)
-            predictor = core.named(name, version)
-            return model_metadata(name, predictor.info.version, predictor.labels)
+            answer = await reach(name, "metadata", [], None, version)
+            return model_metadata(name, answer.version, answer.labels)
 
     @api.get(OIP_MODELS + "/{name}/ready", dependencies=authenticated)
     @api.get(VERSIONED + "/ready", dependencies=authenticated)
@@ -144,8 +136,7 @@ def router(core: ServingCore, authenticated: list[Any]) -> APIRouter:
         name: str, response: Response, version: str | None = None
     ) -> dict[str, bool]:
         async with observed(core.metrics, OIP_MODELS, response):
-            if await peer_call(name, "metadata", [], None, version) is None:
-                core.named(name, version)
+            await reach(name, "metadata", [], None, version)
             return {"ready": True}
 
     infer_options: dict[str, Any] = {
@@ -164,29 +155,22 @@ def router(core: ServingCore, authenticated: list[Any]) -> APIRouter:
         version: str | None = None,
     ) -> Response:
         """The body is read raw (see serving/http/oip_wire.py): JSON whatever the
-        Content-Type, or Triton's binary tensors after a JSON header."""
+        Content-Type, or Triton's binary tensors after a JSON header. The answering
+        application logs the call under its own payload-log policy (another model's
+        `inputs: hash` or `enabled: false` holds)."""
         async with observed(core.metrics, INFER_ROUTE, response) as call:
             decoded = oip_wire.decode_infer(
                 await request.body(),
                 request.headers.get(oip_wire.HEADER_LENGTH),
                 request.headers.get("content-encoding"),
             )
-            texts = decoded.texts
-            issued = request_id.current()
-            # Another model's answer is logged by that model's application, under its own
-            # payload-log policy (its `inputs: hash` or `enabled: false` holds).
-            other = await call.timed(peer_call(name, "infer", texts, client_key, version, issued))
-            if other is not None:
-                answered, predictions, labels = other.version, other.predictions, other.labels
-            else:
-                core.check_texts(texts, "inputs[0].data")
-                core.named(name, version)
-                answer = await call.timed(core.answer(texts, client_key, version))
-                answered = answer.predictor.info.version
-                predictions, labels = answer.predictions, answer.predictor.labels
-                core.log_answer(answer, texts, issued, call.infer_ms)
-            call.answered(answered)
-            encoded = oip_wire.encode_infer(name, answered, decoded, predictions, labels)
+            answer = await call.timed(
+                reach(name, "infer", decoded.texts, client_key, version, request_id.current())
+            )
+            call.answered(answer.version)
+            encoded = oip_wire.encode_infer(
+                name, answer.version, decoded, answer.predictions, answer.labels
+            )
             return Response(
                 encoded.body,
                 media_type=encoded.media_type,

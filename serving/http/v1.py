@@ -1,11 +1,14 @@
-"""The v1 API: ``POST /v1/predict``, ``GET /v1/status``, ``/v1/limits`` and ``/healthz``.
+"""The v1 API: ``POST /v1/predict`` and ``/v1/feedback``, ``GET /v1/status``, ``/v1/models``,
+``/v1/limits`` and ``/healthz``, and each model's own routes under ``/v1/models/{name}``.
 
 (No ``from __future__ import annotations``: FastAPI reads the route signatures' types.)
 """
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from contracts.serve_api import (
@@ -20,14 +23,17 @@ from contracts.serve_api import (
     PREDICT,
     STATUS,
 )
+from serving.catalogue import visible
 from serving.core import ServingCore
 from serving.http import request_id
+from serving.http.auth import client_scope
 from serving.http.params import ClientKey
 from serving.http.telemetry import observed
 from serving.schemas import (
     FeedbackAccepted,
     FeedbackRequest,
     LimitsOut,
+    ModelList,
     ModelRef,
     PayloadLogSeen,
     PredictionOut,
@@ -37,14 +43,27 @@ from serving.schemas import (
     ServingStatus,
 )
 
+# Whether the caller's key may call a model (GET /v1/models lists only those).
+CallerScope = Annotated[Callable[[str], bool], Depends(client_scope)]
+
 
 def router(core: ServingCore, authenticated: list[Any]) -> APIRouter:
+    """Each route's handler once, registered from one table: at its own path in the default
+    model's application (route prefix ``/``), at its mounted path in a model's own
+    application (prefix ``/v1/models/{name}``), and at ``/v1/models/{name}/...`` where the
+    default application gets a model's path (only its own name answers: 404 otherwise)."""
     api = APIRouter()
 
-    async def answer(
-        payload: PredictRequest, response: Response, client_key: str | None
+    def this_model(request: Request) -> None:
+        name = request.path_params.get("name")
+        if name is not None:
+            core.is_served(name)
+
+    async def predict(
+        request: Request, payload: PredictRequest, response: Response, client_key: ClientKey = None
     ) -> PredictResponse:
         async with observed(core.metrics, PREDICT, response) as call:
+            this_model(request)
             core.check_texts(payload.texts, "texts")
             answer = await call.timed(core.answer(payload.texts, client_key))
             predictions, info = answer.predictions, answer.predictor.info
@@ -65,131 +84,102 @@ def router(core: ServingCore, authenticated: list[Any]) -> APIRouter:
                 ),
             )
 
-    def status_now() -> ServingStatus:
-        predictor = core.lifecycle.current
-        return ServingStatus(
-            model=core.config.model_name,
-            alias=core.config.alias,
-            version=predictor.info.version if predictor else None,
-            precision=predictor.info.precision if predictor else None,
-            last_error=core.lifecycle.last_error,
-            refused=dict(core.lifecycle.refused),
-            rollout=rollout_seen(core),
-            payload_log=payload_log_seen(core),
-        )
-
-    # The default model's application (route prefix `/`) answers /v1/predict and
-    # /v1/models/{its name}/...; a model's own application (prefix /v1/models/{name}) gets the
-    # same requests as /predict, /status and /ready.
-    @api.post(PREDICT, response_model=PredictResponse, dependencies=authenticated)
-    @api.post(MOUNTED_PREDICT, response_model=PredictResponse, dependencies=authenticated)
-    async def predict(
-        payload: PredictRequest, response: Response, client_key: ClientKey = None
-    ) -> PredictResponse:
-        return await answer(payload, response, client_key)
-
-    @api.post(
-        MODELS + "/{name}" + MOUNTED_PREDICT,
-        response_model=PredictResponse,
-        dependencies=authenticated,
-    )
-    async def predict_named(
-        name: str, payload: PredictRequest, response: Response, client_key: ClientKey = None
-    ) -> PredictResponse:
-        core.is_served(name)
-        return await answer(payload, response, client_key)
-
-    # Feedback: /v1/feedback for the default model's application, /feedback inside a model's
-    # own, /v1/models/{name}/feedback where the default application gets it. 202: the drop
-    # keeper has the record on disk (serving/feedback.py).
-    @api.post(
-        FEEDBACK, status_code=202, response_model=FeedbackAccepted, dependencies=authenticated
-    )
-    @api.post(
-        MOUNTED_FEEDBACK,
-        status_code=202,
-        response_model=FeedbackAccepted,
-        dependencies=authenticated,
-    )
     async def feedback(
-        body: FeedbackRequest, response: Response, client_key: ClientKey = None
+        request: Request, body: FeedbackRequest, response: Response, client_key: ClientKey = None
     ) -> FeedbackAccepted:
+        """202: the drop keeper has the record on disk (serving/feedback.py)."""
         async with observed(core.metrics, FEEDBACK, response) as call:
+            this_model(request)
             accepted = await core.feedback(body, client_key)
             call.status = 202
             return accepted
 
-    @api.post(
-        MODELS + "/{name}" + MOUNTED_FEEDBACK,
-        status_code=202,
-        response_model=FeedbackAccepted,
-        dependencies=authenticated,
-    )
-    async def feedback_named(
-        name: str, body: FeedbackRequest, response: Response, client_key: ClientKey = None
-    ) -> FeedbackAccepted:
-        async with observed(core.metrics, FEEDBACK, response) as call:
-            core.is_served(name)
-            accepted = await core.feedback(body, client_key)
-            call.status = 202
-            return accepted
-
-    @api.get(STATUS, response_model=ServingStatus, dependencies=authenticated)
-    @api.get(MOUNTED_STATUS, response_model=ServingStatus, dependencies=authenticated)
-    async def serving_status(response: Response) -> ServingStatus:
+    async def serving_status(request: Request, response: Response) -> ServingStatus:
         async with observed(core.metrics, STATUS, response):
-            return status_now()
+            this_model(request)
+            predictor = core.lifecycle.current
+            return ServingStatus(
+                model=core.config.model_name,
+                alias=core.config.alias,
+                version=predictor.info.version if predictor else None,
+                precision=predictor.info.precision if predictor else None,
+                last_error=core.lifecycle.last_error,
+                refused=dict(core.lifecycle.refused),
+                rollout=rollout_seen(core),
+                payload_log=payload_log_seen(core),
+            )
 
-    @api.get(
-        MODELS + "/{name}" + MOUNTED_STATUS,
-        response_model=ServingStatus,
-        dependencies=authenticated,
-    )
-    async def serving_status_named(name: str, response: Response) -> ServingStatus:
-        async with observed(core.metrics, STATUS, response):
-            core.is_served(name)
-            return status_now()
-
-    def readiness() -> JSONResponse:
-        predictor = core.lifecycle.current
-        if predictor is None:
-            body = {"ready": False, "reason": "no verified model yet"}
-            return JSONResponse(body, status_code=503)
-        body = {
-            "ready": True,
-            "model": core.config.model_name,
-            "model_version": predictor.info.version,
-        }
-        return JSONResponse(body)
-
-    @api.get(MOUNTED_READY)
-    async def ready(response: Response) -> JSONResponse:
+    async def ready(request: Request, response: Response) -> JSONResponse:
         """Open (a balancer's probe has no key); says whether, never why."""
         async with observed(core.metrics, MOUNTED_READY, response) as call:
-            answer = readiness()
+            this_model(request)
+            predictor = core.lifecycle.current
+            if predictor is None:
+                answer = JSONResponse(
+                    {"ready": False, "reason": "no verified model yet"}, status_code=503
+                )
+            else:
+                body = {
+                    "ready": True,
+                    "model": core.config.model_name,
+                    "model_version": predictor.info.version,
+                }
+                answer = JSONResponse(body)
             call.status = answer.status_code
             return answer
 
-    @api.get(MODELS + "/{name}" + MOUNTED_READY)
-    async def ready_named(name: str, response: Response) -> JSONResponse:
-        async with observed(core.metrics, MOUNTED_READY, response) as call:
-            core.is_served(name)
-            answer = readiness()
-            call.status = answer.status_code
-            return answer
+    async def models(response: Response, may_call: CallerScope) -> ModelList:
+        async with observed(core.metrics, MODELS, response):
+            return ModelList(models=visible(await core.catalogue.models(), may_call))
 
-    @api.get(LIMITS, response_model=LimitsOut)
     async def limits(response: Response) -> LimitsOut:
         async with observed(core.metrics, LIMITS, response):
             fields = set(LimitsOut.model_fields)
             return LimitsOut(**core.config.limits.model_dump(include=fields))
 
-    @api.get(HEALTHZ)
     async def healthz(response: Response) -> dict[str, str]:
         async with observed(core.metrics, HEALTHZ, response):
             return {"status": "ok"}
 
+    keyed: dict[str, Any] = {"dependencies": authenticated}
+    table: list[Route] = [
+        Route("POST", (PREDICT, MOUNTED_PREDICT), predict, PredictResponse, keyed),
+        Route("POST", (FEEDBACK, MOUNTED_FEEDBACK), feedback, FeedbackAccepted, keyed, 202),
+        Route("GET", (STATUS, MOUNTED_STATUS), serving_status, ServingStatus, keyed),
+        Route("GET", (None, MOUNTED_READY), ready, None, {}),
+        Route("GET", (MODELS, None), models, ModelList, keyed),
+        Route("GET", (LIMITS, None), limits, LimitsOut, {}),
+        Route("GET", (HEALTHZ, None), healthz, None, {}),
+    ]
+    for route in table:
+        own, mounted = route.paths
+        paths = [p for p in (own, mounted) if p is not None]
+        if mounted is not None:
+            paths.append(MODELS + "/{name}" + mounted)
+        for path in paths:
+            api.add_api_route(
+                path,
+                route.handler,
+                methods=[route.method],
+                response_model=route.response_model,
+                status_code=route.status_code,
+                **route.options,
+            )
     return api
+
+
+@dataclass(frozen=True)
+class Route:
+    """One handler and where it answers: ``paths`` = (its path in the default model's
+    application or None, its path inside a model's own application or None; the latter is
+    also registered under ``/v1/models/{name}``)."""
+
+    method: str
+    paths: tuple[str | None, str | None]
+    handler: Callable[..., Awaitable[Any]]
+    response_model: Any
+    options: dict[str, Any]
+    status_code: int = 200
 
 
 def rollout_seen(core: ServingCore) -> RolloutSeen | None:

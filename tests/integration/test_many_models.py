@@ -325,6 +325,20 @@ def test_a_model_family_serves_its_members_from_shared_replicas(
     finally:
         platform.cli("promote", champion, "--model", SECOND, "--reason", "test: family done")
     _until_family_serves(served, SECOND, champion, limit_s=15)
+
+    # GET /v1/models lists the members with the family's routes (next to their own
+    # applications' entries), as the family's application describes them.
+    def in_family() -> dict[str, dict]:
+        answer = httpx.get(f"{served.url}/v1/models", headers=served.headers(), timeout=10)
+        assert answer.status_code == 200, answer.text
+        return {m["name"]: m for m in answer.json()["models"] if m["family"] == "family"}
+
+    deadline = time.monotonic() + 10  # a listing is kept 2 s
+    while set(in_family()) != set(members) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    listed = in_family()
+    assert set(listed) == set(members), listed
+    assert listed[SECOND]["routes"]["predict"] == f"/v1/family/{SECOND}/predict"
     outsider = httpx.post(
         f"{served.url}/v1/family/nope/predict", json={"texts": TEXTS}, headers=served.headers()
     )

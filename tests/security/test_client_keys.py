@@ -104,6 +104,9 @@ def test_every_route_answers_each_key_by_the_model_that_answers_it(
         ("POST", f"/v2/models/{second}/infer", INFER, (200, 403, 200, 401)),
         ("GET", f"/v2/models/{second}", None, (200, 403, 200, 401)),
         ("POST", f"/v1/models/{second}/feedback", {}, (422, 403, 422, 401)),
+        # The list: any valid key (each sees its own models, below).
+        ("GET", "/v1/models", None, (200, 200, 200, 401)),
+        ("GET", "/v1/models/", None, (404, 404, 404, 404)),
         # Percent-encoded: the ingress routes by the raw path (to the default model's
         # application), the replica by the decoded one: the key is checked against the model
         # the decoded path names, and the default application does not serve it (404).
@@ -133,3 +136,20 @@ def test_every_route_answers_each_key_by_the_model_that_answers_it(
                 wrong.append(f"{method} {path}: got {got}, expected {list(expected)}")
     print("\nroute x key (own, other, *, none)\n" + "\n".join(rows))
     assert not wrong, "\n".join(wrong)
+
+    # GET /v1/models through the real ingress: each key sees what it may call, with the
+    # version its application serves, and the listed route answers.
+    def listed(key: str) -> dict[str, Any]:
+        answer = httpx.get(f"{served.url}/v1/models", headers=_bearer(key), timeout=10)
+        assert answer.status_code == 200, answer.text
+        return {m["name"]: m for m in answer.json()["models"]}
+
+    assert list(listed(keys["own"])) == [second]
+    assert list(listed(keys["other"])) == [default]
+    everything = listed(keys["all"])
+    assert {default, second} <= set(everything)
+    champion = second_model["version"]  # listed within a poll and a listing's lifetime
+    assert _until(lambda: listed(keys["all"])[second]["version"] == champion), everything
+    assert everything[second]["ready"] is True
+    route = served.url + everything[second]["routes"]["predict"]
+    assert httpx.post(route, json=TEXTS, headers=_bearer(keys["own"])).status_code == 200
