@@ -452,7 +452,8 @@ def monitor(
     since: Annotated[
         str | None,
         typer.Option(
-            help="The window: records of the last D (90s, 5m, 1h); default the whole drop."
+            help="The window: records of the last D (90s, 5m, 1h) or since a moment "
+            "(2026-12-07T10:05:00, UTC unless a zone is named); default the whole drop."
         ),
     ] = None,
     report: Annotated[
@@ -467,12 +468,11 @@ def monitor(
     Drift of the logged predictions and inputs from the champion's snapshot, and live accuracy
     per version where feedback came back. Exit 6 when a statistic says drift (1: the monitor
     itself failed)."""
-    from bulkhead.operations.monitor import run_monitor
-    from bulkhead.operations.rollout import parse_duration
+    from bulkhead.operations.monitor import parse_since, run_monitor
 
     with _exits():
-        window = parse_duration(since) if since is not None else None
-        result, written = run_monitor(_platform(model), window, report)
+        start = parse_since(since) if since is not None else None
+        result, written = run_monitor(_platform(model), start, report)
     if as_json:
         print(result.model_dump_json(indent=2))
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bulkhead.monitoring.report import MonitorReport, build_report, write_report
@@ -33,10 +34,31 @@ def champion_snapshot(platform: Platform) -> Path | None:
     return platform.model_snapshot()
 
 
+def parse_since(text: str, now: float | None = None) -> float:
+    """``--since``: a duration back from now (``90s``, ``5m``, ``1h``) or a moment (ISO 8601,
+    ``2026-12-07T10:05:00``; UTC unless it names a zone) -> the Unix time the window starts."""
+    from bulkhead.operations.errors import BadInput
+    from bulkhead.operations.rollout import parse_duration
+
+    now = time.time() if now is None else now
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        try:
+            return now - parse_duration(text)
+        except BadInput as err:
+            raise BadInput(
+                f"{text!r} is neither a duration (90s, 5m, 1h) nor a moment (2026-12-07T10:05:00)"
+            ) from err
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
 def run_monitor(
-    platform: Platform, since_s: float | None, report_dir: Path | None
+    platform: Platform, since: float | None, report_dir: Path | None
 ) -> tuple[MonitorReport, list[Path]]:
-    since = time.time() - since_s if since_s is not None else None
+    """``since``: the Unix time the window starts (None: the whole drop)."""
     report = build_report(
         platform.paths.drop_records,
         platform.model_name,

@@ -1,6 +1,7 @@
 """The loop on a small scale, through the real platform: logged traffic of another domain is
 flagged by `monitor`, clients send labels back, `ingest --from-feedback` builds a snapshot
-that records exactly which requests it took, and `train` trains on it. (The figures of the
+that records exactly which requests it took, and the loop's challenger is trained on such a
+snapshot. (The figures of the
 loop with the real model: `bulkhead chaos --scenario drift`, docs/feedback.md.)"""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,6 @@ from tests.utils.platform import (
     SECOND_MODEL,
     Served,
     TestPlatform,
-    train_tiny,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -64,9 +65,8 @@ def test_shifted_traffic_is_flagged_and_its_feedback_becomes_a_snapshot_with_lin
     platform: TestPlatform, served: Served, snapshot: Path, tmp_path: Path
 ) -> None:
     _send(served, texts_from_snapshot(snapshot, limit=160))
-    # The in-domain records stay before the window (the confidence reference): `--since` is
-    # counted from when `monitor` starts, a few seconds after this test computes it.
-    time.sleep(12)
+    # The in-domain records (answered before this moment) stay before the window: they are
+    # the confidence reference; `--since` names the moment the shifted stream starts.
     window_start = time.time()
     shifted = _shifted(160)
     sent = _send(served, [text for text, _ in shifted])
@@ -78,7 +78,7 @@ def test_shifted_traffic_is_flagged_and_its_feedback_becomes_a_snapshot_with_lin
             break
         time.sleep(0.5)
 
-    since = f"{time.time() - window_start + 5:.1f}s"
+    since = datetime.fromtimestamp(window_start, UTC).isoformat()
     report_dir = tmp_path / "monitor"
     done = platform.cli("monitor", "--since", since, "--report", str(report_dir), "--json")
     report = json.loads(done.stdout)
@@ -113,14 +113,7 @@ def test_shifted_traffic_is_flagged_and_its_feedback_becomes_a_snapshot_with_lin
     assert manifest["lineage"] == lineage
     assert sum(ingested["rows"].values()) >= lineage["base_rows"]  # feedback rows added
 
-    trained = train_tiny(platform, new, tmp_path, "--no-auto-promote")
-    with httpx.Client(auth=("admin", platform.password("admin")), timeout=30) as registry:
-        version = registry.get(
-            f"http://127.0.0.1:{platform.registry_port}/api/2.0/mlflow/model-versions/get",
-            params={"name": "sentiment", "version": trained["version"]},
-        ).json()["model_version"]
-    tags = {t["key"]: t["value"] for t in version["tags"]}
-    assert tags["dataset_digest"] == ingested["digest"]  # trained on the feedback snapshot
+    # Training on it is the next test's (the loop's challenger carries its digest).
 
 
 def test_the_loop_retrains_on_labelled_feedback_and_the_controller_promotes_it(
@@ -163,5 +156,15 @@ def test_the_loop_retrains_on_labelled_feedback_and_the_controller_promotes_it(
         assert report["after"]["versions"] == {report["candidate"]: 80}
         assert report["before"]["versions"] == {champion: 80}
         assert result["failed"] == 0 and result["requests"] > 0, result["counts"]
+        # The challenger was trained on the merged snapshot: its evidence names its digest.
+        merged = json.loads((Path(report["snapshot"]) / "manifest.json").read_text())
+        assert merged["lineage"] is not None
+        with httpx.Client(auth=("admin", platform.password("admin")), timeout=30) as registry:
+            version = registry.get(
+                f"http://127.0.0.1:{platform.registry_port}/api/2.0/mlflow/model-versions/get",
+                params={"name": SECOND_MODEL, "version": report["candidate"]},
+            ).json()["model_version"]
+        tags = {t["key"]: t["value"] for t in version["tags"]}
+        assert tags["dataset_digest"] == merged["digest"]
     finally:  # the session's other tests serve the fixture's champion
         platform.cli("promote", champion, "--model", SECOND_MODEL, "--reason", "test: loop done")

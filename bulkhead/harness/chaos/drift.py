@@ -203,7 +203,7 @@ def drift(ctx: ChaosContext) -> ScenarioResult:
     wait(lambda: _logged(ctx, {rid for rid, _ in ids}), 60, 0.5)
     lap("stream")
     # 2. drift, as `bulkhead monitor --since` reports it (its report written under the loop's)
-    monitor, _ = run_monitor(platform, time.time() - window_start + 0.5, folder / "monitor")
+    monitor, _ = run_monitor(platform, window_start - 0.5, folder / "monitor")
     lap("monitor")
     # 3. the labels of the feedback half come back
     accepted = _send_feedback(ctx, ids, split.feedback)
