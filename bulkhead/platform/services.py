@@ -309,6 +309,9 @@ def serve_tuning_env(settings: ServeZoneSettings) -> dict[str, str]:
         "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "5",
         # Ray starts workers at nice 15; here the replicas are the workload.
         "RAY_worker_niceness": "0",
+        # The replicas' request counters and latency histograms reach /metrics this often
+        # (Ray: 10 s): the rollout controller and `status` read figures at most this old.
+        "RAY_metrics_report_interval_ms": str(round(settings.metrics_export_s * 1000)),
     }
     if settings.throughput_optimized:
         env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = "1"

@@ -199,6 +199,24 @@ class ServeZoneSettings(ZoneSettings):
     throughput_optimized: bool = Field(
         True, description="Run Serve with RAY_SERVE_THROUGHPUT_OPTIMIZED=1."
     )
+    metrics_export_s: float = Field(
+        2.0,
+        ge=1,
+        le=60,
+        description=(
+            "How often the serve zone's processes export their metrics to the node's agent "
+            "(Ray's metrics_report_interval_ms; Ray's default is 10 s). The rollout controller "
+            "judges a step on figures this old at most, so a step's decision waits up to this "
+            "long past its length."
+        ),
+    )
+
+    @property
+    def metrics_settle_s(self) -> float:
+        """How long after an event its counters are surely on every node's /metrics: two
+        exports (a late one is kept) and a second of scrape."""
+        return 2 * self.metrics_export_s + 1
+
     request_timeout_s: int = Field(
         serve_limits.REQUEST_TIMEOUT_S,
         ge=1,

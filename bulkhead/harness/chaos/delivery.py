@@ -241,7 +241,8 @@ def shadow_cost(
             windows[True].append((start, load.elapsed()))
             rollouts.record(rollouts.abort(state, "chaos: measured"), "abort", "measured")
             wait(lambda: not _holding(ctx), 30, every_s=0.5)
-    time.sleep(12)  # the replicas' metrics export interval: the last window counted whole
+    # The replicas' metrics exported since the last window ended: it is counted whole.
+    time.sleep(ctx.platform.settings.serve.metrics_settle_s)
     window = Window(before, scrape(urls, writer.model_name))
     mirrored = window.figures(candidate, "shadow").mirrored
     dropped = window.shadow_dropped(candidate)

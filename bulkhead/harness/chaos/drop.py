@@ -26,8 +26,6 @@ from drop.keeper import KeeperStats
 from drop.reader import DropContents, iter_drop
 
 PAYLOAD_RECORDS = "ray_bulkhead_payload_records"
-# Ray exports replica metrics every few seconds: wait this long before the last scrape.
-METRICS_EXPORT_S = 12.0
 
 
 def keeper_process(leader: int) -> psutil.Process | None:
@@ -86,7 +84,8 @@ def drop_stalled(ctx: ChaosContext, stall_s: float = 10.0) -> ScenarioResult:
         resumed_with = written()
         landing = wait(lambda: written() > resumed_with + 10, 30, 0.5)
         time.sleep(2)
-    time.sleep(METRICS_EXPORT_S)
+    # The replicas' metrics exported since the load stopped: the last scrape counts it all.
+    time.sleep(ctx.platform.settings.serve.metrics_settle_s)
     after = payload_outcomes(urls, model)
     delta = {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)}
     counts = load.counts()

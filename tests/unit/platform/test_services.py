@@ -260,3 +260,18 @@ def test_a_zones_temporary_files_stay_inside_its_ray_folder(monkeypatch, paths: 
         assert len(tmp) + len("/pymp-12345678/listener-12345678") < 107  # AF_UNIX
     node = serve_nodes.worker_env(PlatformSettings(), paths, 1)["TMPDIR"]
     assert node == str(serve_nodes.worker_temp_dir(paths, 1))
+
+
+def test_the_serve_zone_exports_its_metrics_as_often_as_the_setting_says(
+    paths: StatePaths,
+) -> None:
+    """Ray's 10-s export made every rollout step hold ~10 s past its length, waiting for the
+    figures it is judged on; the serve zone's processes export every 2 s by default."""
+    from bulkhead.platform.settings import ServeZoneSettings
+
+    env = services.zone_env(PlatformSettings(), paths, Zone.SERVE)
+    assert env["RAY_metrics_report_interval_ms"] == "2000"
+    slower = PlatformSettings(serve=ServeZoneSettings(metrics_export_s=5))
+    assert services.zone_env(slower, paths, Zone.SERVE)["RAY_metrics_report_interval_ms"] == "5000"
+    assert slower.serve.metrics_settle_s == 11
+    assert "RAY_metrics_report_interval_ms" not in services.zone_env(slower, paths, Zone.TRAIN)
