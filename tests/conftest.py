@@ -19,7 +19,7 @@ import pytest
 
 from bulkhead.platform.procs import session_members
 from bulkhead.platform.settings import Zone
-from bulkhead.platform.state import PlatformState
+from bulkhead.platform.state import DROP_KEEPER, PlatformState
 from tests.utils.bundles import prepared_version
 from tests.utils.platform import SECOND_MODEL, Served, TestPlatform
 
@@ -88,7 +88,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPlatform]
     state = PlatformState.load(test_platform.paths.state_file)
     leaders = [state.registry.process.pid] if state.registry else []
     leaders += [z.process.pid for z in state.zones.values()]
-    leaders += [state.drop_keeper.pid] if state.drop_keeper else []
+    keeper = state.process(DROP_KEEPER)
+    leaders += [keeper.pid] if keeper else []
     try:
         yield test_platform
     finally:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from bulkhead.operations.errors import BadInput, Refused
 from bulkhead.platform.core import Platform
 from bulkhead.platform.settings import Zone
+from bulkhead.platform.state import ROLLOUT_CONTROLLER
 from contracts.rollout import RolloutEvent, RolloutPolicy, RolloutState
 from contracts.tags import valid_version
 
@@ -178,7 +179,7 @@ def rollout_now(reader: RegistryReader, rollouts: RolloutStore) -> RolloutState 
 def controller_running(platform: Platform) -> bool:
     from bulkhead.platform.procs import is_alive
 
-    record = platform.load_state().rollout_controller
+    record = platform.load_state().process(ROLLOUT_CONTROLLER)
     return record is not None and is_alive(record)
 
 

@@ -25,7 +25,7 @@ from bulkhead.platform.procs import ProcessRecord, ensure_ports_free, running_le
 from bulkhead.platform.service import Context, Service
 from bulkhead.platform.services import start_own_haproxy, write_request_timeout_errorfile
 from bulkhead.platform.settings import PlatformSettings
-from bulkhead.platform.state import PlatformState
+from bulkhead.platform.state import BALANCER
 from bulkhead.platform.zone_files import hand_to_zone
 from contracts import serve_api
 
@@ -232,15 +232,10 @@ class BalancerService(Service):
     """The front HAProxy of a serve zone of several nodes; drained before it stops."""
 
     name = "front balancer"
+    key = BALANCER
 
     def wanted(self, settings: PlatformSettings) -> bool:
         return settings.serve.multi_node
-
-    def records(self, state: PlatformState) -> list[ProcessRecord]:
-        return [state.balancer] if state.balancer is not None else []
-
-    def forget(self, state: PlatformState, record: ProcessRecord) -> None:
-        state.balancer = None
 
     def title(self, ctx: Context) -> str:
         return (
@@ -251,11 +246,10 @@ class BalancerService(Service):
     def start(self, ctx: Context) -> None:
         ensure_ports_free({"serve http": ctx.settings.serve_http_port}, "the balancer")
         record = start(ctx.settings, ctx.paths, identity=ctx.identity(Role.SERVE))
-        ctx.record_started(record)
-        ctx.state.balancer = record
+        self.keep(ctx, record)
 
     def stop(self, ctx: Context) -> int:
-        record = ctx.state.balancer
+        record = ctx.state.process(BALANCER)
         if record is None:
             return 0
         with ctx.step(f"drain and stop the front balancer (up to {DRAIN_S:.0f} s)"):

@@ -11,7 +11,7 @@ from bulkhead.platform.paths import StatePaths
 from bulkhead.platform.procs import ProcessRecord, spawn, wait_until
 from bulkhead.platform.service import Context, Service
 from bulkhead.platform.services import clean_env, venv_bin
-from bulkhead.platform.state import PlatformState
+from bulkhead.platform.state import DROP_KEEPER
 from drop.keeper import KeeperStats
 
 STARTUP_TIMEOUT_S = 30.0
@@ -72,18 +72,11 @@ class DropKeeperService(Service):
     After the zones in `down`'s order: the replicas' last records land first."""
 
     name = "drop keeper"
-
-    def records(self, state: PlatformState) -> list[ProcessRecord]:
-        return [state.drop_keeper] if state.drop_keeper is not None else []
-
-    def forget(self, state: PlatformState, record: ProcessRecord) -> None:
-        state.drop_keeper = None
+    key = DROP_KEEPER
 
     def title(self, ctx: Context) -> str:
         who = "bulkhead-drop" if ctx.state.identities is not None else "the operator"
         return f"payload and feedback drop keeper ({who}) at {ctx.paths.drop_records}"
 
     def start(self, ctx: Context) -> None:
-        record = start(ctx.paths, ctx.state.identities)
-        ctx.record_started(record)
-        ctx.state.drop_keeper = record
+        self.keep(ctx, start(ctx.paths, ctx.state.identities))

@@ -6,20 +6,15 @@ from __future__ import annotations
 
 import os
 
-from bulkhead.platform.procs import ProcessRecord, spawn
+from bulkhead.platform.procs import spawn
 from bulkhead.platform.service import Context, Service
 from bulkhead.platform.services import venv_bin
-from bulkhead.platform.state import PlatformState
+from bulkhead.platform.state import ROLLOUT_CONTROLLER
 
 
 class RolloutControllerService(Service):
     name = "rollout controller"
-
-    def records(self, state: PlatformState) -> list[ProcessRecord]:
-        return [state.rollout_controller] if state.rollout_controller is not None else []
-
-    def forget(self, state: PlatformState, record: ProcessRecord) -> None:
-        state.rollout_controller = None
+    key = ROLLOUT_CONTROLLER
 
     def title(self, ctx: Context) -> str:
         return "rollout controller (`bulkhead rollout watch --forever`, as the operator)"
@@ -37,5 +32,4 @@ class RolloutControllerService(Service):
             log=ctx.paths.log_file("rollout-controller"),
             cwd=ctx.paths.home,
         )
-        ctx.record_started(record)
-        ctx.state.rollout_controller = record
+        self.keep(ctx, record)

@@ -34,7 +34,7 @@ from bulkhead.platform.procs import (
 )
 from bulkhead.platform.service import Context, Service
 from bulkhead.platform.settings import PlatformSettings, Zone
-from bulkhead.platform.state import PlatformState, ZoneState
+from bulkhead.platform.state import PlatformState, ZoneState, serve_node_key
 from bulkhead.platform.zone_files import ray_temp_folder
 
 __all__ = [
@@ -189,10 +189,7 @@ class ServeWorkersService(Service):
         return settings.serve.multi_node
 
     def records(self, state: PlatformState) -> list[ProcessRecord]:
-        return [record for _, record in sorted(state.serve_workers.items())]
-
-    def forget(self, state: PlatformState, record: ProcessRecord) -> None:
-        state.serve_workers = {k: r for k, r in state.serve_workers.items() if r != record}
+        return [record for _, record in sorted(state.serve_workers().items())]
 
     def title(self, ctx: Context) -> str:
         return f"{ctx.settings.serve.nodes - 1} serve worker node(s)"
@@ -204,7 +201,7 @@ class ServeWorkersService(Service):
         head = ctx.state.zones[Zone.SERVE]
         serve = ctx.settings.serve
         for node in range(1, serve.nodes):
-            record = ctx.state.serve_workers.get(node)
+            record = ctx.state.serve_workers().get(node)
             title = (
                 f"serve worker node {node}: joins {head.gcs_address} ({serve.num_cpus:g} CPU, "
                 f"ingress at {node_address(ctx.settings, node)})"
@@ -228,7 +225,7 @@ class ServeWorkersService(Service):
                     identity=ctx.identity(Role.SERVE),
                 )
                 ctx.record_started(record)
-                ctx.state.serve_workers[node] = record
+                ctx.state.processes[serve_node_key(node)] = record
                 ctx.save()
 
     def stop(self, ctx: Context) -> int:
@@ -236,5 +233,6 @@ class ServeWorkersService(Service):
         if found:
             with ThreadPoolExecutor(max_workers=len(found)) as pool:
                 list(pool.map(stop_ray_node, found))
-        ctx.state.serve_workers = {}
+        for record in found:
+            ctx.state.forget_record(record)
         return len(found)

@@ -66,13 +66,25 @@ class Service:
     def wanted(self, settings: PlatformSettings) -> bool:
         return True
 
+    # Its record's key in the saved state's one map (``PlatformState.processes``): a
+    # one-process service needs nothing more there. (The registry and the zones keep richer
+    # state and override ``records`` and ``forget``.)
+    key: ClassVar[str] = ""
+
     def records(self, state: PlatformState) -> list[ProcessRecord]:
         """Its records in the saved state (what `down` stops and `cost` measures)."""
-        raise NotImplementedError
+        record = state.process(self.key) if self.key else None
+        return [record] if record is not None else []
+
+    def keep(self, ctx: Context, record: ProcessRecord) -> None:
+        """A record it just started: kept in the saved state (stopped again if a later step
+        of this `up` fails)."""
+        ctx.record_started(record)
+        ctx.state.processes[self.key] = record
 
     def forget(self, state: PlatformState, record: ProcessRecord) -> None:
         """Remove ``record`` from the saved state."""
-        raise NotImplementedError
+        state.forget_record(record)
 
     def title(self, ctx: Context) -> str:
         raise NotImplementedError

@@ -575,9 +575,9 @@ class ZoneService(Service):
         if stale is not None:
             stop_ray_node(stale.process)
         if zone is Zone.SERVE:  # worker nodes of a head that is gone rejoin a new one
-            for record in state.serve_workers.values():
+            for record in state.serve_workers().values():
                 stop_ray_node(record)
-            state.serve_workers = {}
+                state.forget_record(record)
         ports = settings.zone(zone).ports.listening()
         if zone is Zone.SERVE and settings.serve.multi_node:
             ports["serve head ingress"] = settings.serve.ingress_ports.node_http

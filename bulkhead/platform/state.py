@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,6 +34,35 @@ class ZoneState(BaseModel):
     process: ProcessRecord
 
 
+# The keys of the one-process services' records in ``PlatformState.processes``.
+DROP_KEEPER = "drop keeper"
+ROLLOUT_CONTROLLER = "rollout controller"
+BALANCER = "front balancer"
+TLS_TERMINATOR = "TLS terminator"
+SERVE_NODE = "serve node "  # + the node's number (1, 2, ...): serve_node_key(n)
+
+
+def serve_node_key(node: int) -> str:
+    return f"{SERVE_NODE}{node}"
+
+
+def _one_map(data: dict[str, Any]) -> None:
+    """A state saved before the one map (a field per service): its records moved into
+    ``processes``, so `down` after an upgrade still stops what the old `up` started."""
+    processes = data.setdefault("processes", {})
+    for field, key in (
+        ("drop_keeper", DROP_KEEPER),
+        ("rollout_controller", ROLLOUT_CONTROLLER),
+        ("balancer", BALANCER),
+        ("tls_terminator", TLS_TERMINATOR),
+    ):
+        record = data.pop(field, None)
+        if record is not None:
+            processes.setdefault(key, record)
+    for node, record in (data.pop("serve_workers", None) or {}).items():
+        processes.setdefault(serve_node_key(int(node)), record)
+
+
 class PlatformState(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -43,21 +73,14 @@ class PlatformState(BaseModel):
         description="Per model: the folder of the newest snapshot `ingest` wrote for it.",
     )
     tls: bool = Field(False, description="Started with `up --tls` (certificates in secrets/tls).")
-    tls_terminator: ProcessRecord | None = Field(
-        None, description="The HAProxy that serves HTTPS in front of the serve zone (`--tls`)."
-    )
     serve_nodes: int = Field(1, description="Nodes of the serve zone (`up --serve-nodes N`).")
-    serve_workers: dict[int, ProcessRecord] = Field(
-        default_factory=dict, description="The serve zone's worker nodes' `ray start`, by node."
-    )
-    balancer: ProcessRecord | None = Field(
-        None, description="The front HAProxy of a serve zone of several nodes."
-    )
-    drop_keeper: ProcessRecord | None = Field(
-        None, description="The payload and feedback drop's keeper (drop/keeper.py)."
-    )
-    rollout_controller: ProcessRecord | None = Field(
-        None, description="`bulkhead rollout watch --forever`, started by `up`."
+    processes: dict[str, ProcessRecord] = Field(
+        default_factory=dict,
+        description=(
+            "Every one-process service's record, by its key (DROP_KEEPER, SERVE_NODE...): "
+            "what `down` stops and `status` shows. A new service keeps its record here, with "
+            "no field of its own."
+        ),
     )
     identities: Identities | None = Field(
         None,
@@ -67,6 +90,20 @@ class PlatformState(BaseModel):
         None, description="Network namespaces of `up --isolate`; None = all on the host."
     )
 
+    def process(self, key: str) -> ProcessRecord | None:
+        return self.processes.get(key)
+
+    def serve_workers(self) -> dict[int, ProcessRecord]:
+        """The serve zone's worker nodes' `ray start`, by node."""
+        return {
+            int(key.removeprefix(SERVE_NODE)): record
+            for key, record in self.processes.items()
+            if key.startswith(SERVE_NODE)
+        }
+
+    def forget_record(self, record: ProcessRecord) -> None:
+        self.processes = {k: r for k, r in self.processes.items() if r != record}
+
     @classmethod
     def load(cls, path: Path) -> PlatformState:
         if not path.exists():
@@ -74,6 +111,7 @@ class PlatformState(BaseModel):
         data = json.loads(path.read_text())
         # Before many models, one snapshot for the one model: `ingest` again to record it.
         data.pop("latest_snapshot", None)
+        _one_map(data)
         return cls.model_validate(data)
 
     def save(self, path: Path) -> None:

@@ -12,6 +12,7 @@ from bulkhead.platform.procs import is_alive, tcp_open
 from bulkhead.platform.service import Context, Service
 from bulkhead.platform.services import RegistryService
 from bulkhead.platform.settings import Zone
+from bulkhead.platform.state import BALANCER, DROP_KEEPER, ROLLOUT_CONTROLLER
 from bulkhead.platform.status import (
     DropStatus,
     PlatformStatus,
@@ -38,7 +39,7 @@ def serving_view(endpoint: ServeEndpoint) -> ServingView:
 
 
 def drop_status(ctx: Context) -> DropStatus | None:
-    keeper = ctx.state.drop_keeper
+    keeper = ctx.state.process(DROP_KEEPER)
     counted = drop_keeper.stats(ctx.paths)
     if keeper is None and counted is None:
         return None
@@ -71,7 +72,7 @@ def serve_node_status(ctx: Context, head: ZoneStatus) -> list[ServeNodeStatus]:
         )
     ]
     for node in range(1, serve.nodes):
-        record = ctx.state.serve_workers.get(node)
+        record = ctx.state.serve_workers().get(node)
         alive = record is not None and is_alive(record)
         nodes.append(
             ServeNodeStatus(
@@ -125,13 +126,12 @@ def collect(
             registry_error = str(err)
     zones = {zone.value: zone_status(ctx, zone) for zone in Zone}
     serving = serving_view(endpoint) if zones["serve"].state == "running" else None
-    controller = state.rollout_controller
+    controller = state.process(ROLLOUT_CONTROLLER)
+    front = state.process(BALANCER)
     return PlatformStatus(
         services=states,
         serve_nodes=serve_node_status(ctx, zones["serve"]),
-        balancer_pid=state.balancer.pid
-        if state.balancer is not None and is_alive(state.balancer)
-        else None,
+        balancer_pid=front.pid if front is not None and is_alive(front) else None,
         serving=serving,
         serve_url=settings.serve_url,
         mlflow_url=settings.registry_url,

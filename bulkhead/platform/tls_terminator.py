@@ -20,7 +20,7 @@ from bulkhead.platform.paths import StatePaths
 from bulkhead.platform.procs import ProcessRecord
 from bulkhead.platform.service import Context, Service
 from bulkhead.platform.settings import PlatformSettings, Zone
-from bulkhead.platform.state import PlatformState
+from bulkhead.platform.state import TLS_TERMINATOR
 from bulkhead.platform.zone_files import hand_to_zone
 
 BACKEND_HOST = "127.0.0.1"
@@ -91,20 +91,14 @@ class TlsTerminatorService(Service):
     """HTTPS in front of the serve zone's plain HTTP under `up --tls`."""
 
     name = "TLS terminator"
+    key = TLS_TERMINATOR
 
     def wanted(self, settings: PlatformSettings) -> bool:
         return used(settings)
-
-    def records(self, state: PlatformState) -> list[ProcessRecord]:
-        return [state.tls_terminator] if state.tls_terminator is not None else []
-
-    def forget(self, state: PlatformState, record: ProcessRecord) -> None:
-        state.tls_terminator = None
 
     def title(self, ctx: Context) -> str:
         return f"HTTPS for the serve zone at {ctx.settings.serve_url} (TLS terminator)"
 
     def start(self, ctx: Context) -> None:
         record = start(ctx.settings, ctx.paths, ctx.prefix(Node.SERVE), ctx.identity(Role.SERVE))
-        ctx.record_started(record)
-        ctx.state.tls_terminator = record
+        self.keep(ctx, record)

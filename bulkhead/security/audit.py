@@ -21,7 +21,7 @@ from bulkhead.platform.identity import Identities, Identity, Role
 from bulkhead.platform.paths import StatePaths
 from bulkhead.platform.procs import ProcessRecord, proven_members
 from bulkhead.platform.settings import Zone
-from bulkhead.platform.state import PlatformState
+from bulkhead.platform.state import TLS_TERMINATOR, PlatformState
 
 # What a socket bound to every interface reports as its address.
 _ALL_INTERFACES = ("0.0.0.0", "::")  # bind-ok: recognised here, never bound
@@ -62,9 +62,10 @@ def services(state: PlatformState) -> dict[str, tuple[ProcessRecord, str | None]
             None if _is_loopback(address) else address,
         )
     serve = state.zones.get(Zone.SERVE)
-    if state.tls_terminator is not None and serve is not None:
+    terminator = state.process(TLS_TERMINATOR)
+    if terminator is not None and serve is not None:
         own = serve.gcs_address.rsplit(":", 1)[0]
-        found["TLS terminator"] = (state.tls_terminator, None if _is_loopback(own) else own)
+        found["TLS terminator"] = (terminator, None if _is_loopback(own) else own)
     return found
 
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from bulkhead.platform.procs import session_members
-from bulkhead.platform.state import PlatformState
+from bulkhead.platform.state import BALANCER, PlatformState
 from tests.utils.bundles import make_bundle, register_bundle, trainer_writer
 from tests.utils.platform import TestPlatform
 
@@ -28,8 +28,9 @@ ONE_MODEL = (("BULKHEAD_MODELS", json.dumps({"sentiment": {"dataset": "rotten_to
 def _leaders(platform: TestPlatform) -> list[int]:
     state = PlatformState.load(platform.paths.state_file)
     leaders = [z.process.pid for z in state.zones.values()]
-    leaders += [r.pid for r in state.serve_workers.values()]
-    leaders += [state.balancer.pid] if state.balancer else []
+    leaders += [r.pid for r in state.serve_workers().values()]
+    front = state.process(BALANCER)
+    leaders += [front.pid] if front else []
     return leaders + ([state.registry.process.pid] if state.registry else [])
 
 
@@ -107,7 +108,7 @@ def test_each_node_has_its_own_ingress_and_replica_behind_the_balancer(
     # One replica on each node: losing a node never takes the model's every replica.
     state = PlatformState.load(two_nodes.paths.state_file)
     sessions = [z.process.pid for z in state.zones.values() if z.zone.value == "serve"]
-    sessions += [r.pid for r in state.serve_workers.values()]
+    sessions += [r.pid for r in state.serve_workers().values()]
     per_node = [
         sum("ray::ServeReplica:sentiment:" in " ".join(_cmdline(p)) for p in session_members(pid))
         for pid in sessions

@@ -88,7 +88,7 @@ class ChaosContext:
         state = self.platform.load_state()
         zone = state.zones.get(Zone.SERVE)
         sessions = {0: zone.process.pid} if zone else {}
-        sessions.update({k: record.pid for k, record in state.serve_workers.items()})
+        sessions.update({k: record.pid for k, record in state.serve_workers().items()})
         if node is not None:
             sessions = {node: sessions[node]} if node in sessions else {}
         return [proc for pid in sessions.values() for proc in session_members(pid)]

@@ -21,6 +21,7 @@ from bulkhead.harness.chaos.base import ChaosContext, ScenarioResult, scenario_r
 from bulkhead.platform import drop_keeper
 from bulkhead.platform.identity import Role
 from bulkhead.platform.procs import is_alive, session_members
+from bulkhead.platform.state import DROP_KEEPER
 from contracts.drop import FEEDBACK_FILE_PREFIX, FeedbackRecord
 from drop.keeper import KeeperStats
 from drop.reader import DropContents, iter_drop
@@ -61,7 +62,7 @@ def drop_stalled(ctx: ChaosContext, stall_s: float = 10.0) -> ScenarioResult:
     scenario = "drop stalled"
     goal = "0 failed requests; records dropped and counted while stalled; records land after"
     state = ctx.platform.load_state()
-    leader = state.drop_keeper
+    leader = state.process(DROP_KEEPER)
     keeper = keeper_process(leader.pid) if leader is not None and is_alive(leader) else None
     if keeper is None:
         return skipped(scenario, "drop keeper frozen", goal, "no drop keeper running (`up`)")
@@ -207,7 +208,7 @@ def drop_full(ctx: ChaosContext, full_s: float = 8.0) -> ScenarioResult:
         "every 202 is in the drop (0 acknowledged lost); 202 again once there is room"
     )
     fault = "the drop's feedback share filled to its cap under load"
-    keeper = ctx.platform.load_state().drop_keeper
+    keeper = ctx.platform.load_state().process(DROP_KEEPER)
     counted = drop_keeper.stats(ctx.platform.paths)
     if keeper is None or not is_alive(keeper) or counted is None:
         return skipped(scenario, fault, goal, "no drop keeper running (`up`)")

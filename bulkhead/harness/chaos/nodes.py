@@ -56,12 +56,13 @@ def node_loss(
 ) -> ScenarioResult:
     scenario, fault = "node loss", "every process of a serve worker node SIGKILLed"
     state = ctx.platform.load_state()
-    if not state.serve_workers:
+    workers = state.serve_workers()
+    if not workers:
         return skipped(
             scenario, fault, NODE_LOSS_GOAL, "the serve zone has one node (`up --serve-nodes 2`)"
         )
-    node = max(state.serve_workers)
-    record = state.serve_workers[node]
+    node = max(workers)
+    record = workers[node]
     members = session_members(record.pid)
     replicas_before = _replica_count(ctx)
     on_node = len([p for p in members if "ray::ServeReplica:" in process_title(p)])
@@ -138,7 +139,7 @@ def rolling_restart(
 ) -> ScenarioResult:
     scenario = "rolling restart"
     fault = "each serve worker node in turn: drained, stopped, started by `up`, back in rotation"
-    workers = sorted(ctx.platform.load_state().serve_workers)
+    workers = sorted(ctx.platform.load_state().serve_workers())
     if not workers:
         why = "the serve zone has one node (`up --serve-nodes 2`)"
         return skipped(scenario, fault, ROLLING_GOAL, why)
@@ -153,7 +154,7 @@ def rolling_restart(
             balancer.set_node(paths, node, "drain")
             moved[node] = _drain_in_ray(ctx, node, ray_deadline_s)
             time.sleep(drain_s)  # what the node's ingress holds finishes; nothing new arrives
-            record = ctx.platform.load_state().serve_workers.get(node)
+            record = ctx.platform.load_state().serve_workers().get(node)
             if record is not None:
                 stop_ray_node(record)
             ctx.platform.up()

@@ -185,3 +185,45 @@ def test_the_platform_list_starts_the_registry_first_and_stops_it_last() -> None
     assert names.index("drop keeper") < names.index("serve zone")  # replicas send to it
     assert names.index("serve zone") < names.index("serve worker nodes")
     assert names[-1] == "rollout controller"
+
+
+class SleeperService(Service):
+    """A new one-process service as a contributor writes one: a name, a key and a start; its
+    record lives in the saved state's one map, with no field of its own."""
+
+    name = "sleeper"
+    key = "sleeper"
+
+    def title(self, ctx: Context) -> str:
+        return "a sleeping process"
+
+    def start(self, ctx: Context) -> None:
+        self.keep(ctx, spawn(["sleep", "60"], {}, ctx.paths.log_file("sleeper"), ctx.paths.home))
+
+
+def test_a_new_service_is_one_class_with_its_record_in_the_saved_map(
+    platform_of: MakePlatform,
+) -> None:
+    platform = platform_of((SleeperService(),))
+    platform.up()
+    saved = platform.load_state().process("sleeper")
+    assert saved is not None and is_alive(saved)
+    assert [s.state for s in platform.status().services] == ["running"]
+    assert platform.down() == 1
+    assert not is_alive(saved) and platform.load_state().processes == {}
+
+
+def test_a_state_saved_before_the_one_map_still_names_every_record(tmp_path: Path) -> None:
+    """`down` after an upgrade must still stop what the old `up` started."""
+    import json
+
+    from bulkhead.platform.state import DROP_KEEPER, serve_node_key
+
+    record = {"pid": 4242, "create_time": 1.5, "log": "/tmp/x.log"}
+    path = tmp_path / "state.json"
+    path.write_text(
+        json.dumps({"drop_keeper": record, "balancer": record, "serve_workers": {"2": record}})
+    )
+    state = PlatformState.load(path)
+    assert set(state.processes) == {DROP_KEEPER, "front balancer", serve_node_key(2)}
+    assert state.serve_workers()[2].pid == 4242
