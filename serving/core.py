@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -147,20 +148,9 @@ class ServingCore:
         serves."""
         if name == self.config.model_name:
             return self.answer_peer
-        peer = self.peer
-        if peer is None:
+        if self.peer is None:
             raise self._not_here(name)
-
-        async def handed_over(
-            op: PeerOp,
-            texts: list[str],
-            client_key: str | None,
-            version: str | None = None,
-            request_id: str | None = None,
-        ) -> PeerAnswer:
-            return await peer(name, op, texts, client_key, version, request_id)
-
-        return handed_over
+        return partial(self.peer, name)
 
     def pinned(self, version: str | None) -> Predictor:
         """The champion, which must be ``version`` when a route names one (OIP's
