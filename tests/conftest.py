@@ -71,8 +71,13 @@ def _leave_no_platform_tmp_folder() -> Iterator[None]:
     platform is down), so the suite leaves nothing in /tmp."""
     before = set(glob.glob("/tmp/bulkhead-*"))
     yield
+    # A folder made meanwhile by a platform that runs beside this session (a developer's
+    # `make up`, another suite) is in use by its processes: kept. (Removing every new one
+    # once cost a two-node platform its HAProxy wrapper mid-`deploy`.)
+    in_use = " ".join(" ".join(_cmdline(proc)) for proc in psutil.process_iter())
     for folder in set(glob.glob("/tmp/bulkhead-*")) - before:
-        shutil.rmtree(folder, ignore_errors=True)
+        if folder + "/" not in in_use:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
