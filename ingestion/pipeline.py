@@ -64,23 +64,15 @@ def _read(source: ResolvedSource) -> Any:
 
 # Ray Data's shuffle for the groupbys (de-duplication, split, counts). Its default (hash
 # shuffle, "shuffle_v2") starts aggregator actors for each shuffle: on the 1-CPU ingest zone
-# that cost ~16 s per snapshot whatever its size. The pull-based sort shuffle runs as tasks.
+# that cost ~16 s per snapshot whatever its size. The pull-based sort shuffle runs as tasks,
+# one output per input block (a groupby's num_partitions applies to hash shuffles only).
 # `make bench-ingest` (docs/zones/ingest.md has the figures): several times faster at the sizes
 # here, the same snapshot digests.
 SHUFFLE_STRATEGY = "sort_shuffle_pull_based"
 
 
-def _shuffle_partitions() -> int:
-    """One shuffle partition per CPU: Ray Data's default (hundreds) costs seconds of
-    scheduling per step on a small zone and buys nothing at this data size."""
-    import ray
-
-    resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
-    return max(1, int(resources.get("CPU", 1)))
-
-
 def _status_counts(tagged: Any) -> dict[str, int]:
-    counts = tagged.groupby("status", num_partitions=_shuffle_partitions()).count().to_pandas()
+    counts = tagged.groupby("status").count().to_pandas()
     return {str(row["status"]): int(row["count()"]) for _, row in counts.iterrows()}
 
 
@@ -171,7 +163,7 @@ def deduplicate(cleaned: Cleaned) -> Deduplicated:
 
     _step("de-duplicating on normalised, case-folded text")
     groups = (
-        cleaned.rows.groupby("key", num_partitions=_shuffle_partitions())
+        cleaned.rows.groupby("key")
         .aggregate(
             Count(alias_name="count"),
             Min("label", alias_name="min_label"),
@@ -286,7 +278,7 @@ def _group_stats(groups: pd.DataFrame) -> pd.DataFrame:
 
 
 def _label_counts(deduped: Any) -> dict[str, int]:
-    counts = deduped.groupby("label", num_partitions=_shuffle_partitions()).count().to_pandas()
+    counts = deduped.groupby("label").count().to_pandas()
     return {
         str(row["label"]): int(row["count()"]) for _, row in counts.sort_values("label").iterrows()
     }

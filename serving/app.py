@@ -128,10 +128,14 @@ class TextClassifier:
 
     async def _describe(self, application: str) -> list[ListedModel]:
         try:
-            handle: Any = await asyncio.to_thread(serve.get_app_handle, application)
+            handle: Any = self._peers.get(application)  # the OIP hand-over's, shared
+            if handle is None:
+                handle = await asyncio.to_thread(serve.get_app_handle, application)
+                self._peers[application] = handle
             rows = await asyncio.wait_for(handle.describe.remote(), DESCRIBE_TIMEOUT_S)
             return [ListedModel.model_validate(row) for row in rows]
         except Exception as err:  # gone, restarting, or an application of another kind
+            self._peers.pop(application, None)
             log.warning("application %s did not describe itself: %s", application, err)
             return []
 

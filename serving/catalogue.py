@@ -10,6 +10,7 @@ request. Each caller then sees only the models its key may call.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
@@ -27,6 +28,8 @@ from serving.errors import ListingUnavailable
 from serving.schemas import ListedModel
 
 LISTING_TTL_S = 2.0
+# The whole gathering (Serve's application list, then every application's description).
+DISCOVER_TIMEOUT_S = 5.0
 
 # (model name) -> whether the caller's key may call it.
 Scope = Callable[[str], bool]
@@ -73,30 +76,44 @@ def visible(models: list[ListedModel], may_call: Scope) -> list[ListedModel]:
 
 
 class Catalogue:
-    """The platform's models as last discovered, refreshed at most every ``ttl_s``. A
-    discovery that fails keeps the last list (and raises when there is none yet)."""
+    """The platform's models as last discovered, refreshed at most every ``ttl_s`` by one
+    discovery at a time (requests that arrive meanwhile wait for it rather than start their
+    own), each given ``timeout_s``. A discovery that fails or times out keeps the last list
+    (and is a 503 when there is none yet)."""
 
     def __init__(
         self,
         discover: Discover,
         ttl_s: float = LISTING_TTL_S,
         clock: Callable[[], float] = time.monotonic,
+        timeout_s: float = DISCOVER_TIMEOUT_S,
     ) -> None:
         self._discover = discover
         self._ttl_s = ttl_s
         self._clock = clock
+        self._timeout_s = timeout_s
         self._models: list[ListedModel] | None = None
-        self._at = float("-inf")
+        self._at = self._failed_at = float("-inf")
+        self._refreshing: asyncio.Lock | None = None
+
+    def _fresh(self) -> bool:
+        return self._models is not None and self._clock() - self._at < self._ttl_s
 
     async def models(self) -> list[ListedModel]:
-        now = self._clock()
-        if self._models is None or now - self._at >= self._ttl_s:
-            try:
-                self._models = await self._discover()
-            except Exception as err:  # Serve's controller busy or restarting
-                if self._models is None:
-                    raise ListingUnavailable(
-                        "the platform's models cannot be listed right now; retry"
-                    ) from err
-            self._at = now
-        return list(self._models)
+        if self._refreshing is None:  # made on the loop that uses it
+            self._refreshing = asyncio.Lock()
+        async with self._refreshing:
+            if self._models is None and self._clock() - self._failed_at < self._ttl_s:
+                raise ListingUnavailable("the platform's models cannot be listed right now; retry")
+            if not self._fresh():
+                try:
+                    self._models = await asyncio.wait_for(self._discover(), self._timeout_s)
+                except Exception as err:  # Serve's controller busy, restarting or slow
+                    if self._models is None:
+                        self._failed_at = self._clock()  # the next ones answered at once
+                        raise ListingUnavailable(
+                            "the platform's models cannot be listed right now; retry"
+                        ) from err
+                self._at = self._clock()
+            assert self._models is not None
+            return list(self._models)

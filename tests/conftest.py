@@ -56,6 +56,13 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         )
 
 
+def _cwd(proc: psutil.Process) -> str:
+    try:
+        return proc.cwd()
+    except psutil.Error:
+        return ""
+
+
 def _cmdline(proc: psutil.Process) -> list[str]:
     try:
         return proc.cmdline()
@@ -74,7 +81,7 @@ def _leave_no_platform_tmp_folder() -> Iterator[None]:
     # A folder made meanwhile by a platform that runs beside this session (a developer's
     # `make up`, another suite) is in use by its processes: kept. (Removing every new one
     # once cost a two-node platform its HAProxy wrapper mid-`deploy`.)
-    in_use = " ".join(" ".join(_cmdline(proc)) for proc in psutil.process_iter())
+    in_use = " ".join(f"{' '.join(_cmdline(p))} {_cwd(p)}/" for p in psutil.process_iter())
     for folder in set(glob.glob("/tmp/bulkhead-*")) - before:
         if folder + "/" not in in_use:
             shutil.rmtree(folder, ignore_errors=True)

@@ -42,14 +42,15 @@ def parse_since(text: str, now: float | None = None) -> float:
 
     now = time.time() if now is None else now
     try:
+        return now - parse_duration(text)  # digits alone are seconds, never a date
+    except BadInput:
+        pass
+    try:
         moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        try:
-            return now - parse_duration(text)
-        except BadInput as err:
-            raise BadInput(
-                f"{text!r} is neither a duration (90s, 5m, 1h) nor a moment (2026-12-07T10:05:00)"
-            ) from err
+    except ValueError as err:
+        raise BadInput(
+            f"{text!r} is neither a duration (90s, 5m, 1h) nor a moment (2026-12-07T10:05:00)"
+        ) from err
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()

@@ -210,6 +210,13 @@ class Platform:
             for service in batch:  # once the whole batch is down (HAProxy's folders...)
                 service.after_stop(ctx)
             ctx.save()
+        # A record no service in the list claims (one a removed or renamed service kept):
+        # still this platform's process, so stopped too, never left behind.
+        for key, record in list(state.processes.items()):
+            with self._step(f"stop {key} (no service claims it)"):
+                stop_session(record)
+            state.forget_record(record)
+            stopped += 1
         modes.switch_off(state, self._step)
         self.settings = modes.effective(self.base_settings, state)
         self.save_state(state)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from bulkhead.platform import identity
+from bulkhead.platform.errors import PlatformError
 from bulkhead.platform.isolation import Node
 from bulkhead.platform.paths import StatePaths
 from bulkhead.platform.procs import ProcessRecord, is_alive, stop_session
@@ -79,7 +80,9 @@ class Service:
     def keep(self, ctx: Context, record: ProcessRecord) -> None:
         """A record it just started: kept in the saved state (stopped again if a later step
         of this `up` fails)."""
-        ctx.record_started(record)
+        ctx.record_started(record)  # stopped again if anything below or later fails
+        if not self.key:
+            raise PlatformError(f"{type(self).__name__} keeps a record but names no key")
         ctx.state.processes[self.key] = record
 
     def forget(self, state: PlatformState, record: ProcessRecord) -> None:

@@ -96,9 +96,9 @@ class PlatformState(BaseModel):
     def serve_workers(self) -> dict[int, ProcessRecord]:
         """The serve zone's worker nodes' `ray start`, by node."""
         return {
-            int(key.removeprefix(SERVE_NODE)): record
+            int(number): record
             for key, record in self.processes.items()
-            if key.startswith(SERVE_NODE)
+            if key.startswith(SERVE_NODE) and (number := key.removeprefix(SERVE_NODE)).isdigit()
         }
 
     def forget_record(self, record: ProcessRecord) -> None:

@@ -29,3 +29,7 @@ def test_a_moment_is_utc_unless_it_names_a_zone() -> None:
 def test_anything_else_is_a_clear_error(text: str) -> None:
     with pytest.raises(BadInput, match="neither a duration"):
         parse_since(text, NOW)
+
+
+def test_digits_alone_are_seconds_never_a_date() -> None:
+    assert parse_since("12000101", NOW) == NOW - 12000101

@@ -227,3 +227,26 @@ def test_a_state_saved_before_the_one_map_still_names_every_record(tmp_path: Pat
     state = PlatformState.load(path)
     assert set(state.processes) == {DROP_KEEPER, "front balancer", serve_node_key(2)}
     assert state.serve_workers()[2].pid == 4242
+
+
+def test_down_stops_a_record_no_service_claims(platform_of: MakePlatform, tmp_path: Path) -> None:
+    """A record kept under a key no service in the list names any more (a renamed or removed
+    service) is still this platform's process: `down` stops it rather than orphan it."""
+    platform = platform_of((SleeperService(),))
+    platform.up()
+    state = platform.load_state()
+    record = state.processes.pop("sleeper")
+    state.processes["a service that was renamed"] = record
+    platform.save_state(state)
+    assert platform.down() == 1
+    assert not is_alive(record) and platform.load_state().processes == {}
+
+
+def test_keeping_a_record_without_a_key_is_refused(platform_of: MakePlatform) -> None:
+    class Keyless(SleeperService):
+        key = ""
+
+    platform = platform_of((Keyless(),))
+    with pytest.raises(PlatformError, match="names no key"):
+        platform.up()
+    assert platform.load_state().processes == {}  # and what it started was stopped again

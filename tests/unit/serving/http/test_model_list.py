@@ -7,6 +7,7 @@ Covers: serving/catalogue.py, the LISTING access of contracts/serve_api.py."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -155,3 +156,38 @@ def test_visible_sorts_by_name() -> None:
     models = [listed_model("b", "1"), listed_model("a", None)]
     assert [m.name for m in visible(models, lambda name: True)] == ["a", "b"]
     assert visible(models, lambda name: False) == []
+
+
+def test_one_discovery_at_a_time_and_a_slow_one_is_cut_off() -> None:
+    """Clients asking at once share one gathering (each would cost Serve's controller calls
+    and a thread); one that hangs is cut at its deadline, and with no list kept yet the
+    next callers within the listing's lifetime are answered 503 at once."""
+    calls: list[int] = []
+
+    async def slow() -> list[ListedModel]:
+        calls.append(1)
+        await asyncio.sleep(0.2)
+        return [listed_model("m", "1")]
+
+    async def together() -> list[list[ListedModel]]:
+        catalogue = Catalogue(slow)
+        return await asyncio.gather(*(catalogue.models() for _ in range(5)))
+
+    assert [len(models) for models in asyncio.run(together())] == [1] * 5 and len(calls) == 1
+
+    hung: list[int] = []
+
+    async def hangs() -> list[ListedModel]:
+        hung.append(1)
+        await asyncio.sleep(30)
+        return []
+
+    async def twice() -> None:
+        catalogue = Catalogue(hangs, timeout_s=0.1)
+        for _ in range(2):
+            with pytest.raises(ListingUnavailable):
+                await catalogue.models()
+
+    started = time.monotonic()
+    asyncio.run(twice())
+    assert time.monotonic() - started < 2 and len(hung) == 1
