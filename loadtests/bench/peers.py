@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,8 @@ class PeerLaunch(BaseModel):
     def server(self, name: str, log: Path) -> ServerProcess:
         """The peer as a process group of its own, ready when its health path answers 200;
         a Ray cluster takes a while to shut down, hence the longer stop."""
+        if self.temp_dir:  # made now, only by us (a folder already there is refused)
+            os.mkdir(self.temp_dir, 0o700)
         return ServerProcess(
             name,
             self.command,
@@ -175,7 +178,8 @@ def launch(
         command = [python, str(PEER_SERVERS / "rayserve_app.py"), *common]
         # Ray's folder, made here and removed here: short (its socket paths must fit 107
         # bytes), and gone even when the peer had to be killed.
-        temp = tempfile.mkdtemp(prefix="bh-rs-")
+        # (Named here, made when the peer's process is: a plan never started leaves nothing.)
+        temp = str(Path(tempfile.gettempdir()) / f"bh-rs-{secrets.token_hex(6)}")
         env |= {RAY_PEER_TEMP_ENV: temp}
         return PeerLaunch(
             port=port, command=command, env=env, health_path="/health", cwd=cwd, temp_dir=temp
