@@ -128,16 +128,22 @@ class TextClassifier:
 
     async def _describe(self, application: str) -> list[ListedModel]:
         try:
-            handle: Any = self._peers.get(application)  # the OIP hand-over's, shared
-            if handle is None:
-                handle = await asyncio.to_thread(serve.get_app_handle, application)
-                self._peers[application] = handle
+            handle = await self._handle(application)
             rows = await asyncio.wait_for(handle.describe.remote(), DESCRIBE_TIMEOUT_S)
             return [ListedModel.model_validate(row) for row in rows]
         except Exception as err:  # gone, restarting, or an application of another kind
             self._peers.pop(application, None)
             log.warning("application %s did not describe itself: %s", application, err)
             return []
+
+    async def _handle(self, application: str) -> Any:
+        """A Serve handle to ``application``'s ingress, kept for the next call (the OIP
+        hand-over and the model list share them; a failed call forgets it)."""
+        handle = self._peers.get(application)
+        if handle is None:
+            handle = await asyncio.to_thread(serve.get_app_handle, application)
+            self._peers[application] = handle
+        return handle
 
     async def _call_peer(
         self,
@@ -156,13 +162,12 @@ class TextClassifier:
             if now - self._missing.get(model, float("-inf")) < MISSING_PEER_TTL_S:
                 return not_served
             try:
-                handle = await asyncio.to_thread(serve.get_app_handle, model)
+                handle = await self._handle(model)
             except Exception:  # Serve says no such application (RayServeException and kin)
                 if len(self._missing) >= MAX_MISSING_PEERS:
                     self._missing.clear()
                 self._missing[model] = now
                 return not_served
-            self._peers[model] = handle
         try:
             answer: PeerAnswer = await handle.answer_peer.remote(
                 op, texts, client_key, version, request_id

@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import HTTPException, Request
 
-from contracts.client_keys import ALL_MODELS, ClientKey, ClientKeys, key_digest
+from contracts.client_keys import ClientKey, ClientKeys, key_digest
 from contracts.serve_api import AUTH_SCHEME, MIN_API_KEY_LENGTH, Access, resolve
 
 log = logging.getLogger("bulkhead.serving")
@@ -83,27 +83,25 @@ class ClientKeyFile:
 
 
 _CLIENT_KEY_ID = "bulkhead_client_key_id"
-_CLIENT_KEY_MODELS = "bulkhead_client_key_models"
+_CLIENT_KEY = "bulkhead_client_key"
 
 
 def set_client_key(scope: MutableMapping[str, Any], key: ClientKey | None) -> None:
-    """What the gate learnt of the request's key, for the handlers: its id and its models
-    (None: the platform key, which may call every model)."""
+    """What the gate learnt of the request's key, for the handlers: its id and the key
+    itself (None: the platform key, which may call every model)."""
     state = scope.setdefault("state", {})
     state[_CLIENT_KEY_ID] = key.id if key is not None else None
-    state[_CLIENT_KEY_MODELS] = key.models if key is not None else None
+    state[_CLIENT_KEY] = key
 
 
 async def client_scope(request: Request) -> Callable[[str], bool]:
     """Whether the request's key may call a model: what GET /v1/models filters by. A request
     the gate did not see (no key stored) may call nothing."""
     state = request.scope.get("state", {})
-    if _CLIENT_KEY_MODELS not in state:
+    if _CLIENT_KEY not in state:
         return lambda model: False
-    models = state[_CLIENT_KEY_MODELS]
-    if models is None:
-        return lambda model: True
-    return lambda model: ALL_MODELS in models or model in models
+    key: ClientKey | None = state[_CLIENT_KEY]
+    return key.allows if key is not None else lambda model: True
 
 
 async def client_key_id(request: Request) -> str | None:
