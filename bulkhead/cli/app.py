@@ -419,6 +419,15 @@ def chaos(
         ),
     ] = None,
     model: ModelOption = None,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick",
+            help="Smoke run: shadow-cost measures one round of windows instead of three, "
+            "model-scaling ends with its load step instead of waiting out Serve's downscale "
+            "delay. Same goals; figures less steady.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Inject real faults into the running platform under load; exit 1 if a goal is missed.
@@ -432,7 +441,7 @@ def chaos(
     if unknown:
         console.print(f"[red]unknown scenario(s): {', '.join(unknown)}[/]")
         raise typer.Exit(ExitCode.BAD_INPUT)
-    ctx = context(_platform(model), model)
+    ctx = context(_platform(model), model, quick=quick)
     results = []
     countdown = Countdown("chaos", len(chosen))
     for name in chosen:

@@ -17,8 +17,8 @@ from tests.utils.platform import Served, TestPlatform
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def _run(platform: TestPlatform, scenario: str) -> dict[str, Any]:
-    done = platform.cli("chaos", "--scenario", scenario, "--json", timeout=400)
+def _run(platform: TestPlatform, scenario: str, *extra: str) -> dict[str, Any]:
+    done = platform.cli("chaos", "--scenario", scenario, "--json", *extra, timeout=400)
     results = json.loads(done.stdout) if done.stdout.strip() else []
     assert results, done.stderr[-3000:]
     result: dict[str, Any] = results[0]
@@ -152,11 +152,13 @@ def test_shadow_copies_do_not_slow_real_requests(
     platform: TestPlatform, served: Served, snapshot: Path
 ) -> None:
     """What must hold anywhere: copies run beside real traffic, copies are dropped rather than
-    queued when the replica is busy, and no real request fails or is refused. The latency cost
-    is a figure, printed (and judged in the `bulkhead chaos` table against its goal), not
-    asserted: on this 2-core VM the load generator, proxy and replica share the cores, and the
-    p99 of ~1,800 requests per mode moved from 12 ms to 19 ms between runs of the same code."""
-    result = _run(platform, "shadow-cost")
+    queued when the replica is busy, no real request fails or is refused, and the median real
+    request does not wait for its copy. The p99 cost is a figure, printed (and judged in the
+    `bulkhead chaos` table against its goal), not asserted: on this 2-core VM the load
+    generator, proxy and replica share the cores, and the p99 of ~1,800 requests per mode moved
+    from 12 ms to 19 ms between runs of the same code. One round of windows (`--quick`): the
+    three of `make chaos` only steady that p99."""
+    result = _run(platform, "shadow-cost", "--quick")
     figures = result["figures"]
     print(
         f"shadow cost: p50 {figures['p50_ms_without']} -> {figures['p50_ms_with']} ms "
@@ -168,3 +170,7 @@ def test_shadow_copies_do_not_slow_real_requests(
     assert figures["mirrored"] > 0  # copies ran ...
     assert figures["dropped"] > 0  # ... and were dropped, not queued, under this load
     assert len(result["counts"]["versions"]) == 1  # the candidate never answered a client
+    # A copy made on the request's own path would double the median (the candidate is the
+    # same model); p50 moved by under 10 % in every run measured. Loose enough for a loaded
+    # machine, tight enough to catch a copy that the client waits for.
+    assert figures["p50_ms_with"] <= 1.5 * figures["p50_ms_without"] + 1.0, figures

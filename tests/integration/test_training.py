@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -67,13 +69,20 @@ def test_train_register_gate_promote_rollback(
         "gate.passed",
     } <= tag_keys
 
-    # Again, now asking for a clear gain over the champion (a tiny model's accuracy moves by
-    # noise between runs): it passes the gate, is no better, so champion stays.
+    # Two more jobs at once (the train zone has two CPUs; each tiny job's worker takes one):
+    # one asking for a clear gain over the champion (a tiny model's accuracy moves by noise
+    # between runs): it passes the gate, is no better, so champion stays; one on the production
+    # floors, which the tiny model fails.
     demanding = tmp_path / "demanding.yaml"
     demanding.write_text(PROMOTABLE_TINY + "  promote_min_gain: 0.05\n")
-    second = json.loads(
-        _train(platform, snapshot, "--preset", "tiny", "--config", str(demanding)).stdout
-    )
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        demanded = pool.submit(
+            _train, platform, snapshot, "--preset", "tiny", "--config", str(demanding)
+        )
+        floored = pool.submit(_train, platform, snapshot, "--preset", "tiny")
+        second_run, failing = demanded.result(), floored.result()
+    assert second_run.returncode == 0, second_run.stderr[-3000:]
+    second = json.loads(second_run.stdout)
     assert second["gate"]["passed"] and not second["promoted"]
     assert second["champion"] == v1["version"]
     rows = _models(platform)
@@ -81,7 +90,6 @@ def test_train_register_gate_promote_rollback(
     assert rows[v1["version"]]["aliases"] == ["champion"]
 
     # Production floors on the tiny model: registered with evidence, gate failed, exit 3.
-    failing = _train(platform, snapshot, "--preset", "tiny")
     assert failing.returncode == 3, failing.stderr[-3000:]
     assert "gate failed" in failing.stderr and "< floor 0.7500" in " ".join(failing.stderr.split())
     bad = json.loads(failing.stdout)["version"]
@@ -187,7 +195,7 @@ def test_killed_worker_resumes_from_its_checkpoint(
             "--epochs",
             "5",
             "--max-train-examples",
-            "6000",
+            "3000",  # ~3 s an epoch here: three epochs still to run when the kill comes
             "--no-auto-promote",
             "--json",
         ],
@@ -230,24 +238,32 @@ def test_a_job_dying_between_registration_and_aliasing_leaves_no_half_promotion(
     and `promote` refuse it); the one killed after its gate is a plain challenger. The two runs
     also show that training twice on one snapshot gives the same dataset digest and metrics."""
     champion_before = platform.cli_json("status")["champion_version"]
-    versions = {}
-    for point in ("after-register", "after-gate"):
-        done = _train(
-            platform,
-            snapshot,
-            "--preset",
-            "tiny",
-            "--config",
-            str(tiny_config),
-            "--no-auto-promote",
-            "--inject-fault",
-            point,
+    points = ("after-register", "after-gate")
+    with ThreadPoolExecutor(max_workers=2) as pool:  # the two jobs run at once
+        runs = pool.map(
+            lambda point: _train(
+                platform,
+                snapshot,
+                "--preset",
+                "tiny",
+                "--config",
+                str(tiny_config),
+                "--no-auto-promote",
+                "--inject-fault",
+                point,
+            ),
+            points,
         )
+        done_by_point = dict(zip(points, runs, strict=True))
+    versions = {}
+    for point, done in done_by_point.items():
         assert done.returncode == 1, done.stderr[-2000:]
         assert f"injected fault: the job dies {point}" in done.stderr
-        rows = _models(platform)
-        versions[point] = max(rows, key=int)
-        assert platform.cli_json("status")["champion_version"] == champion_before
+        registered = re.search(r"registered sentiment version (\d+)", done.stderr)
+        assert registered, done.stderr[-2000:]
+        versions[point] = registered.group(1)
+    assert platform.cli_json("status")["champion_version"] == champion_before
+    rows = _models(platform)
     unfinished, gated = rows[versions["after-register"]], rows[versions["after-gate"]]
     assert unfinished["gate"] == "unknown" and "champion" not in unfinished["aliases"]
     assert gated["gate"] == "passed" and gated["aliases"] == ["challenger"]

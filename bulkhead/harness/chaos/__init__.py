@@ -64,11 +64,15 @@ SCENARIOS: dict[str, Callable[[ChaosContext], ScenarioResult]] = {
 NAMED_ONLY: dict[str, Callable[[ChaosContext], ScenarioResult]] = {"drift": drift}
 
 
-def context(platform: Platform, model: str | None = None) -> ChaosContext:
+def context(platform: Platform, model: str | None = None, quick: bool = False) -> ChaosContext:
     """``platform`` acts on the model under test (``model``, or the default one when None):
     its snapshot's texts, its routes, its replicas, its registry entries."""
     snapshot = platform.model_snapshot() or latest_snapshot(platform.paths.snapshots)
     texts = texts_from_snapshot(snapshot) if snapshot else ["a fine film", "a dull film"]
     return ChaosContext(
-        platform=platform, endpoint=platform.serve_endpoint(), texts=texts, model=model
+        platform=platform,
+        endpoint=platform.serve_endpoint(),
+        texts=texts,
+        model=model,
+        quick=quick,
     )

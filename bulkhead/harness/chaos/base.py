@@ -49,6 +49,10 @@ class ChaosContext:
     # The model under test (`chaos --model`): its routes take the load. None: the default
     # model's /v1/predict.
     model: str | None = None
+    # `chaos --quick`: a smoke run. Scenarios whose length buys only steadier figures take the
+    # shortest form that still checks their goal (shadow-cost one round of windows; model
+    # scaling ends with its step instead of waiting out Serve's downscale delay).
+    quick: bool = False
 
     @property
     def application(self) -> str:
