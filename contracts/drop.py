@@ -26,7 +26,7 @@ MAX_TEXT_CHARS = 10_000  # above any served model's text limit; the keeper refus
 MAX_NOTE_CHARS = 500
 MAX_LABEL_CHARS = 100
 MAX_SCORES = 64
-# Request ids the serve zone issues (serving/request_ids.py): printable, bounded.
+# Request ids the serve zone issues (contracts/request_ids.py): printable, bounded.
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{8,128}$")
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 # Env: the keeper's socket, as a replica finds it (absent: payload logging counts every

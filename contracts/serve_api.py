@@ -84,7 +84,7 @@ def error_detail(body: object) -> str | None:
 # Every prediction response names the version that produced it in this header too, so load
 # generators and proxies can count versions without parsing bodies.
 MODEL_VERSION_HEADER = "x-model-version"
-# Every response's id (serving/request_ids.py): what feedback names, and what the payload log
+# Every response's id (contracts/request_ids.py): what feedback names, and what the payload log
 # records. Not `x-request-id`: Ray Serve's proxy sets that one to its own trace id
 # (unsigned, for Serve's logs), over anything a replica answers.
 REQUEST_ID_HEADER = "x-bulkhead-request-id"

@@ -6,11 +6,16 @@ the serve zone may send to (the socket file's group), and appends each valid rec
 ingest zone's, passes to every folder and file, so the ingest zone may read and only the
 keeper may write). The serve zone can add records and
 nothing else: it cannot read, change or delete what it sent, and a record it sends is checked
-here (schema, sizes, the sender's uid from the kernel's ``SCM_CREDENTIALS``) before it lands.
+here (schema, sizes, the sender's uid from the kernel's ``SCM_CREDENTIALS``, and that its
+request id was minted with the serve zone's request-id key for that model) before it lands.
+The last check keeps out rows that no replica's feedback route verified (a bug or a bypass of
+that route); it cannot stop a compromised serve zone, which holds the same key (docs/security.md
+says what bounds that).
 
 Feedback is acknowledged (contracts/drop.py, ``FEEDBACK_SOCKET_NAME``): a replica hands each
 feedback record over a connection and answers its client 202 only once the keeper has written
-and fsynced it; a drop that cannot keep it says so, and the client gets a 503 to retry.
+and fsynced it; a drop that cannot keep it says so, and the client gets a 503 to retry. A
+feedback record sent as a datagram (unacknowledged) is refused: labels come one way only.
 
 Limits, each a share of its own (a full drop never fills the disk, and one model or one kind
 of record cannot take another's room):
@@ -24,7 +29,7 @@ when closed. On SIGTERM the keeper first drains what its sockets hold. An ``OSEr
 writing (disk full, too many files) is counted and answered, never fatal. Counters go to
 ``stats_file`` every few seconds.
 
-    python -m drop.keeper --socket S --root R --stats S [--allow-uid U ...]
+    python -m drop.keeper --socket S --root R --stats S --request-id-key K [--allow-uid U ...]
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import os
 import selectors
 import signal
@@ -53,11 +59,18 @@ from contracts.drop import (
     FEEDBACK_FILE_PREFIX,
     MAX_DATAGRAM_BYTES,
     FeedbackRecord,
+    PredictionRecord,
     feedback_socket_of,
     lines_of,
 )
+from contracts.request_ids import RequestIdError, RequestIds
 
 log = logging.getLogger("bulkhead.drop")
+# Set by the loop that runs the keeper (bulkhead/platform/drop_keeper.py): times it restarted it.
+RESTARTS_ENV = "BULKHEAD_DROP_RESTARTS"
+# The keeper writes its stats every STATS_EVERY_S: a file older than a few of those means the
+# keeper is not running its loop (dead, frozen or crash-looping).
+STATS_EVERY_S = 2.0
 _UCRED = struct.Struct("iII")  # pid, uid, gid
 
 
@@ -68,6 +81,10 @@ class KeeperSettings(BaseModel):
     root: Path
     stats_file: Path
     allowed_uids: tuple[int, ...] = Field(description="Senders the keeper accepts records from.")
+    request_id_key: Path | None = Field(
+        description="The serve zone's request-id key (contracts/request_ids.py): only rows "
+        "whose id it minted for their model land. None or unreadable: every row is refused."
+    )
     max_bytes: int = Field(
         1024**3, ge=1024, description="Payload samples, all models: oldest evicted beyond."
     )
@@ -82,6 +99,7 @@ class KeeperSettings(BaseModel):
     retention_s: float = Field(30 * 86_400, gt=0)
     sync_s: float = Field(1.0, gt=0, description="How often sample files are fsynced.")
     ack_timeout_s: float = Field(0.5, gt=0, description="A feedback sender's time to send.")
+    restarts: int = Field(0, ge=0, description="Times its loop started it again (for status).")
 
 
 class KeeperStats(BaseModel):
@@ -90,10 +108,16 @@ class KeeperStats(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
+    # Which keeper wrote this, and how many times its loop had to start it again: `status`
+    # tells a running keeper from a crash-looping one by these and the file's age.
+    pid: int = 0
+    restarts: int = 0
     records: int = 0
     datagrams: int = 0
     invalid: int = 0
     refused_sender: int = 0
+    # Rows whose request id the serve zone's key did not mint for their model.
+    unminted: int = 0
     dropped_full: int = 0
     truncated: int = 0
     by_model: dict[str, int] = Field(default_factory=dict)
@@ -129,13 +153,17 @@ def _kind_of(path: Path) -> Kind:
 class Keeper:
     def __init__(self, settings: KeeperSettings) -> None:
         self.settings = settings
-        self.counts = KeeperStats()
+        self.counts = KeeperStats(pid=os.getpid(), restarts=settings.restarts)
         self._files: dict[tuple[str, Kind], _OpenFile] = {}
         self._sequence = 0
         self._unsynced: set[tuple[str, Kind]] = set()
         # Closed sample files per model, oldest first: what eviction takes.
         self._closed: dict[str, deque[tuple[Path, int]]] = {}
         self._sizes: dict[tuple[str, Kind], int] = {}
+        key = settings.request_id_key
+        self._ids = RequestIds.from_file(key) if key is not None else RequestIds(None)
+        if not self._ids.shared:
+            log.error("drop keeper: no readable request-id key (%s): every row is refused", key)
         self._measure()
 
     def _measure(self) -> None:
@@ -170,6 +198,11 @@ class Keeper:
             except ValidationError:
                 self.counts.invalid += 1
                 continue
+            if isinstance(record, FeedbackRecord):  # labels come acknowledged, one at a time
+                self.counts.invalid += 1
+                continue
+            if not self._minted(record):
+                continue
             # Written as validated (canonical JSON), never as received.
             key = (record.model, record.kind)
             batches.setdefault(key, []).append(record.model_dump_json().encode())
@@ -192,7 +225,19 @@ class Keeper:
         if not isinstance(record, FeedbackRecord):
             self.counts.invalid += 1
             return ACK_REFUSED
+        if not self._minted(record):
+            return ACK_REFUSED
         return self._append(record.model, "feedback", [record.model_dump_json().encode()], True)
+
+    def _minted(self, record: PredictionRecord | FeedbackRecord) -> bool:
+        """The row's id was issued by the serve zone for the row's model (its age is the
+        feedback route's rule: a sample is logged as it is issued, a label days later)."""
+        try:
+            self._ids.verify(record.request_id, record.model, max_age_s=math.inf)
+        except RequestIdError:
+            self.counts.unminted += 1
+            return False
+        return True
 
     def _append(self, model: str, kind: Kind, lines: list[bytes], sync: bool) -> bytes:
         data = b"\n".join(lines) + b"\n"
@@ -443,7 +488,7 @@ class Keeper:
             if now - last_sync >= self.settings.sync_s:
                 self.sync()
                 last_sync = now
-            if now - last_stats >= 2:
+            if now - last_stats >= STATS_EVERY_S:
                 with contextlib.suppress(OSError):
                     self.write_stats()
                 last_stats = now
@@ -463,6 +508,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--stats", type=Path, required=True)
     parser.add_argument("--allow-uid", type=int, action="append", default=[])
+    parser.add_argument("--request-id-key", type=Path, required=True)
     parser.add_argument("--max-bytes", type=int, default=1024**3)
     parser.add_argument("--model-max-bytes", type=int, default=256 * 1024**2)
     parser.add_argument("--feedback-max-bytes", type=int, default=256 * 1024**2)
@@ -475,6 +521,8 @@ def main(argv: list[str] | None = None) -> None:
         root=args.root,
         stats_file=args.stats,
         allowed_uids=tuple(args.allow_uid or [os.getuid()]),
+        request_id_key=args.request_id_key,
+        restarts=int(os.environ.get(RESTARTS_ENV, "0") or 0),
         max_bytes=args.max_bytes,
         model_max_bytes=args.model_max_bytes,
         feedback_max_bytes=args.feedback_max_bytes,

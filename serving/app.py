@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI
 from ray import serve
 
+from contracts.request_ids import RequestIds
 from serving.catalogue import Catalogue
 from serving.config import ServeAppConfig
 from serving.core import ServingCore
@@ -26,7 +27,6 @@ from serving.payload_log import PayloadLog
 from serving.peers import PeerAnswer, PeerOp
 from serving.predictor import Prediction, Predictor
 from serving.replica import configure_guards, registry_source, replica_cache
-from serving.request_ids import RequestIds
 from serving.schemas import ListedModel
 
 log = logging.getLogger("ray.serve")

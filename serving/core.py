@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from contracts.request_ids import RequestIds
 from contracts.rollout import MAX_CLIENT_KEY_CHARS
 from serving.catalogue import Catalogue, listed_model
 from serving.config import LimitsConfig, ServeAppConfig
@@ -24,7 +25,6 @@ from serving.payload_log import DropSender, PayloadLog
 from serving.peers import PeerAnswer, PeerOp
 from serving.pool import InferencePool
 from serving.predictor import Prediction, Predictor
-from serving.request_ids import RequestIds
 from serving.schemas import FeedbackAccepted, FeedbackRequest, ListedModel
 from serving.traffic import Answer, TrafficSplit
 

@@ -25,6 +25,7 @@ from fastapi import FastAPI
 from ray import serve
 
 from contracts import env
+from contracts.request_ids import RequestIds
 from serving.catalogue import listed_members
 from serving.config import FamilyConfig
 from serving.errors import PeerRefused
@@ -35,7 +36,6 @@ from serving.lifecycle import next_poll_delay, short
 from serving.loads import Loads
 from serving.payload_log import PayloadLog
 from serving.replica import configure_guards, registry_source, replica_cache
-from serving.request_ids import RequestIds
 
 log = logging.getLogger("ray.serve")
 

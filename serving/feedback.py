@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from contracts.drop import FeedbackRecord
+from contracts.request_ids import RequestIds, RequestIdTooOld, UnknownRequestId
 from serving.config import LimitsConfig, PayloadLogConfig
 from serving.errors import (
     FeedbackDropFull,
@@ -23,7 +24,6 @@ from serving.errors import (
     UnknownRequest,
 )
 from serving.payload_log import DropFull, DropUnavailable, PayloadLog
-from serving.request_ids import RequestIds, RequestIdTooOld, UnknownRequestId
 from serving.schemas import FeedbackAccepted, FeedbackRequest
 
 

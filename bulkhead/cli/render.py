@@ -67,7 +67,12 @@ def print_status(console: Console, status: PlatformStatus) -> None:
     console.print(f"rollout controller: {f'running (pid {pid})' if pid else 'stopped'}")
     drop = status.drop
     if drop is not None:
-        state = f"running (pid {drop.pid})" if drop.pid else "[yellow]stopped[/]"
+        if drop.state == "running":
+            state = f"running (pid {drop.keeper_pid})"
+        else:
+            state = f"[yellow]{drop.state}[/]"
+        if drop.restarts:
+            state += f", restarted {drop.restarts}x"
         console.print(
             f"payload drop: {state}, {drop.records:,} records ({drop.bytes / 1e6:.1f} MB) in "
             f"{drop.records_dir}; refused {drop.refused}, dropped as full {drop.dropped_full}"

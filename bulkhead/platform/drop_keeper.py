@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
+
+import psutil
 
 from bulkhead.platform.identity import SERVICE_UMASK, Identities, Role
 from bulkhead.platform.paths import StatePaths
@@ -12,9 +15,11 @@ from bulkhead.platform.procs import ProcessRecord, spawn, wait_until
 from bulkhead.platform.service import Context, Service
 from bulkhead.platform.services import clean_env, venv_bin
 from bulkhead.platform.state import DROP_KEEPER
-from drop.keeper import KeeperStats
+from bulkhead.platform.status import ServiceStatus
+from drop.keeper import RESTARTS_ENV, STATS_EVERY_S, KeeperStats
 
 STARTUP_TIMEOUT_S = 30.0
+STALE_AFTER_S = 3 * STATS_EVERY_S + 1
 
 
 def command(paths: StatePaths, identities: Identities | None) -> list[str]:
@@ -28,8 +33,8 @@ def command(paths: StatePaths, identities: Identities | None) -> list[str]:
         # first, then the keeper, which drains its sockets before it exits.
         "/bin/sh",
         "-c",
-        'while :; do "$@"; echo "drop keeper exited ($?); starting it again in 1 s" >&2; '
-        "sleep 1; done",
+        f'n=0; while :; do {RESTARTS_ENV}=$n "$@"; '
+        'echo "drop keeper exited ($?); starting it again in 1 s" >&2; n=$((n+1)); sleep 1; done',
         "drop-keeper",
         str(venv_bin() / "python"),
         "-m",
@@ -42,6 +47,8 @@ def command(paths: StatePaths, identities: Identities | None) -> list[str]:
         str(paths.drop_stats),
         "--allow-uid",
         str(sender),
+        "--request-id-key",
+        str(paths.drop_request_id_key),
     ]
 
 
@@ -67,6 +74,20 @@ def stats(paths: StatePaths) -> KeeperStats | None:
         return None
 
 
+def keeper_state(loop_alive: bool, counted: KeeperStats | None, now: float) -> str:
+    """``running``: the keeper itself writes its stats on time; ``restarting``: its loop is
+    alive but the keeper is not (dead between restarts, crash-looping, or frozen); ``stopped``:
+    no loop. The loop alone being alive says nothing of the keeper (found by review)."""
+    if not loop_alive:
+        return "stopped"
+    fresh = counted is not None and now - counted.time <= STALE_AFTER_S
+    return (
+        "running"
+        if fresh and counted is not None and psutil.pid_exists(counted.pid)
+        else ("restarting")
+    )
+
+
 class DropKeeperService(Service):
     """The one writer of the serve -> ingest drop, as its own identity (drop/keeper.py).
     After the zones in `down`'s order: the replicas' last records land first."""
@@ -80,3 +101,12 @@ class DropKeeperService(Service):
 
     def start(self, ctx: Context) -> None:
         self.keep(ctx, start(ctx.paths, ctx.state.identities))
+
+    def status(self, ctx: Context) -> ServiceStatus:
+        """The keeper's own state, not only its restart loop's (`up` still counts a live loop
+        as running: the loop is what restarts the keeper)."""
+        found = super().status(ctx)
+        if found.state != "running":
+            return found
+        state = keeper_state(True, stats(ctx.paths), time.time())
+        return found.model_copy(update={"state": state})

@@ -197,6 +197,7 @@ def hand_over_secrets(
         write_secret(paths.handed_registry_credentials(zone), handed.to_json(), uid=uid, gid=gid)
     _hand(paths.serve_api_key, paths.handed_api_key, identities, Role.SERVE)
     _hand(paths.request_id_key, paths.handed_request_id_key, identities, Role.SERVE)
+    _hand(paths.request_id_key, paths.drop_request_id_key, identities, Role.DROP)
     hand_client_keys(paths, identities)
     admin = RegistryCredentials.from_file(paths.registry_credentials("admin"))
     write_auth_config(paths, admin.password.get_secret_value(), *_owner(identities, Role.REGISTRY))

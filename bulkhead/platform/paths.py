@@ -122,12 +122,17 @@ class StatePaths:
 
     @property
     def request_id_key(self) -> Path:
-        """The serve zone's key for request ids (serving/request_ids.py)."""
+        """The serve zone's key for request ids (contracts/request_ids.py)."""
         return self.secrets / "request-id-key"
 
     @property
     def handed_request_id_key(self) -> Path:
         return self.service_secrets(Role.SERVE) / "request-id-key"
+
+    @property
+    def drop_request_id_key(self) -> Path:
+        """The drop keeper's copy: it keeps only rows whose id the serve zone minted."""
+        return self.service_secrets(Role.DROP) / "request-id-key"
 
     @property
     def train_runs(self) -> Path:

@@ -49,11 +49,22 @@ class DropStatus(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    pid: int | None = Field(description="The keeper; null = not running.")
+    pid: int | None = Field(description="The keeper's restart loop; null = not running.")
+    state: str = Field(
+        "stopped",
+        description="running (the keeper writes its counters on time) / restarting (its loop "
+        "is alive, the keeper is not: dead, frozen or crash-looping) / stopped.",
+    )
+    keeper_pid: int | None = Field(None, description="The keeper itself, when running.")
+    restarts: int = Field(0, description="Times the loop started the keeper again.")
     records_dir: str
     records: int = Field(0, description="Records written since the keeper started.")
     bytes: int = Field(0, description="Size of the whole drop.")
-    refused: int = Field(0, description="Invalid records, unknown senders, oversized datagrams.")
+    refused: int = Field(
+        0,
+        description="Invalid records, unknown senders, oversized datagrams, ids the serve "
+        "zone did not mint.",
+    )
     dropped_full: int = Field(0, description="Records refused because the drop was full.")
     by_model: dict[str, int] = Field(default_factory=dict)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import httpx
@@ -43,13 +44,18 @@ def drop_status(ctx: Context) -> DropStatus | None:
     counted = drop_keeper.stats(ctx.paths)
     if keeper is None and counted is None:
         return None
+    loop_alive = keeper is not None and is_alive(keeper)
+    state = drop_keeper.keeper_state(loop_alive, counted, time.time())
     counted = counted or KeeperStats()
     return DropStatus(
-        pid=keeper.pid if keeper is not None and is_alive(keeper) else None,
+        pid=keeper.pid if keeper is not None and loop_alive else None,
+        state=state,
+        keeper_pid=counted.pid if state == "running" else None,
+        restarts=counted.restarts,
         records_dir=str(ctx.paths.drop_records),
         records=counted.records,
         bytes=counted.bytes,
-        refused=counted.invalid + counted.refused_sender + counted.truncated,
+        refused=counted.invalid + counted.refused_sender + counted.truncated + counted.unminted,
         dropped_full=counted.dropped_full,
         by_model=counted.by_model,
     )

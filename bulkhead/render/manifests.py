@@ -75,7 +75,7 @@ def _container_env() -> list[dict[str, str]]:
         names.SERVE_API_KEY_FILE: "/etc/bulkhead/api-key/api-key",
         names.SERVE_CLIENT_KEYS_FILE: "/etc/bulkhead/client-keys/client-keys.json",
         DROP_SOCKET_ENV: f"{DROP_INBOX}/drop.sock",
-        REQUEST_ID_KEY_FILE_ENV: "/etc/bulkhead/request-id-key/request-id-key",
+        REQUEST_ID_KEY_FILE_ENV: REQUEST_ID_KEY_PATH,
         **serve_tuning_env(ServeZoneSettings()),
         # Serve's HAProxy runs through the wrapper the image carries (deploy/Dockerfile): stats
         # on loopback, each request held whole (retried when a replica dies), a 10-s deadline.
@@ -85,6 +85,8 @@ def _container_env() -> list[dict[str, str]]:
 
 
 DROP_INBOX = "/run/bulkhead/drop"
+REQUEST_ID_KEY_DIR = "/etc/bulkhead/request-id-key"
+REQUEST_ID_KEY_PATH = f"{REQUEST_ID_KEY_DIR}/request-id-key"
 DROP_RECORDS = "/var/bulkhead/drop"
 # The keeper's own uid: not the serve container's (1000), so the serve container can neither
 # read the drop nor signal the keeper.
@@ -92,7 +94,8 @@ KEEPER_UID = 1001
 
 
 def drop_keeper_container() -> dict[str, Any]:
-    """The drop keeper (drop/keeper.py) next to each serve container: no secret, no port."""
+    """The drop keeper (drop/keeper.py) next to each serve container: no port; one secret,
+    the request-id key, read-only."""
     return {
         "name": "drop-keeper",
         "image": "bulkhead/bulkhead:0.1.0",
@@ -108,6 +111,8 @@ def drop_keeper_container() -> dict[str, Any]:
             "/tmp/keeper-stats.json",
             "--allow-uid",
             "1000",
+            "--request-id-key",
+            REQUEST_ID_KEY_PATH,
         ],
         "securityContext": {
             "runAsUser": KEEPER_UID,
@@ -124,6 +129,8 @@ def drop_keeper_container() -> dict[str, Any]:
             {"name": "drop-inbox", "mountPath": DROP_INBOX},
             {"name": "drop-records", "mountPath": DROP_RECORDS},
             {"name": "keeper-tmp", "mountPath": "/tmp"},
+            # Only rows whose request id the serve container minted land (drop/keeper.py).
+            {"name": "request-id-key", "mountPath": REQUEST_ID_KEY_DIR, "readOnly": True},
         ],
     }
 
@@ -170,7 +177,7 @@ def _pod_spec(container: str, pool: str, cpu: str, memory: str, head: bool) -> d
                     },
                     {
                         "name": "request-id-key",
-                        "mountPath": "/etc/bulkhead/request-id-key",
+                        "mountPath": REQUEST_ID_KEY_DIR,
                         "readOnly": True,
                     },
                     {"name": "drop-inbox", "mountPath": DROP_INBOX},

@@ -24,21 +24,36 @@ from collections.abc import Callable
 from pathlib import Path
 
 from contracts.drop import feedback_socket_of
+from contracts.request_ids import RequestIds
 from serving.payload_log import FeedbackSender
 
+# The keeper keeps only rows whose request id the serve zone's key minted (drop/keeper.py).
+KEY = b"bench-request-id-key-0123456789"
+IDS = RequestIds(KEY)
 
-def _record(n: int) -> bytes:
-    body = {
-        "kind": "feedback",
-        "request_id": f"18c{n:08x}.aaaaaaaaaaaa.deadbeef",
-        "time": time.time(),
-        "model": "bench",
-        "label": "fresh",
-    }
+
+def _record(n: int, kind: str) -> bytes:
+    """A feedback record, or for the datagram leg the sample a datagram carries now (labels
+    only travel acknowledged); the same id and time either way."""
+    request_id = IDS.issue("bench")
+    body: dict[str, object] = {"request_id": request_id, "time": time.time(), "model": "bench"}
+    if kind == "feedback":
+        body.update(kind="feedback", label="fresh")
+    else:
+        body.update(
+            kind="prediction",
+            version="1",
+            label="fresh",
+            score=0.9,
+            scores={"fresh": 0.9},
+            latency_ms=1.0,
+            chars=4,
+            text_sha256="0" * 64,
+        )
     return json.dumps(body).encode() + b"\n"
 
 
-def _leg(senders: int, records: int, send: Callable[[bytes], None]) -> dict[str, float]:
+def _leg(senders: int, records: int, send: Callable[[bytes], None], kind: str) -> dict[str, float]:
     latencies: list[float] = []
     lock = threading.Lock()
 
@@ -46,7 +61,7 @@ def _leg(senders: int, records: int, send: Callable[[bytes], None]) -> dict[str,
         mine = []
         for n in range(records):
             started = time.perf_counter()
-            send(_record(offset * records + n))
+            send(_record(offset * records + n, kind))
             mine.append((time.perf_counter() - started) * 1000)
         with lock:
             latencies.extend(mine)
@@ -73,8 +88,11 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(dir=Path.cwd()) as folder:
         root = Path(folder)
         drop_socket = root / "drop.sock"
+        key = root / "request-id-key"
+        key.write_bytes(KEY)
         command = [sys.executable, "-m", "drop.keeper", "--socket", str(drop_socket)]
         command += ["--root", str(root / "records"), "--stats", str(root / "stats.json")]
+        command += ["--request-id-key", str(key)]
         keeper = subprocess.Popen(command, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 20
@@ -94,8 +112,12 @@ def main(argv: list[str] | None = None) -> None:
 
             rows = []
             for senders in (1, 8):
-                for name, send in (("datagram (before)", datagram), ("acknowledged", acknowledged)):
-                    figures = _leg(senders, args.records, send)
+                legs = (
+                    ("datagram (sample)", datagram, "prediction"),
+                    ("acknowledged", acknowledged, "feedback"),
+                )
+                for name, send, kind in legs:
+                    figures = _leg(senders, args.records, send, kind)
                     rows.append((senders, name, figures))
         finally:
             keeper.terminate()

@@ -15,11 +15,11 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from contracts.request_ids import RequestIds
 from serving.http import errors
 from serving.http.hops import HopTiming
 from serving.http.middleware import AdmissionLimit, ApiKeyGate, BodyLimit, Guards
 from serving.http.request_id import RequestIdHeader
-from serving.request_ids import RequestIds
 
 
 def serving_app(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from fastapi import Depends, FastAPI, Response
 
+from contracts.request_ids import RequestIds
 from contracts.serve_api import LOAD_MS_HEADER, MOUNTED_FEEDBACK, MOUNTED_PREDICT
 from serving.config import FamilyConfig
 from serving.core import check_texts
@@ -25,7 +26,6 @@ from serving.http.middleware import Guards
 from serving.http.params import ClientKey
 from serving.http.telemetry import FAMILY_FEEDBACK_ROUTE, FAMILY_ROUTE, observed
 from serving.payload_log import PayloadLog
-from serving.request_ids import RequestIds
 from serving.schemas import (
     FeedbackAccepted,
     FeedbackRequest,

@@ -2,7 +2,7 @@
 
 Outermost ASGI middleware (with hop timing). The id is signed for the model the path names
 (else the application's own), so feedback about it verifies on that model's routes on any
-replica (serving/request_ids.py). Routes read it with ``current()``.
+replica (contracts/request_ids.py). Routes read it with ``current()``.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
+from contracts.request_ids import RequestIds
 from contracts.serve_api import REQUEST_ID_HEADER, resolve
 from serving.http.middleware import Message, Receive, Scope, Send
-from serving.request_ids import RequestIds
 
 _HEADER = REQUEST_ID_HEADER.encode()
 _CURRENT: ContextVar[str | None] = ContextVar("bulkhead_request_id", default=None)

@@ -13,22 +13,43 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from contracts.request_ids import RequestIds
 from drop.keeper import Keeper, KeeperSettings
+
+# The serve zone's request-id key in tests: replicas built with RequestIds(TEST_REQUEST_ID_KEY)
+# issue ids a test keeper (``keeper_settings``) accepts.
+TEST_REQUEST_ID_KEY = b"z" * 32
+
+
+def minted_id(n: int = 0, model: str = "sentiment", key: bytes = TEST_REQUEST_ID_KEY) -> str:
+    """A request id as the serve zone issues it for ``model`` (the n-th, reproducibly)."""
+    stem = f"18c{n:08x}.aaaaaaaaaaaa"
+    return f"{stem}.{RequestIds(key)._mac(stem, model)}"
+
+
+def write_request_id_key(path: Path, key: bytes = TEST_REQUEST_ID_KEY) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(key)
+    return path
+
+
+def keeper_settings(folder: Path, **settings: Any) -> KeeperSettings:
+    """A keeper in ``folder`` that hears this process and knows the test request-id key."""
+    defaults: dict[str, Any] = {
+        "socket": folder / "drop.sock",
+        "root": folder / "records",
+        "stats_file": folder / "stats.json",
+        "allowed_uids": (os.getuid(),),
+        "request_id_key": write_request_id_key(folder / "request-id-key"),
+    }
+    return KeeperSettings(**{**defaults, **settings})
 
 
 @contextmanager
 def running_keeper(folder: Path, **settings: Any) -> Iterator[tuple[Keeper, socket.socket]]:
     """The keeper's datagram socket for the test to drain, and its acknowledged feedback
     socket answered by a thread (a replica waits for that answer)."""
-    keeper = Keeper(
-        KeeperSettings(
-            socket=folder / "drop.sock",
-            root=folder / "records",
-            stats_file=folder / "stats.json",
-            allowed_uids=(os.getuid(),),
-            **settings,
-        )
-    )
+    keeper = Keeper(keeper_settings(folder, **settings))
     sock = keeper.bind()
     sock.settimeout(0.2)
     listener = keeper.bind_feedback()

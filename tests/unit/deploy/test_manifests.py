@@ -253,7 +253,8 @@ def test_the_serve_zone_keeps_two_ready_workers_on_different_hosts_and_zones() -
 
 def test_only_the_drop_keeper_mounts_the_drop_and_the_ingest_job_reads_it_only() -> None:
     """Every serve pod: the serve container reaches the keeper's socket and no drop volume;
-    the keeper runs as another uid, holds no secret and mounts the drop; the ingest job
+    the keeper runs as another uid, holds one secret (the request-id key, read-only: it keeps
+    only rows whose id the serve container minted) and mounts the drop; the ingest job
     mounts the drop read-only; the drop's two volumes are the writer's and the reader's."""
     service, _ = _docs("ray-service.serve.yaml")
     cluster = _ray_cluster(service)
@@ -272,7 +273,12 @@ def test_only_the_drop_keeper_mounts_the_drop_and_the_ingest_job_reads_it_only()
         serve_mounts = {m["name"] for m in serve["volumeMounts"]}
         assert "drop-records" not in serve_mounts and "drop-inbox" in serve_mounts
         keeper_mounts = {m["name"] for m in keeper["volumeMounts"]}
-        assert keeper_mounts == {"drop-inbox", "drop-records", "keeper-tmp"}  # no secret
+        assert keeper_mounts == {"drop-inbox", "drop-records", "keeper-tmp", "request-id-key"}
+        (key_mount,) = [m for m in keeper["volumeMounts"] if m["name"] == "request-id-key"]
+        assert key_mount["readOnly"] is True
+        assert keeper["command"][keeper["command"].index("--request-id-key") + 1].startswith(
+            key_mount["mountPath"] + "/"
+        )
         assert keeper["securityContext"]["runAsUser"] != spec["securityContext"]["runAsUser"]
         assert "--allow-uid" in keeper["command"]
         env = {e["name"]: e["value"] for e in serve["env"]}

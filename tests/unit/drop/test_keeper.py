@@ -7,19 +7,20 @@ import json
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from contracts.drop import ACK_FAILED, ACK_FULL, ACK_KEPT, ACK_REFUSED, feedback_socket_of
-from drop.keeper import Keeper, KeeperSettings
+from drop.keeper import Keeper
 from drop.reader import read_drop
-from tests.utils.drop import written
+from tests.utils.drop import keeper_settings, minted_id, written
 
 
-def record(request_id: str = "18c0000000a.aaaaaaaaaaaa.deadbeef", **extra) -> dict:
+def record(request_id: str | None = None, **extra) -> dict:
     body = {
         "kind": "prediction",
-        "request_id": request_id,
+        "request_id": request_id or minted_id(10, extra.get("model", "sentiment")),
         "index": 0,
         "time": 1.0,
         "model": "sentiment",
@@ -40,16 +41,8 @@ def line(body: dict) -> bytes:
     return json.dumps(body).encode() + b"\n"
 
 
-def _keeper(folder: Path, **limits: float) -> Keeper:
-    return Keeper(
-        KeeperSettings(
-            socket=folder / "drop.sock",
-            root=folder / "records",
-            stats_file=folder / "stats.json",
-            allowed_uids=(os.getuid(),),
-            **limits,
-        )
-    )
+def _keeper(folder: Path, **settings: Any) -> Keeper:
+    return Keeper(keeper_settings(folder, **settings))
 
 
 @pytest.fixture
@@ -58,14 +51,8 @@ def keeper(tmp_path: Path) -> Keeper:
 
 
 def test_valid_records_land_in_the_models_folder_as_validated(keeper: Keeper) -> None:
-    feedback = {
-        "kind": "feedback",
-        "request_id": "18c0000000a.aaaaaaaaaaaa.deadbeef",
-        "time": 2.0,
-        "model": "sentiment",
-        "label": "rotten",
-    }
-    assert keeper.accept(line(record()) + line(feedback), os.getuid()) == 2
+    assert keeper.accept(line(record()), os.getuid()) == 1
+    assert keeper.keep_feedback(line(_feedback(n=10)), os.getuid()) == ACK_KEPT
     keeper.close()
     rows = written(keeper)
     assert [r["kind"] for r in rows] == ["prediction", "feedback"]
@@ -113,11 +100,46 @@ def test_only_the_allowed_sender_uid_is_heard(keeper: Keeper) -> None:
     assert keeper.counts.refused_sender == 2
 
 
+@pytest.mark.parametrize(
+    "request_id",
+    [
+        "18c0000000a.aaaaaaaaaaaa.deadbeef",  # made up
+        minted_id(10, "subjectivity"),  # minted for another model
+        minted_id(10, key=b"y" * 32),  # minted with another key
+    ],
+    ids=["made up", "other model", "other key"],
+)
+def test_rows_whose_id_the_serve_zone_did_not_mint_never_land(
+    keeper: Keeper, request_id: str
+) -> None:
+    """Found by review: the keeper took any well-formed row, so anything that reached its
+    socket past the feedback route's check could add labelled training rows."""
+    me = os.getuid()
+    assert keeper.accept(line(record(request_id=request_id)), me) == 0
+    feedback = {**_feedback(n=10), "request_id": request_id}
+    assert keeper.keep_feedback(line(feedback), me) == ACK_REFUSED
+    assert keeper.counts.unminted == 2
+    assert written(keeper) == []
+
+
+def test_labels_never_come_as_unacknowledged_datagrams(keeper: Keeper) -> None:
+    """202 means kept: a label that arrived as a datagram was never acknowledged to anyone."""
+    assert keeper.accept(line(_feedback(n=10)), os.getuid()) == 0
+    assert keeper.counts.invalid == 1 and written(keeper) == []
+
+
+def test_a_keeper_without_the_request_id_key_keeps_nothing(tmp_path: Path) -> None:
+    keeper = _keeper(tmp_path, request_id_key=tmp_path / "missing")
+    assert keeper.accept(line(record()), os.getuid()) == 0
+    assert keeper.keep_feedback(line(_feedback(n=10)), os.getuid()) == ACK_REFUSED
+    assert written(keeper) == []
+
+
 def test_a_full_drop_evicts_the_oldest_samples_and_never_fills_the_disk(
     tmp_path: Path,
 ) -> None:
     keeper = _keeper(tmp_path, max_bytes=4096, rotate_bytes=1024)
-    ids = [f"18c{n:08x}.aaaaaaaaaaaa.deadbeef" for n in range(40)]
+    ids = [minted_id(n) for n in range(40)]
     landed = sum(keeper.accept(line(record(request_id=i)), os.getuid()) for i in ids)
     assert landed == 40 and keeper.counts.dropped_full == 0
     assert keeper.counts.evicted_files > 0
@@ -130,7 +152,7 @@ def test_a_full_drop_evicts_the_oldest_samples_and_never_fills_the_disk(
 def _feedback(model: str = "sentiment", n: int = 0) -> dict:
     return {
         "kind": "feedback",
-        "request_id": f"18c{n:08x}.aaaaaaaaaaaa.deadbeef",
+        "request_id": minted_id(n, model),
         "time": 2.0,
         "model": model,
         "label": "rotten",
@@ -151,7 +173,7 @@ def test_labels_are_never_evicted_for_samples_and_each_model_has_its_own_share(
     assert keeper.keep_feedback(line(_feedback()), me) == ACK_KEPT
     keeper.accept(line(record(model="quiet")), me)
     for n in range(200):  # one model floods samples far past its share
-        keeper.accept(line(record(request_id=f"18c{n:08x}.aaaaaaaaaaaa.deadbeef")), me)
+        keeper.accept(line(record(request_id=minted_id(n))), me)
     rows = written(keeper)
     assert [r["kind"] for r in rows if r["model"] == "sentiment"].count("feedback") == 1
     assert [r["model"] for r in rows].count("quiet") == 1  # another model's samples stay
@@ -208,7 +230,7 @@ def test_a_stopping_keeper_drains_its_socket_first(keeper: Keeper) -> None:
     sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sender.connect(str(keeper.settings.socket))
     for n in range(5):
-        sender.send(line(record(request_id=f"18c{n:08x}.aaaaaaaaaaaa.deadbeef")))
+        sender.send(line(record(request_id=minted_id(n))))
     sender.close()
     keeper.run(sock, listener, stop=[True])  # told to stop before it read anything
     sock.close()

@@ -76,7 +76,8 @@ def test_each_service_is_handed_only_its_own_secrets(tmp_path: Path) -> None:
         "request-id-key",
     ]
     assert handed[Role.REGISTRY] == ["flask-secret", "mlflow-auth.ini"]
-    assert handed[Role.DROP] == []  # the keeper holds no secret at all
+    # The keeper holds one secret: the request-id key, to keep only rows the serve zone minted.
+    assert handed[Role.DROP] == ["request-id-key"]
     server = RegistryCredentials.from_file(paths.handed_registry_credentials(Zone.SERVE))
     assert server.username == "server"
     assert "admin-pw" in paths.auth_config.read_text()  # the registry's own, 0600

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from contracts.client_keys import ClientKey, ClientKeys, key_digest
+from contracts.request_ids import RequestIds
 from registry import bundle
 from serving.config import FamilyConfig
 from serving.family_core import FamilyAnswer, FamilyMembers, NotServable
@@ -19,7 +20,6 @@ from serving.http.family_api import FamilyDrop, build_family_api
 from serving.http.middleware import Guards
 from serving.payload_log import DropSender, PayloadLog
 from serving.predictor import ModelLoadError, Prediction
-from serving.request_ids import RequestIds
 from tests.unit.serving.http.test_api import Recorded
 from tests.utils.bundles import make_bundle
 from tests.utils.drop import drain, running_keeper, written

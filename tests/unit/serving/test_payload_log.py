@@ -19,9 +19,9 @@ from serving.payload_log import (
     PayloadLog,
 )
 from serving.predictor import Prediction
-from tests.utils.drop import drain, running_keeper, written
+from tests.utils.drop import drain, minted_id, running_keeper, written
 
-RID = "18c0000000a.aaaaaaaaaaaa.deadbeef"
+RID = minted_id(10)
 PRED = Prediction(label="fresh", score=0.75, scores={"fresh": 0.75, "rotten": 0.25})
 
 

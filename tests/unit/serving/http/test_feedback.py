@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from contracts.request_ids import RequestIds
 from drop.keeper import Keeper
 from serving.config import ServeAppConfig
 from serving.core import ServingCore
@@ -17,7 +18,6 @@ from serving.http.auth import ApiKey
 from serving.http.middleware import Guards
 from serving.metrics import NoMetrics
 from serving.payload_log import DropSender, PayloadLog
-from serving.request_ids import RequestIds
 from tests.utils.bundles import make_bundle
 from tests.utils.drop import drain, running_keeper, written
 from tests.utils.fake_registry import FakeRegistry

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from serving.request_ids import RequestIdError, RequestIds
+from contracts.request_ids import RequestIdError, RequestIds
 
 KEY = b"k" * 32
 

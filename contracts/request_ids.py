@@ -49,10 +49,13 @@ class RequestIds:
     @classmethod
     def from_environment(cls) -> RequestIds:
         path = os.environ.get(REQUEST_ID_KEY_FILE_ENV)
-        if not path:
-            return cls(None)
+        return cls.from_file(Path(path)) if path else cls(None)
+
+    @classmethod
+    def from_file(cls, path: Path) -> RequestIds:
+        """The shared key in ``path``; unreadable or too short: ids that verify nothing."""
         try:
-            key = Path(path).read_bytes().strip()
+            key = path.read_bytes().strip()
         except OSError:
             return cls(None)
         return cls(key if len(key) >= MIN_KEY_BYTES else None)
