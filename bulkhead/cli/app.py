@@ -151,18 +151,14 @@ def down(
 ) -> None:
     """Stop exactly what `up` started, by process session; never other Ray clusters."""
     if purge and not yes:
-        home = _platform().paths.home
+        home = _platform().paths.home  # a path only: nothing read yet
         if not sys.stdin.isatty():
             console.print(f"[red]--purge deletes {home} for good; add --yes to confirm[/]")
             raise typer.Exit(ExitCode.BAD_INPUT)
         if not typer.confirm(f"Delete {home} (secrets, registry, data, models) for good?"):
             raise typer.Exit(ExitCode.BAD_INPUT)
-    try:
-        with _exits():
-            stopped = _platform().down(purge=purge)
-    except PlatformError as err:
-        console.print(f"[red]bulkhead down failed:[/] {escape(str(err))}")
-        raise typer.Exit(ExitCode.FAILED) from err
+    with _exits():
+        stopped = _platform().down(purge=purge)
     console.print(f"stopped {stopped} service(s)")
 
 
@@ -553,8 +549,8 @@ def certs(
     """Create (once) the platform CA and a certificate per service for `up --tls`."""
     from bulkhead.platform import tls
 
-    platform = _platform()
     with _exits():
+        platform = _platform()
         files = tls.ensure(platform.settings, platform.paths, force=force)
     if as_json:
         print(files.model_dump_json(indent=2))
@@ -571,8 +567,8 @@ def check_isolation(as_json: JsonOption = False) -> None:
     from bulkhead.security.audit import audit, audit_secrets
     from bulkhead.security.reachability import check
 
-    platform = _platform()
     with _exits():
+        platform = _platform()
         # Nothing running means nothing was checked: never "holds" with no sockets seen.
         _require_running(platform)
         state = platform.load_state()
