@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,9 +28,11 @@ import pytest
 
 from bulkhead.platform.identity import Role
 from bulkhead.platform.jobs import run_job
+from bulkhead.platform.procs import stop_session
 from bulkhead.platform.settings import Zone
 from bulkhead.platform.state import PlatformState
-from tests.utils.platform import TestPlatform
+from tests.security.zone_attacks import RESULT_PREFIX
+from tests.utils.platform import BULKHEAD, TestPlatform
 
 pytestmark = [
     pytest.mark.integration,
@@ -79,6 +82,26 @@ def _plant(
     return {row["target"]: row["outcome"] for row in outcome.result["results"]}
 
 
+def _plant_as(state: PlatformState, role: Role, links: dict[str, str]) -> dict[str, str]:
+    """As a service that runs no Ray (the registry, the drop keeper): the same attack script,
+    run as that identity exactly as `up` starts the service (setpriv, no capabilities)."""
+    assert state.identities is not None
+    identity = state.identities.of(role)
+    spec = base64.b64encode(json.dumps({"plant": links}).encode()).decode()
+    done = subprocess.run(
+        [*identity.drop_prefix(), sys.executable, str(ATTACKS), spec],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd="/",
+    )
+    line = next(x for x in done.stdout.splitlines() if x.startswith(RESULT_PREFIX))
+    result = json.loads(line[len(RESULT_PREFIX) :])
+    assert result["uid"] == identity.uid
+    return {row["target"]: row["outcome"] for row in result["results"]}
+
+
 def test_links_a_zone_plants_gain_it_nothing_from_the_operators_next_up(
     platform: TestPlatform, canaries: tuple[Path, Path]
 ) -> None:
@@ -101,8 +124,22 @@ def test_links_a_zone_plants_gain_it_nothing_from_the_operators_next_up(
             homes_aside.append(paths.service_home(role))
         planted = _plant(platform, state, zone, links)
         for link, outcome in planted.items():
-            print(f"  {zone.value:>6} {link:<90} {outcome}")
+            print(f"  {zone.value:>8} {link:<90} {outcome}")
         assert set(planted.values()) == {"planted"}, planted
+    # The services without a Ray cluster: the temporary names of what `up` hands them.
+    for role, names in (
+        (Role.REGISTRY, ("mlflow-auth.ini.tmp", "registry.json.tmp")),
+        (Role.DROP, ("request-id-key.tmp",)),
+    ):
+        links = {str(paths.service_secrets(role) / name): str(file) for name in names}
+        planted = _plant_as(state, role, links)
+        for link, outcome in planted.items():
+            print(f"  {role.value:>8} {link:<90} {outcome}")
+        assert set(planted.values()) == {"planted"}, planted
+    # The zone that planted also kills its own processes: the next `up` starts it again and
+    # makes every start-time write (its Ray folder, its handed files) once more.
+    stop_session(state.zones[Zone.TRAIN].process)
+    print("  train zone's processes killed before the operator's `up`")
     try:
         up = platform.cli("up", "--no-pipeline", timeout=300)
         print(f"  operator `up`: exit {up.returncode}; {up.stderr.strip()[-300:]}")
@@ -124,9 +161,70 @@ def test_links_a_zone_plants_gain_it_nothing_from_the_operators_next_up(
                 aside.rename(home)
     again = platform.cli("up", "--no-pipeline", timeout=300)
     assert again.returncode == 0, again.stderr[-2000:]
+    restarted = PlatformState.load(paths.state_file).zones[Zone.TRAIN].process
+    assert restarted.pid != state.zones[Zone.TRAIN].process.pid  # started again, for real
+    print(f"  canaries after both `up`s: {before == {file: _seen(file), folder: _seen(folder)}}")
     # The `up` that laid every folder out and handed every secret over again, through the
     # links planted at the old temporary names: nothing written through them either.
     assert {file: _seen(file), folder: _seen(folder)} == before
     for zone in Zone:
         for name in ("ray.token.tmp", "registry.json.tmp"):
             (paths.service_secrets(Role(zone.value)) / name).unlink(missing_ok=True)
+    for role, name in (
+        (Role.REGISTRY, "mlflow-auth.ini.tmp"),
+        (Role.REGISTRY, "registry.json.tmp"),
+        (Role.DROP, "request-id-key.tmp"),
+    ):
+        (paths.service_secrets(role) / name).unlink(missing_ok=True)
+
+
+def test_a_tmp_folder_another_user_made_first_stops_up_before_anything_starts(
+    platform: TestPlatform, canaries: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Another local user (here `nobody`) creates the platform's `/tmp/bulkhead-<key>` before
+    the operator's first `up`, with a link inside where `up` would make the serve zone's
+    folder. `up` refuses, names the folder, starts nothing, and neither the canary behind the
+    link nor the other user's folder changes. (Found by review: the folder was accepted as it
+    was, so its maker controlled what root later wrote in it.)"""
+    import pwd
+
+    from bulkhead.platform.paths import StatePaths
+
+    file, folder = canaries
+    before = {file: _seen(file), folder: _seen(folder)}
+    home = tmp_path / "fresh" / ".bulkhead"
+    taken = StatePaths.at(home).short_root
+    nobody = pwd.getpwnam("nobody")
+    taken.mkdir(mode=0o755)
+    try:
+        (taken / "serve").symlink_to(folder)
+        os.chown(taken / "serve", nobody.pw_uid, nobody.pw_gid, follow_symlinks=False)
+        os.chown(taken, nobody.pw_uid, nobody.pw_gid)
+        env = {
+            **platform.env(),
+            "BULKHEAD_HOME": str(home),
+            # Ports of their own: were anything to start, it could not take the session's.
+            "BULKHEAD_REGISTRY_PORT": "27900",
+            "BULKHEAD_SERVE_HTTP_PORT": "27910",
+            "BULKHEAD_INGEST__PORT_BASE": "28000",
+            "BULKHEAD_TRAIN__PORT_BASE": "29000",
+            "BULKHEAD_SERVE__PORT_BASE": "30000",
+        }
+        up = subprocess.run(
+            [BULKHEAD, "up", "--no-pipeline"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        print(f"\npre-made /tmp folder: `up` exit {up.returncode}: {up.stderr.strip()[-300:]}")
+        assert up.returncode != 0
+        assert str(taken) in up.stderr and "another user made it first" in up.stderr
+        state = PlatformState.load(StatePaths.at(home).state_file)
+        assert state.registry is None and not state.zones and not state.processes
+        assert {file: _seen(file), folder: _seen(folder)} == before
+        assert os.stat(taken).st_uid == nobody.pw_uid and (taken / "serve").is_symlink()
+    finally:
+        shutil.rmtree(taken, ignore_errors=True)
+        shutil.rmtree(tmp_path / "fresh", ignore_errors=True)
