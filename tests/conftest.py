@@ -105,15 +105,23 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPlatform]
     try:
         yield test_platform
     finally:
-        down = test_platform.cli("down", timeout=300)
+        # `down --purge`, as a user ends for good: it must leave nothing of what `up` made,
+        # neither the home nor the platform's /tmp folder (Ray's folders, sockets, etc-serve).
+        down = test_platform.cli("down", "--purge", "--yes", timeout=300)
         leftovers = {pid: session_members(pid) for pid in leaders}
         haproxy_dir = str(test_platform.paths.haproxy_dir)
         strays = [p.pid for p in psutil.process_iter() if haproxy_dir in " ".join(_cmdline(p))]
+        left_behind = [
+            str(path)
+            for path in (test_platform.paths.home, test_platform.paths.short_root)
+            if os.path.lexists(path)
+        ]
         for zone in Zone:
             shutil.rmtree(test_platform.paths.ray_temp_dir(zone), ignore_errors=True)
         assert down.returncode == 0, down.stderr[-3000:]
         assert all(not members for members in leftovers.values()), leftovers
         assert not strays, f"HAProxy processes left running: {strays}"
+        assert not left_behind, f"`down --purge` left {left_behind}"
 
 
 # The peers' and OIP clients' own environments: under .venv (ignored, removed with it), so

@@ -32,7 +32,7 @@ from bulkhead.platform.procs import stop_session
 from bulkhead.platform.settings import Zone
 from bulkhead.platform.state import PlatformState
 from tests.security.zone_attacks import RESULT_PREFIX
-from tests.utils.platform import BULKHEAD, TestPlatform
+from tests.utils.platform import TestPlatform
 
 pytestmark = [
     pytest.mark.integration,
@@ -193,6 +193,7 @@ def test_a_tmp_folder_another_user_made_first_stops_up_before_anything_starts(
     file, folder = canaries
     before = {file: _seen(file), folder: _seen(folder)}
     home = tmp_path / "fresh" / ".bulkhead"
+    home.parent.mkdir()
     taken = StatePaths.at(home).short_root
     nobody = pwd.getpwnam("nobody")
     taken.mkdir(mode=0o755)
@@ -200,27 +201,14 @@ def test_a_tmp_folder_another_user_made_first_stops_up_before_anything_starts(
         (taken / "serve").symlink_to(folder)
         os.chown(taken / "serve", nobody.pw_uid, nobody.pw_gid, follow_symlinks=False)
         os.chown(taken, nobody.pw_uid, nobody.pw_gid)
-        env = {
-            **platform.env(),
-            "BULKHEAD_HOME": str(home),
-            # Ports of their own: were anything to start, it could not take the session's.
-            "BULKHEAD_REGISTRY_PORT": "27900",
-            "BULKHEAD_SERVE_HTTP_PORT": "27910",
-            "BULKHEAD_INGEST__PORT_BASE": "28000",
-            "BULKHEAD_TRAIN__PORT_BASE": "29000",
-            "BULKHEAD_SERVE__PORT_BASE": "30000",
-        }
-        up = subprocess.run(
-            [BULKHEAD, "up", "--no-pipeline"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        # Ports of its own: were anything to start, it could not take the session's. (Built
+        # as the session's platform is: the home's parents are made passable for the zones.)
+        fresh = TestPlatform(home=home, registry_port=27900, serve_http_port=27910, port_base=28000)
+        up = fresh.cli("up", "--no-pipeline", timeout=300)
         print(f"\npre-made /tmp folder: `up` exit {up.returncode}: {up.stderr.strip()[-300:]}")
         assert up.returncode != 0
-        assert str(taken) in up.stderr and "another user made it first" in up.stderr
+        said = " ".join(up.stderr.split())  # the console wraps long lines
+        assert str(taken) in said and "another user made it first" in said
         state = PlatformState.load(StatePaths.at(home).state_file)
         assert state.registry is None and not state.zones and not state.processes
         assert {file: _seen(file), folder: _seen(folder)} == before
