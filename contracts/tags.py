@@ -31,6 +31,15 @@ TRAINING_RUN_TAG = "training_run_id"
 CODE_VERSION_TAG = "code_version"
 PRESET_TAG = "preset"
 EVIDENCE_TAGS = (ACCURACY_TAG, MACRO_F1_TAG, PARITY_TAG, DATASET_DIGEST_TAG)
+# Set by the signer (signer/), never by the train zone: the OMS signature of the version's
+# files and what it binds (contracts/signatures.py), or why the signer refused to sign it,
+# and the figures the signer measured itself on the snapshot's held-out split (JSON).
+SIGNATURE_TAG = "bulkhead.signature"
+SIGNATURE_REFUSED_TAG = "bulkhead.signature.refused"
+SIGNER_FIGURES_TAG = "bulkhead.signer_figures"
+SIGNER_TAGS = frozenset({SIGNATURE_TAG, SIGNATURE_REFUSED_TAG, SIGNER_FIGURES_TAG})
+# The registry user only the signer holds: the one that may write the tags above.
+SIGNER_USER = "signer"
 # Set by `promote` / `rollback` on the version they move.
 PROMOTED_BY_TAG = "promoted_by"
 PROMOTED_AT_TAG = "promoted_at"

@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.tags import SIGNER_USER
+
 
 class Permission(StrEnum):
     READ = "READ"
@@ -53,6 +55,15 @@ ZONE_USERS: tuple[ZoneUser, ...] = (
         ingest_experiment=Permission.NO_PERMISSIONS,
         train_experiment=Permission.READ,
         model=Permission.READ,
+    ),
+    # The signer reads bundles and writes its verdict on a version. MLflow asks EDIT on the
+    # model for a version tag, which would also move aliases: registry/auth_app.py narrows
+    # this user to the signature tags alone.
+    ZoneUser(
+        username=SIGNER_USER,
+        ingest_experiment=Permission.NO_PERMISSIONS,
+        train_experiment=Permission.READ,
+        model=Permission.EDIT,
     ),
 )
 

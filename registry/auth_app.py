@@ -24,7 +24,7 @@ from typing import Any
 from flask import Flask, g, jsonify, make_response, request
 
 from contracts import env
-from contracts.tags import MANIFEST_DIGEST_TAG
+from contracts.tags import MANIFEST_DIGEST_TAG, SIGNER_TAGS, SIGNER_USER
 from registry import alias_poll
 
 CREATORS_ENV = env.REGISTRY_CREATORS
@@ -133,10 +133,29 @@ def refuse_what_zones_must_not_do() -> Any:
     refusal = artifact_write_refusal(request.method, route)
     if refusal is not None:
         return _refuse(username, refusal)
-    if route in _DIGEST_ROUTES:
-        body = request.get_json(silent=True) or {}
-        if body.get("key") == MANIFEST_DIGEST_TAG:
-            return _refuse(username, f"change {MANIFEST_DIGEST_TAG} of a registered version")
+    body = request.get_json(silent=True) if route in _DIGEST_ROUTES else None
+    key = body.get("key") if isinstance(body, dict) else None
+    refusal = signer_rule(username, request.method, route, key)
+    if refusal is not None:
+        return _refuse(username, refusal)
+    if key == MANIFEST_DIGEST_TAG:
+        return _refuse(username, f"change {MANIFEST_DIGEST_TAG} of a registered version")
+    return None
+
+
+def signer_rule(username: str, method: str, route: str, tag_key: object) -> str | None:
+    """What the signer's user and everyone else may not do, or None. The signer writes its
+    verdict on a version and nothing else (its EDIT on the model would let it move aliases);
+    nobody else writes or deletes a verdict (a zone could not forge a signature, but it could
+    erase one and stop a version being served)."""
+    if method not in _WRITE_METHODS or (method == "POST" and route.endswith(_READ_POSTS)):
+        return None
+    if username == SIGNER_USER:
+        if route == "mlflow/model-versions/set-tag" and tag_key in SIGNER_TAGS:
+            return None
+        return f"call {method} {route}" + (f" with tag {tag_key!r}" if tag_key else "")
+    if route in _DIGEST_ROUTES and tag_key in SIGNER_TAGS:
+        return f"write or delete the signer's tag {tag_key!r}"
     return None
 
 
@@ -169,8 +188,8 @@ def _guard_native_routes(served: Any) -> None:
         if user is None or user.is_admin or user.username in _creators():
             return await call_next(request)
         what = None
-        if not zone_may_call(request.method, path):
-            what = f"call {request.method} {path}"
+        if not zone_may_call(request.method, path) or user.username == SIGNER_USER:
+            what = f"call {request.method} {path}"  # the signer writes only its version tags
         else:
             what = await run_in_threadpool(artifact_write_refusal, request.method, route)
         if what is None:

@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.signatures import verdict_of
 from contracts.tags import (
     ACCURACY_TAG,
     CHALLENGER,
@@ -98,6 +99,7 @@ class VersionRow(BaseModel):
     parity: float | None
     latency_p50_ms: float | None
     gate: str
+    signature: str = Field(description="The signer's verdict: signed / refused / waiting.")
     run_id: str | None
     created_at: str
 
@@ -180,6 +182,7 @@ class RegistryWriter:
                     parity=_float(tags, PARITY_TAG),
                     latency_p50_ms=_float(tags, LATENCY_P50_TAG),
                     gate=gate if gate != "failed" else f"failed: {tags.get(GATE_FAILED_TAG, '')}",
+                    signature=verdict_of(tags),
                     run_id=mv.run_id,
                     created_at=datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC).isoformat(
                         timespec="seconds"

@@ -99,7 +99,8 @@ def isolation_table(matrix: Matrix) -> Table:
 
 def models_table(rows: list[Any]) -> Table:
     table = Table(title="Registered versions")
-    for column in ("version", "aliases", "accuracy", "macro-F1", "parity", "p50 ms", "gate"):
+    columns = ("version", "aliases", "accuracy", "macro-F1", "parity", "p50 ms", "gate", "signer")
+    for column in columns:
         table.add_column(column)
     for row in rows:
         table.add_row(
@@ -110,6 +111,7 @@ def models_table(rows: list[Any]) -> Table:
             f"{row.parity:.1e}" if row.parity is not None else "—",
             f"{row.latency_p50_ms:.2f}" if row.latency_p50_ms is not None else "—",
             row.gate,
+            row.signature,
         )
     return table
 

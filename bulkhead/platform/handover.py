@@ -11,14 +11,19 @@ handed over. Without separate identities (not root) the same layout is used, und
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bulkhead.platform import zone_files
+from bulkhead.platform import signing_keys, zone_files
 from bulkhead.platform.identity import Identities, Role
 from bulkhead.platform.paths import StatePaths
 from bulkhead.platform.secrets import read_secret, write_secret
 from bulkhead.platform.settings import PlatformSettings, Zone
 from contracts.client_keys import ClientKeys
+from contracts.tags import SIGNER_USER
 from registry.credentials import RegistryCredentials
+
+if TYPE_CHECKING:
+    from bulkhead.platform.tls import TlsFiles
 
 ZONE_REGISTRY_USER = {Zone.INGEST: "ingest", Zone.TRAIN: "trainer", Zone.SERVE: "server"}
 
@@ -74,6 +79,25 @@ def _hand(source: Path, target: Path, identities: Identities | None, role: Role)
     uid, gid = _owner(identities, role)
     content = read_secret(source) if source.suffix != ".pem" else source.read_text()
     write_secret(target, content, uid=uid, gid=gid)
+
+
+def hand_signer(
+    paths: StatePaths, identities: Identities | None, tls_files: TlsFiles | None
+) -> None:
+    """The signer's copy of the active signing key, its registry credentials (and the CA
+    under TLS): its alone, as every zone's secrets are."""
+    uid, gid = _owner(identities, Role.SIGNER)
+    _, pem = signing_keys.active_key_file(paths)
+    write_secret(paths.handed_signing_key, pem, uid=uid, gid=gid)
+    ca_copy = None
+    if tls_files is not None:
+        folder = paths.handed_tls(Role.SIGNER)
+        _own(folder, identities, Role.SIGNER, 0o700)
+        ca_copy = folder / "ca.pem"
+        _hand(tls_files.ca_cert, ca_copy, identities, Role.SIGNER)
+    own = RegistryCredentials.from_file(paths.registry_credentials(SIGNER_USER))
+    handed = own.model_copy(update={"ca_file": ca_copy})
+    write_secret(paths.signer_credentials, handed.to_json(), uid=uid, gid=gid)
 
 
 def hand_client_keys(paths: StatePaths, identities: Identities | None) -> None:
@@ -198,6 +222,7 @@ def hand_over_secrets(
     _hand(paths.serve_api_key, paths.handed_api_key, identities, Role.SERVE)
     _hand(paths.request_id_key, paths.handed_request_id_key, identities, Role.SERVE)
     _hand(paths.request_id_key, paths.drop_request_id_key, identities, Role.DROP)
+    hand_signer(paths, identities, tls_files)
     hand_client_keys(paths, identities)
     admin = RegistryCredentials.from_file(paths.registry_credentials("admin"))
     write_auth_config(paths, admin.password.get_secret_value(), *_owner(identities, Role.REGISTRY))

@@ -41,6 +41,8 @@ class Role(StrEnum):
     SERVE = "serve"
     # The drop keeper (drop/keeper.py): the one writer of the serve -> ingest drop.
     DROP = "drop"
+    # The model signer (signer/): the one identity that can read the signing key.
+    SIGNER = "signer"
 
 
 SNAPSHOT_GROUP = "bulkhead-snapshots"
@@ -147,7 +149,8 @@ def ensure() -> Identities | None:
     roles = {}
     for role in Role:
         entry = _ensure_user(user_name(role))
-        groups = (snapshot_gid,) if role is Role.TRAIN else ()
+        # Train learns from snapshots; the signer measures each version on one again.
+        groups = (snapshot_gid,) if role in (Role.TRAIN, Role.SIGNER) else ()
         roles[role] = Identity(
             name=entry.pw_name, uid=entry.pw_uid, gid=entry.pw_gid, groups=groups
         )

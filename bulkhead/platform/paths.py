@@ -130,6 +130,21 @@ class StatePaths:
         return self.service_secrets(Role.SERVE) / "request-id-key"
 
     @property
+    def signing_keys(self) -> Path:
+        """The operator's signing keys (root's, 0700): ``<key id>.pem`` each, and ``active``
+        naming the one the signer signs with (contracts/signatures.py)."""
+        return self.secrets / "signing"
+
+    @property
+    def handed_signing_key(self) -> Path:
+        """The signer's copy of the active key: no other identity can read it."""
+        return self.service_secrets(Role.SIGNER) / "signing-key.pem"
+
+    @property
+    def signer_credentials(self) -> Path:
+        return self.service_secrets(Role.SIGNER) / "registry.json"
+
+    @property
     def drop_request_id_key(self) -> Path:
         """The drop keeper's copy: it keeps only rows whose id the serve zone minted."""
         return self.service_secrets(Role.DROP) / "request-id-key"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets as pysecrets
 
-from bulkhead.platform import tls
+from bulkhead.platform import signing_keys, tls
 from bulkhead.platform.paths import StatePaths
 from bulkhead.platform.secrets import ensure_secret_dir, ensure_token, write_secret
 from bulkhead.platform.settings import PlatformSettings, Zone
@@ -41,6 +41,7 @@ def ensure_secrets(settings: PlatformSettings, paths: StatePaths) -> None:
     ensure_token(paths.flask_secret)
     api_key = ensure_token(paths.serve_api_key)
     ensure_token(paths.request_id_key)
+    signing_keys.ensure(paths)
     write_secret(paths.serve_auth_header, f"Authorization: Bearer {api_key}\n")
     for zone in Zone:
         ensure_token(paths.ray_token(zone))

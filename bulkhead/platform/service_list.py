@@ -13,10 +13,12 @@ from bulkhead.platform.serve_nodes import ServeWorkersService
 from bulkhead.platform.service import Service
 from bulkhead.platform.services import RegistryService, ZoneService
 from bulkhead.platform.settings import Zone
+from bulkhead.platform.signer import SignerService
 from bulkhead.platform.tls_terminator import TlsTerminatorService
 
 SERVICES: tuple[Service, ...] = (
     RegistryService(),
+    SignerService(),  # after the registry's users: it signs as its own
     DropKeeperService(),  # before the zones: the serve zone's replicas send to it
     ZoneService(Zone.INGEST),
     ZoneService(Zone.TRAIN),

@@ -23,6 +23,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts import serve_limits
+from contracts.signatures import SignerPolicy
 from ingestion.schema import BUNDLED_DATASETS, DEFAULT_DATASET
 
 # Passwords MLflow has shipped as defaults, or that people type when told to pick one.
@@ -328,6 +329,10 @@ class PlatformSettings(BaseSettings):
     ingest: IngestZoneSettings = Field(default_factory=IngestZoneSettings)
     train: TrainZoneSettings = Field(default_factory=TrainZoneSettings)
     serve: ServeZoneSettings = Field(default_factory=ServeZoneSettings)
+    signer: SignerPolicy = Field(
+        default_factory=SignerPolicy,
+        description="What the model signer signs (BULKHEAD_SIGNER__MIN_ACCURACY, ...).",
+    )
     tls: bool = Field(
         False,
         description=(

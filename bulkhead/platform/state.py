@@ -36,6 +36,7 @@ class ZoneState(BaseModel):
 
 # The keys of the one-process services' records in ``PlatformState.processes``.
 DROP_KEEPER = "drop keeper"
+SIGNER = "model signer"
 ROLLOUT_CONTROLLER = "rollout controller"
 BALANCER = "front balancer"
 TLS_TERMINATOR = "TLS terminator"

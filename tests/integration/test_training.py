@@ -69,6 +69,8 @@ def test_train_register_gate_promote_rollback(
         "gate.passed",
     } <= tag_keys
 
+    _assert_signed_by_the_platforms_key(platform, v1["version"], tmp_path)
+
     # Two more jobs at once (the train zone has two CPUs; each tiny job's worker takes one):
     # one asking for a clear gain over the champion (a tiny model's accuracy moves by noise
     # between runs): it passes the gate, is no better, so champion stays; one on the production
@@ -95,6 +97,7 @@ def test_train_register_gate_promote_rollback(
     bad = json.loads(failing.stdout)["version"]
     rows = _models(platform)
     assert rows[bad]["aliases"] == [] and rows[bad]["gate"].startswith("failed: accuracy")
+    assert rows[bad]["signature"] == "—"  # the signer judges only what passed the gate
 
     refused = platform.cli("promote", bad)
     assert refused.returncode == 4 and "did not pass the gate" in refused.stderr
@@ -104,6 +107,78 @@ def test_train_register_gate_promote_rollback(
     back = platform.cli_json("rollback", "--reason", "forced version was bad")
     assert back == {"champion": v1["version"], "previous": bad}
     assert platform.cli_json("status")["champion_version"] == v1["version"]
+
+
+def _verdict(platform: TestPlatform, version: str, timeout_s: float = 60.0) -> str:
+    """The signer's verdict on ``version`` once it has one (it passes every 2 s)."""
+    deadline = time.monotonic() + timeout_s
+    verdict = "waiting"
+    while time.monotonic() < deadline:
+        verdict = _models(platform)[version]["signature"]
+        if verdict != "waiting":
+            return str(verdict)
+        time.sleep(0.5)
+    return str(verdict)
+
+
+def _assert_signed_by_the_platforms_key(
+    platform: TestPlatform, version: str, tmp_path: Path
+) -> None:
+    """The model signer (its own identity) measured the trained version again and signed
+    it; the signature verifies offline, with the platform's public key alone, against the
+    files the serve zone downloads, for this model and version."""
+    from bulkhead.platform import signing_keys
+    from contracts import signatures
+    from contracts.tags import MANIFEST_DIGEST_TAG, SIGNATURE_TAG, SIGNER_FIGURES_TAG
+
+    started = time.monotonic()
+    verdict = _verdict(platform, version)
+    active = (platform.paths.signing_keys / "active").read_text().strip()
+    print(f"\nv{version}: {verdict} ({time.monotonic() - started:.1f} s after the job returned)")
+    assert verdict == f"signed (key {active[:12]})", verdict
+    with _registry(platform, "server") as server:
+        tags = {
+            t["key"]: t["value"]
+            for t in server.get(
+                "/model-versions/get", params={"name": "sentiment", "version": version}
+            ).json()["model_version"]["tags"]
+        }
+    trusted = signatures.load_public_keys(signing_keys.public_keys(platform.paths).values())
+    folder = _download_as_server(platform, version, tmp_path / f"v{version}")
+    found = signatures.verify(
+        folder, tags[SIGNATURE_TAG], trusted, "sentiment", version, tags[MANIFEST_DIGEST_TAG]
+    )
+    assert found.key_id == active and found.binding.snapshot_digest == tags["dataset_digest"]
+    figures = json.loads(tags[SIGNER_FIGURES_TAG])
+    assert abs(figures["accuracy"] - float(tags["accuracy"])) <= 0.005  # measured again
+
+
+def _download_as_server(platform: TestPlatform, version: str, destination: Path) -> Path:
+    import os
+    import sys
+
+    server = json.loads(platform.paths.registry_credentials("server").read_text())
+    code = (
+        "import mlflow, sys\n"
+        f"print(mlflow.artifacts.download_artifacts(artifact_uri='models:/sentiment/{version}', "
+        "dst_path=sys.argv[1]))\n"
+    )
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": server["tracking_uri"],
+        "MLFLOW_TRACKING_USERNAME": "server",
+        "MLFLOW_TRACKING_PASSWORD": server["password"],
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(destination)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return Path(done.stdout.strip().splitlines()[-1])
 
 
 def test_server_user_reads_the_champion_bundle_but_cannot_write(

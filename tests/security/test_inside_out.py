@@ -130,6 +130,7 @@ def test_links_a_zone_plants_gain_it_nothing_from_the_operators_next_up(
     for role, names in (
         (Role.REGISTRY, ("mlflow-auth.ini.tmp", "registry.json.tmp")),
         (Role.DROP, ("request-id-key.tmp",)),
+        (Role.SIGNER, ("signing-key.pem.tmp", "registry.json.tmp")),
     ):
         links = {str(paths.service_secrets(role) / name): str(file) for name in names}
         planted = _plant_as(state, role, links)
@@ -174,6 +175,8 @@ def test_links_a_zone_plants_gain_it_nothing_from_the_operators_next_up(
         (Role.REGISTRY, "mlflow-auth.ini.tmp"),
         (Role.REGISTRY, "registry.json.tmp"),
         (Role.DROP, "request-id-key.tmp"),
+        (Role.SIGNER, "signing-key.pem.tmp"),
+        (Role.SIGNER, "registry.json.tmp"),
     ):
         (paths.service_secrets(role) / name).unlink(missing_ok=True)
 

@@ -100,6 +100,10 @@ def _spec(
         "own registry credentials": str(paths.handed_registry_credentials(zone)),
         "snapshots": str(next(paths.snapshots.rglob("manifest.json"))),
         "train checkpoints": str(paths.train_runs),
+        # The model-signing key: the signer's alone (root keeps the operator's copies).
+        "signer: handed signing key": str(paths.handed_signing_key),
+        "signer: handed registry credentials": str(paths.signer_credentials),
+        "operator: signing keys": str(paths.signing_keys / "active"),
         # The one-way drop: only the ingest zone reads it; the serve zone cannot read back.
         "drop records": str(drop_record),
         "drop records folder": str(drop_record.parent),
@@ -110,6 +114,7 @@ def _spec(
         "write snapshots": str(paths.snapshots),
         "write serve cache": str(paths.serve_cache),
         "write operator secrets": str(paths.secrets),
+        "write signer folder": str(paths.service_dir(Role.SIGNER)),
     }
     signal: dict[str, int] = {}
     connect: dict[str, tuple[str, int]] = {}

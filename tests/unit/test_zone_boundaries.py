@@ -62,6 +62,11 @@ def _imported_roots(package: str) -> set[str]:
         ("ingestion", {"serving", "training", "torch", "bulkhead"}),
         ("registry", {"serving", "training", "ingestion", "torch", "bulkhead", "loadtests"}),
         ("contracts", {"serving", "training", "ingestion", "registry", "bulkhead", "loadtests"}),
+        # The signer trusts nothing the train zone wrote: contracts and the registry client.
+        (
+            "signer",
+            {"serving", "training", "ingestion", "bulkhead", "loadtests", "torch", "ray"},
+        ),
         # The drop keeper trusts nothing of the zones it sits between: contracts only.
         (
             "drop",

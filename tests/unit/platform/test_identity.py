@@ -44,6 +44,7 @@ def test_readable_by_follows_unix_permissions(tmp_path: Path) -> None:
 
 
 def test_each_service_is_handed_only_its_own_secrets(tmp_path: Path) -> None:
+    from bulkhead.platform import signing_keys
     from bulkhead.platform.handover import hand_over_secrets, prepare_folders
     from bulkhead.platform.identity import Role
     from bulkhead.platform.paths import StatePaths
@@ -58,7 +59,8 @@ def test_each_service_is_handed_only_its_own_secrets(tmp_path: Path) -> None:
     ensure_token(paths.serve_api_key)
     ensure_token(paths.request_id_key)
     ensure_token(paths.flask_secret)
-    for user in ("admin", "ingest", "trainer", "server"):
+    signing_keys.ensure(paths)
+    for user in ("admin", "ingest", "trainer", "server", "signer"):
         creds = RegistryCredentials.model_validate(
             {"tracking_uri": "http://127.0.0.1:1", "username": user, "password": f"{user}-pw"}
         )
@@ -78,6 +80,13 @@ def test_each_service_is_handed_only_its_own_secrets(tmp_path: Path) -> None:
     assert handed[Role.REGISTRY] == ["flask-secret", "mlflow-auth.ini"]
     # The keeper holds one secret: the request-id key, to keep only rows the serve zone minted.
     assert handed[Role.DROP] == ["request-id-key"]
+    # The signer alone holds the active signing key (and its registry credentials).
+    assert handed[Role.SIGNER] == ["registry.json", "signing-key.pem"]
+    active = (paths.signing_keys / "active").read_text().strip()
+    assert (
+        paths.handed_signing_key.read_text() == (paths.signing_keys / f"{active}.pem").read_text()
+    )
+    assert RegistryCredentials.from_file(paths.signer_credentials).username == "signer"
     server = RegistryCredentials.from_file(paths.handed_registry_credentials(Zone.SERVE))
     assert server.username == "server"
     assert "admin-pw" in paths.auth_config.read_text()  # the registry's own, 0600

@@ -1,0 +1,1 @@
+"""The signer: the one identity that holds the model-signing key (contracts/signatures.py)."""

@@ -1,0 +1,77 @@
+"""The signer's pass over the registry (Covers: signer/service.py): each waiting version gets
+one verdict, written as tags; a download that fails is tried again, never judged. The
+registry is faked (what lies outside the unit); the bundles and the snapshot are real."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from contracts import signatures
+from contracts.signatures import SignerPolicy
+from contracts.tags import (
+    ACCURACY_TAG,
+    MANIFEST_DIGEST_TAG,
+    SIGNATURE_REFUSED_TAG,
+    SIGNATURE_TAG,
+    SIGNER_FIGURES_TAG,
+)
+from signer.service import sign_waiting
+
+KEY = signatures.new_private_key()
+
+
+class FakeVersions:
+    def __init__(self, bundle: Path, versions: dict[tuple[str, str], dict[str, str]]) -> None:
+        self.bundle = bundle
+        self.tags = versions
+        self.failing: set[tuple[str, str]] = set()
+
+    def waiting(self) -> list[tuple[str, str, dict[str, str]]]:
+        return [
+            (model, version, dict(tags))
+            for (model, version), tags in sorted(self.tags.items())
+            if SIGNATURE_TAG not in tags and SIGNATURE_REFUSED_TAG not in tags
+        ]
+
+    def download(self, model: str, version: str, destination: Path) -> Path:
+        if (model, version) in self.failing:
+            raise ConnectionError("registry unreachable")
+        return Path(shutil.copytree(self.bundle, destination / "bundle"))
+
+    def record(self, model: str, version: str, tags: dict[str, str]) -> None:
+        self.tags[(model, version)].update(tags)
+
+
+def test_each_waiting_version_gets_one_verdict_and_a_failed_download_waits(
+    made, tmp_path: Path
+) -> None:
+    folder, root, tags = made
+    versions = FakeVersions(
+        folder,
+        {
+            ("sentiment", "1"): dict(tags),
+            ("sentiment", "2"): {**tags, ACCURACY_TAG: "0.99"},  # fake figures
+            ("sentiment", "3"): dict(tags),
+        },
+    )
+    versions.failing.add(("sentiment", "3"))
+    decided = sign_waiting(versions, root, KEY, SignerPolicy(), tmp_path)
+    assert [(v, verdict.signed) for _, v, verdict in decided] == [("1", True), ("2", False)]
+    signed, refused, untouched = (versions.tags[("sentiment", v)] for v in ("1", "2", "3"))
+    trusted = {signatures.key_id(KEY.public_key()): KEY.public_key()}
+    found = signatures.verify(
+        folder, signed[SIGNATURE_TAG], trusted, "sentiment", "1", tags[MANIFEST_DIGEST_TAG]
+    )
+    assert found.files > 0
+    assert json.loads(signed[SIGNER_FIGURES_TAG])["examples"] == 20
+    assert "train recorded accuracy 0.9900" in refused[SIGNATURE_REFUSED_TAG]
+    assert SIGNATURE_TAG not in refused
+    assert SIGNATURE_TAG not in untouched and SIGNATURE_REFUSED_TAG not in untouched
+    assert list(tmp_path.iterdir()) == []  # every download removed
+    # The next pass: only the version whose download failed is still waiting.
+    versions.failing.clear()
+    again = sign_waiting(versions, root, KEY, SignerPolicy(), tmp_path)
+    assert [(v, verdict.signed) for _, v, verdict in again] == [("3", True)]
+    assert sign_waiting(versions, root, KEY, SignerPolicy(), tmp_path) == []
