@@ -540,6 +540,28 @@ def models(model: ModelOption = None, as_json: JsonOption = False) -> None:
 
 
 @app.command()
+def verify(
+    model: Annotated[str, typer.Argument(help="Registered model.", metavar="MODEL")],
+    version: Annotated[str, typer.Argument(help="Its version number.", metavar="VERSION")],
+    as_json: JsonOption = False,
+) -> None:
+    """Print and check one version's provenance; exit 1 unless every link holds.
+
+    Snapshot (digest, source) -> training run -> bundle (every file's digest) -> signature
+    (verified against the files with the platform's keys) -> what the serve zone answers with."""
+    from bulkhead.operations.verify import verify_version
+
+    with _exits():
+        result = verify_version(_platform(model), version)
+    if as_json:
+        print(result.model_dump_json(indent=2))
+    else:
+        render.provenance(console, result)
+    if not result.holds:
+        raise typer.Exit(ExitCode.FAILED)
+
+
+@app.command()
 def certs(
     force: Annotated[
         bool, typer.Option("--force", help="Replace the CA and every certificate.")

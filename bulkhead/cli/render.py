@@ -453,3 +453,47 @@ def monitor_report(console: Console, report: MonitorReport) -> None:
 
 def _brief(values: dict[str, float]) -> str:
     return " ".join(f"{k} {v:g}" for k, v in list(values.items())[:4])
+
+
+def provenance(console: Console, found: Any) -> None:
+    """``bulkhead verify``: one line per link, the failing one in red."""
+    mark = {True: "[green]✓[/]", False: "[red]✗[/]"}
+    snap = found.snapshot
+    rows = ", ".join(f"{k} {v:,}" for k, v in snap.rows.items())
+    console.print(f"[bold]{found.model} v{found.version}[/]")
+    console.print(
+        f"{mark[snap.found]} snapshot {str(snap.digest)[:12]}: "
+        + (
+            f"{escape(str(snap.source))} (sha256 {str(snap.source_sha256)[:12]}), "
+            f"{snap.created_at}, {rows}"
+            if snap.found
+            else escape(str(snap.problem))
+        )
+    )
+    run = found.training
+    console.print(
+        f"  training run {run.run_id}: code {run.code_version}, preset {run.preset}, "
+        f"recorded accuracy {run.accuracy}, macro-F1 {run.macro_f1}"
+    )
+    console.print(
+        f"  bundle: manifest {str(found.bundle.manifest_sha256)[:12]}, "
+        f"{len(found.bundle.files)} files"
+    )
+    signature = found.signature
+    figures = signature.signer_figures or {}
+    measured = (
+        f"; the signer measured accuracy {figures['accuracy']:.4f}" if "accuracy" in figures else ""
+    )
+    detail = f"key {signature.key_id[:12]}" if signature.key_id else escape(str(signature.reason))
+    console.print(
+        f"{mark[signature.state == 'verified']} signature {signature.state}: {detail}{measured}"
+    )
+    serving = found.serving
+    served = (
+        f"served now (v{serving.version_served})"
+        if serving.serves_this
+        else f"not served (the serve zone answers with v{serving.version_served})"
+        if serving.version_served
+        else f"serve zone not answering: {escape(str(serving.problem))}"
+    )
+    console.print(f"  {served}")

@@ -74,21 +74,38 @@ def trainer_writer(platform: TestPlatform, model: str = "sentiment") -> Iterator
         yield RegistryWriter(model, MlflowClient(tracking_uri=credentials.tracking_uri))
 
 
+def stamped_with_run(folder: Path, run_id: str, into: Path) -> Path:
+    """A copy of ``folder`` whose manifest names ``run_id``, as the train job writes its own
+    run into every bundle (the signer refuses a version whose bundle names another run)."""
+    copy = Path(shutil.copytree(folder, into / "bundle"))
+    fields = bundle.verify(copy).model_dump(exclude={"files"})
+    bundle.write_manifest(copy, **{**fields, "training_run_id": run_id})
+    return copy
+
+
 def register_bundle(
     writer: RegistryWriter,
     folder: Path,
     run_name: str,
     tags: dict[str, str] | None = None,
     run_ids: list[str] | None = None,
+    stamp_run: bool = False,
 ) -> str:
     """Log ``folder`` as a run's bundle and register it with a passed gate (and ``tags``), as
     training does after its evaluation: approved on paper, so only serving's own checks judge
-    it. The run's id is appended to ``run_ids`` when given."""
+    it. The run's id is appended to ``run_ids`` when given. ``stamp_run``: the bundle logged
+    names its run, as a trained one does (never for a bundle broken on purpose: stamping
+    writes a fresh manifest)."""
     client = writer.client
     experiment = client.get_experiment_by_name("bulkhead")
     experiment_id = experiment.experiment_id if experiment else client.create_experiment("bulkhead")
     run = client.create_run(experiment_id, run_name=run_name)
-    logged = writer.log_bundle(run.info.run_id, folder)
+    if stamp_run:
+        with tempfile.TemporaryDirectory(prefix="prepared-bundle-") as scratch:
+            stamped = stamped_with_run(folder, run.info.run_id, Path(scratch))
+            logged = writer.log_bundle(run.info.run_id, stamped)
+    else:
+        logged = writer.log_bundle(run.info.run_id, folder)
     client.set_terminated(run.info.run_id)
     version: str = writer.register(
         run.info.run_id, logged, {**(tags or {}), GATE_PASSED_TAG: "true"}
@@ -106,8 +123,35 @@ class Prepared:
     run_id: str
 
 
-# One tiny bundle per label set and snapshot, built once per test session.
-_BUILT: dict[tuple[tuple[str, ...], str], Path] = {}
+# One tiny bundle per label set and snapshot, built once per test session, with its held-out
+# figures measured as the train job measures them.
+_BUILT: dict[tuple[tuple[str, ...], str], tuple[Path, dict[str, float]]] = {}
+
+
+def held_out_figures(folder: Path, snapshot: Path) -> dict[str, float]:
+    """Accuracy and macro-F1 on the snapshot's test split, the train job's way (its tokenizer,
+    its ONNX feed, scikit-learn): the evidence a trained version carries, so the model
+    signer, which measures again, finds it true."""
+    import pyarrow.parquet as pq
+
+    from contracts.snapshot import load_manifest
+    from training import evaluate, export
+    from training.modeling import load_tokenizer
+
+    written = bundle.verify(folder)
+    texts: list[str] = []
+    labels: list[str] = []
+    for entry in load_manifest(snapshot).splits["test"].files:
+        table = pq.read_table(snapshot / entry.path, columns=["text", "label"])
+        texts += [str(t) for t in table.column("text").to_pylist()]
+        labels += [str(label) for label in table.column("label").to_pylist()]
+    session = export.ort_session(folder / bundle.MODEL_FP32)
+    logits = export.ort_logits(
+        session, load_tokenizer(), texts, written.input_names, written.max_length
+    )
+    truth = [written.labels.index(label) for label in labels]
+    metrics = evaluate.classification_metrics(truth, logits.argmax(axis=1), written.labels)
+    return {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
 
 
 def prepared_version(
@@ -139,19 +183,19 @@ def prepared_version(
         scratch = Path(tempfile.mkdtemp(prefix="prepared-bundle-"))
         atexit.register(shutil.rmtree, scratch, ignore_errors=True)  # left in /tmp otherwise
         folder = scratch / "bundle"
-        _BUILT[key] = make_bundle(
-            folder, with_int8=True, labels=key[0], dataset_digest=manifest.digest
-        )
-    # Evidence as a barely trained model's: any real training beats it at the gate.
+        made = make_bundle(folder, with_int8=True, labels=key[0], dataset_digest=manifest.digest)
+        _BUILT[key] = (made, held_out_figures(made, snapshot))
+    built, figures = _BUILT[key]
+    # Evidence as a barely trained model's, measured (any real training beats it at the gate).
     tags = {
-        ACCURACY_TAG: "0.5",
-        MACRO_F1_TAG: "0.33",
+        ACCURACY_TAG: f"{figures['accuracy']:.6g}",
+        MACRO_F1_TAG: f"{figures['macro_f1']:.6g}",
         PARITY_TAG: "0",
         DATASET_DIGEST_TAG: manifest.digest,
     }
     run_ids: list[str] = []
     with trainer_writer(platform, model) as writer:
-        version = register_bundle(writer, _BUILT[key], f"prepared-{model}", tags, run_ids)
+        version = register_bundle(writer, built, f"prepared-{model}", tags, run_ids, stamp_run=True)
         writer.client.set_model_version_tag(model, version, TRAINING_RUN_TAG, run_ids[0])
         if not gate_passed:  # as the train job records a failed gate
             writer.client.set_model_version_tag(model, version, GATE_PASSED_TAG, "false")
@@ -164,3 +208,21 @@ def prepared_version(
         )
         assert done.returncode == 0, done.stderr[-2000:]
     return Prepared(version=version, run_id=run_ids[0])
+
+
+def signer_verdict(
+    platform: TestPlatform, version: str, model: str = "sentiment", timeout_s: float = 60.0
+) -> str:
+    """The model signer's verdict on ``version`` as `bulkhead models` shows it, once it has
+    one (the signer passes every 2 s; a verdict is final)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    verdict = "waiting"
+    while time.monotonic() < deadline:
+        rows = {row["version"]: row for row in platform.cli_json("models", "--model", model)}
+        verdict = str(rows[version]["signature"])
+        if verdict != "waiting":
+            return verdict
+        time.sleep(0.5)
+    return verdict

@@ -1,0 +1,195 @@
+"""``bulkhead verify MODEL VERSION``: the provenance chain of one version, checked link by link.
+
+Data snapshot (digest, source and its digest, rows per split) -> training run (id, code
+version, preset, the figures train recorded) -> bundle (manifest digest pinned at
+registration, every file's digest, as downloaded now) -> signature (which key, whether it
+verifies against the files and binds this model and version, the signer's own figures) ->
+serving (which version the serve zone answers with now). Read as the registry's read-only
+``server`` user; nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from bulkhead.operations.errors import BadInput, OperationFailed
+from bulkhead.platform import signing_keys
+from bulkhead.platform.core import Platform
+from contracts import signatures
+from contracts import snapshot as snapshots
+from contracts.tags import (
+    ACCURACY_TAG,
+    CODE_VERSION_TAG,
+    DATASET_DIGEST_TAG,
+    MACRO_F1_TAG,
+    MANIFEST_DIGEST_TAG,
+    PRESET_TAG,
+    SIGNATURE_REFUSED_TAG,
+    SIGNATURE_TAG,
+    SIGNER_FIGURES_TAG,
+    TRAINING_RUN_TAG,
+    valid_version,
+)
+
+
+class SnapshotLink(BaseModel):
+    digest: str | None
+    found: bool = Field(description="The snapshot is on this platform and matches its files.")
+    source: str | None = None
+    source_sha256: str | None = None
+    created_at: str | None = None
+    rows: dict[str, int] = Field(default_factory=dict)
+    problem: str | None = None
+
+
+class TrainingLink(BaseModel):
+    run_id: str | None
+    code_version: str | None
+    preset: str | None
+    accuracy: str | None
+    macro_f1: str | None
+
+
+class BundleLink(BaseModel):
+    manifest_sha256: str | None
+    files: dict[str, str] = Field(default_factory=dict, description="Every file's sha256.")
+
+
+class SignatureLink(BaseModel):
+    state: str = Field(description="verified / invalid / refused by the signer / unsigned")
+    key_id: str | None = None
+    reason: str | None = None
+    signer_figures: dict[str, float] | None = None
+
+
+class ServingLink(BaseModel):
+    version_served: str | None
+    serves_this: bool
+    problem: str | None = None
+
+
+class Provenance(BaseModel):
+    model: str
+    version: str
+    snapshot: SnapshotLink
+    training: TrainingLink
+    bundle: BundleLink
+    signature: SignatureLink
+    serving: ServingLink
+    holds: bool = Field(description="Every link checks: snapshot found, signature verified.")
+
+
+def verify_version(platform: Platform, version: str) -> Provenance:
+    try:
+        version = valid_version(version)
+    except ValueError as err:
+        raise BadInput(str(err)) from err
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from registry.reader import RegistryReader
+
+    model = platform.model_name
+    platform.credentials("server").activate()
+    client = MlflowClient()
+    try:
+        mv = client.get_model_version(model, version)
+    except MlflowException as err:
+        raise BadInput(f"{model} v{version}: {err.message}") from err
+    tags = dict(mv.tags or {})
+    snapshot = _snapshot_link(platform, tags.get(DATASET_DIGEST_TAG))
+    training = TrainingLink(
+        run_id=tags.get(TRAINING_RUN_TAG) or mv.run_id,
+        code_version=tags.get(CODE_VERSION_TAG),
+        preset=tags.get(PRESET_TAG),
+        accuracy=tags.get(ACCURACY_TAG),
+        macro_f1=tags.get(MACRO_F1_TAG),
+    )
+    with tempfile.TemporaryDirectory(prefix="bulkhead-verify-") as scratch:
+        reader = RegistryReader(client, poll_route=False)
+        try:
+            folder = reader.download(reader.pinned(model, version), Path(scratch))
+        except (MlflowException, OSError) as err:
+            raise OperationFailed(f"could not download {model} v{version}: {err}") from err
+        bundle = BundleLink(
+            manifest_sha256=tags.get(MANIFEST_DIGEST_TAG),
+            files=signatures.file_digests(folder),
+        )
+        signature = _signature_link(platform, folder, model, version, tags)
+    serving = _serving_link(platform, model, version)
+    return Provenance(
+        model=model,
+        version=version,
+        snapshot=snapshot,
+        training=training,
+        bundle=bundle,
+        signature=signature,
+        serving=serving,
+        holds=snapshot.found and signature.state == "verified",
+    )
+
+
+def _snapshot_link(platform: Platform, digest: str | None) -> SnapshotLink:
+    if not digest:
+        return SnapshotLink(digest=None, found=False, problem="the version names no snapshot")
+    for folder in sorted(platform.paths.snapshots.glob(f"*-{digest[:12]}")):
+        try:
+            manifest = snapshots.verify(folder)
+        except (OSError, ValueError, snapshots.SnapshotError) as err:
+            return SnapshotLink(digest=digest, found=False, problem=str(err)[:300])
+        if manifest.digest != digest:
+            continue
+        return SnapshotLink(
+            digest=digest,
+            found=True,
+            source=manifest.source.name,
+            source_sha256=manifest.source.sha256,
+            created_at=manifest.created_at,
+            rows={name: split.rows for name, split in manifest.splits.items()},
+        )
+    return SnapshotLink(digest=digest, found=False, problem="no such snapshot on this platform")
+
+
+def _signature_link(
+    platform: Platform, folder: Path, model: str, version: str, tags: dict[str, str]
+) -> SignatureLink:
+    figures = None
+    if SIGNER_FIGURES_TAG in tags:
+        try:
+            loaded = json.loads(tags[SIGNER_FIGURES_TAG])
+            figures = {k: float(v) for k, v in loaded.items() if isinstance(v, int | float)}
+        except (ValueError, AttributeError):
+            figures = None
+    if SIGNATURE_TAG not in tags:
+        if SIGNATURE_REFUSED_TAG in tags:
+            return SignatureLink(
+                state="refused by the signer",
+                reason=tags[SIGNATURE_REFUSED_TAG],
+                signer_figures=figures,
+            )
+        return SignatureLink(state="unsigned", reason="the signer has given no verdict")
+    trusted = signatures.load_public_keys(signing_keys.public_keys(platform.paths).values())
+    try:
+        found = signatures.verify(
+            folder, tags[SIGNATURE_TAG], trusted, model, version, tags.get(MANIFEST_DIGEST_TAG)
+        )
+    except signatures.SignatureError as err:
+        return SignatureLink(state="invalid", reason=str(err), signer_figures=figures)
+    return SignatureLink(state="verified", key_id=found.key_id, signer_figures=figures)
+
+
+def _serving_link(platform: Platform, model: str, version: str) -> ServingLink:
+    import httpx
+
+    from serving.client import ServeClient, ServeError
+
+    try:
+        with ServeClient(platform.serve_endpoint(), timeout_s=3, model=model) as client:
+            served = client.status().version
+    except (ServeError, httpx.HTTPError, OSError, ValueError) as err:
+        return ServingLink(version_served=None, serves_this=False, problem=str(err)[:200])
+    return ServingLink(version_served=served, serves_this=served == version)
