@@ -49,6 +49,7 @@ class K8sObject(BaseModel):
     metadata: Metadata
     spec: dict[str, Any] | None = None
     data: dict[str, str] | None = None
+    automountServiceAccountToken: bool | None = None  # a ServiceAccount's own field
 
 
 class Container(BaseModel):
@@ -464,3 +465,50 @@ def test_the_registry_deployment_runs_without_mlflows_job_runner() -> None:
     assert env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
     # Several registry processes: a short alias-answer cache (registry/alias_poll.py).
     assert env["BULKHEAD_REGISTRY_ALIAS_CACHE_S"] == "1"
+
+
+# ----------------------------------------------------------------- the model signer
+
+
+def test_only_the_signer_mounts_the_signing_key_under_its_own_account() -> None:
+    """The signing key is one Secret in the signer's own namespace, mounted read-only by one
+    pod with a service account of its own and no Kubernetes API token."""
+    docs = _docs("signer.yaml")
+    (account,) = [d for d in docs if d["kind"] == "ServiceAccount"]
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    assert account["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+    assert deployment["metadata"]["namespace"] == "bulkhead-signer"
+    spec = deployment["spec"]["template"]["spec"]
+    assert spec["serviceAccountName"] == account["metadata"]["name"] == "bulkhead-signer"
+    assert spec["automountServiceAccountToken"] is False
+    (container,) = spec["containers"]
+    assert container["command"][:3] == ["python", "-m", "signer.service"]
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert mounts["signing-key"]["readOnly"] and mounts["snapshots"]["readOnly"]
+    key_path = container["command"][container["command"].index("--key") + 1]
+    assert key_path.startswith(mounts["signing-key"]["mountPath"] + "/")
+    holders = [
+        (name, doc["metadata"].get("name"))
+        for name in ALL_FILES
+        for doc in _docs(name)
+        for pod in _pod_specs(doc)
+        for volume in pod.volumes
+        if volume.get("secret", {}).get("secretName") == "bulkhead-signing-key"
+    ]
+    assert holders == [("signer.yaml", "bulkhead-signer")]
+
+
+def test_the_signer_reaches_the_registry_and_nothing_reaches_it() -> None:
+    names = {doc["metadata"]["name"] for doc in _docs("namespaces.yaml")}
+    assert "bulkhead-signer" in names
+    assert _reachable("signer", "registry")
+    for other in (*ZONES, "registry"):
+        assert not _reachable(other, "signer"), other
+    for zone in ZONES:
+        assert not _reachable("signer", zone), zone
+    assert [
+        p
+        for p in _policies()
+        if p["metadata"]["namespace"] == "bulkhead-signer"
+        and p["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    ]
