@@ -145,8 +145,10 @@ def test_registry_imports_only_the_contracts_of_the_project() -> None:
 
 
 def test_contracts_import_nothing_but_pydantic_and_the_standard_library() -> None:
+    """And ``cryptography`` (a core dependency): the model signature's format and its check
+    (contracts/signatures.py) are one contract between the signer and the serve zone."""
     third_party = _imported_roots("contracts") - set(sys.stdlib_module_names) - {"__future__"}
-    assert third_party <= {"pydantic", "contracts"}
+    assert third_party <= {"pydantic", "contracts", "cryptography"}
 
 
 # A finder that makes every zone's heavy stack unimportable.

@@ -50,6 +50,7 @@ def test_each_service_is_handed_only_its_own_secrets(tmp_path: Path) -> None:
     from bulkhead.platform.paths import StatePaths
     from bulkhead.platform.secrets import ensure_token, write_secret
     from bulkhead.platform.settings import PlatformSettings, Zone
+    from contracts import signatures
     from registry.credentials import RegistryCredentials
 
     paths = StatePaths.at(tmp_path / ".bulkhead")
@@ -83,8 +84,10 @@ def test_each_service_is_handed_only_its_own_secrets(tmp_path: Path) -> None:
     # The signer alone holds the active signing key (and its registry credentials).
     assert handed[Role.SIGNER] == ["registry.json", "signing-key.pem"]
     active = (paths.signing_keys / "active").read_text().strip()
+    handed_key = paths.handed_signing_key.read_text().strip()
+    assert handed_key == (paths.signing_keys / f"{active}.pem").read_text().strip()
     assert (
-        paths.handed_signing_key.read_text() == (paths.signing_keys / f"{active}.pem").read_text()
+        signatures.key_id(signatures.load_private_key(handed_key.encode()).public_key()) == active
     )
     assert RegistryCredentials.from_file(paths.signer_credentials).username == "signer"
     server = RegistryCredentials.from_file(paths.handed_registry_credentials(Zone.SERVE))
