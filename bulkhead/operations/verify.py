@@ -11,6 +11,7 @@ serving (which version the serve zone answers with now). Read as the registry's 
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -95,6 +96,7 @@ def verify_version(platform: Platform, version: str) -> Provenance:
 
     model = platform.model_name
     platform.credentials("server").activate()
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # the chain is the output
     client = MlflowClient()
     try:
         mv = client.get_model_version(model, version)

@@ -43,6 +43,7 @@ def start(settings: PlatformSettings, paths: StatePaths, ctx: Context) -> Proces
     environment = clean_env(home=home)
     environment[names.REGISTRY_CREDENTIALS] = str(paths.signer_credentials)
     environment["TMPDIR"] = str(home)  # its downloads stay in its own folder
+    environment["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # one line per verdict
     policy = json.dumps(settings.signer.model_dump())
     log = paths.log_file("signer")
     written_before = log.stat().st_size if log.exists() else 0  # the log is appended to

@@ -66,3 +66,63 @@ def test_a_train_zone_that_records_fake_figures_gets_no_signature(
     chain = platform.cli("verify", "sentiment", version, "--json")
     assert chain.returncode == 1  # a chain that does not hold is a failure for scripts
     assert json.loads(chain.stdout)["signature"]["state"] == "refused by the signer"
+
+
+def test_only_the_signers_registry_user_writes_a_verdict_and_nothing_else(
+    platform: TestPlatform, snapshot: Path
+) -> None:
+    """Through the live registry (MLflow's permissions and both of bulkhead-auth's layers):
+    the signer's user may set its verdict tags on a version and may not move an alias (its
+    EDIT on the model would let MLflow do it); the trainer may not write or erase a verdict.
+    (Found live: the registry's FastAPI layer refused the signer's own tag, so nothing was
+    ever signed, while the unit test of the rule passed.)"""
+    import httpx
+
+    prepared = prepared_version(platform, snapshot)
+    base = f"http://127.0.0.1:{platform.registry_port}/api/2.0/mlflow"
+
+    def call(user: str, method: str, route: str, body: dict) -> int:
+        with httpx.Client(base_url=base, auth=(user, platform.password(user))) as client:
+            return client.request(method, route, json=body).status_code
+
+    figures = {"name": "sentiment", "version": prepared.version}
+    answers = {
+        "signer sets its figures": call(
+            "signer",
+            "POST",
+            "/model-versions/set-tag",
+            {**figures, "key": "bulkhead.signer_figures", "value": "{}"},
+        ),
+        "signer moves champion": call(
+            "signer",
+            "POST",
+            "/registered-models/alias",
+            {**figures, "alias": "champion"},
+        ),
+        "signer sets the gate": call(
+            "signer",
+            "POST",
+            "/model-versions/set-tag",
+            {**figures, "key": "gate.passed", "value": "true"},
+        ),
+        "trainer writes a signature": call(
+            "trainer",
+            "POST",
+            "/model-versions/set-tag",
+            {**figures, "key": "bulkhead.signature", "value": "{}"},
+        ),
+        "trainer erases a verdict": call(
+            "trainer",
+            "DELETE",
+            "/model-versions/delete-tag",
+            {**figures, "key": "bulkhead.signer_figures"},
+        ),
+    }
+    print(f"\nverdict tags through the live registry: {answers}")
+    assert answers == {
+        "signer sets its figures": 200,
+        "signer moves champion": 403,
+        "signer sets the gate": 403,
+        "trainer writes a signature": 403,
+        "trainer erases a verdict": 403,
+    }
