@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,26 @@ def served(
     )
 
 
+def _wait_served(served: Served, model: str, version: str, timeout_s: float = 120.0) -> None:
+    """Until the model's replicas answer with ``version``."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    seen = None
+    while time.monotonic() < deadline:
+        try:
+            answer = httpx.get(
+                f"{served.url}/v1/models/{model}/status", headers=served.headers(), timeout=5
+            )
+            seen = answer.json().get("version") if answer.status_code == 200 else answer.text
+        except (httpx.HTTPError, ValueError) as err:
+            seen = str(err)
+        if seen == version:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{model} v{version} not served within {timeout_s:.0f} s: {seen}")
+
+
 @pytest.fixture(scope="session")
 def second_model(platform: TestPlatform, served: Served) -> dict[str, Any]:
     """The second bundled model ingested, and a prepared bundle over its snapshot registered
@@ -168,6 +189,10 @@ def second_model(platform: TestPlatform, served: Served) -> dict[str, Any]:
     assert set(ingested["labels"]) == {"objective", "subjective"}
     assert Path(ingested["snapshot"]).name.startswith(SECOND_MODEL)
     prepared = prepared_version(platform, Path(ingested["snapshot"]), SECOND_MODEL, promote=True)
+    # Served before any test uses it: a test whose first request reached the replica while it
+    # still loaded got a 503 (the loop test in CI, 2026-12-07, once the model signer also
+    # worked on the new version beside it).
+    _wait_served(served, SECOND_MODEL, prepared.version)
     return {
         "version": prepared.version,
         "run_id": prepared.run_id,

@@ -23,6 +23,7 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from bulkhead.harness.chaos.base import ChaosContext, ScenarioResult, scenario_result, skipped, wait
@@ -31,6 +32,7 @@ from bulkhead.harness.chaos.models import settled_on
 from contracts.rollout import RolloutPolicy
 from contracts.tags import CHAMPION
 from loadtests.shifted import LabelledText, has_shifted_set, shifted_split
+from serving.client import ServeError
 
 SCENARIO = "drift"
 GOAL = (
@@ -130,6 +132,15 @@ def _held_out_accuracy(ctx: ChaosContext, rows: list[LabelledText]) -> HeldOutAc
     )
 
 
+def _ready(ctx: ChaosContext) -> bool:
+    """The model under test answers readiness with a loaded, verified version."""
+    try:
+        with ctx.client(timeout_s=5) as client:
+            return client.ready().ready
+    except (httpx.HTTPError, ServeError, OSError, ValueError):
+        return False
+
+
 def _send(ctx: ChaosContext, texts: list[str]) -> list[tuple[str, int]]:
     """Each text's (request id, index in its request), in order."""
     ids: list[tuple[str, int]] = []
@@ -194,6 +205,10 @@ def drift(ctx: ChaosContext) -> ScenarioResult:
         clock = time.monotonic()
         _echo(f"loop: {step} done ({seconds[step]:.0f} s)")
 
+    # The champion promoted just before (`make loop` on a fresh platform) may still be loading:
+    # its first requests would be 503s. Start once the model's replicas say they are ready.
+    if wait(lambda: _ready(ctx), 120, 0.5) is None:
+        return skipped(SCENARIO, "a shifted stream", GOAL, f"{model!r} never became ready")
     # 1. in-domain traffic (the reference), then the shifted stream; the held-out half first
     _send(ctx, ctx.texts[:IN_DOMAIN_TEXTS])
     time.sleep(1.5)
