@@ -144,7 +144,7 @@ def _assert_signed_by_the_platforms_key(
             ).json()["model_version"]["tags"]
         }
     trusted = signatures.load_public_keys(signing_keys.public_keys(platform.paths).values())
-    folder = _download_as_server(platform, version, tmp_path / f"v{version}")
+    folder = _download_as_server(platform, f"models:/sentiment/{version}", tmp_path / f"v{version}")
     found = signatures.verify(
         folder, tags[SIGNATURE_TAG], trusted, "sentiment", version, tags[MANIFEST_DIGEST_TAG]
     )
@@ -153,14 +153,15 @@ def _assert_signed_by_the_platforms_key(
     assert abs(figures["accuracy"] - float(tags["accuracy"])) <= 0.005  # measured again
 
 
-def _download_as_server(platform: TestPlatform, version: str, destination: Path) -> Path:
+def _download_as_server(platform: TestPlatform, uri: str, destination: Path) -> Path:
+    """``uri`` (``models:/...``) downloaded as the serve zone's read-only registry user."""
     import os
     import sys
 
     server = json.loads(platform.paths.registry_credentials("server").read_text())
     code = (
         "import mlflow, sys\n"
-        f"print(mlflow.artifacts.download_artifacts(artifact_uri='models:/sentiment/{version}', "
+        "print(mlflow.artifacts.download_artifacts(artifact_uri=sys.argv[2], "
         "dst_path=sys.argv[1]))\n"
     )
     env = {
@@ -170,7 +171,7 @@ def _download_as_server(platform: TestPlatform, version: str, destination: Path)
         "MLFLOW_TRACKING_PASSWORD": server["password"],
     }
     done = subprocess.run(
-        [sys.executable, "-c", code, str(destination)],
+        [sys.executable, "-c", code, str(destination), uri],
         env=env,
         capture_output=True,
         text=True,
@@ -184,36 +185,10 @@ def _download_as_server(platform: TestPlatform, version: str, destination: Path)
 def test_server_user_reads_the_champion_bundle_but_cannot_write(
     platform: TestPlatform, snapshot: Path, tiny_config: Path, tmp_path: Path
 ) -> None:
-    import os
-
     if platform.cli_json("status")["champion_version"] is None:
         done = _train(platform, snapshot, "--preset", "tiny", "--config", str(tiny_config))
         assert done.returncode == 0, done.stderr[-2000:]
-    server = json.loads(platform.paths.registry_credentials("server").read_text())
-    code = (
-        "import mlflow, sys\n"
-        "path = mlflow.artifacts.download_artifacts("
-        "artifact_uri='models:/sentiment@champion', dst_path=sys.argv[1])\n"
-        "print(path)\n"
-    )
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": server["tracking_uri"],
-        "MLFLOW_TRACKING_USERNAME": "server",
-        "MLFLOW_TRACKING_PASSWORD": server["password"],
-    }
-    import sys
-
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    manifest = bundle.verify(Path(done.stdout.strip().splitlines()[-1]))
+    manifest = bundle.verify(_download_as_server(platform, "models:/sentiment@champion", tmp_path))
     assert manifest.labels == ["fresh", "rotten"]
 
     champion = platform.cli_json("status")["champion_version"]

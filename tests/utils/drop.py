@@ -27,6 +27,27 @@ def minted_id(n: int = 0, model: str = "sentiment", key: bytes = TEST_REQUEST_ID
     return f"{stem}.{RequestIds(key)._mac(stem, model)}"
 
 
+def prediction_row(request_id: str | None = None, **extra: Any) -> dict[str, Any]:
+    """A payload sample as a replica sends it, its id minted for its model."""
+    body: dict[str, Any] = {
+        "kind": "prediction",
+        "request_id": request_id or minted_id(10, extra.get("model", "sentiment")),
+        "index": 0,
+        "time": 1.0,
+        "model": "sentiment",
+        "version": "3",
+        "label": "fresh",
+        "score": 0.9,
+        "scores": {"fresh": 0.9, "rotten": 0.1},
+        "latency_ms": 4.2,
+        "chars": 4,
+        "text_sha256": "0" * 64,
+        "text": "good",
+    }
+    body.update(extra)
+    return body
+
+
 def write_request_id_key(path: Path, key: bytes = TEST_REQUEST_ID_KEY) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(key)

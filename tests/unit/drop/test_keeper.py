@@ -14,27 +14,9 @@ import pytest
 from contracts.drop import ACK_FAILED, ACK_FULL, ACK_KEPT, ACK_REFUSED, feedback_socket_of
 from drop.keeper import Keeper
 from drop.reader import read_drop
-from tests.utils.drop import keeper_settings, minted_id, written
+from tests.utils.drop import keeper_settings, minted_id, prediction_row, written
 
-
-def record(request_id: str | None = None, **extra) -> dict:
-    body = {
-        "kind": "prediction",
-        "request_id": request_id or minted_id(10, extra.get("model", "sentiment")),
-        "index": 0,
-        "time": 1.0,
-        "model": "sentiment",
-        "version": "3",
-        "label": "fresh",
-        "score": 0.9,
-        "scores": {"fresh": 0.9, "rotten": 0.1},
-        "latency_ms": 4.2,
-        "chars": 4,
-        "text_sha256": "0" * 64,
-        "text": "good",
-    }
-    body.update(extra)
-    return body
+record = prediction_row
 
 
 def line(body: dict) -> bytes:

@@ -23,7 +23,7 @@ from bulkhead.platform.state import DROP_KEEPER, PlatformState
 from bulkhead.platform.status import DropStatus
 from bulkhead.platform.status_report import drop_status
 from contracts.drop import ACK_KEPT, feedback_socket_of
-from tests.utils.drop import minted_id, write_request_id_key
+from tests.utils.drop import minted_id, prediction_row, write_request_id_key
 
 
 def _feedback(n: int) -> bytes:
@@ -38,22 +38,7 @@ def _feedback(n: int) -> bytes:
 
 
 def _sample(n: int) -> bytes:
-    body = {
-        "kind": "prediction",
-        "request_id": minted_id(n),
-        "index": 0,
-        "time": 1.0,
-        "model": "sentiment",
-        "version": "3",
-        "label": "fresh",
-        "score": 0.9,
-        "scores": {"fresh": 0.9, "rotten": 0.1},
-        "latency_ms": 4.2,
-        "chars": 4,
-        "text_sha256": "0" * 64,
-        "text": "good",
-    }
-    return json.dumps(body).encode() + b"\n"
+    return json.dumps(prediction_row(minted_id(n))).encode() + b"\n"
 
 
 def _drop_status(paths: StatePaths, record: ProcessRecord) -> DropStatus | None:
