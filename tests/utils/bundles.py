@@ -132,19 +132,12 @@ def held_out_figures(folder: Path, snapshot: Path) -> dict[str, float]:
     """Accuracy and macro-F1 on the snapshot's test split, the train job's way (its tokenizer,
     its ONNX feed, scikit-learn): the evidence a trained version carries, so the model
     signer, which measures again, finds it true."""
-    import pyarrow.parquet as pq
-
-    from contracts.snapshot import load_manifest
+    from signer.evaluate import held_out
     from training import evaluate, export
     from training.modeling import load_tokenizer
 
     written = bundle.verify(folder)
-    texts: list[str] = []
-    labels: list[str] = []
-    for entry in load_manifest(snapshot).splits["test"].files:
-        table = pq.read_table(snapshot / entry.path, columns=["text", "label"])
-        texts += [str(t) for t in table.column("text").to_pylist()]
-        labels += [str(label) for label in table.column("label").to_pylist()]
+    texts, labels = held_out(snapshot)  # the split the signer reads, read the same way
     session = export.ort_session(folder / bundle.MODEL_FP32)
     logits = export.ort_logits(
         session, load_tokenizer(), texts, written.input_names, written.max_length

@@ -54,19 +54,8 @@ def test_chaos_help_lists_every_scenario() -> None:
 def test_reports_on_a_stopped_platform_say_it_is_not_running(tmp_path: Path) -> None:
     """Found by review: on a stopped platform `check-isolation --json` printed
     `"holds": true` with no sockets seen and `cost` exited 0 with zeros."""
-    import os
-
-    env = {**os.environ, "BULKHEAD_HOME": str(tmp_path / ".bulkhead"), "COLUMNS": "200"}
-    env = {k: v for k, v in env.items() if not k.startswith(("RAY_", "MLFLOW_"))}
     for command in (["check-isolation", "--json"], ["cost", "--seconds", "1", "--json"]):
-        done = subprocess.run(
-            [sys.executable, "-m", "bulkhead", *command],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env=env,
-            timeout=120,
-        )
+        done = _cli(tmp_path / ".bulkhead", *command)
         assert done.returncode == ExitCode.NOT_RUNNING, (command, done.stdout, done.stderr)
         assert '"holds": true' not in done.stdout
         assert "not running" in done.stdout + done.stderr

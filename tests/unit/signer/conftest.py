@@ -17,8 +17,7 @@ from contracts.tags import (
     TRAINING_RUN_TAG,
 )
 from registry import bundle
-from signer.evaluate import held_out
-from tests.utils.bundles import make_bundle
+from tests.utils.bundles import held_out_figures, make_bundle
 from tests.utils.snapshots import make_snapshot
 
 
@@ -26,21 +25,12 @@ from tests.utils.snapshots import make_snapshot
 def made(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, str]]:
     """A snapshot, a bundle over its labels, and the tags the train job would record: its
     figures computed the train zone's way (HF tokenizer, scikit-learn), not the signer's."""
-    from training import evaluate, export
-    from training.modeling import load_tokenizer
-
     root = tmp_path_factory.mktemp("signer")
     snapshot = make_snapshot(root / "data", n=200)
     manifest = snapshots.load_manifest(snapshot)
     folder = make_bundle(root / "bundle", dataset_digest=manifest.digest)
     written = bundle.verify(folder)
-    texts, labels = held_out(snapshot)
-    session = export.ort_session(folder / bundle.MODEL_FP32)
-    logits = export.ort_logits(
-        session, load_tokenizer(), texts, written.input_names, written.max_length
-    )
-    truth = [written.labels.index(label) for label in labels]
-    metrics = evaluate.classification_metrics(truth, logits.argmax(axis=1), written.labels)
+    metrics = held_out_figures(folder, snapshot)
     tags = {
         GATE_PASSED_TAG: "true",
         MANIFEST_DIGEST_TAG: bundle.manifest_digest(folder),
@@ -50,9 +40,3 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str
         MACRO_F1_TAG: f"{metrics['macro_f1']:.6g}",
     }
     return folder, snapshot.parent, tags
-
-
-def _test_split(snapshot: Path) -> tuple[list[str], list[str]]:
-    from signer.evaluate import held_out
-
-    return held_out(snapshot)
