@@ -23,6 +23,9 @@ SERVE_CLIENT_KEYS_FILE = "BULKHEAD_SERVE_CLIENT_KEYS_FILE"
 SERVE_CA_FILE = "BULKHEAD_SERVE_CA_FILE"
 # Folder under which each replica keeps the bundles it downloads.
 SERVE_CACHE_DIR = "BULKHEAD_SERVE_CACHE_DIR"
+# The serve zone's key ring: the public keys model signatures may be made with (JSON,
+# contracts/signatures.py ``KeyRing``), re-read while serving (a key rotation changes it).
+SERVE_TRUSTED_KEYS_FILE = "BULKHEAD_SERVE_TRUSTED_KEYS_FILE"
 
 # --- the registry zone
 # Comma-separated registry users allowed to create experiments and registered models.

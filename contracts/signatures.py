@@ -97,15 +97,21 @@ class VerifiedSignature(BaseModel):
     files: int
 
 
+def key_hint(signature: str) -> str | None:
+    """The key id a signature says it was made with (unverified: a hint, as OMS names it)."""
+    try:
+        hint = json.loads(signature)["verificationMaterial"]["publicKey"]["hint"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return hint if isinstance(hint, str) else None
+
+
 def verdict_of(tags: Mapping[str, str]) -> str:
     """The signer's verdict on a version as `bulkhead models` shows it: ``signed (key …)``,
     ``refused: <why>``, ``waiting`` (passed the gate, not judged yet) or ``—``."""
     if SIGNATURE_TAG in tags:
-        try:
-            hint = json.loads(tags[SIGNATURE_TAG])["verificationMaterial"]["publicKey"]["hint"]
-        except (ValueError, KeyError, TypeError):
-            hint = "?"
-        return f"signed (key {str(hint)[:12]})"
+        hint = key_hint(tags[SIGNATURE_TAG]) or "?"
+        return f"signed (key {hint[:12]})"
     if SIGNATURE_REFUSED_TAG in tags:
         return f"refused: {tags[SIGNATURE_REFUSED_TAG]}"
     return "waiting" if tags.get(GATE_PASSED_TAG) == "true" else "—"
@@ -156,6 +162,36 @@ def load_public_keys(pems: Iterable[bytes]) -> dict[str, ec.EllipticCurvePublicK
             raise SignatureError("a trusted key must be an EC key on P-256, P-384 or P-521")
         found[key_id(key)] = key
     return found
+
+
+class KeyRing(BaseModel):
+    """The public keys a serve zone may trust, by key id: the file the platform hands the
+    serve zone (``BULKHEAD_SERVE_TRUSTED_KEYS_FILE``; a ConfigMap under KubeRay). Which of
+    them may sign a given model is that model's trust policy (serve_config.yaml)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    keys: dict[str, str] = Field(
+        default_factory=dict, description="Key id (SHA-256 of the PEM) -> public key PEM."
+    )
+
+    def public_keys(self) -> dict[str, ec.EllipticCurvePublicKey]:
+        """Every key, checked against the id it is filed under (a PEM filed under another
+        key's id would let a policy naming that id trust it)."""
+        found: dict[str, ec.EllipticCurvePublicKey] = {}
+        for named, pem in self.keys.items():
+            ((actual, key),) = load_public_keys([pem.encode()]).items()
+            if actual != named:
+                raise SignatureError(f"key ring: the key filed as {named[:12]} is {actual[:12]}")
+            found[actual] = key
+        return found
+
+    @classmethod
+    def read(cls, path: Path) -> KeyRing:
+        try:
+            return cls.model_validate_json(path.read_bytes())
+        except ValidationError as err:
+            raise SignatureError(f"key ring {path} is malformed: {err}"[:300]) from err
 
 
 def file_digests(folder: Path) -> dict[str, str]:
@@ -290,17 +326,28 @@ def _signed_statement(
     raise SignatureError("the signature does not verify under any trusted key")
 
 
-def verify(
-    folder: Path,
+class SignedStatement(BaseModel):
+    """A signature whose envelope a trusted key made, binding the model and version asked
+    for: what can be checked before a single file is downloaded."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key_id: str
+    binding: Binding
+    root_digest: str
+    files: dict[str, str]
+
+
+def check_statement(
     signature: str,
     trusted: Mapping[str, ec.EllipticCurvePublicKey],
     model: str,
     version: str,
     manifest_sha256: str | None = None,
-) -> VerifiedSignature:
-    """Check that a trusted key signed exactly the files in ``folder``, for ``model``'s
-    ``version`` (and, when given, the manifest digest the registry pins); the
-    ``SignatureError`` names the first thing that does not hold."""
+) -> SignedStatement:
+    """That a trusted key signed a statement for ``model``'s ``version`` (and, when given,
+    the manifest digest the registry pins); no file is read. The ``SignatureError`` names the
+    first thing that does not hold."""
     signer, found = _signed_statement(signature, trusted)
     try:
         predicate = found["predicate"]
@@ -330,6 +377,12 @@ def verify(
         raise SignatureError("the signed statement names another manifest than it lists")
     if manifest_sha256 is not None and binding.manifest_sha256 != manifest_sha256:
         raise SignatureError("the signature names another manifest than the registry pins")
+    return SignedStatement(key_id=signer, binding=binding, root_digest=signed_root, files=signed)
+
+
+def check_files(folder: Path, statement: SignedStatement) -> VerifiedSignature:
+    """That ``folder`` holds exactly the signed files, byte for byte."""
+    signed = statement.files
     actual = file_digests(folder)
     missing = sorted(set(signed) - set(actual))
     extra = sorted(set(actual) - set(signed))
@@ -342,5 +395,23 @@ def verify(
         ]
         raise SignatureError("the files are not the signed ones (" + "; ".join(parts) + ")")
     return VerifiedSignature(
-        key_id=signer, binding=binding, root_digest=signed_root, files=len(signed)
+        key_id=statement.key_id,
+        binding=statement.binding,
+        root_digest=statement.root_digest,
+        files=len(signed),
     )
+
+
+def verify(
+    folder: Path,
+    signature: str,
+    trusted: Mapping[str, ec.EllipticCurvePublicKey],
+    model: str,
+    version: str,
+    manifest_sha256: str | None = None,
+) -> VerifiedSignature:
+    """Check that a trusted key signed exactly the files in ``folder``, for ``model``'s
+    ``version`` (and, when given, the manifest digest the registry pins); the
+    ``SignatureError`` names the first thing that does not hold."""
+    found = check_statement(signature, trusted, model, version, manifest_sha256)
+    return check_files(folder, found)

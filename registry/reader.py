@@ -18,6 +18,8 @@ from contracts.tags import (
     GATE_FAILED_TAG,
     GATE_PASSED_TAG,
     MANIFEST_DIGEST_TAG,
+    SIGNATURE_REFUSED_TAG,
+    SIGNATURE_TAG,
     valid_version,
 )
 
@@ -55,6 +57,10 @@ class ResolvedVersion(BaseModel):
     reason: str
     source: str | None = None
     manifest_digest: str | None = None
+    # The model signer's signature (contracts/signatures.py), or its reason for refusing to
+    # sign: what the registry holds, which serving verifies and never trusts as such.
+    signature: str | None = None
+    signer_refusal: str | None = None
     # The model's progressive rollout as the registry holds it (None: none, or unreadable).
     rollout: RolloutState | None = None
 
@@ -168,6 +174,8 @@ class RegistryReader:
             reason=reason,
             source=getattr(mv, "source", None),
             manifest_digest=digest,
+            signature=tags.get(SIGNATURE_TAG),
+            signer_refusal=tags.get(SIGNATURE_REFUSED_TAG),
         )
 
     def bundle_size(self, resolved: ResolvedVersion) -> int:

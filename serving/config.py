@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from contracts import env
 from contracts import serve_limits as limits
@@ -100,6 +100,28 @@ class PayloadLogConfig(BaseModel):
     )
 
 
+class TrustConfig(BaseModel):
+    """Which signatures a model's versions must carry to be served (serving/trust.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    signers: list[Annotated[str, StringConstraints(pattern=r"^(\*|[0-9a-f]{12,64})$")]] = Field(
+        default_factory=lambda: ["*"],
+        min_length=1,
+        max_length=8,
+        description=(
+            "Key ids (12 or more hex characters of one, as `bulkhead signing keys` lists "
+            "them) that may sign this model's versions; two during a key rotation. `*`: any "
+            "key in the serve zone's key ring. A version without a valid signature by one of "
+            "them is never loaded."
+        ),
+    )
+    keys_file_env: str = Field(
+        env.SERVE_TRUSTED_KEYS_FILE,
+        description="Environment variable naming the serve zone's key ring (public keys only).",
+    )
+
+
 class ServeAppConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -176,6 +198,7 @@ class ServeAppConfig(BaseModel):
             "shadow copies off). Bounds the CPU a rollout may take from real requests."
         ),
     )
+    trust: TrustConfig = Field(default_factory=TrustConfig)
     batching: BatchingConfig = Field(default_factory=BatchingConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     payload_log: PayloadLogConfig = Field(default_factory=PayloadLogConfig)
@@ -207,6 +230,9 @@ class FamilyConfig(BaseModel):
         120, gt=0, le=3600, description="Deadline for one member's cold load (503 past it)."
     )
     self_check_tolerance: float = Field(1e-3, gt=0)
+    trust: TrustConfig = Field(
+        default_factory=TrustConfig, description="Who may sign the members' versions."
+    )
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     payload_log: PayloadLogConfig = Field(
         default_factory=PayloadLogConfig,
@@ -225,5 +251,6 @@ class FamilyConfig(BaseModel):
             max_bundle_bytes=self.max_bundle_bytes,
             load_timeout_s=self.load_timeout_s,
             self_check_tolerance=self.self_check_tolerance,
+            trust=self.trust,
             limits=self.limits,
         )

@@ -115,6 +115,9 @@ class FamilyModels:
             log.warning("family: %s could not be loaded: %s", model, short(err))
             detail = f"model {model!r} could not be loaded: {short(err)}"
             return FamilyAnswer(503, detail, {"Retry-After": "5"})
+        if not self.members.trusted(loaded, config):
+            detail = f"model {model!r}: its signing key is no longer trusted; not served"
+            return FamilyAnswer(503, detail, {"Retry-After": "5"})
         load_ms = (time.perf_counter() - started) * 1000 if self.loads != loads else 0.0
         predictor = loaded.predictor
         # No texts: a question for the member's version and labels (feedback checks them).
@@ -124,6 +127,7 @@ class FamilyModels:
             200,
             version=info.version,
             run_id=info.run_id,
+            snapshot_digest=info.snapshot_digest,
             precision=info.precision,
             predictions=predictions,
             labels=list(predictor.labels),

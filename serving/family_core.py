@@ -5,7 +5,8 @@ A family serves them from shared replicas: Serve's ``@serve.multiplexed`` (servi
 keeps the most recently used members loaded, evicts the least recently used, and routes a
 member's requests to a replica that holds it. Each member is loaded exactly as a dedicated
 replica loads its model: resolved at the family's alias, refused unless approved, downloaded
-into a folder of its own, verified against the digest pinned at registration, self-checked and
+into a folder of its own, its signature verified under the family's trust policy and its files
+against the digest pinned at registration, self-checked and
 warmed up (serving/lifecycle.py). Like a dedicated replica, a family replica follows the
 alias of every member it holds (``FamilyMembers.follow``): a promoted version is loaded and
 verified next to the old one, then swapped in; a refused one is never served.
@@ -23,6 +24,7 @@ from registry.reader import BundleTooLarge, ResolvedVersion
 from serving.config import FamilyConfig
 from serving.lifecycle import VersionSource, download_and_load
 from serving.predictor import ModelLoadError, Prediction, Predictor
+from serving.trust import NotTrusted, TrustRing
 
 
 class NotServable(Exception):
@@ -38,6 +40,7 @@ class FamilyAnswer:
     headers: dict[str, str] = field(default_factory=dict)
     version: str = ""
     run_id: str | None = None
+    snapshot_digest: str | None = None
     precision: str = ""
     predictions: list[Prediction] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
@@ -64,10 +67,17 @@ class LoadedMember:
 
 
 class FamilyMembers:
-    def __init__(self, source_factory: Callable[[], VersionSource], cache: Path) -> None:
+    def __init__(
+        self,
+        source_factory: Callable[[], VersionSource],
+        cache: Path,
+        ring: TrustRing | None = None,
+    ) -> None:
         self._source_factory = source_factory
         self._source: VersionSource | None = None
         self.cache = cache
+        # The serve zone's public keys: no member version is loaded unsigned (serving/trust.py).
+        self.ring = ring or TrustRing()
         # (member, version) refused for good (bundle unusable): never downloaded again.
         self.refused: dict[tuple[str, str], str] = {}
 
@@ -81,7 +91,20 @@ class FamilyMembers:
         resolved = self._client().resolve(model, config.alias)
         if not resolved.approved:
             raise NotServable(f"model {model!r} v{resolved.version} {resolved.reason}")
+        try:
+            self.ring.statement(resolved, config.trust)
+        except NotTrusted as err:
+            raise NotServable(f"model {model!r} {err}") from err
         return LoadedMember(*self._fetch(model, resolved, config))
+
+    def trusted(self, member: LoadedMember, config: FamilyConfig) -> bool:
+        """Whether the key a held member was verified under is still trusted (a retired key's
+        versions stop being served; a ring that cannot be read stops nothing)."""
+        signed = member.predictor.provenance
+        try:
+            return signed is None or signed.key_id in self.ring.trusted(config.trust)
+        except NotTrusted:
+            return True
 
     def follow(self, model: str, member: LoadedMember, config: FamilyConfig) -> str | None:
         """Blocking. Bring a held member to the version its alias names now: loaded and
@@ -89,10 +112,18 @@ class FamilyMembers:
         nothing changed (same version, not approved, refused before); a failed download
         raises and is tried again at the next poll while the old version keeps serving."""
         resolved = self._client().resolve(model, config.alias)
+        if resolved.version == member.predictor.info.version and not self.trusted(member, config):
+            # Its key was retired: a new signature of the same files (a rotation re-signed
+            # them) brings it back; until then predict answers 503.
+            member.predictor.provenance = self.ring.verify(
+                member.predictor.folder, resolved, config.trust
+            )
+            return None
         if resolved.version == member.predictor.info.version or not resolved.approved:
             return None
         if (model, resolved.version) in self.refused:
             return None
+        self.ring.statement(resolved, config.trust)  # NotTrusted: asked again next poll
         try:
             predictor, folder = self._fetch(model, resolved, config)
         except (ModelLoadError, BundleTooLarge) as err:
@@ -106,7 +137,9 @@ class FamilyMembers:
     ) -> tuple[Predictor, Path]:
         folder = self.cache / f"{model}-{uuid.uuid4().hex[:8]}"
         try:
-            predictor = download_and_load(self._client(), folder, resolved, config.loading(model))
+            predictor = download_and_load(
+                self._client(), folder, resolved, config.loading(model), self.ring
+            )
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise

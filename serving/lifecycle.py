@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import Protocol
 
 from contracts.rollout import RolloutState
+from contracts.signatures import VerifiedSignature
 from registry.reader import BundleTooLarge, ResolvedVersion, registry_answered
 from serving.config import ServeAppConfig
 from serving.loads import Loads
 from serving.metrics import ReplicaMetrics
 from serving.predictor import ModelInfo, ModelLoadError, Predictor
+from serving.trust import NotTrusted, SignatureRefused, TrustRing
 
 log = logging.getLogger("ray.serve")
 
@@ -51,11 +53,14 @@ class VersionSource(Protocol):
     ) -> Path: ...
 
 
-# Builds a ready predictor from a verified folder: (folder, resolved, config) -> Predictor.
-Loader = Callable[[Path, ResolvedVersion, ServeAppConfig], Predictor]
+# Builds a ready predictor from a folder whose signature verified:
+# (folder, resolved, config, signature) -> Predictor.
+Loader = Callable[[Path, ResolvedVersion, ServeAppConfig, VerifiedSignature], Predictor]
 
 
-def load_predictor(folder: Path, resolved: ResolvedVersion, config: ServeAppConfig) -> Predictor:
+def load_predictor(
+    folder: Path, resolved: ResolvedVersion, config: ServeAppConfig, signed: VerifiedSignature
+) -> Predictor:
     """Verify against the digest pinned at registration, self-check through the request
     path, warm up. Anything wrong with the files is a ModelLoadError."""
     predictor = Predictor(
@@ -65,6 +70,7 @@ def load_predictor(folder: Path, resolved: ResolvedVersion, config: ServeAppConf
             version=resolved.version,
             run_id=resolved.run_id,
             precision=config.precision,
+            snapshot_digest=signed.binding.snapshot_digest,
         ),
         threads=config.ort_threads,
         precision=config.precision,
@@ -80,19 +86,25 @@ def download_and_load(
     cache: Path,
     resolved: ResolvedVersion,
     config: ServeAppConfig,
+    ring: TrustRing,
     loader: Loader = load_predictor,
 ) -> Predictor:
-    """Download into a fresh folder of its own under ``cache`` and load; the folder goes on
-    failure. Anything wrong with the files is a ModelLoadError."""
+    """Download into a fresh folder of its own under ``cache``, verify the signature over
+    every file, then load; the folder goes on failure. Anything wrong with the files is a
+    ModelLoadError (``SignatureRefused`` when they are not the signed ones)."""
     cache.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=f"{resolved.name}-v{resolved.version}-", dir=cache))
     try:
         local = source.download(resolved, folder, max_bytes=config.max_bundle_bytes)
+        # Before anything parses them: no parser sees bytes no trusted key signed.
+        signed = ring.verify(local, resolved, config.trust)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     try:
-        return loader(local, resolved, config)
+        predictor = loader(local, resolved, config, signed)
+        predictor.provenance = signed
+        return predictor
     except ModelLoadError:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -114,8 +126,11 @@ class ModelLifecycle:
         metrics: ReplicaMetrics,
         loader: Loader = load_predictor,
         clock: Callable[[], float] = time.monotonic,
+        ring: TrustRing | None = None,
     ) -> None:
         self._source_factory = source_factory
+        # The serve zone's public keys (serving/trust.py): nothing unsigned is ever loaded.
+        self.ring = ring or TrustRing()
         self._source: VersionSource | None = None
         self.cache = cache
         self._metrics = metrics
@@ -165,6 +180,12 @@ class ModelLifecycle:
 
     async def _follow_champion(self, resolved: ResolvedVersion, config: ServeAppConfig) -> None:
         current = self.current
+        if current is not None and not await self._still_trusted(current, resolved, config):
+            # The operator retired the key it was signed with (and nothing re-signed it):
+            # it stops being served; whatever the alias names is loaded if it can be.
+            self.current = None
+            self._fail("signature", self._distrusted(current))
+            current = None
         if current is not None and self._serves(current, resolved, config):
             return
         if not resolved.approved:
@@ -172,6 +193,8 @@ class ModelLifecycle:
             # that lands after the alias moved is picked up on the next one.
             if resolved.version not in self.refused:
                 self._fail("unapproved", f"v{resolved.version} {resolved.reason}")
+            return
+        if not self._signed(resolved, config):
             return
         candidate = self.candidate
         if candidate is not None and self._serves(candidate, resolved, config):
@@ -199,7 +222,9 @@ class ModelLifecycle:
             return
         candidate = self.candidate
         if candidate is not None and candidate.info.version == state.candidate:
-            return
+            if await self._still_trusted(candidate, None, config):
+                return
+            self._fail("signature", f"rollout candidate {self._distrusted(candidate)}")
         self._drop_candidate()
         try:
             resolved = await asyncio.to_thread(
@@ -212,12 +237,58 @@ class ModelLifecycle:
             if resolved.version not in self.refused:
                 self._fail("unapproved", f"rollout candidate v{resolved.version} {resolved.reason}")
             return
+        if not self._signed(resolved, config, "rollout candidate "):
+            return
         predictor = await self._load(resolved, config)
         if predictor is not None:
             self.candidate = predictor
             self._retry_at.pop(resolved.version, None)
             self._drop_downloads()
             log.info("rollout %s: holding candidate v%s", state.id, resolved.version)
+
+    def _signed(self, resolved: ResolvedVersion, config: ServeAppConfig, what: str = "") -> bool:
+        """Whether the version's signed statement holds under the trust policy: checked on
+        every poll before any download (cheap, and a signature added later is seen at once);
+        a version refused for good stays refused without a word."""
+        if resolved.version in self.refused:
+            return True  # _load says nothing more about it
+        try:
+            self.ring.statement(resolved, config.trust)
+        except NotTrusted as err:
+            self._fail("signature", f"{what}{err}")
+            return False
+        return True
+
+    async def _still_trusted(
+        self, predictor: Predictor, resolved: ResolvedVersion | None, config: ServeAppConfig
+    ) -> bool:
+        """Whether a held predictor's signing key is still trusted, or, when the registry now
+        carries a new signature of the same version (a key rotation re-signed it), that one
+        verifies over the files it was loaded from. A ring that cannot be read is no reason
+        to stop serving what was verified."""
+        signed = predictor.provenance
+        try:
+            if signed is None or signed.key_id in self.ring.trusted(config.trust):
+                return True
+        except NotTrusted:
+            return True
+        if resolved is None or resolved.version != predictor.info.version:
+            return False
+        try:
+            again = await asyncio.to_thread(
+                self.ring.verify, predictor.folder, resolved, config.trust
+            )
+        except (NotTrusted, SignatureRefused):
+            return False
+        predictor.provenance = again
+        log.info("v%s: now verified under key %s", resolved.version, again.key_id[:12])
+        return True
+
+    @staticmethod
+    def _distrusted(predictor: Predictor) -> str:
+        signed = predictor.provenance
+        key = signed.key_id[:12] if signed else "?"
+        return f"v{predictor.info.version}: its signing key {key} is no longer trusted; not served"
 
     async def hold_until_loaded(
         self, config: ServeAppConfig, clock: Callable[[], float] = time.monotonic
@@ -257,7 +328,8 @@ class ModelLifecycle:
             )
         except (ModelLoadError, BundleTooLarge) as err:
             self.refused[resolved.version] = f"v{resolved.version}: {err}"
-            self._fail("load", self.refused[resolved.version])
+            reason = "signature" if isinstance(err, SignatureRefused) else "load"
+            self._fail(reason, self.refused[resolved.version])
             return None
         except Exception as err:  # download errors and deadlines: retry, with backoff
             self.registry_unreachable = not registry_answered(err)
@@ -305,7 +377,9 @@ class ModelLifecycle:
         log.info("serving %s v%s (was v%s)", resolved.name, resolved.version, previous)
 
     def _download_and_load(self, resolved: ResolvedVersion, config: ServeAppConfig) -> Predictor:
-        return download_and_load(self._source_client(), self.cache, resolved, config, self._loader)
+        return download_and_load(
+            self._source_client(), self.cache, resolved, config, self.ring, self._loader
+        )
 
     def _fail(self, reason: str, message: str) -> None:
         if message != self.last_error:

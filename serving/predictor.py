@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from contracts.signatures import VerifiedSignature
 from registry import bundle
 
 
@@ -38,6 +39,9 @@ class ModelInfo:
     version: str
     run_id: str | None
     precision: str
+    # The data snapshot it learned from, as its verified signature binds it (None: unsigned,
+    # a predictor built outside a replica's load path).
+    snapshot_digest: str | None = None
 
 
 class Predictor:
@@ -60,7 +64,15 @@ class Predictor:
         except bundle.BundleError as err:
             raise ModelLoadError(f"bundle rejected: {err}") from err
         use_int8 = precision == "int8" and self.manifest.has_int8
-        self.info = ModelInfo(info.name, info.version, info.run_id, "int8" if use_int8 else "fp32")
+        self.info = ModelInfo(
+            info.name,
+            info.version,
+            info.run_id,
+            "int8" if use_int8 else "fp32",
+            info.snapshot_digest,
+        )
+        # The signature it was verified under (serving/trust.py), set by the load path.
+        self.provenance: VerifiedSignature | None = None
         self.labels = self._load_labels(folder, self.manifest.labels)
         self._tokenizer = self._load_tokenizer(folder, self.manifest.max_length)
         unknown = getattr(self._tokenizer.model, "unk_token", None) or "[UNK]"
@@ -72,7 +84,7 @@ class Predictor:
         self._narrow = self._session if threads == 1 else self._load_session(model_file, 1)
         self._inputs = list(self.manifest.input_names)
         self._output = self.manifest.output_name
-        self._check_signature()
+        self._check_graph_interface()
 
     @staticmethod
     def _load_labels(folder: Path, expected: list[str]) -> list[str]:
@@ -88,7 +100,7 @@ class Predictor:
             )
         return labels
 
-    def _check_signature(self) -> None:
+    def _check_graph_interface(self) -> None:
         """The graph must take exactly the inputs the manifest names (all of which the
         tokenizer can feed) and produce the output it names."""
         known = {"input_ids", "attention_mask", "token_type_ids"}

@@ -26,6 +26,11 @@ class ModelRef(BaseModel):
     version: str
     run_id: str | None
     precision: str
+    snapshot_digest: str | None = Field(
+        None,
+        description="The data snapshot this version learned from, as its verified signature "
+        "binds it: `bulkhead verify` goes from here back to the data.",
+    )
 
 
 class PredictResponse(BaseModel):
@@ -189,5 +194,9 @@ class ServingStatus(BaseModel):
     refused: dict[str, str] = Field(
         description="Versions this replica will not load (until restarted), with the reason."
     )
+    signed_by: str | None = Field(
+        None, description="Key id the served version's signature was verified under."
+    )
+    snapshot_digest: str | None = Field(None, description="The data it learned from.")
     rollout: RolloutSeen | None = None
     payload_log: PayloadLogSeen | None = None

@@ -1,17 +1,23 @@
 """The signer's loop: every version that passed the train gate gets the signer's verdict.
 
-    python -m signer.service --snapshots DIR --key FILE [--interval S] [--once]
+    python -m signer.service --snapshots DIR --key FILE [--trusted RING] [--interval S] [--once]
 
 It runs as its own identity (``bulkhead-signer``), the only one that can read the signing
 key, with registry credentials that may read bundles and write the verdict tags on a version
 and nothing else (registry/auth_app.py). A verdict is final: a signed version keeps its
 signature, a refused one its reason (``bulkhead models`` shows both); the operator's
 ``promote --force`` never makes the signer sign.
+
+After a key rotation the signer re-signs, with the new key, every version a key of its ring
+(``--trusted``: public keys the operator still trusts) signed: the same binding, the files
+checked against the old signature first. Only then can the operator retire the old key
+without stopping what is served.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import shutil
@@ -24,9 +30,19 @@ from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from contracts.signatures import SignerPolicy, load_private_key
+from contracts.signatures import (
+    KeyRing,
+    SignatureError,
+    SignerPolicy,
+    key_hint,
+    key_id,
+    load_private_key,
+    sign,
+    verify,
+)
 from contracts.tags import (
     GATE_PASSED_TAG,
+    MANIFEST_DIGEST_TAG,
     SIGNATURE_REFUSED_TAG,
     SIGNATURE_TAG,
     SIGNER_FIGURES_TAG,
@@ -43,6 +59,9 @@ class Versions(Protocol):
     def waiting(self) -> list[tuple[str, str, dict[str, str]]]:
         """(model, version, tags) of every version that passed the gate and has no verdict."""
 
+    def signed_by_others(self, key_id: str) -> list[tuple[str, str, dict[str, str]]]:
+        """(model, version, tags) of every version signed by a key other than ``key_id``."""
+
     def download(self, model: str, version: str, destination: Path) -> Path: ...
 
     def record(self, model: str, version: str, tags: dict[str, str]) -> None: ...
@@ -58,17 +77,28 @@ class MlflowVersions:
             client = MlflowClient()
         self.client = client
 
-    def waiting(self) -> list[tuple[str, str, dict[str, str]]]:
+    def _every(self) -> list[tuple[str, str, dict[str, str]]]:
         found = []
         for registered in self.client.search_registered_models():
             for mv in self.client.search_model_versions(f"name='{registered.name}'"):
-                tags = dict(mv.tags or {})
-                if tags.get(GATE_PASSED_TAG) != "true":
-                    continue
-                if SIGNATURE_TAG in tags or SIGNATURE_REFUSED_TAG in tags:
-                    continue
-                found.append((registered.name, valid_version(mv.version), tags))
+                found.append((registered.name, valid_version(mv.version), dict(mv.tags or {})))
         return sorted(found, key=lambda row: (row[0], int(row[1])))
+
+    def waiting(self) -> list[tuple[str, str, dict[str, str]]]:
+        return [
+            row
+            for row in self._every()
+            if row[2].get(GATE_PASSED_TAG) == "true"
+            and SIGNATURE_TAG not in row[2]
+            and SIGNATURE_REFUSED_TAG not in row[2]
+        ]
+
+    def signed_by_others(self, key_id: str) -> list[tuple[str, str, dict[str, str]]]:
+        return [
+            row
+            for row in self._every()
+            if SIGNATURE_TAG in row[2] and key_hint(row[2][SIGNATURE_TAG]) != key_id
+        ]
 
     def download(self, model: str, version: str, destination: Path) -> Path:
         import mlflow
@@ -123,6 +153,54 @@ def sign_waiting(
     return decided
 
 
+class Resigner:
+    """Re-signs with the active key what another trusted key signed (after a rotation).
+    A signature that does not verify under the ring (a retired key's, a forged one) is left
+    as it is and not downloaded again."""
+
+    def __init__(self, trusted: dict[str, ec.EllipticCurvePublicKey]) -> None:
+        self.trusted = trusted
+        self.skipped: set[tuple[str, str, str]] = set()
+
+    def run(
+        self, versions: Versions, key: ec.EllipticCurvePrivateKey, scratch: Path
+    ) -> list[tuple[str, str]]:
+        """One pass; the (model, version) pairs re-signed."""
+        active = key_id(key.public_key())
+        done = []
+        for model, version, tags in versions.signed_by_others(active):
+            old = tags[SIGNATURE_TAG]
+            marker = (model, version, hashlib.sha256(old.encode()).hexdigest())
+            if marker in self.skipped:
+                continue
+            folder = Path(tempfile.mkdtemp(prefix=f"{model}-v{version}-", dir=scratch))
+            try:
+                local = versions.download(model, version, folder)
+                verified = verify(
+                    local, old, self.trusted, model, version, tags.get(MANIFEST_DIGEST_TAG)
+                )
+                signature = sign(local, verified.binding, key)
+            except SignatureError as err:
+                log.warning("%s v%s: not re-signed: %s", model, version, err)
+                self.skipped.add(marker)
+                continue
+            except Exception as err:  # download errors: tried again next pass
+                log.warning("%s v%s: re-signing failed, retried next pass: %s", model, version, err)
+                continue
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+            versions.record(model, version, {SIGNATURE_TAG: signature})
+            log.info(
+                "%s v%s: re-signed with key %s (was %s)",
+                model,
+                version,
+                active[:12],
+                verified.key_id[:12],
+            )
+            done.append((model, version))
+        return done
+
+
 def run(
     versions: Versions,
     snapshot_root: Path,
@@ -131,10 +209,13 @@ def run(
     scratch: Path,
     interval_s: float,
     stop: Callable[[], bool],
+    resigner: Resigner | None = None,
 ) -> None:
     while not stop():
         try:
             sign_waiting(versions, snapshot_root, key, policy, scratch)
+            if resigner is not None:
+                resigner.run(versions, key, scratch)
         except Exception as err:  # an unreachable registry: the next pass tries again
             log.warning("pass failed, next in %.0f s: %s", interval_s, err)
         deadline = time.monotonic() + interval_s
@@ -146,6 +227,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--snapshots", type=Path, required=True)
     parser.add_argument("--key", type=Path, required=True, help="The PEM signing key.")
+    parser.add_argument(
+        "--trusted", type=Path, help="Key ring: versions its keys signed are re-signed."
+    )
     parser.add_argument("--interval", type=float, default=2.0)
     parser.add_argument("--policy", type=str, default="{}", help="SignerPolicy as JSON.")
     parser.add_argument("--once", action="store_true")
@@ -159,6 +243,7 @@ def main(argv: list[str] | None = None) -> None:
     credentials.activate()
     key = load_private_key(args.key.read_bytes())
     policy = SignerPolicy.model_validate(json.loads(args.policy))
+    resigner = Resigner(KeyRing.read(args.trusted).public_keys()) if args.trusted else None
     stopping: list[bool] = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
@@ -168,6 +253,8 @@ def main(argv: list[str] | None = None) -> None:
         versions = MlflowVersions()
         if args.once:
             sign_waiting(versions, args.snapshots, key, policy, scratch)
+            if resigner is not None:
+                resigner.run(versions, key, scratch)
         else:
             run(
                 versions,
@@ -177,6 +264,7 @@ def main(argv: list[str] | None = None) -> None:
                 scratch,
                 args.interval,
                 lambda: bool(stopping),
+                resigner,
             )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

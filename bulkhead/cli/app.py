@@ -26,6 +26,7 @@ from bulkhead.cli.common import platform as _platform
 from bulkhead.cli.exit_codes import ExitCode
 from bulkhead.cli.keys import app as keys_app
 from bulkhead.cli.rollout import rollout_app
+from bulkhead.cli.signing import app as signing_app
 from bulkhead.harness.countdown import Countdown
 from bulkhead.operations.errors import NotRunning
 from bulkhead.platform.core import Platform, PlatformError
@@ -37,6 +38,7 @@ app = typer.Typer(
 )
 app.add_typer(rollout_app, name="rollout")
 app.add_typer(keys_app, name="keys")
+app.add_typer(signing_app, name="signing")
 
 
 def _print_version(wanted: bool) -> None:

@@ -52,7 +52,10 @@ def print_status(console: Console, status: PlatformStatus) -> None:
     if serving is not None and serving.unreachable:
         console.print(f"serving: [yellow]{escape(serving.unreachable)}[/]")
     elif serving is not None:
-        console.print(f"serving: v{serving.version or '—'} ({serving.precision or 'no model'})")
+        signed = f", signed by key {serving.signed_by[:12]}" if serving.signed_by else ""
+        console.print(
+            f"serving: v{serving.version or '—'} ({serving.precision or 'no model'}{signed})"
+        )
         for version, reason in serving.refused.items():
             console.print(f"  [red]refused v{version}:[/] {escape(reason)}")
         if serving.last_error and not serving.refused:

@@ -185,6 +185,20 @@ class Platform:
                 raise PlatformError(f"folders: {err}") from err
         self.save_state(state)
 
+    def restart(self, key: str) -> bool:
+        """Stop and start again the one service whose record is ``key`` (a key rotation
+        hands the signer a new key); False when it was not running."""
+        state = self._forget_dead(self.load_state())
+        ctx = self._context(state)
+        service = next(s for s in self.services if s.key == key)
+        if not service.records(state):
+            return False
+        service.stop(ctx)
+        ctx.save()
+        service.up(ctx)
+        self.save_state(state)
+        return True
+
     # ------------------------------------------------------------ down
 
     def down(self, purge: bool = False) -> int:

@@ -100,6 +100,16 @@ def hand_signer(
     write_secret(paths.signer_credentials, handed.to_json(), uid=uid, gid=gid)
 
 
+def hand_trusted_keys(paths: StatePaths, identities: Identities | None) -> None:
+    """The key ring (every key not retired, public halves only) to the serve zone and the
+    signer, each copy replaced in one step: a replica re-reading it mid-rotation sees the old
+    ring or the new one, never half of either."""
+    ring = signing_keys.ring(paths).model_dump_json(indent=1)
+    for role in (Role.SERVE, Role.SIGNER):
+        uid, gid = _owner(identities, role)
+        write_secret(paths.handed_trusted_keys(role), ring, uid=uid, gid=gid)
+
+
 def hand_client_keys(paths: StatePaths, identities: Identities | None) -> None:
     """The serve zone's copy of the client keys, replaced in one step (owner and mode set
     before the rename): a replica re-reading it never sees a half-written or unreadable file."""
@@ -223,6 +233,7 @@ def hand_over_secrets(
     _hand(paths.request_id_key, paths.handed_request_id_key, identities, Role.SERVE)
     _hand(paths.request_id_key, paths.drop_request_id_key, identities, Role.DROP)
     hand_signer(paths, identities, tls_files)
+    hand_trusted_keys(paths, identities)
     hand_client_keys(paths, identities)
     admin = RegistryCredentials.from_file(paths.registry_credentials("admin"))
     write_auth_config(paths, admin.password.get_secret_value(), *_owner(identities, Role.REGISTRY))

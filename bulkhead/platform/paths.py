@@ -140,6 +140,11 @@ class StatePaths:
         """The signer's copy of the active key: no other identity can read it."""
         return self.service_secrets(Role.SIGNER) / "signing-key.pem"
 
+    def handed_trusted_keys(self, role: Role) -> Path:
+        """A copy of the key ring (public keys only): the serve zone verifies with it, the
+        signer re-signs what a key it is told to trust signed (a rotation)."""
+        return self.service_secrets(role) / "trusted-keys.json"
+
     @property
     def signer_credentials(self) -> Path:
         return self.service_secrets(Role.SIGNER) / "registry.json"

@@ -248,6 +248,7 @@ def zone_env(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> dict[
     if zone is Zone.SERVE:
         env[names.SERVE_API_KEY_FILE] = str(paths.handed_api_key)
         env[names.SERVE_CLIENT_KEYS_FILE] = str(paths.handed_client_keys)
+        env[names.SERVE_TRUSTED_KEYS_FILE] = str(paths.handed_trusted_keys(Role.SERVE))
         env[SERVE_CACHE_DIR_ENV] = str(paths.serve_cache)
         # The one-way drop: the keeper's socket, and the key request ids are signed with.
         env[DROP_SOCKET_ENV] = str(paths.drop_socket)

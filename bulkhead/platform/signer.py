@@ -33,6 +33,8 @@ def command(paths: StatePaths, identities: Identities | None, policy: str) -> li
         str(paths.snapshots),
         "--key",
         str(paths.handed_signing_key),
+        "--trusted",
+        str(paths.handed_trusted_keys(Role.SIGNER)),
         "--policy",
         policy,
     ]

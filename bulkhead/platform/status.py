@@ -16,6 +16,8 @@ class ServingView(BaseModel):
     precision: str | None = None
     last_error: str | None = None
     refused: dict[str, str] = {}
+    signed_by: str | None = Field(None, description="Key id the served version was verified under.")
+    snapshot_digest: str | None = None
     unreachable: str | None = None
 
 

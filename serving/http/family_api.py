@@ -105,6 +105,7 @@ def build_family_api(
                     version=answer.version,
                     run_id=answer.run_id,
                     precision=answer.precision,
+                    snapshot_digest=answer.snapshot_digest,
                 ),
             )
 

@@ -81,6 +81,7 @@ def router(core: ServingCore, authenticated: list[Any]) -> APIRouter:
                     version=info.version,
                     run_id=info.run_id,
                     precision=info.precision,
+                    snapshot_digest=info.snapshot_digest,
                 ),
             )
 
@@ -105,6 +106,10 @@ def router(core: ServingCore, authenticated: list[Any]) -> APIRouter:
                 precision=predictor.info.precision if predictor else None,
                 last_error=core.lifecycle.last_error,
                 refused=dict(core.lifecycle.refused),
+                signed_by=predictor.provenance.key_id
+                if predictor and predictor.provenance
+                else None,
+                snapshot_digest=predictor.info.snapshot_digest if predictor else None,
                 rollout=rollout_seen(core),
                 payload_log=payload_log_seen(core),
             )

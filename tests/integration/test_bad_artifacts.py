@@ -2,7 +2,9 @@
 failure in its metrics, and `bulkhead status` says why.
 
 Each bad version is a real bundle (tiny model, exported as training exports it) registered by
-the `trainer` user through the registry writer, approved, then broken one way.
+the `trainer` user through the registry writer, approved, then broken one way, and signed as
+if the signer had passed it: serving's own checks, not the signature, must refuse it (the
+signature's attacks are tests/security/test_signed_serving.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from registry import bundle
 from registry.writer import RegistryWriter
 from tests.utils.bundles import make_bundle, register_bundle, trainer_writer
 from tests.utils.platform import Served, TestPlatform
+from tests.utils.signing import sign_as_signer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -67,10 +70,14 @@ def writer(platform: TestPlatform) -> Iterator[RegistryWriter]:
         yield writer
 
 
-def _register_broken(writer: RegistryWriter, folder: Path, corrupt: Callable[[Path], None]) -> str:
+def _register_broken(
+    platform: TestPlatform, writer: RegistryWriter, folder: Path, corrupt: Callable[[Path], None]
+) -> str:
     make_bundle(folder)
     corrupt(folder)
-    return register_bundle(writer, folder, "bad-artifact")
+    version = register_bundle(writer, folder, "bad-artifact")
+    sign_as_signer(platform, "sentiment", version)
+    return version
 
 
 def _served_version(served: Served) -> str:
@@ -107,7 +114,7 @@ def test_bad_artifact_is_refused_and_the_old_model_keeps_serving(
     corrupt, reason_word = CASES[case]
     before = _served_version(served)
     refusals_before = _load_refusals(platform)
-    version = _register_broken(writer, tmp_path / "bundle", corrupt)
+    version = _register_broken(platform, writer, tmp_path / "bundle", corrupt)
     promoted = platform.cli("promote", version, "--reason", f"bad artifact test: {case}")
     assert promoted.returncode == 0, promoted.stderr[-1500:]
     try:

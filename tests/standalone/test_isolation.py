@@ -131,6 +131,7 @@ def _register_good_version(platform: TestPlatform, folder: Path) -> str:
     from registry.credentials import RegistryCredentials
     from registry.writer import RegistryWriter
     from tests.utils.bundles import make_bundle
+    from tests.utils.signing import sign_as_signer
 
     credentials = RegistryCredentials.from_file(platform.paths.registry_credentials("trainer"))
     with pytest.MonkeyPatch.context() as patch:
@@ -143,7 +144,9 @@ def _register_good_version(platform: TestPlatform, folder: Path) -> str:
         run = client.create_run(experiment.experiment_id, run_name="isolation-test")
         logged = writer.log_bundle(run.info.run_id, folder)
         client.set_terminated(run.info.run_id)
-        return writer.register(run.info.run_id, logged, {"gate.passed": "true"})
+        version: str = writer.register(run.info.run_id, logged, {"gate.passed": "true"})
+    sign_as_signer(platform, "sentiment", version)  # a bundle without training evidence
+    return version
 
 
 def test_a_promotion_made_during_a_registry_partition_is_served_when_it_heals(

@@ -19,6 +19,7 @@ from bulkhead.platform.procs import session_members
 from bulkhead.platform.state import BALANCER, PlatformState
 from tests.utils.bundles import make_bundle, register_bundle, trainer_writer
 from tests.utils.platform import TestPlatform
+from tests.utils.signing import sign_as_signer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,6 +54,7 @@ def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPlatform
         # tests): these scenarios are about nodes, and ingest + train cost ~75 s here.
         with trainer_writer(platform) as writer:
             version = register_bundle(writer, make_bundle(tmp / "bundle"), "two-nodes")
+        sign_as_signer(platform, "sentiment", version)
         promoted = platform.cli("promote", version, "--reason", "test: the nodes' champion")
         assert promoted.returncode == 0, promoted.stderr[-2000:]
         config = yaml.safe_load((ROOT / "serve_config.yaml").read_text())

@@ -1,15 +1,58 @@
 """A registry reader that serves copies of real bundle folders: serving's unit tests use it
-in place of MLflow (the unit under test is the replica, not the registry)."""
+in place of MLflow (the unit under test is the replica, not the registry).
+
+Every version it holds is signed, as the model signer signs one, with ``SIGNING_KEY``
+(``trust_ring`` writes the serve zone's key ring holding its public half), unless a test says
+otherwise in ``signatures`` (``None``: unsigned; any string: that signature)."""
 
 from __future__ import annotations
 
+import functools
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from contracts import signatures
 from contracts.rollout import RolloutState
 from registry import bundle
 from registry.reader import RegistryReadError, ResolvedVersion
+
+SNAPSHOT = "snapshot-digest-of-the-fake-registry"
+
+
+@functools.cache
+def signing_key() -> ec.EllipticCurvePrivateKey:
+    """The fake signer's key (one per test session)."""
+    return signatures.new_private_key()
+
+
+def trust_ring(path: Path, *keys: ec.EllipticCurvePublicKey) -> Path:
+    """A key ring file trusting ``keys`` (default: the fake signer's)."""
+    chosen = keys or (signing_key().public_key(),)
+    ring = signatures.KeyRing(
+        keys={signatures.key_id(k): signatures.public_pem(k).decode() for k in chosen}
+    )
+    path.write_text(ring.model_dump_json())
+    return path
+
+
+def sign_folder(
+    folder: Path,
+    model: str,
+    version: str,
+    key: ec.EllipticCurvePrivateKey | None = None,
+) -> str:
+    """A signature of ``folder``'s files for ``model`` ``version``, as the signer makes one."""
+    binding = signatures.Binding(
+        model=model,
+        version=version,
+        manifest_sha256=bundle.manifest_digest(folder),
+        snapshot_digest=SNAPSHOT,
+        training_run_id="run",
+    )
+    return signatures.sign(folder, binding, key or signing_key())
 
 
 @dataclass
@@ -24,6 +67,8 @@ class FakeRegistry:
     rollout: RolloutState | None = None
     # What a call raises while ``down`` (default: no answer at all).
     down_error: Exception | None = None
+    # Signatures by version (absent: signed by the fake signer over the version's folder).
+    signatures: dict[str, str | None] = field(default_factory=dict)
 
     def _fail_if_down(self) -> None:
         if self.down:
@@ -38,6 +83,8 @@ class FakeRegistry:
     def pinned(self, name: str, version: str) -> ResolvedVersion:
         self._fail_if_down()
         folder, approved = self.versions[version]
+        if version not in self.signatures:
+            self.signatures[version] = sign_folder(folder, name, version)
         return ResolvedVersion(
             name=name,
             version=version,
@@ -45,6 +92,7 @@ class FakeRegistry:
             approved=approved,
             reason="passed the gate" if approved else "not approved: gate failed",
             manifest_digest=bundle.manifest_digest(folder),
+            signature=self.signatures[version],
         )
 
     def download(

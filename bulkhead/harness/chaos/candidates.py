@@ -23,8 +23,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from bulkhead.harness.signing import NOT_FROM_A_SNAPSHOT, sign_registered
+from bulkhead.platform.paths import StatePaths
 from contracts.digest import sha256_file
-from contracts.tags import FORCED_TAG, GATE_FAILED_TAG, GATE_PASSED_TAG
+from contracts.tags import DATASET_DIGEST_TAG, FORCED_TAG, GATE_FAILED_TAG, GATE_PASSED_TAG
 from loadtests.peer_servers.text_model import TextModel
 from registry import bundle
 
@@ -214,15 +216,18 @@ def make_variant(
 
 
 def register_variant(
+    paths: StatePaths,
     writer: Any,
     champion: str,
     experiment_name: str,
     variant: Variant,
     texts: list[str] | None = None,
 ) -> str:
-    """Download the champion, make ``variant`` of it, register it as the trainer. The copy,
-    slow, erroring and not-onnx variants carry a passed gate (the offline gate cannot see
-    what is wrong with them); the flipped one fails the gate and is force-approved."""
+    """Download the champion, make ``variant`` of it, register it as the trainer and sign it
+    as the signer (bulkhead/harness/signing.py: what is wrong with each is what serving, not
+    an offline check, must catch). The copy, slow, erroring and not-onnx variants carry a
+    passed gate (the offline gate cannot see what is wrong with them); the flipped one fails
+    the gate and is force-approved."""
     import mlflow
 
     # MLflow prints run links to stdout; `chaos --json` owns stdout.
@@ -248,5 +253,9 @@ def register_variant(
             tags = {GATE_PASSED_TAG: "true"}
         new: str = writer.register(
             run.info.run_id, logged, {**tags, CHAOS_TAG: f"{variant} of v{champion}"}
+        )
+        snapshot = writer.tags(champion).get(DATASET_DIGEST_TAG, NOT_FROM_A_SNAPSHOT)
+        sign_registered(
+            paths, writer.model_name, new, snapshot_digest=snapshot, run_id=run.info.run_id
         )
         return new

@@ -102,7 +102,12 @@ def run_case(ctx: ChaosContext, key: str, max_s: float = 240.0) -> ScenarioResul
     if leftover is not None and leftover.active:
         rollouts.record(rollouts.abort(leftover, "chaos: clearing"), "abort", "chaos: clearing")
     candidate = register_variant(
-        writer, champion, ctx.platform.settings.experiment_name, case.variant, texts=ctx.texts
+        ctx.platform.paths,
+        writer,
+        champion,
+        ctx.platform.settings.experiment_name,
+        case.variant,
+        texts=ctx.texts,
     )
     with ctx.load(clients=CLIENTS, per_client_rps=PER_CLIENT_RPS) as load:
         time.sleep(2)
@@ -219,7 +224,9 @@ def shadow_cost(
     champion = writer.alias_version(CHAMPION)
     if champion is None:
         return skipped("shadow cost", "shadow copies under load", goal, "no champion")
-    candidate = register_variant(writer, champion, ctx.platform.settings.experiment_name, "copy")
+    candidate = register_variant(
+        ctx.platform.paths, writer, champion, ctx.platform.settings.experiment_name, "copy"
+    )
     urls = metrics_urls(ctx.platform)
     # Measured, never judged: limits no controller could act on while the windows run.
     shadow_only = RolloutPolicy(

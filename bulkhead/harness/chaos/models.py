@@ -92,7 +92,9 @@ def bad_artifact(ctx: ChaosContext) -> ScenarioResult:
     champion = writer.alias_version(CHAMPION)
     if champion is None:
         return skipped("bad artifact", "non-ONNX model aliased champion", goal, "no champion")
-    broken = register_variant(writer, champion, ctx.platform.settings.experiment_name, "not-onnx")
+    broken = register_variant(
+        ctx.platform.paths, writer, champion, ctx.platform.settings.experiment_name, "not-onnx"
+    )
     with ctx.load() as load:
         time.sleep(3)
         writer.promote(broken, reason="chaos: bad artifact")

@@ -77,12 +77,18 @@ def test_each_service_is_handed_only_its_own_secrets(tmp_path: Path) -> None:
         "ray.token",
         "registry.json",
         "request-id-key",
+        "trusted-keys.json",
     ]
     assert handed[Role.REGISTRY] == ["flask-secret", "mlflow-auth.ini"]
     # The keeper holds one secret: the request-id key, to keep only rows the serve zone minted.
     assert handed[Role.DROP] == ["request-id-key"]
-    # The signer alone holds the active signing key (and its registry credentials).
-    assert handed[Role.SIGNER] == ["registry.json", "signing-key.pem"]
+    # The signer alone holds the active signing key (and its registry credentials, and the
+    # key ring: what other trusted keys signed, it re-signs after a rotation).
+    assert handed[Role.SIGNER] == ["registry.json", "signing-key.pem", "trusted-keys.json"]
+    # The serve zone holds public keys only: the ring, no private key.
+    ring = signatures.KeyRing.read(paths.handed_trusted_keys(Role.SERVE))
+    assert list(ring.public_keys()) == [signing_keys.ensure(paths)]
+    assert "PRIVATE" not in paths.handed_trusted_keys(Role.SERVE).read_text()
     active = (paths.signing_keys / "active").read_text().strip()
     handed_key = paths.handed_signing_key.read_text().strip()
     assert handed_key == (paths.signing_keys / f"{active}.pem").read_text().strip()

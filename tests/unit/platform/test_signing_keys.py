@@ -31,3 +31,24 @@ def test_an_active_file_naming_a_missing_key_is_an_error(tmp_path: Path) -> None
     (paths.signing_keys / f"{first}.pem").unlink()
     with pytest.raises(signing_keys.SigningKeyError, match="which is not there"):
         signing_keys.ensure(paths)
+
+
+def test_a_rotation_keeps_the_old_key_trusted_until_it_is_retired(tmp_path: Path) -> None:
+    paths = StatePaths.at(tmp_path / ".bulkhead")
+    old, new = signing_keys.rotate(paths)
+    assert signing_keys.ensure(paths) == new != old
+    assert sorted(signing_keys.ring(paths).public_keys()) == sorted([old, new])
+    states = {row.key_id: row.state for row in signing_keys.listing(paths)}
+    assert states == {old: "trusted", new: "active"}
+    with pytest.raises(signing_keys.SigningKeyError, match="active one"):
+        signing_keys.retire(paths, new)
+    with pytest.raises(signing_keys.SigningKeyError, match="names 0 trusted keys"):
+        signing_keys.match(paths, "00000000")
+    assert signing_keys.match(paths, old[:8]) == old
+    signing_keys.retire(paths, old)
+    assert list(signing_keys.ring(paths).public_keys()) == [new]
+    assert list(signing_keys.retired_public_keys(paths)) == [old]
+    states = {row.key_id: row.state for row in signing_keys.listing(paths)}
+    assert states == {old: "retired", new: "active"}
+    with pytest.raises(signing_keys.SigningKeyError, match="names 0 trusted keys"):
+        signing_keys.match(paths, old[:12])  # retired: no longer a key to act on

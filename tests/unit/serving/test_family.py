@@ -167,6 +167,7 @@ def test_a_member_answers_with_its_version_and_load_time(family) -> None:
         "version": "7",
         "run_id": None,
         "precision": "fp32",
+        "snapshot_digest": None,
     }
     assert [p["label"] for p in body["predictions"]] == ["fresh", "fresh"]
     assert answer.headers["x-model-version"] == "7"

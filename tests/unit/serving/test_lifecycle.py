@@ -15,7 +15,7 @@ from serving.config import ServeAppConfig
 from serving.lifecycle import QUICK_RETRIES, ModelLifecycle
 from serving.metrics import NoMetrics
 from tests.utils.bundles import make_bundle
-from tests.utils.fake_registry import FakeRegistry
+from tests.utils.fake_registry import FakeRegistry, sign_folder
 
 
 @dataclass
@@ -93,9 +93,12 @@ def test_an_unapproved_version_is_not_loaded_until_approved(setup, built: Path) 
     assert lifecycle.last_error is None
 
 
+@pytest.mark.parametrize("signed_broken", [False, True], ids=["tampered", "signed-broken"])
 def test_a_broken_bundle_is_refused_once_and_the_old_model_keeps_serving(
-    setup, built: Path, tmp_path: Path
+    setup, built: Path, tmp_path: Path, signed_broken: bool
 ) -> None:
+    """Files changed after signing are refused by the signature; files the signer signed
+    broken (its checks missed something) are still refused by the pinned digest."""
     registry, lifecycle, metrics, _ = setup
     refresh(lifecycle)
     broken = tmp_path / "broken"
@@ -103,6 +106,8 @@ def test_a_broken_bundle_is_refused_once_and_the_old_model_keeps_serving(
     (broken / bundle.MODEL_FP32).write_bytes(b"not onnx")  # digest no longer matches
     registry.versions["4"] = (built, True)
     registry.alias = "4"
+    if signed_broken:
+        registry.signatures["4"] = sign_folder(broken, CONFIG.model_name, "4")
 
     def tampered_download(resolved: ResolvedVersion, destination: Path, max_bytes=None) -> Path:
         registry.downloads.append(resolved.version)
@@ -113,9 +118,10 @@ def test_a_broken_bundle_is_refused_once_and_the_old_model_keeps_serving(
     refresh(lifecycle)
     refresh(lifecycle)
     assert lifecycle.current is not None and lifecycle.current.info.version == "1"
-    assert "4" in lifecycle.refused and "sha256" in lifecycle.refused["4"]
+    expected = "sha256" if signed_broken else "not the signed ones (changed: model.onnx)"
+    assert "4" in lifecycle.refused and expected in lifecycle.refused["4"]
     assert registry.downloads.count("4") == 1  # refused versions are never fetched again
-    assert "load" in metrics.failures
+    assert ("load" if signed_broken else "signature") in metrics.failures
     assert not any(p.name.startswith("v4-") for p in lifecycle.cache.iterdir())
 
 

@@ -17,7 +17,7 @@ from contracts.tags import (
     SIGNATURE_TAG,
     SIGNER_FIGURES_TAG,
 )
-from signer.service import sign_waiting
+from signer.service import Resigner, sign_waiting
 
 KEY = signatures.new_private_key()
 
@@ -27,6 +27,7 @@ class FakeVersions:
         self.bundle = bundle
         self.tags = versions
         self.failing: set[tuple[str, str]] = set()
+        self.downloads: list[tuple[str, str]] = []
 
     def waiting(self) -> list[tuple[str, str, dict[str, str]]]:
         return [
@@ -35,7 +36,15 @@ class FakeVersions:
             if SIGNATURE_TAG not in tags and SIGNATURE_REFUSED_TAG not in tags
         ]
 
+    def signed_by_others(self, key_id: str) -> list[tuple[str, str, dict[str, str]]]:
+        return [
+            (model, version, dict(tags))
+            for (model, version), tags in sorted(self.tags.items())
+            if SIGNATURE_TAG in tags and signatures.key_hint(tags[SIGNATURE_TAG]) != key_id
+        ]
+
     def download(self, model: str, version: str, destination: Path) -> Path:
+        self.downloads.append((model, version))
         if (model, version) in self.failing:
             raise ConnectionError("registry unreachable")
         return Path(shutil.copytree(self.bundle, destination / "bundle"))
@@ -75,3 +84,41 @@ def test_each_waiting_version_gets_one_verdict_and_a_failed_download_waits(
     again = sign_waiting(versions, root, KEY, SignerPolicy(), tmp_path)
     assert [(v, verdict.signed) for _, v, verdict in again] == [("3", True)]
     assert sign_waiting(versions, root, KEY, SignerPolicy(), tmp_path) == []
+
+
+def test_after_a_rotation_what_a_trusted_key_signed_is_re_signed_with_the_new_one(
+    made, tmp_path: Path
+) -> None:
+    """Same binding, new key; a signature no trusted key made (forged, or by a retired key)
+    is left alone and not downloaded again."""
+    folder, root, tags = made
+    versions = FakeVersions(
+        folder, {("sentiment", "1"): dict(tags), ("sentiment", "2"): dict(tags)}
+    )
+    sign_waiting(versions, root, KEY, SignerPolicy(), tmp_path)
+    stranger = signatures.new_private_key()
+    forged = signatures.sign(
+        folder,
+        signatures.Binding(
+            model="sentiment",
+            version="2",
+            manifest_sha256=tags[MANIFEST_DIGEST_TAG],
+            snapshot_digest="x",
+            training_run_id="y",
+        ),
+        stranger,
+    )
+    versions.tags[("sentiment", "2")][SIGNATURE_TAG] = forged
+    new = signatures.new_private_key()
+    resigner = Resigner({signatures.key_id(KEY.public_key()): KEY.public_key()})
+    assert resigner.run(versions, new, tmp_path) == [("sentiment", "1")]
+    resigned = versions.tags[("sentiment", "1")][SIGNATURE_TAG]
+    trusted = {signatures.key_id(new.public_key()): new.public_key()}
+    found = signatures.verify(
+        folder, resigned, trusted, "sentiment", "1", tags[MANIFEST_DIGEST_TAG]
+    )
+    assert found.binding.training_run_id == tags["training_run_id"]
+    assert versions.tags[("sentiment", "2")][SIGNATURE_TAG] == forged
+    assert resigner.run(versions, new, tmp_path) == []
+    assert versions.downloads.count(("sentiment", "2")) == 2  # signed once, looked at once
+    assert list(tmp_path.iterdir()) == []

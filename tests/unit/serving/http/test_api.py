@@ -17,7 +17,7 @@ from serving.http.auth import ApiKey
 from serving.http.middleware import Guards
 from serving.metrics import NoMetrics
 from tests.utils.bundles import make_bundle
-from tests.utils.fake_registry import FakeRegistry
+from tests.utils.fake_registry import SNAPSHOT, FakeRegistry
 
 KEY = "k" * 32
 
@@ -62,6 +62,8 @@ def test_a_prediction_names_its_version_and_where_the_time_went(tmp_path, built)
     assert answer.headers["x-model-version"] == "5"
     assert answer.headers["server-timing"].startswith("infer;dur=")
     assert answer.json()["model"]["version"] == "5"
+    # From one answer back to the data: the snapshot its verified signature binds.
+    assert answer.json()["model"]["snapshot_digest"] == SNAPSHOT
     assert ("/v1/predict", 200) in metrics.requests
 
 
