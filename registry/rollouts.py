@@ -22,7 +22,14 @@ from contracts.rollout import (
     StepFigures,
     effective_rollout,
 )
-from contracts.tags import CHAMPION, FORCED_TAG, GATE_FAILED_TAG, GATE_PASSED_TAG
+from contracts.tags import (
+    CHAMPION,
+    FORCED_TAG,
+    GATE_FAILED_TAG,
+    GATE_PASSED_TAG,
+    SIGNATURE_REFUSED_TAG,
+    SIGNATURE_TAG,
+)
 from registry.writer import PromotionRefused, RegistryWriter
 
 
@@ -61,8 +68,8 @@ class RolloutStore:
 
     def start(self, candidate: str, policy: RolloutPolicy, reason: str = "") -> RolloutState:
         """A new rollout of ``candidate`` against today's champion. The candidate must be
-        approved the way a promotion requires (gate passed, or a recorded forced approval):
-        replicas refuse to load anything else."""
+        approved the way a promotion requires (gate passed, or a recorded forced approval)
+        and signed by the model signer: replicas refuse to load anything else."""
         existing = self.current()
         if existing is not None and existing.active:
             raise PromotionRefused(
@@ -79,6 +86,17 @@ class RolloutStore:
             why = tags.get(GATE_FAILED_TAG, "it has no gate result")
             raise PromotionRefused(
                 f"version {candidate} is not approved ({why}); replicas would refuse it"
+            )
+        if SIGNATURE_TAG not in tags:
+            verdict = tags.get(SIGNATURE_REFUSED_TAG)
+            raise PromotionRefused(
+                f"version {candidate} "
+                + (
+                    f"was refused by the model signer ({verdict})"
+                    if verdict
+                    else "is not signed yet (`bulkhead models` shows the signer's verdict)"
+                )
+                + "; replicas load only signed versions"
             )
         now = time.time()
         shadow = policy.shadow_for_s > 0

@@ -37,6 +37,8 @@ from contracts.tags import (
     PROMOTED_BY_TAG,
     PROMOTION_REASON_TAG,
     ROLLED_BACK_TAG,
+    SIGNATURE_REFUSED_TAG,
+    SIGNATURE_TAG,
 )
 from registry.bundle import manifest_digest
 from registry.gate import Evidence, GateResult
@@ -238,6 +240,11 @@ class RegistryWriter:
             )
         if force and not reason:
             raise PromotionRefused("a forced promotion needs a --reason, recorded on the version")
+        if SIGNATURE_REFUSED_TAG in tags and SIGNATURE_TAG not in tags and not force:
+            raise PromotionRefused(
+                f"the model signer refused version {version} ({tags[SIGNATURE_REFUSED_TAG]}); "
+                "the serve zone loads only signed versions, so it would not be served"
+            )
         previous = self.alias_version(CHAMPION)
         if previous == version:
             return previous

@@ -492,8 +492,14 @@ def provenance(console: Console, found: Any) -> None:
         f"{mark[signature.state == 'verified']} signature {signature.state}: {detail}{measured}"
     )
     serving = found.serving
+    loaded = (
+        f", verified under key {serving.signed_by[:12]}, snapshot "
+        f"{str(serving.snapshot_digest)[:12]}"
+        if serving.signed_by
+        else ""
+    )
     served = (
-        f"served now (v{serving.version_served})"
+        f"served now (v{serving.version_served}{loaded})"
         if serving.serves_this
         else f"not served (the serve zone answers with v{serving.version_served})"
         if serving.version_served

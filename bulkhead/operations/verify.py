@@ -61,7 +61,10 @@ class BundleLink(BaseModel):
 
 
 class SignatureLink(BaseModel):
-    state: str = Field(description="verified / invalid / refused by the signer / unsigned")
+    state: str = Field(
+        description="verified / signed by a retired key / invalid / refused by the signer / "
+        "unsigned"
+    )
     key_id: str | None = None
     reason: str | None = None
     signer_figures: dict[str, float] | None = None
@@ -70,6 +73,8 @@ class SignatureLink(BaseModel):
 class ServingLink(BaseModel):
     version_served: str | None
     serves_this: bool
+    signed_by: str | None = Field(None, description="Key the replica verified it under.")
+    snapshot_digest: str | None = Field(None, description="As the replica's signature binds it.")
     problem: str | None = None
 
 
@@ -180,7 +185,21 @@ def _signature_link(
             folder, tags[SIGNATURE_TAG], trusted, model, version, tags.get(MANIFEST_DIGEST_TAG)
         )
     except signatures.SignatureError as err:
-        return SignatureLink(state="invalid", reason=str(err), signer_figures=figures)
+        retired = signatures.load_public_keys(
+            signing_keys.retired_public_keys(platform.paths).values()
+        )
+        try:
+            old = signatures.verify(
+                folder, tags[SIGNATURE_TAG], retired, model, version, tags.get(MANIFEST_DIGEST_TAG)
+            )
+        except signatures.SignatureError:
+            return SignatureLink(state="invalid", reason=str(err), signer_figures=figures)
+        return SignatureLink(
+            state="signed by a retired key",
+            key_id=old.key_id,
+            reason="the serve zone no longer trusts this key: the version is not served",
+            signer_figures=figures,
+        )
     return SignatureLink(state="verified", key_id=found.key_id, signer_figures=figures)
 
 
@@ -191,7 +210,12 @@ def _serving_link(platform: Platform, model: str, version: str) -> ServingLink:
 
     try:
         with ServeClient(platform.serve_endpoint(), timeout_s=3, model=model) as client:
-            served = client.status().version
+            seen = client.status()
     except (ServeError, httpx.HTTPError, OSError, ValueError) as err:
         return ServingLink(version_served=None, serves_this=False, problem=str(err)[:200])
-    return ServingLink(version_served=served, serves_this=served == version)
+    return ServingLink(
+        version_served=seen.version,
+        serves_this=seen.version == version,
+        signed_by=seen.signed_by,
+        snapshot_digest=seen.snapshot_digest,
+    )

@@ -318,7 +318,13 @@ def test_a_model_family_serves_its_members_from_shared_replicas(
     # alias like a model's own replicas), and so does the promotion back.
     champion = status["champions"][SECOND]
     rows = platform.cli_json("models", "--model", SECOND)
-    others = [r["version"] for r in rows if r["gate"] == "passed" and r["version"] != champion]
+    others = [
+        r["version"]
+        for r in rows
+        if r["gate"] == "passed"
+        and r["signature"].startswith("signed")
+        and r["version"] != champion
+    ]
     if others:
         new = others[-1]
     else:  # this test run alone: no other approved version of the member yet

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.utils.bundles import prepared_version
+from tests.utils.bundles import prepared_version, signer_verdict
 from tests.utils.platform import Served, TestPlatform
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -130,8 +130,11 @@ def _served_version(served: Served) -> str:
 def candidate(
     platform: TestPlatform, served: Served, snapshot: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> str:
-    """One approved version, registered but not promoted, for the swap tests of this module."""
-    return prepared_version(platform, snapshot).version
+    """One approved version, registered but not promoted, for the swap tests of this module:
+    signed by the model signer before a test promotes it (promotion -> served is timed)."""
+    version = prepared_version(platform, snapshot).version
+    assert signer_verdict(platform, version).startswith("signed")
+    return version
 
 
 def test_promotion_is_served_within_seconds_and_unapproved_versions_are_refused(

@@ -159,8 +159,9 @@ def prepared_version(
     """A version of ``model`` registered as the train job registers one (its evidence tags,
     the snapshot's digest for lineage, a passed gate) from a tiny real bundle over the
     snapshot's labels: for the tests about serving, rollouts and models, where training is
-    not the subject (the train job takes ~1 min here; this, seconds). Promoted through the CLI
-    when ``promote``; with ``gate_passed`` False, tagged as failing its gate."""
+    not the subject (the train job takes ~1 min here; this, seconds). The model signer signs
+    it (its evidence is true). Promoted through the CLI when ``promote``, once signed; with
+    ``gate_passed`` False, tagged as failing its gate."""
     from contracts.snapshot import load_manifest
     from contracts.tags import (
         ACCURACY_TAG,
@@ -196,6 +197,10 @@ def prepared_version(
                 model, version, GATE_FAILED_TAG, "accuracy 0.5000 below the floor 0.7000"
             )
     if promote:
+        # Promoted once signed (a replica loads nothing unsigned): served at once, not a
+        # poll after the signer's verdict lands.
+        verdict = signer_verdict(platform, version, model)
+        assert verdict.startswith("signed"), f"{model} v{version}: {verdict}"
         done = platform.cli(
             "promote", version, "--model", model, "--reason", "test: prepared bundle", env=env
         )

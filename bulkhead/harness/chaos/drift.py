@@ -30,7 +30,7 @@ from bulkhead.harness.chaos.base import ChaosContext, ScenarioResult, scenario_r
 from bulkhead.harness.chaos.delivery import drive_rollout
 from bulkhead.harness.chaos.models import settled_on
 from contracts.rollout import RolloutPolicy
-from contracts.tags import CHAMPION
+from contracts.tags import CHAMPION, SIGNATURE_TAG
 from loadtests.shifted import LabelledText, has_shifted_set, shifted_split
 from serving.client import ServeError
 
@@ -254,6 +254,10 @@ def drift(ctx: ChaosContext) -> ScenarioResult:
         time.sleep(2)
         decided_at = load.elapsed()
         if trained.gate.passed and trained.version is not None:
+            # The model signer measures it again and signs it (seconds); no replica loads an
+            # unsigned candidate, so the rollout starts once it is signed.
+            version = trained.version
+            wait(lambda: SIGNATURE_TAG in rollouts.writer.tags(version), 60)
             state = rollouts.start(
                 trained.version, LOOP_POLICY, reason="loop: retrained on feedback"
             )

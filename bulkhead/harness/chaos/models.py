@@ -21,13 +21,14 @@ def settled_on(load: ClosedLoopLoad, version: str, since: float, window_s: float
 
 
 def champion_and_candidate(writer: Any) -> tuple[str | None, str | None]:
-    """The champion, and the newest other gate-passed version to roll out in its place
-    (never one a chaos scenario made to be wrong)."""
+    """The champion, and the newest other gate-passed, signed version to roll out in its
+    place (never one a chaos scenario made to be wrong; never one no replica would load)."""
     champion: str | None = writer.alias_version(CHAMPION)
     candidates = [
         row.version
         for row in writer.versions()
         if row.gate == "passed"
+        and row.signature.startswith("signed")
         and row.version != champion
         and CHAOS_TAG not in writer.tags(row.version)
     ]

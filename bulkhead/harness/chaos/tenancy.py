@@ -264,12 +264,12 @@ def _combined(by_model: dict[str, LoadCounts]) -> LoadCounts:
 
 
 def _promotable(platform: Platform) -> tuple[str | None, str | None]:
-    """(champion, newest version that passed its gate) of ``platform``'s model."""
+    """(champion, newest version that passed its gate and is signed) of ``platform``'s model."""
     from bulkhead.operations.models import versions
 
     rows = versions(platform)
     champion = next((r.version for r in rows if "champion" in r.aliases), None)
-    passed = [r.version for r in rows if r.gate == "passed"]
+    passed = [r.version for r in rows if r.gate == "passed" and r.signature.startswith("signed")]
     return champion, (passed[-1] if passed else None)
 
 

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from contracts.rollout import RolloutPolicy, RolloutState
+from contracts.tags import GATE_PASSED_TAG, SIGNATURE_REFUSED_TAG, SIGNATURE_TAG
 from registry.rollouts import RolloutConflict, RolloutStore
+from registry.writer import PromotionRefused
 
 
 class TagRegistry:
@@ -33,12 +35,13 @@ class Writer:
         self.model_name = "m"
         self.champion = "1"
         self.promoted: list[str] = []
+        self.version_tags: dict[str, dict[str, str]] = {}
 
     def alias_version(self, alias: str) -> str | None:
         return self.champion
 
     def tags(self, version: str) -> dict[str, str]:
-        return {"bulkhead.gate_passed": "true"}
+        return self.version_tags.get(version, {"bulkhead.gate_passed": "true"})
 
     def promote(self, version: str, reason: str, force: bool = False) -> str | None:
         was, self.champion = self.champion, version
@@ -98,3 +101,20 @@ def test_a_step_written_on_a_stale_revision_is_refused(store) -> None:
     completed = store.complete(moved, "passed")
     assert completed.phase == "completed" and store.writer.promoted == ["2"]  # type: ignore[attr-defined]
     assert store.abort(completed, "too late").phase == "completed"  # the first end stays
+
+
+@pytest.mark.parametrize(
+    ("tags", "why"),
+    [
+        ({GATE_PASSED_TAG: "true"}, "is not signed yet"),
+        ({GATE_PASSED_TAG: "true", SIGNATURE_REFUSED_TAG: "fake figures"}, "refused by the model"),
+    ],
+)
+def test_a_rollout_of_a_version_no_replica_would_load_is_refused(
+    store, tags: dict[str, str], why: str
+) -> None:
+    store.writer.version_tags["2"] = tags  # type: ignore[attr-defined]
+    with pytest.raises(PromotionRefused, match=why):
+        store.start("2", RolloutPolicy())
+    store.writer.version_tags["2"] = {**tags, SIGNATURE_TAG: "{}"}  # type: ignore[attr-defined]
+    assert store.start("2", RolloutPolicy()).candidate == "2"

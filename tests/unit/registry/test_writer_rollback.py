@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from contracts.tags import FORCED_TAG, HISTORY_TAG
+from contracts.tags import FORCED_TAG, HISTORY_TAG, SIGNATURE_REFUSED_TAG
 from registry.writer import PromotionRefused, RegistryWriter
 
 
@@ -85,3 +85,18 @@ def test_concurrent_promote_and_rollback_lose_no_history() -> None:
     assert sorted(m["action"] for m in moves) == ["promote", "rollback"]
     assert registry.aliases["champion"] == "2"
     assert promoter.history() == ["1"]
+
+
+def test_a_version_the_signer_refused_is_promoted_only_by_force() -> None:
+    """No replica would load it: a plain promote says so instead of moving the alias."""
+    registry = FakeRegistry(champion="1", history=[])
+    registry.version_tags["2"] = {
+        "gate.passed": "true",
+        SIGNATURE_REFUSED_TAG: "train recorded accuracy 0.9700; the signer measured 0.5120",
+    }
+    writer = RegistryWriter("sentiment", registry)
+    with pytest.raises(PromotionRefused, match="the model signer refused version 2"):
+        writer.promote("2", reason="")
+    assert registry.aliases["champion"] == "1"
+    writer.promote("2", reason="the operator insists", force=True)
+    assert registry.aliases["champion"] == "2"
