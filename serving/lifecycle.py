@@ -187,6 +187,9 @@ class ModelLifecycle:
             self._fail("signature", self._distrusted(current))
             current = None
         if current is not None and self._serves(current, resolved, config):
+            # What the alias names is served: an earlier poll's complaint (a refused version
+            # the alias pointed at a moment ago) no longer describes this replica.
+            self.last_error = None
             return
         if not resolved.approved:
             # Not cached: approval is read again on every poll, so a forced promotion's tag

@@ -36,6 +36,7 @@ class Scenario(StrEnum):
     HOSTILE_INPUT = "hostile-input"
     ROLLOUT = "rollout"
     BAD_ARTIFACT = "bad-artifact"
+    REGISTRY_COMPROMISED = "registry-compromised"
     ROLLOUT_GOOD = "rollout-good"
     ROLLOUT_SLOW = "rollout-slow"
     ROLLOUT_ERRORING = "rollout-erroring"

@@ -58,7 +58,7 @@ def print_status(console: Console, status: PlatformStatus) -> None:
         )
         for version, reason in serving.refused.items():
             console.print(f"  [red]refused v{version}:[/] {escape(reason)}")
-        if serving.last_error and not serving.refused:
+        if serving.last_error and serving.last_error not in serving.refused.values():
             console.print(f"  [yellow]last poll:[/] {escape(serving.last_error)}")
     modes = [m for m, on in (("TLS", status.tls), ("network namespaces", status.isolated)) if on]
     if status.identities:

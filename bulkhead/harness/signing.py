@@ -34,11 +34,12 @@ def platform_key(paths: StatePaths) -> ec.EllipticCurvePrivateKey:
 
 
 @contextmanager
-def as_signer(paths: StatePaths) -> Iterator[Any]:
-    """An MLflow client as the signer's registry user; the environment is put back after."""
+def as_registry_user(paths: StatePaths, user: str) -> Iterator[Any]:
+    """An MLflow client as one of the registry's users (the signer's, the admin's); the
+    environment is put back after."""
     from mlflow import MlflowClient
 
-    credentials = RegistryCredentials.from_file(paths.registry_credentials(SIGNER_USER))
+    credentials = RegistryCredentials.from_file(paths.registry_credentials(user))
     wanted = credentials.client_env()
     saved = {name: os.environ.get(name) for name in wanted}
     os.environ.update(wanted)
@@ -67,7 +68,7 @@ def sign_registered(
     signature on ``version``; returns it."""
     import mlflow
 
-    with as_signer(paths) as client, tempfile.TemporaryDirectory() as scratch:
+    with as_registry_user(paths, SIGNER_USER) as client, tempfile.TemporaryDirectory() as scratch:
         local = Path(
             mlflow.artifacts.download_artifacts(
                 artifact_uri=f"models:/{model}/{version}", dst_path=scratch
@@ -87,5 +88,5 @@ def sign_registered(
 
 def record_signature(paths: StatePaths, model: str, version: str, signature: str) -> None:
     """Put ``signature`` (another version's, a forged one) on ``version`` as the signer."""
-    with as_signer(paths) as client:
+    with as_registry_user(paths, SIGNER_USER) as client:
         client.set_model_version_tag(model, version, SIGNATURE_TAG, signature)

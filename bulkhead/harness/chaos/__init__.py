@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bulkhead.harness.chaos.base import ChaosContext, ScenarioResult
+from bulkhead.harness.chaos.compromised import registry_compromised
 from bulkhead.harness.chaos.delivery import (
     rollout_disagreeing,
     rollout_erroring,
@@ -40,6 +41,7 @@ SCENARIOS: dict[str, Callable[[ChaosContext], ScenarioResult]] = {
     "hostile-input": hostile_input,
     "rollout": rollout,
     "bad-artifact": bad_artifact,
+    "registry-compromised": registry_compromised,
     "rollout-good": rollout_good,
     "rollout-slow": rollout_slow,
     "rollout-erroring": rollout_erroring,

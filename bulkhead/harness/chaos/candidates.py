@@ -222,12 +222,13 @@ def register_variant(
     experiment_name: str,
     variant: Variant,
     texts: list[str] | None = None,
+    signed: bool = True,
 ) -> str:
-    """Download the champion, make ``variant`` of it, register it as the trainer and sign it
-    as the signer (bulkhead/harness/signing.py: what is wrong with each is what serving, not
-    an offline check, must catch). The copy, slow, erroring and not-onnx variants carry a
-    passed gate (the offline gate cannot see what is wrong with them); the flipped one fails
-    the gate and is force-approved."""
+    """Download the champion, make ``variant`` of it, register it as the trainer and (unless
+    ``signed`` is False) sign it as the signer (bulkhead/harness/signing.py: what is wrong
+    with each is what serving, not an offline check, must catch). The copy, slow, erroring
+    and not-onnx variants carry a passed gate (the offline gate cannot see what is wrong with
+    them); the flipped one fails the gate and is force-approved."""
     import mlflow
 
     # MLflow prints run links to stdout; `chaos --json` owns stdout.
@@ -254,8 +255,9 @@ def register_variant(
         new: str = writer.register(
             run.info.run_id, logged, {**tags, CHAOS_TAG: f"{variant} of v{champion}"}
         )
-        snapshot = writer.tags(champion).get(DATASET_DIGEST_TAG, NOT_FROM_A_SNAPSHOT)
-        sign_registered(
-            paths, writer.model_name, new, snapshot_digest=snapshot, run_id=run.info.run_id
-        )
+        if signed:
+            snapshot = writer.tags(champion).get(DATASET_DIGEST_TAG, NOT_FROM_A_SNAPSHOT)
+            sign_registered(
+                paths, writer.model_name, new, snapshot_digest=snapshot, run_id=run.info.run_id
+            )
         return new

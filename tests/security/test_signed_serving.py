@@ -1,0 +1,85 @@
+"""The serve zone trusts a signature, not the registry (live platform, real replicas).
+
+Whoever controls the registry (its admin here: every artefact and tag is theirs to rewrite)
+aims `champion` at a model the signer never passed, four ways, under load: each is refused
+by the replicas, said in /v1/status, and the old champion answers every request
+(`chaos --scenario registry-compromised`). The operator's own forced promotion of an unsigned
+version is not served either, and `bulkhead status` says why. Each fails on a main without
+signature checks in serving (the first two would be served: their files and pins agree).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from contracts.tags import GATE_FAILED_TAG, GATE_PASSED_TAG
+from tests.utils.bundles import make_bundle, trainer_writer
+from tests.utils.platform import Served, TestPlatform
+
+pytestmark = [pytest.mark.integration]
+
+
+def test_a_compromised_registry_cannot_get_an_unsigned_model_served(
+    platform: TestPlatform, served: Served
+) -> None:
+    done = platform.cli("chaos", "--scenario", "registry-compromised", "--json", timeout=400)
+    results = json.loads(done.stdout) if done.stdout.strip() else []
+    assert results, done.stderr[-3000:]
+    (result,) = results
+    print(f"\nregistry compromised: {result['requests']} requests; {result['detail']}")
+    detail = result["detail"]
+    assert "the files are not the signed ones" in detail  # files rewritten, pin kept
+    assert "names another manifest than the registry pins" in detail  # pin rewritten too
+    assert "the signature is for sentiment v" in detail  # the champion's signature moved
+    assert "unsigned, force-promoted: v" in detail and "NOT REFUSED" not in detail
+    assert result["failed"] == 0 and result["requests"] > 50, result
+    assert len(result["counts"]["versions"]) == 1, result["counts"]  # the old champion only
+    assert result["verdict"] == "pass", result
+
+
+def test_an_unsigned_version_the_operator_forces_is_not_served_and_status_says_why(
+    platform: TestPlatform, served: Served, tmp_path: Path
+) -> None:
+    """A version that failed its gate (so the signer never judges it), force-promoted."""
+    before = _served_version(served)
+    with trainer_writer(platform) as writer:
+        client = writer.client
+        experiment = client.get_experiment_by_name("bulkhead")
+        assert experiment is not None
+        run = client.create_run(experiment.experiment_id, run_name="unsigned-forced")
+        logged = writer.log_bundle(run.info.run_id, make_bundle(tmp_path / "bundle"))
+        client.set_terminated(run.info.run_id)
+        version = writer.register(
+            run.info.run_id,
+            logged,
+            {GATE_PASSED_TAG: "false", GATE_FAILED_TAG: "accuracy 0.51 below the floor 0.75"},
+        )
+    forced = platform.cli("promote", version, "--force", "--reason", "test: unsigned, forced")
+    assert forced.returncode == 0, forced.stderr[-2000:]
+    try:
+        deadline = time.monotonic() + 30
+        shown = ""
+        while f"v{version} is not signed" not in shown:
+            assert time.monotonic() < deadline, f"no refusal of v{version} shown: {shown!r}"
+            time.sleep(0.5)
+            shown = platform.cli_json("status")["serving"]["last_error"] or ""
+            assert _served_version(served) == before
+        print(f"\nforced unsigned v{version}: {shown}")
+        assert "not signed" in platform.cli("status").stderr
+    finally:
+        back = platform.cli("rollback", "--reason", "test: unsigned, forced, back")
+        assert back.returncode == 0, back.stderr[-2000:]
+
+
+def _served_version(served: Served) -> str:
+    answer = httpx.post(
+        f"{served.url}/v1/predict", json={"texts": ["a fine film"]}, headers=served.headers()
+    )
+    assert answer.status_code == 200, answer.text
+    version: str = answer.json()["model"]["version"]
+    return version
