@@ -66,3 +66,13 @@ def retire(
     console.print(f"[green]✓[/] retired key {done.key[:12]}; replicas drop it within a poll")
     for row in done.still_signed:
         console.print(f"  [yellow]no longer served:[/] {row.model} v{row.version}")
+
+
+@app.command()
+def ring() -> None:
+    """Print the serve zone's key ring: public keys only, JSON (a KubeRay ConfigMap's)."""
+    from bulkhead.platform import signing_keys
+
+    with exits():
+        found = signing_keys.ring(platform().paths)
+    print(found.model_dump_json(indent=1))

@@ -53,6 +53,10 @@ _HEADER = """\
 #                                               in place, replicas re-read it every second)
 #   bulkhead-serve-ray-token  auth_token        this zone's Ray token
 #   bulkhead-serve-request-id-key request-id-key the key request ids are signed with
+# And one ConfigMap, public keys only (never a private key in this namespace):
+#   bulkhead-serve-trusted-keys trusted-keys.json the key ring model signatures are verified
+#                                               with (`bulkhead signing keys`); a rotation
+#                                               updates it, replicas re-read it in place
 # The payload drop (docs/feedback.md): each serve pod runs the drop keeper as a sidecar of
 # its own uid, the only container that mounts the drop volume (deploy/kuberay/drop.yaml);
 # the serve container reaches it through a socket in a shared emptyDir and nothing else.
@@ -74,6 +78,7 @@ def _container_env() -> list[dict[str, str]]:
         names.REGISTRY_CREDENTIALS: "/etc/bulkhead/registry/credentials.json",
         names.SERVE_API_KEY_FILE: "/etc/bulkhead/api-key/api-key",
         names.SERVE_CLIENT_KEYS_FILE: "/etc/bulkhead/client-keys/client-keys.json",
+        names.SERVE_TRUSTED_KEYS_FILE: f"{TRUSTED_KEYS_DIR}/trusted-keys.json",
         DROP_SOCKET_ENV: f"{DROP_INBOX}/drop.sock",
         REQUEST_ID_KEY_FILE_ENV: REQUEST_ID_KEY_PATH,
         **serve_tuning_env(ServeZoneSettings()),
@@ -85,6 +90,7 @@ def _container_env() -> list[dict[str, str]]:
 
 
 DROP_INBOX = "/run/bulkhead/drop"
+TRUSTED_KEYS_DIR = "/etc/bulkhead/trusted-keys"
 REQUEST_ID_KEY_DIR = "/etc/bulkhead/request-id-key"
 REQUEST_ID_KEY_PATH = f"{REQUEST_ID_KEY_DIR}/request-id-key"
 DROP_RECORDS = "/var/bulkhead/drop"
@@ -180,6 +186,7 @@ def _pod_spec(container: str, pool: str, cpu: str, memory: str, head: bool) -> d
                         "mountPath": REQUEST_ID_KEY_DIR,
                         "readOnly": True,
                     },
+                    {"name": "trusted-keys", "mountPath": TRUSTED_KEYS_DIR, "readOnly": True},
                     {"name": "drop-inbox", "mountPath": DROP_INBOX},
                 ],
             },
@@ -206,6 +213,10 @@ def _pod_spec(container: str, pool: str, cpu: str, memory: str, head: bool) -> d
             {
                 "name": "request-id-key",
                 "secret": {"secretName": "bulkhead-serve-request-id-key", "defaultMode": 0o400},
+            },
+            {
+                "name": "trusted-keys",
+                "configMap": {"name": "bulkhead-serve-trusted-keys", "defaultMode": 0o444},
             },
             {"name": "drop-inbox", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
             {"name": "keeper-tmp", "emptyDir": {"sizeLimit": "16Mi"}},

@@ -512,3 +512,33 @@ def test_the_signer_reaches_the_registry_and_nothing_reaches_it() -> None:
         if p["metadata"]["namespace"] == "bulkhead-signer"
         and p["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     ]
+
+
+def test_serve_pods_verify_with_public_keys_only() -> None:
+    """The serve container reads the key ring (a ConfigMap: public keys, nothing secret)
+    from the path its env names; no private signing key is mounted in the serve namespace."""
+    (service,) = [d for d in _docs("ray-service.serve.yaml") if d["kind"] == "RayService"]
+    pods = list(_pod_specs(service))
+    assert pods
+    for pod in pods:
+        ring = [v for v in pod.volumes if v["name"] == "trusted-keys"]
+        assert ring == [
+            {
+                "name": "trusted-keys",
+                "configMap": {"name": "bulkhead-serve-trusted-keys", "defaultMode": 0o444},
+            }
+        ]
+        assert not [
+            v for v in pod.volumes if "signing" in str(v.get("secret", {}).get("secretName"))
+        ]
+        serve = pod.containers[0]
+        env = {e["name"]: e["value"] for e in serve.env}
+        mounts = {m["name"]: m for m in serve.volumeMounts}
+        assert mounts["trusted-keys"]["readOnly"]
+        assert env["BULKHEAD_SERVE_TRUSTED_KEYS_FILE"].startswith(
+            mounts["trusted-keys"]["mountPath"] + "/"
+        )
+    # The signer re-signs what the ring's other keys signed (a rotation): it mounts it too.
+    (deployment,) = [d for d in _docs("signer.yaml") if d["kind"] == "Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert "--trusted" in container["command"]
