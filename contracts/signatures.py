@@ -266,9 +266,13 @@ def _hash_for(curve: ec.EllipticCurve) -> hashes.HashAlgorithm:
 
 def sign(folder: Path, binding: Binding, key: ec.EllipticCurvePrivateKey) -> str:
     """The OMS signature (a Sigstore bundle, JSON) of every file in ``folder``."""
-    payload = json.dumps(
-        statement(file_digests(folder), binding), sort_keys=True, separators=(",", ":")
-    ).encode()
+    return sign_statement(statement(file_digests(folder), binding), key)
+
+
+def sign_statement(found: Mapping[str, object], key: ec.EllipticCurvePrivateKey) -> str:
+    """Any in-toto statement in a Sigstore bundle's DSSE envelope (the OMS signature, the
+    provenance statement beside it)."""
+    payload = json.dumps(found, sort_keys=True, separators=(",", ":")).encode()
     signature = key.sign(_pae(payload), ec.ECDSA(_hash_for(key.curve)))
     bundle = {
         "mediaType": MEDIA_TYPE,
@@ -285,7 +289,7 @@ def sign(folder: Path, binding: Binding, key: ec.EllipticCurvePrivateKey) -> str
     return json.dumps(bundle, indent=2)
 
 
-def _signed_statement(
+def signed_statement(
     signature: str, trusted: Mapping[str, ec.EllipticCurvePublicKey]
 ) -> tuple[str, dict[str, Any]]:
     """The statement a trusted key signed, and that key's id."""
@@ -348,7 +352,9 @@ def check_statement(
     """That a trusted key signed a statement for ``model``'s ``version`` (and, when given,
     the manifest digest the registry pins); no file is read. The ``SignatureError`` names the
     first thing that does not hold."""
-    signer, found = _signed_statement(signature, trusted)
+    signer, found = signed_statement(signature, trusted)
+    if found.get("_type") != STATEMENT_TYPE or found.get("predicateType") != PREDICATE_TYPE:
+        raise SignatureError("the signed statement is not an OMS v1.0 model signature")
     try:
         predicate = found["predicate"]
         (subject,) = found["subject"]
@@ -361,8 +367,6 @@ def check_statement(
         if isinstance(err, SignatureError):
             raise
         raise SignatureError(f"the signed statement is malformed: {err!r}"[:300]) from err
-    if found.get("_type") != STATEMENT_TYPE or found.get("predicateType") != PREDICATE_TYPE:
-        raise SignatureError("the signed statement is not an OMS v1.0 model signature")
     try:
         consistent = root_digest(signed) == signed_root
     except (ValueError, TypeError) as err:  # a digest that is not hex

@@ -37,7 +37,9 @@ EVIDENCE_TAGS = (ACCURACY_TAG, MACRO_F1_TAG, PARITY_TAG, DATASET_DIGEST_TAG)
 SIGNATURE_TAG = "bulkhead.signature"
 SIGNATURE_REFUSED_TAG = "bulkhead.signature.refused"
 SIGNER_FIGURES_TAG = "bulkhead.signer_figures"
-SIGNER_TAGS = frozenset({SIGNATURE_TAG, SIGNATURE_REFUSED_TAG, SIGNER_FIGURES_TAG})
+# The signed SLSA provenance statement beside the signature (contracts/provenance.py).
+PROVENANCE_TAG = "bulkhead.provenance"
+SIGNER_TAGS = frozenset({SIGNATURE_TAG, SIGNATURE_REFUSED_TAG, SIGNER_FIGURES_TAG, PROVENANCE_TAG})
 # The registry user only the signer holds: the one that may write the tags above.
 SIGNER_USER = "signer"
 # Set by `promote` / `rollback` on the version they move.

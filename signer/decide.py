@@ -16,15 +16,25 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import BaseModel, ConfigDict
 
+from contracts import provenance
 from contracts import snapshot as snapshots
 from contracts.bundle import BundleError
-from contracts.signatures import Binding, SignerPolicy, sign
+from contracts.signatures import (
+    Binding,
+    SignerPolicy,
+    file_digests,
+    root_digest,
+    sign_statement,
+    statement,
+)
 from contracts.tags import (
     ACCURACY_TAG,
+    CODE_VERSION_TAG,
     DATASET_DIGEST_TAG,
     GATE_PASSED_TAG,
     MACRO_F1_TAG,
     MANIFEST_DIGEST_TAG,
+    PRESET_TAG,
     TRAINING_RUN_TAG,
 )
 from registry import bundle
@@ -38,6 +48,8 @@ class Verdict(BaseModel):
     reason: str
     figures: HeldOutFigures | None = None
     signature: str | None = None
+    # The signed SLSA provenance statement beside the signature (contracts/provenance.py).
+    provenance: str | None = None
 
 
 def find_snapshot(root: Path, digest: str) -> Path | None:
@@ -126,9 +138,22 @@ def decide(
         snapshot_digest=digest,
         training_run_id=run_id,
     )
+    digests = file_digests(folder)
+    source = snapshots.load_manifest(snapshot)
+    made = provenance.Made(
+        binding=binding,
+        root_digest=root_digest(digests),
+        snapshot_source=source.source.name,
+        snapshot_source_sha256=source.source.sha256,
+        snapshot_created_at=source.created_at,
+        preset=tags.get(PRESET_TAG),
+        code_version=tags.get(CODE_VERSION_TAG),
+        figures=figures.model_dump(),
+    )
     return Verdict(
         signed=True,
         reason=f"signed: accuracy {figures.accuracy:.4f}, macro-F1 {figures.macro_f1:.4f}",
         figures=figures,
-        signature=sign(folder, binding, key),
+        signature=sign_statement(statement(digests, binding), key),
+        provenance=provenance.sign(made, key),
     )

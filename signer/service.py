@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from contracts import provenance
 from contracts.signatures import (
     KeyRing,
     SignatureError,
@@ -43,6 +44,7 @@ from contracts.signatures import (
 from contracts.tags import (
     GATE_PASSED_TAG,
     MANIFEST_DIGEST_TAG,
+    PROVENANCE_TAG,
     SIGNATURE_REFUSED_TAG,
     SIGNATURE_TAG,
     SIGNER_FIGURES_TAG,
@@ -120,6 +122,8 @@ def verdict_tags(verdict: Verdict) -> dict[str, str]:
     if verdict.figures is not None:
         tags[SIGNER_FIGURES_TAG] = verdict.figures.model_dump_json()
     if verdict.signed and verdict.signature is not None:
+        if verdict.provenance is not None:  # beside the signature, before it
+            tags[PROVENANCE_TAG] = verdict.provenance
         tags[SIGNATURE_TAG] = verdict.signature
     else:
         tags[SIGNATURE_REFUSED_TAG] = verdict.reason[:5000]
@@ -180,6 +184,12 @@ class Resigner:
                     local, old, self.trusted, model, version, tags.get(MANIFEST_DIGEST_TAG)
                 )
                 signature = sign(local, verified.binding, key)
+                renewed = {SIGNATURE_TAG: signature}
+                if PROVENANCE_TAG in tags:
+                    _, made = provenance.verify(
+                        tags[PROVENANCE_TAG], self.trusted, model, version, verified.root_digest
+                    )
+                    renewed = {PROVENANCE_TAG: provenance.sign(made, key), **renewed}
             except SignatureError as err:
                 log.warning("%s v%s: not re-signed: %s", model, version, err)
                 self.skipped.add(marker)
@@ -189,7 +199,7 @@ class Resigner:
                 continue
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
-            versions.record(model, version, {SIGNATURE_TAG: signature})
+            versions.record(model, version, renewed)
             log.info(
                 "%s v%s: re-signed with key %s (was %s)",
                 model,

@@ -491,6 +491,17 @@ def provenance(console: Console, found: Any) -> None:
     console.print(
         f"{mark[signature.state == 'verified']} signature {signature.state}: {detail}{measured}"
     )
+    made = found.provenance
+    console.print(
+        f"{mark[made.state == 'verified']} provenance {made.state}: "
+        + (
+            f"built by {made.builder}, run {made.run_id}, from snapshot "
+            f"{str(made.snapshot_digest)[:12]} of {escape(str(made.source))} "
+            f"(sha256 {str(made.source_sha256)[:12]})"
+            if made.state == "verified"
+            else escape(str(made.problem))
+        )
+    )
     serving = found.serving
     loaded = (
         f", verified under key {serving.signed_by[:12]}, snapshot "

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from bulkhead.operations.errors import BadInput, OperationFailed
 from bulkhead.platform import signing_keys
 from bulkhead.platform.core import Platform
-from contracts import signatures
+from contracts import provenance, signatures
 from contracts import snapshot as snapshots
 from contracts.tags import (
     ACCURACY_TAG,
@@ -29,6 +29,7 @@ from contracts.tags import (
     MACRO_F1_TAG,
     MANIFEST_DIGEST_TAG,
     PRESET_TAG,
+    PROVENANCE_TAG,
     SIGNATURE_REFUSED_TAG,
     SIGNATURE_TAG,
     SIGNER_FIGURES_TAG,
@@ -70,6 +71,18 @@ class SignatureLink(BaseModel):
     signer_figures: dict[str, float] | None = None
 
 
+class ProvenanceLink(BaseModel):
+    """The signed SLSA provenance statement beside the signature (contracts/provenance.py)."""
+
+    state: str = Field(description="verified / invalid / none")
+    builder: str | None = None
+    run_id: str | None = None
+    snapshot_digest: str | None = None
+    source: str | None = None
+    source_sha256: str | None = None
+    problem: str | None = None
+
+
 class ServingLink(BaseModel):
     version_served: str | None
     serves_this: bool
@@ -85,8 +98,12 @@ class Provenance(BaseModel):
     training: TrainingLink
     bundle: BundleLink
     signature: SignatureLink
+    provenance: ProvenanceLink
     serving: ServingLink
-    holds: bool = Field(description="Every link checks: snapshot found, signature verified.")
+    holds: bool = Field(
+        description="Every link checks: snapshot found, signature and provenance verified "
+        "and naming that snapshot and run."
+    )
 
 
 def verify_version(platform: Platform, version: str) -> Provenance:
@@ -126,7 +143,8 @@ def verify_version(platform: Platform, version: str) -> Provenance:
             manifest_sha256=tags.get(MANIFEST_DIGEST_TAG),
             files=signatures.file_digests(folder),
         )
-        signature = _signature_link(platform, folder, model, version, tags)
+        signature, verified = _signature_link(platform, folder, model, version, tags)
+    made = _provenance_link(platform, model, version, tags, verified)
     serving = _serving_link(platform, model, version)
     return Provenance(
         model=model,
@@ -135,8 +153,13 @@ def verify_version(platform: Platform, version: str) -> Provenance:
         training=training,
         bundle=bundle,
         signature=signature,
+        provenance=made,
         serving=serving,
-        holds=snapshot.found and signature.state == "verified",
+        holds=snapshot.found
+        and signature.state == "verified"
+        and made.state == "verified"
+        and made.snapshot_digest == snapshot.digest
+        and made.run_id == training.run_id,
     )
 
 
@@ -161,9 +184,37 @@ def _snapshot_link(platform: Platform, digest: str | None) -> SnapshotLink:
     return SnapshotLink(digest=digest, found=False, problem="no such snapshot on this platform")
 
 
+def _provenance_link(
+    platform: Platform,
+    model: str,
+    version: str,
+    tags: dict[str, str],
+    verified: signatures.VerifiedSignature | None,
+) -> ProvenanceLink:
+    if PROVENANCE_TAG not in tags:
+        return ProvenanceLink(state="none", problem="no provenance statement beside it")
+    if verified is None:
+        return ProvenanceLink(state="invalid", problem="the signature it stands beside fails")
+    trusted = signatures.load_public_keys(signing_keys.public_keys(platform.paths).values())
+    try:
+        _, made = provenance.verify(
+            tags[PROVENANCE_TAG], trusted, model, version, verified.root_digest
+        )
+    except signatures.SignatureError as err:
+        return ProvenanceLink(state="invalid", problem=str(err))
+    return ProvenanceLink(
+        state="verified",
+        builder=provenance.BUILDER_ID,
+        run_id=made.binding.training_run_id,
+        snapshot_digest=made.binding.snapshot_digest,
+        source=made.snapshot_source,
+        source_sha256=made.snapshot_source_sha256,
+    )
+
+
 def _signature_link(
     platform: Platform, folder: Path, model: str, version: str, tags: dict[str, str]
-) -> SignatureLink:
+) -> tuple[SignatureLink, signatures.VerifiedSignature | None]:
     figures = None
     if SIGNER_FIGURES_TAG in tags:
         try:
@@ -177,8 +228,8 @@ def _signature_link(
                 state="refused by the signer",
                 reason=tags[SIGNATURE_REFUSED_TAG],
                 signer_figures=figures,
-            )
-        return SignatureLink(state="unsigned", reason="the signer has given no verdict")
+            ), None
+        return SignatureLink(state="unsigned", reason="the signer has given no verdict"), None
     trusted = signatures.load_public_keys(signing_keys.public_keys(platform.paths).values())
     try:
         found = signatures.verify(
@@ -193,14 +244,14 @@ def _signature_link(
                 folder, tags[SIGNATURE_TAG], retired, model, version, tags.get(MANIFEST_DIGEST_TAG)
             )
         except signatures.SignatureError:
-            return SignatureLink(state="invalid", reason=str(err), signer_figures=figures)
+            return SignatureLink(state="invalid", reason=str(err), signer_figures=figures), None
         return SignatureLink(
             state="signed by a retired key",
             key_id=old.key_id,
             reason="the serve zone no longer trusts this key: the version is not served",
             signer_figures=figures,
-        )
-    return SignatureLink(state="verified", key_id=found.key_id, signer_figures=figures)
+        ), None
+    return SignatureLink(state="verified", key_id=found.key_id, signer_figures=figures), found
 
 
 def _serving_link(platform: Platform, model: str, version: str) -> ServingLink:

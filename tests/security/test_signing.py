@@ -36,6 +36,11 @@ def test_a_version_whose_evidence_is_true_is_signed(platform: TestPlatform, snap
         chain["snapshot"]["found"] and chain["snapshot"]["digest"] == load_manifest(snapshot).digest
     )
     assert chain["training"]["run_id"] == prepared.run_id
+    # Beside the signature, the signed SLSA provenance statement: same snapshot, same run.
+    made = chain["provenance"]
+    assert made["state"] == "verified" and made["run_id"] == prepared.run_id
+    assert made["snapshot_digest"] == chain["snapshot"]["digest"]
+    assert made["source_sha256"] == chain["snapshot"]["source_sha256"]
     assert chain["bundle"]["files"]["model.onnx"]  # every file's digest listed
     shown = platform.cli("verify", "sentiment", prepared.version)
     assert shown.returncode == 0 and "signature verified" in shown.stderr, shown.stderr

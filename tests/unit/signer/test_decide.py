@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from contracts import signatures
+from contracts import provenance, signatures
 from contracts.digest import sha256_file
 from contracts.signatures import SignerPolicy
+from contracts.snapshot import load_manifest as snapshot_manifest
 from contracts.tags import (
     ACCURACY_TAG,
     DATASET_DIGEST_TAG,
@@ -21,7 +22,7 @@ from contracts.tags import (
     TRAINING_RUN_TAG,
 )
 from registry import bundle
-from signer.decide import decide
+from signer.decide import decide, find_snapshot
 from signer.evaluate import macro_f1, measure
 from tests.utils.snapshots import make_snapshot
 
@@ -43,6 +44,29 @@ def test_an_honest_version_is_signed_and_its_signature_verifies(made) -> None:
         folder, verdict.signature or "", trusted, "sentiment", "3", tags[MANIFEST_DIGEST_TAG]
     )
     assert found.binding.snapshot_digest == tags[DATASET_DIGEST_TAG]
+    # Beside it, a signed SLSA provenance statement: the same files, the snapshot and the
+    # file it was cut from, the run, the figures the signer measured.
+    key, made_by = provenance.verify(
+        verdict.provenance or "", trusted, "sentiment", "3", found.root_digest
+    )
+    assert key == found.key_id and made_by.binding == found.binding
+    snapshot = find_snapshot(root, tags[DATASET_DIGEST_TAG])
+    assert snapshot is not None
+    manifest = snapshot_manifest(snapshot)
+    assert made_by.snapshot_source_sha256 == manifest.source.sha256
+    assert made_by.figures["accuracy"] == verdict.figures.accuracy
+    for model, version, files, why in (
+        ("sentiment", "4", found.root_digest, "for sentiment v3, not sentiment v4"),
+        ("other", "3", found.root_digest, "for sentiment v3, not other v3"),
+        ("sentiment", "3", "0" * 64, "other files than the signature"),
+    ):
+        with pytest.raises(signatures.SignatureError, match=why):
+            provenance.verify(verdict.provenance or "", trusted, model, version, files)
+    # An OMS signature is not a provenance statement, nor the other way round.
+    with pytest.raises(signatures.SignatureError, match="not a SLSA v1 provenance"):
+        provenance.verify(verdict.signature or "", trusted, "sentiment", "3", found.root_digest)
+    with pytest.raises(signatures.SignatureError, match=r"not an OMS v1\.0 model signature"):
+        signatures.check_statement(verdict.provenance or "", trusted, "sentiment", "3")
 
 
 def test_a_train_zone_that_records_fake_figures_is_refused(made) -> None:

@@ -8,11 +8,12 @@ import json
 import shutil
 from pathlib import Path
 
-from contracts import signatures
+from contracts import provenance, signatures
 from contracts.signatures import SignerPolicy
 from contracts.tags import (
     ACCURACY_TAG,
     MANIFEST_DIGEST_TAG,
+    PROVENANCE_TAG,
     SIGNATURE_REFUSED_TAG,
     SIGNATURE_TAG,
     SIGNER_FIGURES_TAG,
@@ -118,6 +119,10 @@ def test_after_a_rotation_what_a_trusted_key_signed_is_re_signed_with_the_new_on
         folder, resigned, trusted, "sentiment", "1", tags[MANIFEST_DIGEST_TAG]
     )
     assert found.binding.training_run_id == tags["training_run_id"]
+    renewed = versions.tags[("sentiment", "1")][PROVENANCE_TAG]  # its provenance too
+    assert provenance.verify(renewed, trusted, "sentiment", "1", found.root_digest)[0] == (
+        signatures.key_id(new.public_key())
+    )
     assert versions.tags[("sentiment", "2")][SIGNATURE_TAG] == forged
     assert resigner.run(versions, new, tmp_path) == []
     assert versions.downloads.count(("sentiment", "2")) == 2  # signed once, looked at once
