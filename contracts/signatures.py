@@ -84,6 +84,15 @@ class SignerPolicy(BaseModel):
     )
     min_accuracy: float = Field(0.0, ge=0, le=1, description="Held-out accuracy floor.")
     min_macro_f1: float = Field(0.0, ge=0, le=1, description="Held-out macro-F1 floor.")
+    max_regression: float = Field(
+        0.005,
+        ge=0,
+        le=1,
+        description="Held-out accuracy a version may lose against the champion, both measured "
+        "by the signer on the version's own held-out split (the train gate's rule, checked "
+        "again: a compromised train zone could record any comparison), plus `tolerance` for "
+        "measurement differences. 1: no comparison.",
+    )
 
 
 class VerifiedSignature(BaseModel):

@@ -11,6 +11,7 @@ snapshot and run (contracts/signatures.py).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -41,6 +42,15 @@ from registry import bundle
 from signer.evaluate import HeldOutFigures, measure
 
 
+@dataclass(frozen=True)
+class Champion:
+    """The model's champion as the signer downloaded it, to measure on the same split."""
+
+    version: str
+    folder: Path
+    pin: str | None
+
+
 class Verdict(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -50,6 +60,9 @@ class Verdict(BaseModel):
     signature: str | None = None
     # The signed SLSA provenance statement beside the signature (contracts/provenance.py).
     provenance: str | None = None
+    # The champion measured on the same held-out split (None: no champion, or not comparable).
+    champion_version: str | None = None
+    champion_figures: HeldOutFigures | None = None
 
 
 def find_snapshot(root: Path, digest: str) -> Path | None:
@@ -79,6 +92,7 @@ def decide(
     snapshot_root: Path,
     key: ec.EllipticCurvePrivateKey,
     policy: SignerPolicy,
+    champion: Champion | None = None,
 ) -> Verdict:
     """Sign or refuse; a refusal's reason is what `bulkhead models` shows."""
     if tags.get(GATE_PASSED_TAG) != "true":
@@ -131,6 +145,22 @@ def decide(
                 reason=f"{name} {measured:.4f} < the signer's floor {floor:.4f}",
                 figures=figures,
             )
+    compared = _champion_figures(champion, version, manifest, snapshot)
+    # The gate's margin plus the measurement tolerance: the signer's figures may differ from
+    # train's by that much without anything faked, and a gate that passed honestly near its
+    # margin must not be refused for it.
+    margin = policy.max_regression + policy.tolerance
+    if compared is not None and figures.accuracy < compared.accuracy - margin:
+        assert champion is not None
+        return Verdict(
+            signed=False,
+            reason=f"accuracy {figures.accuracy:.4f} regresses against champion "
+            f"v{champion.version} ({compared.accuracy:.4f} on the same {figures.examples} "
+            f"held-out texts, margin {margin:g})",
+            figures=figures,
+            champion_version=champion.version,
+            champion_figures=compared,
+        )
     binding = Binding(
         model=model,
         version=version,
@@ -156,4 +186,29 @@ def decide(
         figures=figures,
         signature=sign_statement(statement(digests, binding), key),
         provenance=provenance.sign(made, key),
+        champion_version=champion.version if compared is not None and champion else None,
+        champion_figures=compared,
     )
+
+
+def _champion_figures(
+    champion: Champion | None,
+    version: str,
+    manifest: bundle.BundleManifest,
+    snapshot: Path,
+) -> HeldOutFigures | None:
+    """The champion measured on the version's held-out split; None when there is nothing to
+    compare (no champion, the version is the champion, another label set: a new task). A
+    champion whose files do not hold is not compared against either: its own load refuses it."""
+    if champion is None or champion.version == version:
+        return None
+    try:
+        theirs = bundle.verify(champion.folder, champion.pin)
+    except BundleError:
+        return None
+    if theirs.labels != manifest.labels:
+        return None
+    try:
+        return measure(champion.folder, theirs, snapshot)
+    except (OSError, ValueError, RuntimeError, snapshots.SnapshotError):
+        return None

@@ -42,6 +42,7 @@ from contracts.signatures import (
     verify,
 )
 from contracts.tags import (
+    CHAMPION,
     GATE_PASSED_TAG,
     MANIFEST_DIGEST_TAG,
     PROVENANCE_TAG,
@@ -50,7 +51,7 @@ from contracts.tags import (
     SIGNER_FIGURES_TAG,
     valid_version,
 )
-from signer.decide import Verdict, decide
+from signer.decide import Champion, Verdict, decide
 
 log = logging.getLogger("bulkhead.signer")
 
@@ -63,6 +64,9 @@ class Versions(Protocol):
 
     def signed_by_others(self, key_id: str) -> list[tuple[str, str, dict[str, str]]]:
         """(model, version, tags) of every version signed by a key other than ``key_id``."""
+
+    def champion(self, model: str) -> tuple[str, dict[str, str]] | None:
+        """The model's champion version and its tags (None: no champion)."""
 
     def download(self, model: str, version: str, destination: Path) -> Path: ...
 
@@ -102,6 +106,15 @@ class MlflowVersions:
             if SIGNATURE_TAG in row[2] and key_hint(row[2][SIGNATURE_TAG]) != key_id
         ]
 
+    def champion(self, model: str) -> tuple[str, dict[str, str]] | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            mv = self.client.get_model_version_by_alias(model, CHAMPION)
+        except MlflowException:  # no champion yet
+            return None
+        return valid_version(mv.version), dict(mv.tags or {})
+
     def download(self, model: str, version: str, destination: Path) -> Path:
         import mlflow
 
@@ -120,7 +133,11 @@ def verdict_tags(verdict: Verdict) -> dict[str, str]:
     that sees the verdict sees the figures it was taken on)."""
     tags: dict[str, str] = {}
     if verdict.figures is not None:
-        tags[SIGNER_FIGURES_TAG] = verdict.figures.model_dump_json()
+        figures: dict[str, object] = verdict.figures.model_dump()
+        if verdict.champion_figures is not None:
+            figures["champion_version"] = verdict.champion_version
+            figures["champion_accuracy"] = verdict.champion_figures.accuracy
+        tags[SIGNER_FIGURES_TAG] = json.dumps(figures)
     if verdict.signed and verdict.signature is not None:
         if verdict.provenance is not None:  # beside the signature, before it
             tags[PROVENANCE_TAG] = verdict.provenance
@@ -139,22 +156,46 @@ def sign_waiting(
 ) -> list[tuple[str, str, Verdict]]:
     """One pass: a verdict for every version waiting for one; what was decided."""
     decided = []
-    for model, version, tags in versions.waiting():
-        started = time.monotonic()
-        folder = Path(tempfile.mkdtemp(prefix=f"{model}-v{version}-", dir=scratch))
-        try:
+    champions: dict[str, Champion | None] = {}
+    held = Path(tempfile.mkdtemp(prefix="champions-", dir=scratch))
+    try:
+        for model, version, tags in versions.waiting():
+            started = time.monotonic()
+            folder = Path(tempfile.mkdtemp(prefix=f"{model}-v{version}-", dir=scratch))
             try:
-                local = versions.download(model, version, folder)
-            except Exception as err:  # the registry's errors are untyped; retried next pass
-                log.warning("%s v%s: download failed, retried next pass: %s", model, version, err)
-                continue
-            verdict = decide(local, model, version, tags, snapshot_root, key, policy)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        versions.record(model, version, verdict_tags(verdict))
-        log.info("%s v%s: %s (%.1f s)", model, version, verdict.reason, time.monotonic() - started)
-        decided.append((model, version, verdict))
+                try:
+                    local = versions.download(model, version, folder)
+                    if model not in champions:
+                        champions[model] = _champion(versions, model, held)
+                except Exception as err:  # the registry's errors are untyped; next pass
+                    log.warning(
+                        "%s v%s: download failed, retried next pass: %s", model, version, err
+                    )
+                    continue
+                verdict = decide(
+                    local, model, version, tags, snapshot_root, key, policy, champions[model]
+                )
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+            versions.record(model, version, verdict_tags(verdict))
+            log.info(
+                "%s v%s: %s (%.1f s)", model, version, verdict.reason, time.monotonic() - started
+            )
+            decided.append((model, version, verdict))
+    finally:
+        shutil.rmtree(held, ignore_errors=True)
     return decided
+
+
+def _champion(versions: Versions, model: str, into: Path) -> Champion | None:
+    """The model's champion, downloaded once per pass into ``into`` (removed after it)."""
+    found = versions.champion(model)
+    if found is None:
+        return None
+    version, tags = found
+    (into / model).mkdir()
+    local = versions.download(model, version, into / model)
+    return Champion(version=version, folder=local, pin=tags.get(MANIFEST_DIGEST_TAG))
 
 
 class Resigner:

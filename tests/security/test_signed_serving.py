@@ -83,3 +83,41 @@ def _served_version(served: Served) -> str:
     assert answer.status_code == 200, answer.text
     version: str = answer.json()["model"]["version"]
     return version
+
+
+def test_a_key_rotation_stops_nothing_and_a_retired_key_signs_nothing_served(
+    platform: TestPlatform, served: Served
+) -> None:
+    """rotate -> the signer re-signs with the new key -> retire the old one: the champion
+    answers every request throughout, and is then verified under the new key."""
+    before = _served_version(served)
+    rotated = platform.cli_json("signing", "rotate")
+    old, new = rotated["old_key"], rotated["new_key"]
+    assert rotated["signer_restarted"] and old != new
+    answers: set[int] = set()
+    deadline = time.monotonic() + 180
+    retired = None
+    while retired is None or retired.returncode != 0:
+        assert time.monotonic() < deadline, f"old key never retirable: {retired and retired.stderr}"
+        answers.add(_status_of_a_prediction(served))
+        time.sleep(1)
+        # Refused while an aliased version is still signed only by the old key.
+        retired = platform.cli("signing", "retire", old[:12], "--json")
+        assert retired.returncode in (0, 4), retired.stderr[-2000:]
+    states = {row["key_id"]: row["state"] for row in platform.cli_json("signing", "keys")}
+    assert states[old] == "retired" and states[new] == "active"
+    deadline = time.monotonic() + 30
+    status: dict[str, object] = {}
+    while status.get("signed_by") != new:
+        assert time.monotonic() < deadline, f"champion not verified under the new key: {status}"
+        answers.add(_status_of_a_prediction(served))
+        time.sleep(0.5)
+        status = httpx.get(f"{served.url}/v1/status", headers=served.headers()).json()
+    assert status["version"] == before and _served_version(served) == before
+    assert answers == {200}
+
+
+def _status_of_a_prediction(served: Served) -> int:
+    return httpx.post(
+        f"{served.url}/v1/predict", json={"texts": ["a fine film"]}, headers=served.headers()
+    ).status_code

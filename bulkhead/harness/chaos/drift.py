@@ -30,11 +30,12 @@ from bulkhead.harness.chaos.base import ChaosContext, ScenarioResult, scenario_r
 from bulkhead.harness.chaos.delivery import drive_rollout
 from bulkhead.harness.chaos.models import settled_on
 from contracts.rollout import RolloutPolicy
-from contracts.tags import CHAMPION, SIGNATURE_TAG
+from contracts.tags import CHAMPION, SIGNATURE_REFUSED_TAG, SIGNATURE_TAG
 from loadtests.shifted import LabelledText, has_shifted_set, shifted_split
 from serving.client import ServeError
 
 SCENARIO = "drift"
+SIGNER_VERDICT_TAGS = {SIGNATURE_TAG, SIGNATURE_REFUSED_TAG}
 GOAL = (
     "drift flagged on the shifted stream; the model retrained on its feedback is promoted by "
     "the rollout controller with 0 failed requests; held-out shifted accuracy goes up"
@@ -257,15 +258,17 @@ def drift(ctx: ChaosContext) -> ScenarioResult:
             # The model signer measures it again and signs it (seconds); no replica loads an
             # unsigned candidate, so the rollout starts once it is signed.
             version = trained.version
-            wait(lambda: SIGNATURE_TAG in rollouts.writer.tags(version), 60)
-            state = rollouts.start(
-                trained.version, LOOP_POLICY, reason="loop: retrained on feedback"
-            )
-            final, _ = drive_rollout(ctx, rollouts, state, f"loop-{state.id}", 300)
-            decided_at = load.elapsed()
-            if final is None or final.active:
-                rollouts.abort(state, "loop: the controller did not decide in time")
-            report.rollout = f"{final.phase}: {final.reason}" if final else "no decision"
+            wait(lambda: bool(SIGNER_VERDICT_TAGS & set(rollouts.writer.tags(version))), 60)
+            refusal = rollouts.writer.tags(version).get(SIGNATURE_REFUSED_TAG)
+            if SIGNATURE_TAG not in rollouts.writer.tags(version):
+                report.rollout = f"not rolled out: the signer refused it ({refusal})"
+            else:
+                state = rollouts.start(version, LOOP_POLICY, reason="loop: retrained on feedback")
+                final, _ = drive_rollout(ctx, rollouts, state, f"loop-{state.id}", 300)
+                decided_at = load.elapsed()
+                if final is None or final.active:
+                    rollouts.abort(state, "loop: the controller did not decide in time")
+                report.rollout = f"{final.phase}: {final.reason}" if final else "no decision"
         target = rollouts.writer.alias_version(CHAMPION) or champion
         wait(lambda: settled_on(load, target, decided_at), 60)
     counts = load.counts()

@@ -22,7 +22,7 @@ from contracts.tags import (
     TRAINING_RUN_TAG,
 )
 from registry import bundle
-from signer.decide import decide, find_snapshot
+from signer.decide import Champion, Verdict, decide, find_snapshot
 from signer.evaluate import macro_f1, measure
 from tests.utils.snapshots import make_snapshot
 
@@ -137,3 +137,58 @@ def test_measure_refuses_a_snapshot_with_labels_the_model_lacks(made, tmp_path: 
     manifest = bundle.verify(folder).model_copy(update={"labels": ["only-one", "two"]})
     with pytest.raises(ValueError, match="labels the model lacks"):
         measure(folder, manifest, snapshot)
+
+
+def test_a_version_that_regresses_against_the_champion_is_refused(made, tmp_path: Path) -> None:
+    """The gate's champion comparison, measured again by the signer on the same split: a
+    train zone could have recorded any comparison. The tiny model answers one label for every
+    text; on a held-out split with more of one label than the other, it and the same model
+    with its outputs swapped differ in accuracy: the worse one is the candidate."""
+    from bulkhead.harness.chaos.candidates import make_variant
+    from signer.evaluate import held_out
+    from tests.utils.bundles import held_out_figures
+
+    folder, _, tags = made
+    snapshot = make_snapshot(tmp_path / "data", n=210)  # 21 held-out texts: 11 and 10
+    labels = held_out(snapshot)[1]
+    assert labels.count(labels[0]) * 2 != len(labels)
+    digest = snapshot_manifest(snapshot).digest
+
+    def rebased(source: Path, name: str) -> Path:
+        copy = Path(shutil.copytree(source, tmp_path / name))
+        fields = bundle.verify(copy).model_dump(exclude={"files"})
+        bundle.write_manifest(copy, **{**fields, "dataset_digest": digest})
+        return copy
+
+    plain = rebased(folder, "plain")
+    flipped = rebased(folder, "flipped")
+    make_variant(flipped, "flipped")
+
+    def honest(bundle_folder: Path) -> dict[str, str]:
+        figures = held_out_figures(bundle_folder, snapshot)
+        return {
+            **tags,
+            DATASET_DIGEST_TAG: digest,
+            MANIFEST_DIGEST_TAG: bundle.manifest_digest(bundle_folder),
+            ACCURACY_TAG: f"{figures['accuracy']:.6g}",
+            MACRO_F1_TAG: f"{figures['macro_f1']:.6g}",
+        }
+
+    def accuracy(bundle_folder: Path) -> float:
+        return float(held_out_figures(bundle_folder, snapshot)["accuracy"])
+
+    better, worse = sorted((plain, flipped), key=accuracy, reverse=True)
+    assert accuracy(better) > accuracy(worse) + 0.005
+    champion = Champion(version="1", folder=better, pin=bundle.manifest_digest(better))
+    where = snapshot.parent
+
+    def judged(policy: SignerPolicy, against: Champion) -> Verdict:
+        return decide(worse, "sentiment", "3", honest(worse), where, KEY, policy, against)
+
+    verdict = judged(SignerPolicy(), champion)
+    assert not verdict.signed and "regresses against champion v1" in verdict.reason
+    assert verdict.champion_figures is not None
+    assert verdict.champion_figures.accuracy == accuracy(better)
+    # Within the operator's margin it is signed; against itself there is nothing to compare.
+    assert judged(SignerPolicy(max_regression=1.0), champion).signed
+    assert judged(SignerPolicy(), Champion(version="3", folder=worse, pin=None)).signed

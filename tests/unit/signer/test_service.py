@@ -29,6 +29,7 @@ class FakeVersions:
         self.tags = versions
         self.failing: set[tuple[str, str]] = set()
         self.downloads: list[tuple[str, str]] = []
+        self.champions: dict[str, str] = {}
 
     def waiting(self) -> list[tuple[str, str, dict[str, str]]]:
         return [
@@ -43,6 +44,10 @@ class FakeVersions:
             for (model, version), tags in sorted(self.tags.items())
             if SIGNATURE_TAG in tags and signatures.key_hint(tags[SIGNATURE_TAG]) != key_id
         ]
+
+    def champion(self, model: str) -> tuple[str, dict[str, str]] | None:
+        version = self.champions.get(model)
+        return None if version is None else (version, dict(self.tags[(model, version)]))
 
     def download(self, model: str, version: str, destination: Path) -> Path:
         self.downloads.append((model, version))
