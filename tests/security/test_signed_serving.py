@@ -1,7 +1,7 @@
 """The serve zone trusts a signature, not the registry (live platform, real replicas).
 
 Whoever controls the registry (its admin here: every artefact and tag is theirs to rewrite)
-aims `champion` at a model the signer never passed, four ways, under load: each is refused
+aims `champion` at a model the signer never passed, five ways, under load: each is refused
 by the replicas, said in /v1/status, and the old champion answers every request
 (`chaos --scenario registry-compromised`). The operator's own forced promotion of an unsigned
 version is not served either, and `bulkhead status` says why. Each fails on a main without
@@ -36,6 +36,7 @@ def test_a_compromised_registry_cannot_get_an_unsigned_model_served(
     assert "the files are not the signed ones" in detail  # files rewritten, pin kept
     assert "names another manifest than the registry pins" in detail  # pin rewritten too
     assert "the signature is for sentiment v" in detail  # the champion's signature moved
+    assert "which this model's policy does not trust" in detail  # the admin's own key
     assert "unsigned, force-promoted: v" in detail and "NOT REFUSED" not in detail
     assert result["failed"] == 0 and result["requests"] > 50, result
     assert len(result["counts"]["versions"]) == 1, result["counts"]  # the old champion only

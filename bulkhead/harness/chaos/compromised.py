@@ -1,14 +1,15 @@
 """``registry-compromised``: whoever controls the registry aims `champion` at what they want.
 
 The registry's admin (the strongest registry identity: it may rewrite any artefact and any
-tag) tries four ways, one after another, under load, to get a model served that the model
+tag) tries five ways, one after another, under load, to get a model served that the model
 signer never passed:
 
 1. rewrite a signed version's files (a consistent bundle: its own golden set and manifest)
    and keep its pin, then alias it champion;
 2. the same, updating the pinned manifest digest too;
 3. move the champion's own valid signature onto another version;
-4. alias a version the signer never signed (the operator's forced promotion).
+4. sign a version with a key of its own (a valid signature, by a key no policy trusts);
+5. alias a version the signer never signed (the operator's forced promotion).
 
 Each must be refused by the replicas, which say why in ``/v1/status``, while the old champion
 answers every request: 0 failed, one version seen. The alias is put back after each.
@@ -25,7 +26,8 @@ from pathlib import Path
 
 from bulkhead.harness.chaos.base import ChaosContext, ScenarioResult, scenario_result, skipped, wait
 from bulkhead.harness.chaos.candidates import make_variant, register_variant
-from bulkhead.harness.signing import as_registry_user
+from bulkhead.harness.signing import as_registry_user, sign_registered
+from contracts import signatures
 from contracts.tags import CHAMPION, MANIFEST_DIGEST_TAG, SIGNATURE_TAG
 from registry import bundle
 
@@ -51,7 +53,7 @@ def _evil_bundle(model: str, champion: str, into: Path) -> Path:
 def registry_compromised(ctx: ChaosContext) -> ScenarioResult:
     from bulkhead.operations.models import registry_writer
 
-    goal = "0 failed; only the old champion answers; each of 4 attacks refused and shown"
+    goal = "0 failed; only the old champion answers; each of 5 attacks refused and shown"
     platform = ctx.platform
     writer = registry_writer(platform)
     model = writer.model_name
@@ -64,7 +66,8 @@ def registry_compromised(ctx: ChaosContext) -> ScenarioResult:
         return register_variant(platform.paths, writer, champion, experiment, "copy", signed=signed)
 
     rewritten, repinned, borrower = copy(), copy(), copy()
-    unsigned = copy(signed=False)
+    stranger, unsigned = copy(signed=False), copy(signed=False)
+    sign_registered(platform.paths, model, stranger, key=signatures.new_private_key())
     refusals: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="chaos-compromised-") as scratch:
         evil = _evil_bundle(model, champion, Path(scratch))
@@ -110,6 +113,7 @@ def registry_compromised(ctx: ChaosContext) -> ScenarioResult:
                 aimed(rewritten, "files rewritten, pin kept", alias(rewritten), restore)
                 aimed(repinned, "files and pin rewritten", alias(repinned), restore)
                 aimed(borrower, "champion's signature moved", alias(borrower), restore)
+                aimed(stranger, "signed by an untrusted key", alias(stranger), restore)
                 aimed(
                     unsigned,
                     "unsigned, force-promoted",
@@ -124,7 +128,8 @@ def registry_compromised(ctx: ChaosContext) -> ScenarioResult:
     return scenario_result(
         "registry compromised",
         f"as the registry admin: v{rewritten} files rewritten, v{repinned} files + pin "
-        f"rewritten, v{champion}'s signature on v{borrower}, v{unsigned} unsigned and forced",
+        f"rewritten, v{champion}'s signature on v{borrower}, v{stranger} signed by its own "
+        f"key, v{unsigned} unsigned and forced",
         goal,
         counts,
         took,
