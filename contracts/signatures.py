@@ -110,7 +110,7 @@ def key_hint(signature: str) -> str | None:
     """The key id a signature says it was made with (unverified: a hint, as OMS names it)."""
     try:
         hint = json.loads(signature)["verificationMaterial"]["publicKey"]["hint"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):  # deep nesting: not a bundle
         return None
     return hint if isinstance(hint, str) else None
 
@@ -312,8 +312,9 @@ def signed_statement(
         (entry,) = envelope["signatures"]
         raw_signature = base64.b64decode(entry["sig"], validate=True)
         media_type, payload_type = bundle["mediaType"], envelope["payloadType"]
-    except (ValueError, KeyError, TypeError, AttributeError) as err:
-        raise SignatureError(f"not an OMS signature bundle: {err!r}"[:300]) from err
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
+        # RecursionError: JSON nested thousands deep, which a registry could hand over.
+        raise SignatureError(f"not an OMS signature bundle: {type(err).__name__}"[:300]) from err
     if media_type != MEDIA_TYPE or payload_type != PAYLOAD_TYPE:
         raise SignatureError(f"unexpected bundle or payload type {media_type!r}/{payload_type!r}")
     if not trusted:
@@ -331,7 +332,7 @@ def signed_statement(
             continue
         try:
             found = json.loads(payload)
-        except ValueError as err:
+        except (ValueError, RecursionError) as err:
             raise SignatureError("the signed payload is not JSON") from err
         if not isinstance(found, dict):
             raise SignatureError("the signed payload is not an in-toto statement")

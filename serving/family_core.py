@@ -91,11 +91,18 @@ class FamilyMembers:
         resolved = self._client().resolve(model, config.alias)
         if not resolved.approved:
             raise NotServable(f"model {model!r} v{resolved.version} {resolved.reason}")
+        refused = self.refused.get((model, resolved.version))
+        if refused is not None:  # its files failed before: never downloaded again
+            raise NotServable(f"model {model!r} v{resolved.version} refused: {refused}")
         try:
             self.ring.statement(resolved, config.trust)
         except NotTrusted as err:
             raise NotServable(f"model {model!r} {err}") from err
-        return LoadedMember(*self._fetch(model, resolved, config))
+        try:
+            return LoadedMember(*self._fetch(model, resolved, config))
+        except (ModelLoadError, BundleTooLarge) as err:
+            self.refused[(model, resolved.version)] = str(err)
+            raise
 
     def trusted(self, member: LoadedMember, config: FamilyConfig) -> bool:
         """Whether the key a held member was verified under is still trusted (a retired key's

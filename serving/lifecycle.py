@@ -200,7 +200,11 @@ class ModelLifecycle:
         if not self._signed(resolved, config):
             return
         candidate = self.candidate
-        if candidate is not None and self._serves(candidate, resolved, config):
+        if (
+            candidate is not None
+            and self._serves(candidate, resolved, config)
+            and await self._still_trusted(candidate, resolved, config)
+        ):
             # A rollout completed: the candidate this replica already verified and warmed
             # becomes the champion without a second download.
             self.candidate = None
@@ -333,6 +337,9 @@ class ModelLifecycle:
             self.refused[resolved.version] = f"v{resolved.version}: {err}"
             reason = "signature" if isinstance(err, SignatureRefused) else "load"
             self._fail(reason, self.refused[resolved.version])
+            return None
+        except NotTrusted as err:  # the key ring changed during the download: next poll
+            self._fail("signature", str(err))
             return None
         except Exception as err:  # download errors and deadlines: retry, with backoff
             self.registry_unreachable = not registry_answered(err)

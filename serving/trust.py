@@ -105,6 +105,8 @@ class TrustRing:
             )
         except SignatureError as err:
             raise NotTrusted(f"{where} signature refused: {err}") from err
+        except Exception as err:  # whatever else a hostile tag provokes: refused, never raised
+            raise NotTrusted(f"{where} signature unreadable: {type(err).__name__}") from err
 
     def verify(
         self, folder: Path, resolved: ResolvedVersion, policy: TrustConfig

@@ -24,7 +24,7 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -153,25 +153,31 @@ def sign_waiting(
     key: ec.EllipticCurvePrivateKey,
     policy: SignerPolicy,
     scratch: Path,
+    trusted: Mapping[str, ec.EllipticCurvePublicKey] | None = None,
 ) -> list[tuple[str, str, Verdict]]:
-    """One pass: a verdict for every version waiting for one; what was decided."""
+    """One pass: a verdict for every version waiting for one; what was decided. With the
+    key ring (``trusted``), a version whose signature no key of the ring made (a retired,
+    perhaps leaked, key's; a forged one) is judged again as if unsigned: measured, never
+    carried forward."""
     decided = []
+    active = key_id(key.public_key())
+    ring = {active: key.public_key(), **(trusted or {})}
     champions: dict[str, Champion | None] = {}
     held = Path(tempfile.mkdtemp(prefix="champions-", dir=scratch))
     try:
-        for model, version, tags in versions.waiting():
+        for model, version, tags in _to_judge(versions, active, trusted):
             started = time.monotonic()
             folder = Path(tempfile.mkdtemp(prefix=f"{model}-v{version}-", dir=scratch))
             try:
                 try:
                     local = versions.download(model, version, folder)
-                    if model not in champions:
-                        champions[model] = _champion(versions, model, held)
                 except Exception as err:  # the registry's errors are untyped; next pass
                     log.warning(
                         "%s v%s: download failed, retried next pass: %s", model, version, err
                     )
                     continue
+                if model not in champions:
+                    champions[model] = _champion(versions, model, held, ring)
                 verdict = decide(
                     local, model, version, tags, snapshot_root, key, policy, champions[model]
                 )
@@ -187,69 +193,133 @@ def sign_waiting(
     return decided
 
 
-def _champion(versions: Versions, model: str, into: Path) -> Champion | None:
-    """The model's champion, downloaded once per pass into ``into`` (removed after it)."""
+def _to_judge(
+    versions: Versions, active: str, trusted: Mapping[str, ec.EllipticCurvePublicKey] | None
+) -> list[tuple[str, str, dict[str, str]]]:
+    found = versions.waiting()
+    if trusted is None:
+        return found
+    for model, version, tags in versions.signed_by_others(active):
+        hint = key_hint(tags[SIGNATURE_TAG])
+        if (
+            hint not in trusted
+            and tags.get(GATE_PASSED_TAG) == "true"
+            and SIGNATURE_REFUSED_TAG not in tags
+        ):
+            found.append((model, version, tags))
+    return found
+
+
+def _champion(
+    versions: Versions,
+    model: str,
+    into: Path,
+    ring: Mapping[str, ec.EllipticCurvePublicKey],
+) -> Champion | None:
+    """The model's champion, downloaded into a fresh folder under ``into`` (removed after
+    the pass), compared against only when its own signature holds under the ring: a
+    registry that swapped in a stronger champion must not get honest versions refused. No
+    champion, or one that cannot be fetched or verified: no comparison (logged)."""
     found = versions.champion(model)
     if found is None:
         return None
     version, tags = found
-    (into / model).mkdir()
-    local = versions.download(model, version, into / model)
+    folder = Path(tempfile.mkdtemp(prefix=f"{model}-champion-", dir=into))
+    try:
+        local = versions.download(model, version, folder)
+        verify(
+            local, tags.get(SIGNATURE_TAG, ""), ring, model, version, tags.get(MANIFEST_DIGEST_TAG)
+        )
+    except SignatureError as err:
+        log.warning("%s: champion v%s not compared against: %s", model, version, err)
+        return None
+    except Exception as err:  # the registry's errors are untyped
+        log.warning("%s: champion v%s could not be fetched: %s", model, version, err)
+        return None
     return Champion(version=version, folder=local, pin=tags.get(MANIFEST_DIGEST_TAG))
 
 
 class Resigner:
-    """Re-signs with the active key what another trusted key signed (after a rotation).
-    A signature that does not verify under the ring (a retired key's, a forged one) is left
-    as it is and not downloaded again."""
+    """Re-signs with the active key what another key of the ring signed (a routine rotation).
+    The ring is read again on every pass: a key the operator retired is carried forward no
+    more. A signature by a key outside the ring is not this class's (the signer judges that
+    version again, sign_waiting); one that fails to verify is left as it is."""
 
-    def __init__(self, trusted: dict[str, ec.EllipticCurvePublicKey]) -> None:
-        self.trusted = trusted
+    def __init__(self, ring_file: Path) -> None:
+        self.ring_file = ring_file
         self.skipped: set[tuple[str, str, str]] = set()
 
+    def trusted(self) -> dict[str, ec.EllipticCurvePublicKey]:
+        return KeyRing.read(self.ring_file).public_keys()
+
     def run(
-        self, versions: Versions, key: ec.EllipticCurvePrivateKey, scratch: Path
+        self,
+        versions: Versions,
+        key: ec.EllipticCurvePrivateKey,
+        scratch: Path,
+        trusted: Mapping[str, ec.EllipticCurvePublicKey] | None = None,
     ) -> list[tuple[str, str]]:
         """One pass; the (model, version) pairs re-signed."""
+        ring = dict(trusted) if trusted is not None else self.trusted()
         active = key_id(key.public_key())
         done = []
         for model, version, tags in versions.signed_by_others(active):
             old = tags[SIGNATURE_TAG]
             marker = (model, version, hashlib.sha256(old.encode()).hexdigest())
-            if marker in self.skipped:
-                continue
-            folder = Path(tempfile.mkdtemp(prefix=f"{model}-v{version}-", dir=scratch))
-            try:
-                local = versions.download(model, version, folder)
-                verified = verify(
-                    local, old, self.trusted, model, version, tags.get(MANIFEST_DIGEST_TAG)
-                )
-                signature = sign(local, verified.binding, key)
-                renewed = {SIGNATURE_TAG: signature}
-                if PROVENANCE_TAG in tags:
-                    _, made = provenance.verify(
-                        tags[PROVENANCE_TAG], self.trusted, model, version, verified.root_digest
-                    )
-                    renewed = {PROVENANCE_TAG: provenance.sign(made, key), **renewed}
-            except SignatureError as err:
-                log.warning("%s v%s: not re-signed: %s", model, version, err)
+            if marker in self.skipped or key_hint(old) not in ring:
+                continue  # no download: nothing of the ring's to carry forward
+            renewed = self._resigned(versions, key, scratch, ring, model, version, tags)
+            if renewed is None:
                 self.skipped.add(marker)
                 continue
-            except Exception as err:  # download errors: tried again next pass
-                log.warning("%s v%s: re-signing failed, retried next pass: %s", model, version, err)
-                continue
-            finally:
-                shutil.rmtree(folder, ignore_errors=True)
-            versions.record(model, version, renewed)
-            log.info(
-                "%s v%s: re-signed with key %s (was %s)",
-                model,
-                version,
-                active[:12],
-                verified.key_id[:12],
-            )
-            done.append((model, version))
+            if renewed:
+                versions.record(model, version, renewed)
+                log.info(
+                    "%s v%s: re-signed with key %s (was %s)",
+                    model,
+                    version,
+                    active[:12],
+                    str(key_hint(old))[:12],
+                )
+                done.append((model, version))
         return done
+
+    @staticmethod
+    def _resigned(
+        versions: Versions,
+        key: ec.EllipticCurvePrivateKey,
+        scratch: Path,
+        ring: Mapping[str, ec.EllipticCurvePublicKey],
+        model: str,
+        version: str,
+        tags: dict[str, str],
+    ) -> dict[str, str] | None:
+        """The renewed tags; None when the old signature does not hold (never retried);
+        {} when the download failed (retried next pass)."""
+        folder = Path(tempfile.mkdtemp(prefix=f"{model}-v{version}-", dir=scratch))
+        try:
+            local = versions.download(model, version, folder)
+            old = tags[SIGNATURE_TAG]
+            verified = verify(local, old, ring, model, version, tags.get(MANIFEST_DIGEST_TAG))
+            renewed = {SIGNATURE_TAG: sign(local, verified.binding, key)}
+        except SignatureError as err:
+            log.warning("%s v%s: not re-signed: %s", model, version, err)
+            return None
+        except Exception as err:  # download errors: tried again next pass
+            log.warning("%s v%s: re-signing failed, retried next pass: %s", model, version, err)
+            return {}
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        if PROVENANCE_TAG in tags:
+            try:
+                _, made = provenance.verify(
+                    tags[PROVENANCE_TAG], ring, model, version, verified.root_digest
+                )
+            except SignatureError as err:  # the signature is carried forward alone
+                log.warning("%s v%s: provenance not carried forward: %s", model, version, err)
+            else:
+                renewed = {PROVENANCE_TAG: provenance.sign(made, key), **renewed}
+        return renewed
 
 
 def run(
@@ -264,9 +334,10 @@ def run(
 ) -> None:
     while not stop():
         try:
-            sign_waiting(versions, snapshot_root, key, policy, scratch)
+            trusted = resigner.trusted() if resigner is not None else None
+            sign_waiting(versions, snapshot_root, key, policy, scratch, trusted)
             if resigner is not None:
-                resigner.run(versions, key, scratch)
+                resigner.run(versions, key, scratch, trusted)
         except Exception as err:  # an unreachable registry: the next pass tries again
             log.warning("pass failed, next in %.0f s: %s", interval_s, err)
         deadline = time.monotonic() + interval_s
@@ -279,7 +350,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--snapshots", type=Path, required=True)
     parser.add_argument("--key", type=Path, required=True, help="The PEM signing key.")
     parser.add_argument(
-        "--trusted", type=Path, help="Key ring: versions its keys signed are re-signed."
+        "--trusted",
+        type=Path,
+        help="Key ring, read every pass: what its keys signed is re-signed with --key; what "
+        "no key of it signed is judged again.",
     )
     parser.add_argument("--interval", type=float, default=2.0)
     parser.add_argument("--policy", type=str, default="{}", help="SignerPolicy as JSON.")
@@ -294,7 +368,7 @@ def main(argv: list[str] | None = None) -> None:
     credentials.activate()
     key = load_private_key(args.key.read_bytes())
     policy = SignerPolicy.model_validate(json.loads(args.policy))
-    resigner = Resigner(KeyRing.read(args.trusted).public_keys()) if args.trusted else None
+    resigner = Resigner(args.trusted) if args.trusted else None
     stopping: list[bool] = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     signal.signal(signal.SIGINT, lambda *_: stopping.append(True))
@@ -303,9 +377,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         versions = MlflowVersions()
         if args.once:
-            sign_waiting(versions, args.snapshots, key, policy, scratch)
+            trusted = resigner.trusted() if resigner is not None else None
+            sign_waiting(versions, args.snapshots, key, policy, scratch, trusted)
             if resigner is not None:
-                resigner.run(versions, key, scratch)
+                resigner.run(versions, key, scratch, trusted)
         else:
             run(
                 versions,

@@ -32,12 +32,22 @@ def list_keys(as_json: JsonOption = False) -> None:
 
 
 @app.command()
-def rotate(as_json: JsonOption = False) -> None:
+def rotate(
+    compromised: Annotated[
+        bool,
+        typer.Option(
+            "--compromised",
+            help="The old key may have leaked: retire it at once and have the signer judge "
+            "everything it signed again (nothing carried forward; brief 503s meanwhile).",
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
     """A new active key; the old one stays trusted until you retire it (nothing stops)."""
     from bulkhead.operations import signing
 
     with exits():
-        done = signing.rotate(platform())
+        done = signing.rotate(platform(), compromised)
     if as_json:
         print(done.model_dump_json(indent=2))
         return

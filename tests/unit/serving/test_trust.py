@@ -193,3 +193,38 @@ def test_a_family_member_must_be_signed(built: Path, tmp_path: Path) -> None:
     registry.signatures.pop("1")
     loaded = members.load("sentiment", config)
     assert loaded.predictor.provenance is not None and members.trusted(loaded, config)
+
+
+def test_a_signature_nested_thousands_deep_is_refused_not_raised(setup) -> None:
+    """A registry can hand over any tag: JSON nested past Python's recursion limit must be
+    a refusal like any other, never a crash of the poller (or of a starting replica)."""
+    registry, lifecycle, _ = setup
+    refresh(lifecycle)
+    registry.signatures["2"] = "[" * 50_000
+    registry.alias = "2"
+    refresh(lifecycle)
+    assert served(lifecycle) == "1" and "2" not in registry.downloads
+    assert "not an OMS signature bundle" in (lifecycle.last_error or "")
+    assert signatures.key_hint("[" * 50_000) is None
+
+
+def test_a_family_member_whose_files_fail_is_not_downloaded_again(
+    built: Path, tmp_path: Path
+) -> None:
+    registry = FakeRegistry(versions={"1": (built, True)}, alias="1")
+    registry.signatures["1"] = sign_folder(built, "sentiment", "1")
+    original = registry.download
+
+    def tampered(resolved, destination, max_bytes=None):  # type: ignore[no-untyped-def]
+        local = original(resolved, destination, max_bytes)
+        (local / "labels.json").write_text('["x", "y"]')
+        return local
+
+    registry.download = tampered  # type: ignore[method-assign]
+    members = FamilyMembers(lambda: registry, tmp_path / "cache")
+    config = FamilyConfig(members=["sentiment"])
+    with pytest.raises(Exception, match="not the signed ones"):
+        members.load("sentiment", config)
+    with pytest.raises(NotServable, match="refused"):
+        members.load("sentiment", config)
+    assert registry.downloads == ["1"]

@@ -92,16 +92,29 @@ def test_each_waiting_version_gets_one_verdict_and_a_failed_download_waits(
     assert sign_waiting(versions, root, KEY, SignerPolicy(), tmp_path) == []
 
 
+def _ring(path: Path, *keys: signatures.ec.EllipticCurvePrivateKey) -> Path:
+    ring = signatures.KeyRing(
+        keys={
+            signatures.key_id(k.public_key()): signatures.public_pem(k.public_key()).decode()
+            for k in keys
+        }
+    )
+    path.write_text(ring.model_dump_json())
+    return path
+
+
 def test_after_a_rotation_what_a_trusted_key_signed_is_re_signed_with_the_new_one(
     made, tmp_path: Path
 ) -> None:
-    """Same binding, new key; a signature no trusted key made (forged, or by a retired key)
-    is left alone and not downloaded again."""
+    """Same binding, new key; a signature no key of the ring made (forged, or by a retired
+    key) is not carried forward, nor even downloaded by the re-signer."""
     folder, root, tags = made
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
     versions = FakeVersions(
         folder, {("sentiment", "1"): dict(tags), ("sentiment", "2"): dict(tags)}
     )
-    sign_waiting(versions, root, KEY, SignerPolicy(), tmp_path)
+    sign_waiting(versions, root, KEY, SignerPolicy(), scratch)
     stranger = signatures.new_private_key()
     forged = signatures.sign(
         folder,
@@ -116,8 +129,8 @@ def test_after_a_rotation_what_a_trusted_key_signed_is_re_signed_with_the_new_on
     )
     versions.tags[("sentiment", "2")][SIGNATURE_TAG] = forged
     new = signatures.new_private_key()
-    resigner = Resigner({signatures.key_id(KEY.public_key()): KEY.public_key()})
-    assert resigner.run(versions, new, tmp_path) == [("sentiment", "1")]
+    resigner = Resigner(_ring(tmp_path / "ring.json", KEY, new))
+    assert resigner.run(versions, new, scratch) == [("sentiment", "1")]
     resigned = versions.tags[("sentiment", "1")][SIGNATURE_TAG]
     trusted = {signatures.key_id(new.public_key()): new.public_key()}
     found = signatures.verify(
@@ -129,6 +142,49 @@ def test_after_a_rotation_what_a_trusted_key_signed_is_re_signed_with_the_new_on
         signatures.key_id(new.public_key())
     )
     assert versions.tags[("sentiment", "2")][SIGNATURE_TAG] == forged
-    assert resigner.run(versions, new, tmp_path) == []
-    assert versions.downloads.count(("sentiment", "2")) == 2  # signed once, looked at once
-    assert list(tmp_path.iterdir()) == []
+    assert resigner.run(versions, new, scratch) == []
+    assert versions.downloads.count(("sentiment", "2")) == 1  # signed once, never again
+    assert list(scratch.iterdir()) == []
+
+
+def test_a_retired_keys_signature_is_never_carried_forward_but_judged_again(
+    made, tmp_path: Path
+) -> None:
+    """A leaked key, retired: whatever it signed (a forgery among it) is measured again as
+    if unsigned; the re-signer, reading the ring afresh, carries none of it forward."""
+    folder, root, tags = made
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    leaked, new = signatures.new_private_key(), signatures.new_private_key()
+    versions = FakeVersions(
+        folder,
+        {
+            ("sentiment", "1"): dict(tags),  # honest figures
+            ("sentiment", "2"): {**tags, ACCURACY_TAG: "0.99"},  # fake figures
+        },
+    )
+    for version in ("1", "2"):  # both signed with the leaked key (one by the attacker)
+        binding = signatures.Binding(
+            model="sentiment",
+            version=version,
+            manifest_sha256=tags[MANIFEST_DIGEST_TAG],
+            snapshot_digest=tags["dataset_digest"],
+            training_run_id=tags["training_run_id"],
+        )
+        versions.tags[("sentiment", version)][SIGNATURE_TAG] = signatures.sign(
+            folder, binding, leaked
+        )
+    ring = _ring(tmp_path / "ring.json", leaked, new)
+    resigner = Resigner(ring)
+    _ring(ring, new)  # `rotate --compromised`: the leaked key leaves the ring at once
+    assert resigner.run(versions, new, scratch) == []
+    judged = sign_waiting(versions, root, new, SignerPolicy(), scratch, resigner.trusted())
+    assert [(v, verdict.signed) for _, v, verdict in judged] == [("1", True), ("2", False)]
+    assert signatures.key_hint(versions.tags[("sentiment", "1")][SIGNATURE_TAG]) == (
+        signatures.key_id(new.public_key())
+    )
+    assert (
+        "train recorded accuracy 0.9900" in versions.tags[("sentiment", "2")][SIGNATURE_REFUSED_TAG]
+    )
+    # Judged once: the refusal is final, the new signature is the ring's.
+    assert sign_waiting(versions, root, new, SignerPolicy(), scratch, resigner.trusted()) == []
