@@ -82,9 +82,11 @@ def test_killed_replica_is_replaced_and_only_requests_in_flight_are_lost(
 def test_rollout_under_load_fails_nothing_and_settles_within_10_s(
     platform: TestPlatform, served: Served, snapshot: Path, tmp_path: Path
 ) -> None:
-    from tests.utils.bundles import prepared_version
+    from tests.utils.bundles import prepared_version, signer_verdict
 
     candidate = prepared_version(platform, snapshot).version
+    # The scenario rolls out the newest signed version: once the signer has passed this one.
+    assert signer_verdict(platform, candidate).startswith("signed")
     result = _run(platform, "rollout")
     assert f"v{candidate}" in result["fault"]  # the newest approved version is rolled out
     assert result["failed"] == 0 and result["requests"] > 50
