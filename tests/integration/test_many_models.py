@@ -14,7 +14,7 @@ import yaml
 
 from bulkhead.platform.settings import DEFAULT_MODELS
 from loadtests.oip_conformance import CLIENTS, run_client
-from tests.utils.bundles import prepared_version
+from tests.utils.bundles import prepared_version, signer_verdict
 from tests.utils.drop import wait_for_records
 from tests.utils.platform import SECOND_MODEL, Served, TestPlatform
 
@@ -177,6 +177,8 @@ def test_a_third_model_added_by_config_and_deploy_is_promoted_and_removed_under_
     ingested = platform.cli_json("ingest", "--model", THIRD, "--no-log-to-registry", env=env)
     assert set(ingested["labels"]) == {"democrat", "republican"}
     third = prepared_version(platform, Path(ingested["snapshot"]), THIRD).version
+    # The scenario promotes the newest signed version: once the signer has passed this one.
+    assert signer_verdict(platform, third, THIRD).startswith("signed")
     unrouted = httpx.post(
         f"{served.url}/v1/models/{THIRD}/predict", json={"texts": TEXTS}, headers=served.headers()
     )
@@ -330,6 +332,7 @@ def test_a_model_family_serves_its_members_from_shared_replicas(
     else:  # this test run alone: no other approved version of the member yet
         snapshot = Path(second_model["snapshot_path"])
         new = prepared_version(platform, snapshot, SECOND).version
+        assert signer_verdict(platform, new, SECOND).startswith("signed")
     promoted = platform.cli("promote", new, "--model", SECOND, "--reason", "test: family follows")
     assert promoted.returncode == 0, promoted.stderr[-2000:]
     try:
