@@ -261,14 +261,20 @@ def test_promote_and_rollback_under_load_fail_no_request(
 def test_tampered_bundle_is_refused_and_the_old_model_keeps_serving(
     platform: TestPlatform, served: Served, snapshot: Path, tmp_path: Path
 ) -> None:
+    """A file changed in the artefact store after the signer passed the version: the files
+    are not the signed ones, and the version is refused for good."""
     before = _served_version(served)
     prepared = prepared_version(platform, snapshot)
     run_id, version = prepared.run_id, prepared.version
+    assert signer_verdict(platform, version).startswith("signed")
     (labels,) = platform.paths.artifacts.glob(f"*/{run_id}/artifacts/bundle/labels.json")
     labels.write_text('["rotten", "fresh"]')  # swaps the meaning of every prediction
     assert platform.cli("promote", version, "--reason", "tamper test").returncode == 0
     try:
         _wait_until_refused(served, version)
+        status = httpx.get(f"{served.url}/v1/status", headers=served.headers()).json()
+        why = status["refused"].get(version) or status["last_error"]
+        assert "not the signed ones (changed: labels.json)" in why, status
         assert {_served_version(served) for _ in range(5)} == {before}
         ready = httpx.get(f"{served.url}/v2/health/ready").json()
         assert ready == {"ready": True, "model_version": before}
