@@ -9,6 +9,7 @@ them, ``bulkhead/cli/exit_codes.py``).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -650,6 +651,10 @@ def manifests(
 
 def main() -> None:
     """``python -m bulkhead`` and the console script."""
+    from bulkhead.platform.services import NO_PHONING_HOME
+
+    for name, value in NO_PHONING_HOME.items():  # the operator's MLflow client too
+        os.environ.setdefault(name, value)
     try:
         app()
     except KeyboardInterrupt:

@@ -57,6 +57,12 @@ def venv_bin() -> Path:
     return Path(sys.executable).parent
 
 
+# MLflow's client sends usage telemetry to an outside address by default: no zone may reach
+# out, and its session-id environment variable, set and unset by one thread while another
+# reads it, failed a training job's metric upload here (KeyError in `log-batch`).
+NO_PHONING_HOME = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
+
+
 def clean_env(home: Path | None = None) -> dict[str, str]:
     """A service's environment, built from an allow-list (see INHERITED_VARIABLES).
 
@@ -70,6 +76,7 @@ def clean_env(home: Path | None = None) -> dict[str, str]:
     env["PATH"] = f"{venv_bin()}{os.pathsep}{_SYSTEM_PATH}"
     env["PYTHONUNBUFFERED"] = "1"
     env["HOME"] = str(home) if home is not None else os.environ.get("HOME", "/")
+    env.update(NO_PHONING_HOME)
     return env
 
 

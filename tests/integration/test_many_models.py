@@ -178,7 +178,7 @@ def test_a_third_model_added_by_config_and_deploy_is_promoted_and_removed_under_
     assert set(ingested["labels"]) == {"democrat", "republican"}
     third = prepared_version(platform, Path(ingested["snapshot"]), THIRD).version
     # The scenario promotes the newest signed version: once the signer has passed this one.
-    assert signer_verdict(platform, third, THIRD).startswith("signed")
+    assert signer_verdict(platform, third, THIRD, env=env).startswith("signed")
     unrouted = httpx.post(
         f"{served.url}/v1/models/{THIRD}/predict", json={"texts": TEXTS}, headers=served.headers()
     )

@@ -199,7 +199,7 @@ def prepared_version(
     if promote:
         # Promoted once signed (a replica loads nothing unsigned): served at once, not a
         # poll after the signer's verdict lands.
-        verdict = signer_verdict(platform, version, model)
+        verdict = signer_verdict(platform, version, model, env=env)
         assert verdict.startswith("signed"), f"{model} v{version}: {verdict}"
         done = platform.cli(
             "promote", version, "--model", model, "--reason", "test: prepared bundle", env=env
@@ -209,16 +209,22 @@ def prepared_version(
 
 
 def signer_verdict(
-    platform: TestPlatform, version: str, model: str = "sentiment", timeout_s: float = 60.0
+    platform: TestPlatform,
+    version: str,
+    model: str = "sentiment",
+    timeout_s: float = 60.0,
+    env: dict[str, str] | None = None,
 ) -> str:
     """The model signer's verdict on ``version`` as `bulkhead models` shows it, once it has
-    one (the signer passes every 2 s; a verdict is final)."""
+    one (the signer passes every 2 s; a verdict is final). ``env``: settings the model
+    needs (one added by config)."""
     import time
 
     deadline = time.monotonic() + timeout_s
     verdict = "waiting"
     while time.monotonic() < deadline:
-        rows = {row["version"]: row for row in platform.cli_json("models", "--model", model)}
+        listed = platform.cli_json("models", "--model", model, env=env)
+        rows = {row["version"]: row for row in listed}
         verdict = str(rows[version]["signature"])
         if verdict != "waiting":
             return verdict

@@ -275,3 +275,10 @@ def test_the_serve_zone_exports_its_metrics_as_often_as_the_setting_says(
     assert services.zone_env(slower, paths, Zone.SERVE)["RAY_metrics_report_interval_ms"] == "5000"
     assert slower.serve.metrics_settle_s == 11
     assert "RAY_metrics_report_interval_ms" not in services.zone_env(slower, paths, Zone.TRAIN)
+
+
+def test_no_service_sends_mlflow_telemetry() -> None:
+    from bulkhead.platform.services import clean_env
+
+    env = clean_env()
+    assert env["MLFLOW_DISABLE_TELEMETRY"] == "true" and env["DO_NOT_TRACK"] == "true"
