@@ -224,6 +224,9 @@ def _champion(
     if found is None:
         return None
     version, tags = found
+    if SIGNATURE_TAG not in tags:  # the version being judged may be that champion itself
+        log.info("%s: champion v%s is not signed: not compared against", model, version)
+        return None
     folder = Path(tempfile.mkdtemp(prefix=f"{model}-champion-", dir=into))
     try:
         local = versions.download(model, version, folder)
