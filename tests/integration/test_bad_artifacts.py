@@ -80,15 +80,6 @@ def _register_broken(
     return version
 
 
-def _served_version(served: Served) -> str:
-    response = httpx.post(
-        f"{served.url}/v1/predict", json={"texts": ["x"]}, headers=served.headers()
-    )
-    assert response.status_code == 200, response.text
-    version: str = response.json()["model"]["version"]
-    return version
-
-
 def _load_refusals(platform: TestPlatform) -> float:
     """The serve zone's cumulative count of load refusals (summed over replicas). The
     platform is shared by the session, so each case asserts on the increase it causes."""
@@ -112,7 +103,7 @@ def test_bad_artifact_is_refused_and_the_old_model_keeps_serving(
     case: str,
 ) -> None:
     corrupt, reason_word = CASES[case]
-    before = _served_version(served)
+    before = served.answering_version()
     refusals_before = _load_refusals(platform)
     version = _register_broken(platform, writer, tmp_path / "bundle", corrupt)
     promoted = platform.cli("promote", version, "--reason", f"bad artifact test: {case}")
@@ -126,7 +117,7 @@ def test_bad_artifact_is_refused_and_the_old_model_keeps_serving(
             time.sleep(1)
             status = httpx.get(f"{served.url}/v1/status", headers=served.headers()).json()
             refused = status["refused"]
-            assert _served_version(served) == before  # never a request on the bad version
+            assert served.answering_version() == before  # never a request on the bad version
         assert version in refused, f"v{version} never refused: {status}"
         assert reason_word in refused[version].lower(), refused[version]
         assert status["version"] == before

@@ -117,15 +117,6 @@ def _wait_until_refused(served: Served, version: str, limit_s: float = 20.0) -> 
         time.sleep(0.2)
 
 
-def _served_version(served: Served) -> str:
-    response = httpx.post(
-        f"{served.url}/v1/predict", json={"texts": ["x"]}, headers=served.headers()
-    )
-    assert response.status_code == 200, response.text
-    version: str = response.json()["model"]["version"]
-    return version
-
-
 @pytest.fixture(scope="module")
 def candidate(
     platform: TestPlatform, served: Served, snapshot: Path, tmp_path_factory: pytest.TempPathFactory
@@ -140,12 +131,12 @@ def candidate(
 def test_promotion_is_served_within_seconds_and_unapproved_versions_are_refused(
     platform: TestPlatform, served: Served, snapshot: Path, candidate: str
 ) -> None:
-    before = _served_version(served)
+    before = served.answering_version()
     new = candidate
     done = platform.cli("promote", new, "--reason", "hot-swap test")
     assert done.returncode == 0, done.stderr
     promoted_at = time.monotonic()
-    while _served_version(served) != new:
+    while served.answering_version() != new:
         assert time.monotonic() - promoted_at < 10, "new champion not served within 10 s"
         time.sleep(0.2)
     assert new != before
@@ -164,12 +155,12 @@ def test_promotion_is_served_within_seconds_and_unapproved_versions_are_refused(
     # Not a fixed sleep (which also passed when no replica had polled yet): a replica has
     # seen the unapproved champion and said why it refused it, and every answer is still new.
     _wait_until_refused(served, bad)
-    assert {_served_version(served) for _ in range(5)} == {new}
+    assert {served.answering_version() for _ in range(5)} == {new}
     # The champion this test found, back (the candidate stays approved for the next test).
     restored = platform.cli("promote", before, "--reason", "restore")
     assert restored.returncode == 0, restored.stderr[-2000:]
     restored_at = time.monotonic()
-    while _served_version(served) != before:  # the next tests start from what they find
+    while served.answering_version() != before:  # the next tests start from what they find
         assert time.monotonic() - restored_at < 10, "restored champion not served within 10 s"
         time.sleep(0.2)
 
@@ -233,7 +224,7 @@ def _wait_for_version(load: _Load, version: str, since: float, limit_s: float = 
 def test_promote_and_rollback_under_load_fail_no_request(
     platform: TestPlatform, served: Served, candidate: str
 ) -> None:
-    before = _served_version(served)
+    before = served.answering_version()
     assert before != candidate
     with _Load(served) as load:
         time.sleep(1)
@@ -263,7 +254,7 @@ def test_tampered_bundle_is_refused_and_the_old_model_keeps_serving(
 ) -> None:
     """A file changed in the artefact store after the signer passed the version: the files
     are not the signed ones, and the version is refused for good."""
-    before = _served_version(served)
+    before = served.answering_version()
     prepared = prepared_version(platform, snapshot)
     run_id, version = prepared.run_id, prepared.version
     assert signer_verdict(platform, version).startswith("signed")
@@ -278,7 +269,7 @@ def test_tampered_bundle_is_refused_and_the_old_model_keeps_serving(
             time.sleep(0.2)
             status = httpx.get(f"{served.url}/v1/status", headers=served.headers()).json()
             why = status["refused"].get(version) or ""
-        assert {_served_version(served) for _ in range(5)} == {before}
+        assert {served.answering_version() for _ in range(5)} == {before}
         ready = httpx.get(f"{served.url}/v2/health/ready").json()
         assert ready == {"ready": True, "model_version": before}
     finally:  # a tampered champion left behind would fail every later test's new replica

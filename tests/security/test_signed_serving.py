@@ -47,7 +47,7 @@ def test_an_unsigned_version_the_operator_forces_is_not_served_and_status_says_w
     platform: TestPlatform, served: Served, tmp_path: Path
 ) -> None:
     """A version that failed its gate (so the signer never judges it), force-promoted."""
-    before = _served_version(served)
+    before = served.answering_version()
     with trainer_writer(platform) as writer:
         client = writer.client
         experiment = client.get_experiment_by_name("bulkhead")
@@ -69,7 +69,7 @@ def test_an_unsigned_version_the_operator_forces_is_not_served_and_status_says_w
             assert time.monotonic() < deadline, f"no refusal of v{version} shown: {shown!r}"
             time.sleep(0.5)
             shown = platform.cli_json("status")["serving"]["last_error"] or ""
-            assert _served_version(served) == before
+            assert served.answering_version() == before
         print(f"\nforced unsigned v{version}: {shown}")
         assert "not signed" in platform.cli("status").stderr
     finally:
@@ -77,21 +77,12 @@ def test_an_unsigned_version_the_operator_forces_is_not_served_and_status_says_w
         assert back.returncode == 0, back.stderr[-2000:]
 
 
-def _served_version(served: Served) -> str:
-    answer = httpx.post(
-        f"{served.url}/v1/predict", json={"texts": ["a fine film"]}, headers=served.headers()
-    )
-    assert answer.status_code == 200, answer.text
-    version: str = answer.json()["model"]["version"]
-    return version
-
-
 def test_a_key_rotation_stops_nothing_and_a_retired_key_signs_nothing_served(
     platform: TestPlatform, served: Served
 ) -> None:
     """rotate -> the signer re-signs with the new key -> retire the old one: the champion
     answers every request throughout, and is then verified under the new key."""
-    before = _served_version(served)
+    before = served.answering_version()
     rotated = platform.cli_json("signing", "rotate")
     old, new = rotated["old_key"], rotated["new_key"]
     assert rotated["signer_restarted"] and old != new
@@ -114,7 +105,7 @@ def test_a_key_rotation_stops_nothing_and_a_retired_key_signs_nothing_served(
         answers.add(_status_of_a_prediction(served))
         time.sleep(0.5)
         status = httpx.get(f"{served.url}/v1/status", headers=served.headers()).json()
-    assert status["version"] == before and _served_version(served) == before
+    assert status["version"] == before and served.answering_version() == before
     assert answers == {200}
 
 

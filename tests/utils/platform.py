@@ -126,6 +126,17 @@ class Served:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"}
 
+    def answering_version(self) -> str:
+        """The version that answers one prediction now (the request must succeed)."""
+        import httpx
+
+        response = httpx.post(
+            f"{self.url}/v1/predict", json={"texts": ["a fine film"]}, headers=self.headers()
+        )
+        assert response.status_code == 200, response.text
+        version: str = response.json()["model"]["version"]
+        return version
+
 
 def train_tiny(
     platform: TestPlatform,
