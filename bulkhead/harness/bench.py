@@ -170,6 +170,23 @@ def cost_targets(report: PlatformBenchReport) -> list[Target]:
     return targets
 
 
+def bundle_precisions(bundle: Path) -> tuple[tuple[str, ...], str]:
+    """The precisions the champion bundle ships, and why int8 is absent when it is: the
+    trainer drops its int8 copy when it loses more accuracy than the limit allows, and a bench
+    that waited for the serve zone to switch to a copy it does not have would fail after
+    twenty minutes with no report."""
+    from contracts.bundle import MANIFEST, BundleManifest
+
+    manifest = BundleManifest.model_validate_json((bundle / MANIFEST).read_text())
+    if manifest.has_int8:
+        return PRECISIONS, ""
+    return ("fp32",), (
+        "the champion ships no int8 copy (the trainer drops it when it loses more accuracy "
+        "than the training config's int8_max_accuracy_drop allows; see the version's "
+        "int8_accuracy metric)"
+    )
+
+
 def wait_for_precision(platform: Platform, precision: str, timeout_s: float = 120.0) -> None:
     """Serve reconfigures replicas in place; wait until several answers in a row report it."""
     deadline, streak = time.monotonic() + timeout_s, 0
@@ -202,13 +219,19 @@ def run_bench(
     bundle = download_champion(platform, champion, out / "bundle")
     reporter.info(f"bench {platform.model_name} v{champion} on {machine()}")
     texts = read_texts(texts_file)
+    precisions, no_int8 = bundle_precisions(bundle)
     legs = ["the machine's limits", *(name for name in SYSTEMS if name in systems)]
     countdown = Countdown("bench", len(legs) + (1 if platform_cost else 0))
     reporter.info(countdown.next(legs[0]))
-    limits = in_process_limits(platform, bundle, texts)
-    all_cores = all_core_limits(platform, bundle, texts)
+    limits = in_process_limits(platform, bundle, texts, precisions)
+    all_cores = all_core_limits(platform, bundle, texts, precisions)
     results: list[SystemFigures] = []
     unavailable: list[Unavailable] = []
+    if no_int8:
+        unavailable.append(
+            Unavailable(system="Bulkhead int8 (and in-process int8)", reason=no_int8)
+        )
+        reporter.info(f"  int8 not run: {no_int8}")
     if "fastapi" in systems:
         reporter.info(countdown.next("fastapi"))
         results.append(fastapi_figures(platform, bundle, out, texts_file))
@@ -227,8 +250,9 @@ def run_bench(
     hops: dict[str, float] = {}
     if "bulkhead" in systems:
         reporter.info(countdown.next("bulkhead"))
-        ours, hops = bulkhead_figures(platform, target, out, texts_file)
+        ours, hops, not_run = bulkhead_figures(platform, target, out, texts_file, precisions)
         results.extend(ours)
+        unavailable.extend(not_run)
     idle, polls, scaling = None, [], None
     if platform_cost:
         reporter.info(countdown.next("the idle platform and the registry's cost per poll"))
@@ -266,12 +290,14 @@ def run_bench(
     return report
 
 
-def in_process_limits(platform: Platform, bundle: Path, texts: list[str]) -> list[Any]:
+def in_process_limits(
+    platform: Platform, bundle: Path, texts: list[str], precisions: tuple[str, ...] = PRECISIONS
+) -> list[Any]:
     """The model alone in one stream, no server: the floor under one client's latency, with
     onnxruntime's default threads and with Bulkhead's (one per core, no spinning); the
     faster of the two is the floor."""
     limits = []
-    for precision in PRECISIONS:
+    for precision in precisions:
         for threads in (0, os.cpu_count() or 1):
             label = "default threads" if threads == 0 else f"{threads} threads"
             with platform.reporter.step(f"in-process {precision}, one stream, {label}"):
@@ -285,12 +311,12 @@ def in_process_limits(platform: Platform, bundle: Path, texts: list[str]) -> lis
 
 
 def all_core_limits(
-    platform: Platform, bundle: Path, texts: list[str]
+    platform: Platform, bundle: Path, texts: list[str], precisions: tuple[str, ...] = PRECISIONS
 ) -> list[inprocess.AllCoreFigures]:
     """The model alone on every core (one single-thread process each): the throughput ceiling
     at batch 1, and what batching could add on top of it."""
     limits = []
-    for precision in PRECISIONS:
+    for precision in precisions:
         for batch in ALL_CORE_BATCHES:
             with platform.reporter.step(f"in-process {precision}, all cores, batch {batch}"):
                 figures = inprocess.measure_all_cores(
@@ -361,15 +387,25 @@ def hop_breakdown(platform: Platform, target: LoadTarget) -> dict[str, float]:
 
 
 def bulkhead_figures(
-    platform: Platform, target: LoadTarget, out: Path, texts: Path
-) -> tuple[list[SystemFigures], dict[str, float]]:
+    platform: Platform,
+    target: LoadTarget,
+    out: Path,
+    texts: Path,
+    precisions: tuple[str, ...] = PRECISIONS,
+) -> tuple[list[SystemFigures], dict[str, float], list[Unavailable]]:
     """The serve zone at each precision (reconfigured in place), then the user's config back;
-    and the per-hop split of one client's requests at fp32."""
-    results, hops = [], {}
+    and the per-hop split of one client's requests at fp32. A precision the zone never
+    switched to is reported as not run, with why, and the rest of the report still comes out."""
+    results, hops, not_run = [], {}, []
     try:
-        for precision in PRECISIONS:
+        for precision in precisions:
             deploy(platform, SERVE_CONFIG, {"precision": precision})
-            wait_for_precision(platform, precision)
+            try:
+                wait_for_precision(platform, precision)
+            except OperationFailed as err:
+                not_run.append(Unavailable(system=f"Bulkhead {precision}", reason=str(err)))
+                platform.reporter.info(f"  Bulkhead {precision} not run: {err}")
+                continue
             if precision == "fp32":
                 hops = hop_breakdown(platform, target)
             results.append(
@@ -377,4 +413,4 @@ def bulkhead_figures(
             )
     finally:
         deploy(platform, SERVE_CONFIG)
-    return results, hops
+    return results, hops, not_run
