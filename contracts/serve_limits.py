@@ -13,3 +13,6 @@ MAX_CHARS = 2_000  # characters per text (422 above)
 # HAProxy holds each request whole before it reaches a replica: it must wait at least as long
 # as the replica would, or it answers 408 first and the replica's own deadline never applies.
 REQUEST_TIMEOUT_S = 10
+# Each node's ingress answers 504 when no replica answered within this (it owns the deadline
+# and tells the replica not to keep one); the front balancer waits longer than this.
+ANSWER_TIMEOUT_S = 30

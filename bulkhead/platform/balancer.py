@@ -92,7 +92,8 @@ def config(settings: PlatformSettings, paths: StatePaths) -> str:
         "  timeout connect 500ms\n"
         # Matches the ingress: a silent client is dropped after 30 s.
         "  timeout client 30s\n"
-        "  timeout server 60s\n"
+        # Past the nodes' own answer deadline (their JSON 504 reaches the client, not this).
+        f"  timeout server {2 * settings.serve.answer_timeout_s}s\n"
         "  timeout http-keep-alive 30s\n"
         # Waiting for whole requests makes the balancer the first to see a trickled body
         # (slowloris): it answers 408 as the nodes' ingresses and replicas would.

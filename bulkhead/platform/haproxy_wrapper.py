@@ -64,8 +64,19 @@ def buffer_requests_rewrites(timeout_s: int, errorfile: Path) -> tuple[str, ...]
 # Ray Serve honours two request headers that switch a replica's request deadline off
 # (`x-request-timeout-seconds: 0`) or stop it noticing a client that went away
 # (`x-request-disconnect-disabled: ?1`): a client must not choose either, so every ingress
-# drops them before a request reaches a replica.
+# drops the client's copies before a request reaches a replica.
 CLIENT_HEADERS_DROPPED = ("x-request-timeout-seconds", "x-request-disconnect-disabled")
+
+# Each node's ingress then sets both itself: HAProxy owns the request's deadline (`timeout
+# server`, a JSON 504 from ANSWER_TIMEOUT_ERRORFILE) and notices a client that went away
+# (`option abortonclose`), so the replica skips the two asyncio tasks per request it would
+# otherwise start to watch the deadline and the client (Ray Serve's own code marks the
+# direct path as an optimisation: replica.py `_direct_ingress_asgi`).
+INGRESS_DEADLINE_HEADERS = (
+    ("x-request-timeout-seconds", "0"),
+    ("x-request-disconnect-disabled", "?1"),
+)
+ANSWER_TIMEOUT_ERRORFILE = "504.http"
 
 
 def drop_client_headers_lines() -> tuple[str, ...]:
@@ -73,13 +84,46 @@ def drop_client_headers_lines() -> tuple[str, ...]:
     return tuple(f"http-request del-header {name}" for name in CLIENT_HEADERS_DROPPED)
 
 
-def drop_client_headers_rewrites() -> tuple[str, ...]:
+def ingress_headers_lines() -> tuple[str, ...]:
+    """A node ingress's lines: the client's copies dropped, the ingress's own set."""
+    return drop_client_headers_lines() + tuple(
+        f"http-request set-header {name} {value}" for name, value in INGRESS_DEADLINE_HEADERS
+    )
+
+
+def ingress_headers_rewrites() -> tuple[str, ...]:
     names = "|".join(CLIENT_HEADERS_DROPPED)
     return (
-        f"/^[[:space:]]*http-request del-header ({names})[[:space:]]*$/d",
+        f"/^[[:space:]]*http-request (del|set)-header ({names})([[:space:]].*)?$/d",
         "s|^(frontend http_frontend)[[:space:]]*$|\\1"
-        + "".join(f"\\n    {line}" for line in drop_client_headers_lines())
+        + "".join(f"\\n    {line}" for line in ingress_headers_lines())
         + "|",
+    )
+
+
+def answer_timeout_rewrites(errorfile: Path) -> tuple[str, ...]:
+    """Ray's template turns HAProxy's own 504 into its plain-text 500; the ingress that owns
+    the deadline answers a JSON 504 instead (the replica answered 408 before, which says the
+    client was slow: it was the model)."""
+    return (f"s|^([[:space:]]*)errorfile 504 .*$|\\1errorfile 504 {errorfile}|",)
+
+
+# Ray's template logs every request to a UDP syslog target (127.0.0.1:514) that nothing
+# reads here: one datagram per request, for nothing. The line goes; `log global` in the
+# proxies then logs nowhere.
+NO_REQUEST_LOG_REWRITE = "/^[[:space:]]*log [^[:space:]]+ local0 info[[:space:]]*$/d"
+
+
+def answer_timeout_response(timeout_s: int) -> str:
+    """The whole HTTP answer an ingress sends when no replica answered within ``timeout_s``."""
+    body = json.dumps({"detail": f"the model did not answer within {timeout_s} s"})
+    return (
+        "HTTP/1.1 504 Gateway Timeout\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Cache-Control: no-cache\r\n"
+        "Connection: close\r\n"
+        "\r\n" + body
     )
 
 
@@ -97,6 +141,14 @@ def request_timeout_response(timeout_s: int) -> str:
     )
 
 
+def write_answer_timeout_errorfile(folder: Path, timeout_s: int) -> Path:
+    """Readable by the zone's identity, like the 408 file."""
+    path = folder / ANSWER_TIMEOUT_ERRORFILE
+    path.write_text(answer_timeout_response(timeout_s))
+    path.chmod(0o644)
+    return path
+
+
 def write_request_timeout_errorfile(folder: Path, timeout_s: int) -> Path:
     """Readable by the zone's identity (HAProxy reads it on every start and reload)."""
     path = folder / REQUEST_TIMEOUT_ERRORFILE
@@ -111,17 +163,21 @@ def wrapper_script(
     metrics_port: int,
     request_timeout_s: int,
     errorfile: Path,
+    answer_errorfile: Path,
     move_frontend: tuple[int, int] | None = None,
 ) -> str:
     """The wrapper: stats and metrics on loopback, every request held whole within
-    ``request_timeout_s`` (a JSON 408 from ``errorfile`` beyond), and, for a worker node of a
-    serve zone of several nodes on one machine, the frontend moved from the port Serve gives
-    every node to the node's own (``move_frontend`` = (from, to)): the front balancer must
-    reach each node apart."""
+    ``request_timeout_s`` (a JSON 408 from ``errorfile`` beyond), the replica's deadline
+    owned by HAProxy (a JSON 504 from ``answer_errorfile``), no per-request log, and, for a
+    worker node of a serve zone of several nodes on one machine, the frontend moved from the
+    port Serve gives every node to the node's own (``move_frontend`` = (from, to)): the front
+    balancer must reach each node apart."""
     rewrites = [
         f"s/^([[:space:]]*bind )\\*?:({stats_port}|{metrics_port})[[:space:]]*$/\\1127.0.0.1:\\2/",
         *buffer_requests_rewrites(request_timeout_s, errorfile),
-        *drop_client_headers_rewrites(),
+        *ingress_headers_rewrites(),
+        *answer_timeout_rewrites(answer_errorfile),
+        NO_REQUEST_LOG_REWRITE,
     ]
     if move_frontend is not None:
         head, own = move_frontend
@@ -143,16 +199,18 @@ def write_pod_wrapper(folder: Path = POD_WRAPPER_DIR) -> Path:
     request deadline, the HAProxy of the image's own Ray."""
     from bulkhead.platform.settings import ServeZoneSettings
 
-    timeout_s = ServeZoneSettings().request_timeout_s
+    settings = ServeZoneSettings()
     folder.mkdir(parents=True, exist_ok=True)
-    errorfile = write_request_timeout_errorfile(folder, timeout_s)
+    errorfile = write_request_timeout_errorfile(folder, settings.request_timeout_s)
+    answer_errorfile = write_answer_timeout_errorfile(folder, settings.answer_timeout_s)
     wrapper = folder / "haproxy"
     wrapper.write_text(
         wrapper_script(
             stats_port=RAY_HAPROXY_STATS_PORT,
             metrics_port=RAY_HAPROXY_METRICS_PORT,
-            request_timeout_s=timeout_s,
+            request_timeout_s=settings.request_timeout_s,
             errorfile=errorfile,
+            answer_errorfile=answer_errorfile,
         )
     )
     wrapper.chmod(0o755)

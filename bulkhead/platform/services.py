@@ -16,7 +16,9 @@ import httpx
 
 from bulkhead.platform import provision
 from bulkhead.platform.haproxy_wrapper import (
+    ANSWER_TIMEOUT_ERRORFILE,
     REQUEST_TIMEOUT_ERRORFILE,
+    answer_timeout_response,
     haproxy_binary,
     request_timeout_response,
     wrapper_script,
@@ -304,8 +306,13 @@ def start_own_haproxy(
 def serve_tuning_env(settings: ServeZoneSettings) -> dict[str, str]:
     """Serve settings that hold wherever the serve zone runs (here or in ``deploy/``)."""
     env: dict[str, str] = {
-        # Replicas push their load every second (default 10 s): autoscaling reacts in seconds.
-        "RAY_SERVE_REPLICA_AUTOSCALING_METRIC_PUSH_INTERVAL_S": "1",
+        # Replicas push their load to the controller as often as the autoscaling config's
+        # metrics_interval_s says (serve_config.yaml: 1 s); Ray 2.60 reads only that field
+        # (its RAY_SERVE_REPLICA_AUTOSCALING_METRIC_PUSH_INTERVAL_S is not read yet).
+        # Replicas and routers hand their request counters to Ray's metrics once a second
+        # (Ray: every 100 ms, ten wake-ups a second per replica at idle); Ray exports them
+        # to /metrics only every metrics_export_s anyway.
+        "RAY_SERVE_METRICS_EXPORT_INTERVAL_MS": "1000",
         # Each node's HAProxy checks every replica's /-/healthz each second (Ray: 5 s): a
         # replica without a verified model answers 503 there (serving/ray_binds.py) and is
         # out of rotation within ~1.3 s, back as fast once it has one.
@@ -339,9 +346,17 @@ def serve_tuning_env(settings: ServeZoneSettings) -> dict[str, str]:
                 # A client that goes quiet mid-request (slowloris) is dropped after 30 s, not
                 # the hour of Ray's template.
                 "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": "30",
+                # The ingress owns the answer deadline (its wrapper tells the replica not to
+                # keep one): a JSON 504 past it.
+                "RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S": str(settings.answer_timeout_s),
             }
         )
     return env
+
+
+def haproxy_threads(serve: ServeZoneSettings) -> int:
+    cores = min(int(serve.num_cpus), os.cpu_count() or 1)
+    return max(1, cores // 2)
 
 
 def haproxy_loopback_wrapper(settings: ServeZoneSettings, paths: StatePaths, node: int = 0) -> str:
@@ -355,6 +370,7 @@ def haproxy_loopback_wrapper(settings: ServeZoneSettings, paths: StatePaths, nod
         metrics_port=ports.haproxy_metrics,
         request_timeout_s=settings.request_timeout_s,
         errorfile=paths.serve_etc / REQUEST_TIMEOUT_ERRORFILE,
+        answer_errorfile=paths.serve_etc / ANSWER_TIMEOUT_ERRORFILE,
         move_frontend=move,
     )
 
@@ -366,9 +382,12 @@ def haproxy_wrapper_path(paths: StatePaths, node: int = 0) -> Path:
 def write_request_timeout_errorfile(
     settings: ServeZoneSettings, paths: StatePaths, gid: int | None
 ) -> Path:
-    """The JSON 408 every HAProxy of the serve zone answers a trickled body with."""
+    """The JSON 408 every HAProxy of the serve zone answers a trickled body with, and the
+    JSON 504 each node's ingress answers when no replica answered in time."""
     errorfile = paths.serve_etc / REQUEST_TIMEOUT_ERRORFILE
     hand_to_zone(errorfile, request_timeout_response(settings.request_timeout_s), gid)
+    answer = answer_timeout_response(settings.answer_timeout_s)
+    hand_to_zone(paths.serve_etc / ANSWER_TIMEOUT_ERRORFILE, answer, gid)
     return errorfile
 
 
@@ -420,8 +439,9 @@ def serve_ingress_env(
             "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(folder),
             "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(folder / "server-state"),
             "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": str(folder / "metrics.sock"),
-            # One HAProxy thread per core the zone advertises (Ray's default is 4).
-            "RAY_SERVE_HAPROXY_NBTHREAD": str(max(1, int(serve.num_cpus))),
+            # HAProxy threads: half the cores the zone may use (Ray's default is 4, and the
+            # CPUs the zone advertises to Ray are not cores): the replicas need the rest.
+            "RAY_SERVE_HAPROXY_NBTHREAD": str(haproxy_threads(serve)),
             "RAY_SERVE_HAPROXY_STATS_PORT": str(ports.haproxy_stats),
             "RAY_SERVE_HAPROXY_METRICS_PORT": str(ports.haproxy_metrics),
         }

@@ -120,26 +120,37 @@ def test_a_slow_request_is_sent_to_one_node_once_and_client_deadline_headers_are
     assert not set(DROPPED) & set(seen[0])
 
 
-def test_every_node_ingress_drops_the_deadline_headers(tmp_path: Path) -> None:
-    """The wrapper Serve runs as its HAProxy adds the same rule to Ray's frontend, once, in a
-    config HAProxy accepts."""
+def test_every_node_ingress_owns_the_deadline_headers(tmp_path: Path) -> None:
+    """The wrapper Serve runs as its HAProxy drops the client's copies of the deadline
+    headers in Ray's frontend and sets the ingress's own (the replica then keeps no
+    deadline task of its own), answers its own deadline with a JSON 504 instead of Ray's
+    plain 500, and sends no per-request log datagram; once, in a config HAProxy accepts."""
     from tests.utils.haproxy import config_after_wrapper
 
     paths = StatePaths.at(tmp_path)
     settings = PlatformSettings().serve
     script = services.haproxy_loopback_wrapper(settings, paths)
-    ray_frontend = (
-        "defaults\n    mode http\n    option abortonclose\n"
+    ray_template = (
+        "global\n    log 127.0.0.1:514 local0 info\n"
+        "defaults\n    mode http\n    option abortonclose\n    timeout server 30s\n"
+        "    errorfile 504 /nonexistent/500.http\n"
         "frontend http_frontend\n    bind 127.0.0.1:18998\n    default_backend b\n"
-        "backend b\n    server s 127.0.0.1:1\n"
+        "backend b\n    log global\n    server s 127.0.0.1:1\n"
     )
-    once = config_after_wrapper(script, ray_frontend, tmp_path)
+    once = config_after_wrapper(script, ray_template, tmp_path)
     lines = [line.strip() for line in once.splitlines()]
     start = lines.index("frontend http_frontend") + 1
-    assert lines[start : start + 2] == [f"http-request del-header {name}" for name in DROPPED]
+    assert lines[start : start + 4] == [
+        *(f"http-request del-header {name}" for name in DROPPED),
+        *(f"http-request set-header {name} {value}" for name, value in DROPPED.items()),
+    ]
+    answer = paths.serve_etc / haproxy_wrapper.ANSWER_TIMEOUT_ERRORFILE
+    assert f"errorfile 504 {answer}" in lines
+    assert not any(line.startswith("log 127.0.0.1") for line in lines)
     assert config_after_wrapper(script, once, tmp_path) == once
     paths.haproxy_dir.mkdir(parents=True, exist_ok=True)
     services.write_request_timeout_errorfile(settings, paths, None)
+    assert b'"detail"' in answer.read_bytes() and answer.read_bytes().startswith(b"HTTP/1.1 504")
     cfg = tmp_path / "checked.cfg"
     cfg.write_text(once)
     checked = subprocess.run(
