@@ -18,6 +18,11 @@ load grew with replicas times versions. This route answers the same question:
   model registry (a promotion, a tag, a new version) enters this process and again when it
   has been answered; no answer read while a write was in flight is kept (``AnswerCache``).
 
+``GET /bulkhead/v1/changes`` (any authenticated user) answers the same process's write
+generation as an ETag (304 on a match): whether any model-registry write has passed this
+process since the caller last asked. With several registry processes a write passes one of
+them only, so a caller still does its full pass now and then (the signer: every 30 s).
+
 A client may ask for a fresh lookup with ``Cache-Control: no-cache``. A replica sends the ETag
 of its last answer; when nothing changed the registry answers 304 with
 no body. It lives on the FastAPI app MLflow serves (never reaching Flask), so a poll skips
@@ -31,6 +36,7 @@ import json
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +44,7 @@ from starlette.requests import Request
 
 from contracts import env
 from contracts.registry_api import ALIAS_POLL_ROUTE as ROUTE
+from contracts.registry_api import CHANGES_ROUTE
 from contracts.rollout import effective_rollout
 
 DEFAULT_ANSWER_TTL_S = 1.0
@@ -103,6 +110,11 @@ class AnswerCache(TimedCache):
         with self._lock:
             return self._generation
 
+    def writes(self) -> tuple[int, int]:
+        """(generation, writes in flight)."""
+        with self._lock:
+            return self._generation, self._writes_in_flight
+
     def write_started(self) -> None:
         with self._lock:
             self._writes_in_flight += 1
@@ -129,6 +141,16 @@ class AnswerCache(TimedCache):
 
 answers = AnswerCache(answer_ttl_s())
 permissions = TimedCache(PERMISSION_TTL_S)
+# Tells this process's generations from another's (or a restarted one's).
+PROCESS_ID = uuid.uuid4().hex[:12]
+
+
+def changes_etag() -> str:
+    """This process's write generation; a write in flight makes every answer unique, so a
+    caller never takes an answer read mid-write as "nothing changed"."""
+    generation, in_flight = answers.writes()
+    suffix = f"-w{uuid.uuid4().hex[:8]}" if in_flight else ""
+    return f'"{PROCESS_ID}-{generation}{suffix}"'
 
 
 def is_registry_write(method: str, route: str | None) -> bool:
@@ -225,7 +247,18 @@ def add_route(served: Any, flask_app: Any) -> None:
             return Response(status_code=304, headers={"ETag": tag})
         return JSONResponse(answer, headers={"ETag": tag, "Cache-Control": "no-cache"})
 
+    @served.get(CHANGES_ROUTE, include_in_schema=False)  # type: ignore[untyped-decorator]
+    async def changes(request: Request) -> Response:
+        user = await run_in_threadpool(_authenticate_fastapi_request, request)
+        if user is None:
+            return error(401, "UNAUTHENTICATED", "registry credentials required")
+        tag = changes_etag()
+        if request.headers.get("if-none-match") == tag:
+            return Response(status_code=304, headers={"ETag": tag})
+        return JSONResponse({"etag": tag}, headers={"ETag": tag, "Cache-Control": "no-cache"})
+
     # MLflow mounts its Flask app at "/" before we get here: a route appended after that
-    # mount would never match, so ours goes first.
+    # mount would never match, so ours go first.
     routes = served.router.routes
+    routes.insert(0, routes.pop())
     routes.insert(0, routes.pop())

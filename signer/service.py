@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from contracts import provenance
+from contracts.registry_api import CHANGES_ROUTE
 from contracts.signatures import (
     KeyRing,
     SignatureError,
@@ -73,22 +74,84 @@ class Versions(Protocol):
     def record(self, model: str, version: str, tags: dict[str, str]) -> None: ...
 
 
+# Listing every version of every model (with their signature and provenance tags) cost the
+# registry ~12 % of a core at idle with one version per model, every 2 s, and grows with the
+# versions. The listing is kept between passes while the registry's changes route says no
+# write has passed it, and made afresh at least this often (with several registry processes
+# a write passes one of them only).
+RELIST_AT_LEAST_EVERY_S = 30.0
+
+
 class MlflowVersions:
     """Versions through MLflow's client, as the ``signer`` registry user."""
 
-    def __init__(self, client: Any | None = None) -> None:
+    def __init__(
+        self, client: Any | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.changes_route = client is None
         if client is None:
             from mlflow import MlflowClient
 
             client = MlflowClient()
         self.client = client
+        self._clock = clock
+        self._listed: list[tuple[str, str, dict[str, str]]] | None = None
+        self._listed_at = 0.0
+        self._changes_etag = ""
 
     def _every(self) -> list[tuple[str, str, dict[str, str]]]:
+        if self._listed is not None and not self._stale():
+            return self._listed
+        if self._listed is None:  # first, or after this signer's own write
+            self._changes_etag = self._current_etag()
         found = []
         for registered in self.client.search_registered_models():
             for mv in self.client.search_model_versions(f"name='{registered.name}'"):
                 found.append((registered.name, valid_version(mv.version), dict(mv.tags or {})))
-        return sorted(found, key=lambda row: (row[0], int(row[1])))
+        self._listed = sorted(found, key=lambda row: (row[0], int(row[1])))
+        self._listed_at = self._clock()
+        return self._listed
+
+    def _stale(self) -> bool:
+        """Whether the last listing may miss a write: the registry's changes route moved
+        (asked before listing again, so a write landing meanwhile moves it once more), it
+        cannot say, or the listing is older than ``RELIST_AT_LEAST_EVERY_S``."""
+        if self._clock() - self._listed_at >= RELIST_AT_LEAST_EVERY_S:
+            self._changes_etag = self._current_etag()
+            return True
+        etag = self._current_etag()
+        moved = not etag or etag != self._changes_etag
+        self._changes_etag = etag
+        return moved
+
+    def _current_etag(self) -> str:
+        """The registry's changes ETag ("" when it cannot say: every pass lists afresh)."""
+        if not self.changes_route:
+            return ""
+        from mlflow.tracking import get_tracking_uri
+        from mlflow.utils.credentials import get_default_host_creds
+        from mlflow.utils.rest_utils import http_request
+
+        headers = {"If-None-Match": self._changes_etag} if self._changes_etag else {}
+        try:
+            response = http_request(  # type: ignore[no-untyped-call]
+                get_default_host_creds(get_tracking_uri()),  # type: ignore[no-untyped-call]
+                CHANGES_ROUTE,
+                "GET",
+                extra_headers=headers,
+                raise_on_status=False,
+                max_retries=0,
+                timeout=10,
+            )
+        except Exception:  # unreachable: the listing that follows fails and says so
+            return ""
+        if response.status_code == 304:
+            return self._changes_etag
+        if response.status_code == 404 and "error_code" not in response.text:
+            self.changes_route = False  # a stock MLflow server: list every pass
+        if response.status_code != 200:
+            return ""
+        return str(response.headers.get("ETag", ""))
 
     def waiting(self) -> list[tuple[str, str, dict[str, str]]]:
         return [
@@ -124,6 +187,7 @@ class MlflowVersions:
         return Path(local)
 
     def record(self, model: str, version: str, tags: dict[str, str]) -> None:
+        self._listed = None  # whatever happens, the next pass lists afresh
         for key, value in tags.items():
             self.client.set_model_version_tag(model, version, key, value)
 

@@ -77,3 +77,19 @@ def test_an_answer_read_before_a_write_and_stored_after_it_is_not_kept() -> None
     fresh = cache.generation()
     assert cache.put_if_unchanged("k", {"version": "2"}, fresh)
     assert cache.get("k") == {"version": "2"}
+
+
+def test_the_changes_etag_moves_with_every_write_and_never_holds_mid_write() -> None:
+    """The signer lists every version again only when this ETag moved (GET
+    /bulkhead/v1/changes): it must move for every write, and an answer given while a write
+    is in flight must never match a later one."""
+    from registry.alias_poll import answers, changes_etag
+
+    idle = changes_etag()
+    assert changes_etag() == idle  # nothing written: the same answer
+    answers.write_started()
+    during = {changes_etag(), changes_etag()}
+    assert len(during) == 2 and idle not in during
+    answers.write_ended()
+    after = changes_etag()
+    assert after not in during | {idle} and changes_etag() == after
