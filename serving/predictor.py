@@ -138,8 +138,15 @@ class Predictor:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        # Spinning threads burn the CPU the proxy and tokeniser need on a small replica.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # A lone call's pool threads spin while its run lasts and stop when it returns. Not
+        # spinning at all made the two-thread session no faster than one thread (each
+        # parallel section waited for a sleeping thread to wake): MiniLM-L6 on 20 short
+        # reviews, p50 4.7-6.2 ms without spinning, 3.5-4.8 ms with it, 5.0-5.7 ms on one
+        # thread (three interleaved rounds, 2 cores; docs/performance.md). Spinning past the
+        # run would burn the CPU the proxy, the tokeniser and the next request need.
+        spinning = "1" if threads > 1 else "0"
+        options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
+        options.add_session_config_entry("session.force_spinning_stop", "1")
         try:
             return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as err:  # onnxruntime raises its own untyped errors

@@ -294,8 +294,8 @@ def in_process_limits(
     platform: Platform, bundle: Path, texts: list[str], precisions: tuple[str, ...] = PRECISIONS
 ) -> list[Any]:
     """The model alone in one stream, no server: the floor under one client's latency, with
-    onnxruntime's default threads and with Bulkhead's (one per core, no spinning); the
-    faster of the two is the floor."""
+    onnxruntime's default threads and with Bulkhead's (one per core, spinning only while a
+    call runs); the faster of the two is the floor."""
     limits = []
     for precision in precisions:
         for threads in (0, os.cpu_count() or 1):

@@ -56,6 +56,25 @@ def test_int8_is_used_only_when_asked_and_shipped(built: Path) -> None:
     assert Predictor(built, INFO).info.precision == "fp32"
 
 
+def test_a_lone_call_spins_only_while_it_runs_and_concurrent_calls_never_spin(
+    built: Path,
+) -> None:
+    """Without spinning, the two-thread session of a lone call was no faster than one thread
+    (docs/performance.md); spinning past the run would take the cores the next request needs."""
+    predictor = Predictor(built, INFO, threads=2)
+    lone = predictor._session.get_session_options()
+    narrow = predictor._narrow.get_session_options()
+    assert lone.intra_op_num_threads == 2 and narrow.intra_op_num_threads == 1
+    assert lone.get_session_config_entry("session.intra_op.allow_spinning") == "1"
+    assert narrow.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    for options in (lone, narrow):
+        assert options.get_session_config_entry("session.force_spinning_stop") == "1"
+    assert (
+        predictor.predict(["fine"], alone=True)[0].label
+        == predictor.predict(["fine"], alone=False)[0].label
+    )
+
+
 def test_tampered_file_is_rejected(copy: Path) -> None:
     (copy / bundle.LABELS).write_text(json.dumps(["rotten", "fresh"]))
     with pytest.raises(ModelLoadError, match="bundle rejected"):
