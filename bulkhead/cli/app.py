@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -32,6 +32,9 @@ from bulkhead.harness.countdown import Countdown
 from bulkhead.operations.errors import NotRunning
 from bulkhead.platform.core import Platform, PlatformError
 from bulkhead.platform.status import status_json
+
+if TYPE_CHECKING:
+    from bulkhead.operations.deploy import Deployment
 
 app = typer.Typer(
     help="Bulkhead: train on one Ray cluster, serve from another, meet only at the registry.",
@@ -115,19 +118,21 @@ def up(
         console.print(f"[red]bulkhead up failed:[/] {escape(str(err))}")
         raise typer.Exit(ExitCode.FAILED) from err
     if pipeline:
-        from bulkhead.operations.deploy import deploy as deploy_app
-        from bulkhead.operations.ingest import run_ingest
-        from bulkhead.operations.train import train_unless_current
+        from bulkhead.operations.pipeline import run_pipeline
+
+        def first_answer(deployment: Deployment, still_to_train: list[str]) -> None:
+            if as_json:
+                return
+            render.deployment(console, deployment)
+            if still_to_train:
+                console.print(
+                    f"[bold]{platform.settings.default_model} answers now[/]; training "
+                    f"{', '.join(still_to_train)} next (their replicas load each champion "
+                    "as soon as it is promoted, and answer 503 with the reason until then)"
+                )
 
         with _exits():
-            for name in platform.settings.models:
-                console.print(f"[bold]model {name}[/]")
-                acting_on = _platform(name)
-                snapshot = run_ingest(acting_on, None, None, None, None)
-                train_unless_current(acting_on, Path(snapshot.snapshot), snapshot.digest)
-            deployment = deploy_app(platform, Path("serve_config.yaml"))
-        if not as_json:
-            render.deployment(console, deployment)
+            run_pipeline(platform, Path("serve_config.yaml"), _platform, first_answer)
     status = platform.status()
     if as_json:
         print(status_json(status))
