@@ -18,10 +18,11 @@ load grew with replicas times versions. This route answers the same question:
   model registry (a promotion, a tag, a new version) enters this process and again when it
   has been answered; no answer read while a write was in flight is kept (``AnswerCache``).
 
-``GET /bulkhead/v1/changes`` (any authenticated user) answers the same process's write
-generation as an ETag (304 on a match): whether any model-registry write has passed this
-process since the caller last asked. With several registry processes a write passes one of
-them only, so a caller still does its full pass now and then (the signer: every 30 s).
+``GET /bulkhead/v1/changes`` (the model signer and admins; 403 for anyone else) answers the
+same process's write generation as an ETag (304 on a match): whether any model-registry write
+has passed this process since the caller last asked. With several registry processes a write
+passes one of them only, so a caller still does its full pass now and then (the signer: every
+30 s).
 
 A client may ask for a fresh lookup with ``Cache-Control: no-cache``. A replica sends the ETag
 of its last answer; when nothing changed the registry answers 304 with
@@ -46,6 +47,7 @@ from contracts import env
 from contracts.registry_api import ALIAS_POLL_ROUTE as ROUTE
 from contracts.registry_api import CHANGES_ROUTE
 from contracts.rollout import effective_rollout
+from contracts.tags import SIGNER_USER
 
 DEFAULT_ANSWER_TTL_S = 1.0
 PERMISSION_TTL_S = 30.0
@@ -143,6 +145,11 @@ answers = AnswerCache(answer_ttl_s())
 permissions = TimedCache(PERMISSION_TTL_S)
 # Tells this process's generations from another's (or a restarted one's).
 PROCESS_ID = uuid.uuid4().hex[:12]
+
+
+def may_watch_changes(username: str, is_admin: bool) -> bool:
+    """The model signer (its only caller) and admins; no zone learns when others write."""
+    return is_admin or username == SIGNER_USER
 
 
 def changes_etag() -> str:
@@ -252,6 +259,9 @@ def add_route(served: Any, flask_app: Any) -> None:
         user = await run_in_threadpool(_authenticate_fastapi_request, request)
         if user is None:
             return error(401, "UNAUTHENTICATED", "registry credentials required")
+        if not may_watch_changes(user.username, bool(user.is_admin)):
+            # When the registry is written says when training and promotions happen.
+            return error(403, "PERMISSION_DENIED", f"{user.username!r} may not watch changes")
         tag = changes_etag()
         if request.headers.get("if-none-match") == tag:
             return Response(status_code=304, headers={"ETag": tag})

@@ -104,12 +104,13 @@ class MlflowVersions:
             return self._listed
         if self._listed is None:  # first, or after this signer's own write
             self._changes_etag = self._current_etag()
+        listed_at = self._clock()
         found = []
         for registered in self.client.search_registered_models():
             for mv in self.client.search_model_versions(f"name='{registered.name}'"):
                 found.append((registered.name, valid_version(mv.version), dict(mv.tags or {})))
         self._listed = sorted(found, key=lambda row: (row[0], int(row[1])))
-        self._listed_at = self._clock()
+        self._listed_at = listed_at
         return self._listed
 
     def _stale(self) -> bool:

@@ -113,6 +113,22 @@ def deploy(
     )
 
 
+def served_now(platform: Platform, deployment: Deployment) -> Deployment:
+    """Each model of ``deployment`` as served now, models promoted since the deploy included:
+    a model with a champion must be served (``OperationFailed`` otherwise, as at deploy)."""
+    endpoint = platform.serve_endpoint()
+    champions = platform.status().champions
+    models = [
+        serving_of(endpoint, model.application, model.name, champions.get(model.name))
+        for model in deployment.models
+    ]
+    for model in models:
+        platform.reporter.done(
+            f"{model.name}: {model.state} v{model.version or '—'} at {model.predict_url}"
+        )
+    return deployment.model_copy(update={"models": models})
+
+
 def wait_for_applications(
     status_command: list[str],
     env: dict[str, str],

@@ -18,6 +18,7 @@ from bulkhead.platform.core import Platform
 
 Prepare = Callable[[Platform], None]
 Deploy = Callable[[Platform, Path], Deployment]
+Recheck = Callable[[Platform, Deployment], Deployment]
 
 
 def model_order(platform: Platform) -> list[str]:
@@ -41,6 +42,12 @@ def deploy_config(platform: Platform, config: Path) -> Deployment:
     return deploy(platform, config)
 
 
+def recheck_served(platform: Platform, deployment: Deployment) -> Deployment:
+    from bulkhead.operations.deploy import served_now
+
+    return served_now(platform, deployment)
+
+
 def run_pipeline(
     platform: Platform,
     config: Path,
@@ -48,9 +55,11 @@ def run_pipeline(
     on_first_answer: Callable[[Deployment, list[str]], None],
     prepare: Prepare = prepare_model,
     deploy: Deploy = deploy_config,
+    recheck: Recheck = recheck_served,
 ) -> Deployment:
     """``for_model(name)``: the platform acting on that model. ``on_first_answer`` hears the
-    deployment as soon as the default model answers, with the models still to train."""
+    deployment as soon as the default model answers, with the models still to train. Once
+    they are trained, every model with a champion must be served, as `deploy` requires."""
     first, *rest = model_order(platform)
     platform.reporter.info(f"model {first} (the default model: served first)")
     prepare(for_model(first))
@@ -59,4 +68,4 @@ def run_pipeline(
     for name in rest:
         platform.reporter.info(f"model {name}")
         prepare(for_model(name))
-    return deployment
+    return recheck(platform, deployment) if rest else deployment

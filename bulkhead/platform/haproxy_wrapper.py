@@ -67,15 +67,18 @@ def buffer_requests_rewrites(timeout_s: int, errorfile: Path) -> tuple[str, ...]
 # drops the client's copies before a request reaches a replica.
 CLIENT_HEADERS_DROPPED = ("x-request-timeout-seconds", "x-request-disconnect-disabled")
 
-# Each node's ingress then sets both itself: HAProxy owns the request's deadline (`timeout
-# server`, a JSON 504 from ANSWER_TIMEOUT_ERRORFILE) and notices a client that went away
-# (`option abortonclose`), so the replica skips the two asyncio tasks per request it would
-# otherwise start to watch the deadline and the client (Ray Serve's own code marks the
-# direct path as an optimisation: replica.py `_direct_ingress_asgi`).
-INGRESS_DEADLINE_HEADERS = (
-    ("x-request-timeout-seconds", "0"),
-    ("x-request-disconnect-disabled", "?1"),
-)
+
+# Each node's ingress then sets the deadline itself: the replica (and Serve's fallback proxy,
+# the backend's backup server) gives up on a request one second after HAProxy has answered
+# it with its JSON 504 (`timeout server`, ANSWER_TIMEOUT_ERRORFILE), so no work runs long for
+# a client that has its answer. Switching the replica's deadline and disconnect watch off
+# instead (`0`, `?1`: Ray Serve's direct path without per-request tasks) measured within this
+# machine's noise (docs/performance.md), and left a request queued at the fallback proxy with
+# no deadline at all: not done.
+def ingress_deadline_headers(answer_timeout_s: int) -> tuple[tuple[str, str], ...]:
+    return (("x-request-timeout-seconds", str(answer_timeout_s + 1)),)
+
+
 ANSWER_TIMEOUT_ERRORFILE = "504.http"
 
 
@@ -84,19 +87,20 @@ def drop_client_headers_lines() -> tuple[str, ...]:
     return tuple(f"http-request del-header {name}" for name in CLIENT_HEADERS_DROPPED)
 
 
-def ingress_headers_lines() -> tuple[str, ...]:
-    """A node ingress's lines: the client's copies dropped, the ingress's own set."""
+def ingress_headers_lines(answer_timeout_s: int) -> tuple[str, ...]:
+    """A node ingress's lines: the client's copies dropped, the ingress's deadline set."""
     return drop_client_headers_lines() + tuple(
-        f"http-request set-header {name} {value}" for name, value in INGRESS_DEADLINE_HEADERS
+        f"http-request set-header {name} {value}"
+        for name, value in ingress_deadline_headers(answer_timeout_s)
     )
 
 
-def ingress_headers_rewrites() -> tuple[str, ...]:
+def ingress_headers_rewrites(answer_timeout_s: int) -> tuple[str, ...]:
     names = "|".join(CLIENT_HEADERS_DROPPED)
     return (
         f"/^[[:space:]]*http-request (del|set)-header ({names})([[:space:]].*)?$/d",
         "s|^(frontend http_frontend)[[:space:]]*$|\\1"
-        + "".join(f"\\n    {line}" for line in ingress_headers_lines())
+        + "".join(f"\\n    {line}" for line in ingress_headers_lines(answer_timeout_s))
         + "|",
     )
 
@@ -108,10 +112,11 @@ def answer_timeout_rewrites(errorfile: Path) -> tuple[str, ...]:
     return (f"s|^([[:space:]]*)errorfile 504 .*$|\\1errorfile 504 {errorfile}|",)
 
 
-# Ray's template logs every request to a UDP syslog target (127.0.0.1:514) that nothing
-# reads here: one datagram per request, for nothing. The line goes; `log global` in the
-# proxies then logs nowhere.
-NO_REQUEST_LOG_REWRITE = "/^[[:space:]]*log [^[:space:]]+ local0 info[[:space:]]*$/d"
+# Ray's template logs every request to its default UDP syslog target (127.0.0.1:514) that
+# nothing reads here: one datagram per request, for nothing. The line goes; `log global` in
+# the proxies then logs nowhere. (A target an operator set, RAY_SERVE_HAPROXY_LOG_TARGET, is
+# left alone; the metrics socket's own `local1` line is another line.)
+NO_REQUEST_LOG_REWRITE = "/^[[:space:]]*log 127\\.0\\.0\\.1:514 local0 info[[:space:]]*$/d"
 
 
 def answer_timeout_response(timeout_s: int) -> str:
@@ -163,19 +168,20 @@ def wrapper_script(
     metrics_port: int,
     request_timeout_s: int,
     errorfile: Path,
+    answer_timeout_s: int,
     answer_errorfile: Path,
     move_frontend: tuple[int, int] | None = None,
 ) -> str:
     """The wrapper: stats and metrics on loopback, every request held whole within
-    ``request_timeout_s`` (a JSON 408 from ``errorfile`` beyond), the replica's deadline
-    owned by HAProxy (a JSON 504 from ``answer_errorfile``), no per-request log, and, for a
+    ``request_timeout_s`` (a JSON 408 from ``errorfile`` beyond), HAProxy's answer deadline
+    handed to the replica (a JSON 504 from ``answer_errorfile``), no per-request log, and, for a
     worker node of a serve zone of several nodes on one machine, the frontend moved from the
     port Serve gives every node to the node's own (``move_frontend`` = (from, to)): the front
     balancer must reach each node apart."""
     rewrites = [
         f"s/^([[:space:]]*bind )\\*?:({stats_port}|{metrics_port})[[:space:]]*$/\\1127.0.0.1:\\2/",
         *buffer_requests_rewrites(request_timeout_s, errorfile),
-        *ingress_headers_rewrites(),
+        *ingress_headers_rewrites(answer_timeout_s),
         *answer_timeout_rewrites(answer_errorfile),
         NO_REQUEST_LOG_REWRITE,
     ]
@@ -210,6 +216,7 @@ def write_pod_wrapper(folder: Path = POD_WRAPPER_DIR) -> Path:
             metrics_port=RAY_HAPROXY_METRICS_PORT,
             request_timeout_s=settings.request_timeout_s,
             errorfile=errorfile,
+            answer_timeout_s=settings.answer_timeout_s,
             answer_errorfile=answer_errorfile,
         )
     )

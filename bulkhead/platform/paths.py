@@ -218,7 +218,7 @@ class StatePaths:
 
     @property
     def serve_etc(self) -> Path:
-        """Files the serve zone only reads or runs (its HAProxy wrappers, the 408 answer,
+        """Files the serve zone only reads or runs (its HAProxy wrappers, the 408 and 504 answers,
         the front balancer's and TLS terminator's configs): root's folder, group serve, 0750,
         so no planted link in a serve-owned folder can redirect root's writes."""
         return self._short_root() / "etc-serve"

@@ -309,9 +309,9 @@ def serve_tuning_env(settings: ServeZoneSettings) -> dict[str, str]:
         # Replicas push their load to the controller as often as the autoscaling config's
         # metrics_interval_s says (serve_config.yaml: 1 s); Ray 2.60 reads only that field
         # (its RAY_SERVE_REPLICA_AUTOSCALING_METRIC_PUSH_INTERVAL_S is not read yet).
-        # Replicas and routers hand their request counters to Ray's metrics once a second
-        # (Ray: every 100 ms, ten wake-ups a second per replica at idle); Ray exports them
-        # to /metrics only every metrics_export_s anyway.
+        # Replicas and routers hand Serve's own request counters to Ray's metrics once a
+        # second (Ray: every 100 ms, ten wake-ups a second per replica at idle); Bulkhead's
+        # own metrics (what the controller and `status` read) are not held by this.
         "RAY_SERVE_METRICS_EXPORT_INTERVAL_MS": "1000",
         # Each node's HAProxy checks every replica's /-/healthz each second (Ray: 5 s): a
         # replica without a verified model answers 503 there (serving/ray_binds.py) and is
@@ -346,8 +346,8 @@ def serve_tuning_env(settings: ServeZoneSettings) -> dict[str, str]:
                 # A client that goes quiet mid-request (slowloris) is dropped after 30 s, not
                 # the hour of Ray's template.
                 "RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": "30",
-                # The ingress owns the answer deadline (its wrapper tells the replica not to
-                # keep one): a JSON 504 past it.
+                # The ingress owns the answer deadline: a JSON 504 past it (its wrapper hands
+                # the replica a deadline one second later, so no work outlives the answer).
                 "RAY_SERVE_HAPROXY_TIMEOUT_SERVER_S": str(settings.answer_timeout_s),
             }
         )
@@ -355,7 +355,7 @@ def serve_tuning_env(settings: ServeZoneSettings) -> dict[str, str]:
 
 
 def haproxy_threads(serve: ServeZoneSettings) -> int:
-    cores = min(int(serve.num_cpus), os.cpu_count() or 1)
+    cores = min(int(serve.num_cpus), len(os.sched_getaffinity(0)))
     return max(1, cores // 2)
 
 
@@ -370,6 +370,7 @@ def haproxy_loopback_wrapper(settings: ServeZoneSettings, paths: StatePaths, nod
         metrics_port=ports.haproxy_metrics,
         request_timeout_s=settings.request_timeout_s,
         errorfile=paths.serve_etc / REQUEST_TIMEOUT_ERRORFILE,
+        answer_timeout_s=settings.answer_timeout_s,
         answer_errorfile=paths.serve_etc / ANSWER_TIMEOUT_ERRORFILE,
         move_frontend=move,
     )

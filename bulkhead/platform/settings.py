@@ -237,9 +237,9 @@ class ServeZoneSettings(ZoneSettings):
         le=600,
         description=(
             "Time each node's ingress (HAProxy) waits for a replica's answer before it "
-            "answers a JSON 504. The ingress owns this deadline and tells the replica not to "
-            "keep one (x-request-timeout-seconds: 0), which saves the replica two asyncio "
-            "tasks per request; the front balancer of a zone of several nodes waits longer."
+            "answers a JSON 504; it hands the replica (and Serve's fallback proxy) a deadline "
+            "one second later (x-request-timeout-seconds), so no work outlives the answer. The "
+            "front balancer of a zone of several nodes, and the TLS terminator, wait longer."
         ),
     )
 

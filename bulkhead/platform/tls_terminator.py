@@ -48,7 +48,8 @@ def config(settings: PlatformSettings, pem: Path) -> str:
         "  timeout connect 5s\n"
         # Matches the ingress's client timeout: a silent client is dropped after 30 s.
         "  timeout client 30s\n"
-        "  timeout server 60s\n"
+        # Past the ingress's own answer deadline: its JSON 504 reaches the client, not ours.
+        f"  timeout server {2 * settings.serve.answer_timeout_s}s\n"
         "frontend https\n"
         f"  bind {host}:{settings.serve_http_port} ssl crt {pem} alpn http/1.1\n"
         "  default_backend serve_ingress\n"

@@ -83,7 +83,8 @@ def _container_env() -> list[dict[str, str]]:
         REQUEST_ID_KEY_FILE_ENV: REQUEST_ID_KEY_PATH,
         **serve_tuning_env(ServeZoneSettings()),
         # Serve's HAProxy runs through the wrapper the image carries (deploy/Dockerfile): stats
-        # on loopback, each request held whole (retried when a replica dies), a 10-s deadline.
+        # on loopback, each request held whole (retried when a replica dies), a 10-s deadline for
+        # the request, the answer's (30 s, a JSON 504) handed to the replica.
         "RAY_SERVE_HAPROXY_BINARY_PATH": str(POD_WRAPPER_DIR / "haproxy"),
     }
     return [{"name": key, "value": value} for key, value in env.items()]

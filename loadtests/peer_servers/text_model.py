@@ -2,8 +2,10 @@
 
 Standalone on purpose (numpy, onnxruntime and tokenizers only): it runs inside each peer's own
 virtual environment, where none of Bulkhead's packages are installed. The session options are
-the ones a competent user picks on a small CPU box and the ones Bulkhead's replica uses:
-``threads`` intra-op threads, one inter-op thread, no spinning.
+the ones a competent user picks on a small CPU box: ``threads`` intra-op threads (one per
+worker process in the bench), one inter-op thread, no spinning. Bulkhead's replica lets its
+two-thread session of a lone call spin while the call runs; with one thread (every peer's
+setting here) spinning changes nothing.
 """
 
 from __future__ import annotations

@@ -159,6 +159,46 @@ def test_the_alias_poll_route_answers_only_whom_mlflow_lets_read_the_model(
         assert same.status_code == 304 and same.content == b""
 
 
+def test_only_the_signer_and_admins_may_watch_when_the_registry_is_written(
+    platform: TestPlatform,
+) -> None:
+    """The changes route (registry/alias_poll.py) tells its caller whenever any registry write
+    passed: when training and promotions happen. Found by review: any authenticated user,
+    every zone included, could watch it. Only the signer (its caller) and admins may; the
+    answer moves with a write and holds (304) without one."""
+    from contracts.registry_api import CHANGES_ROUTE
+
+    base = f"http://127.0.0.1:{platform.registry_port}"
+    assert (
+        _record("anonymous", f"GET {CHANGES_ROUTE}", httpx.get(base + CHANGES_ROUTE).status_code)
+        == 401
+    )
+    for zone in ("ingest", "trainer", "server"):
+        with _registry(platform, zone) as client:
+            assert (
+                _record(zone, f"GET {CHANGES_ROUTE}", client.get(CHANGES_ROUTE).status_code) == 403
+            )
+    with _registry(platform, "signer") as signer, _registry(platform, "admin") as admin:
+        first = signer.get(CHANGES_ROUTE)
+        assert first.status_code == 200, first.text
+        etag = first.headers["etag"]
+        same = signer.get(CHANGES_ROUTE, headers={"If-None-Match": etag})
+        assert same.status_code in (200, 304)  # 200 only if a write passed meanwhile
+        version = admin.get(
+            "/api/2.0/mlflow/registered-models/alias",
+            params={"name": "sentiment", "alias": "champion"},
+        ).json()["model_version"]["version"]
+        tag = {"name": "sentiment", "version": version, "key": "bulkhead.test.changes"}
+        try:
+            assert admin.post(
+                "/api/2.0/mlflow/model-versions/set-tag", json={**tag, "value": "1"}
+            ).is_success
+            moved = signer.get(CHANGES_ROUTE, headers={"If-None-Match": etag})
+            assert moved.status_code == 200 and moved.headers["etag"] != etag
+        finally:
+            admin.request("DELETE", "/api/2.0/mlflow/model-versions/delete-tag", json=tag)
+
+
 def test_a_registry_write_reaches_the_next_poll_at_once(platform: TestPlatform) -> None:
     """Answers are cached for a second, but a write through the registry empties the cache:
     an approval or a promotion is never served stale by this process."""

@@ -42,7 +42,13 @@ def test_the_default_model_is_served_before_any_other_trains() -> None:
         assert deployment is deployed
         events.append(f"answering; still {rest}")
 
-    result = run_pipeline(platform, Path("serve.yaml"), for_model, first_answer, prepare, deploy)
+    def recheck(_: Any, deployment: Any) -> Any:
+        events.append("every model with a champion served")
+        return deployment
+
+    result = run_pipeline(
+        platform, Path("serve.yaml"), for_model, first_answer, prepare, deploy, recheck
+    )
     assert result.url == "http://x"
     assert events == [
         "prepare sentiment",
@@ -50,4 +56,5 @@ def test_the_default_model_is_served_before_any_other_trains() -> None:
         "answering; still ['subjectivity', 'topic']",
         "prepare subjectivity",
         "prepare topic",
+        "every model with a champion served",
     ]

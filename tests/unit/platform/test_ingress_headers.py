@@ -122,9 +122,10 @@ def test_a_slow_request_is_sent_to_one_node_once_and_client_deadline_headers_are
 
 def test_every_node_ingress_owns_the_deadline_headers(tmp_path: Path) -> None:
     """The wrapper Serve runs as its HAProxy drops the client's copies of the deadline
-    headers in Ray's frontend and sets the ingress's own (the replica then keeps no
-    deadline task of its own), answers its own deadline with a JSON 504 instead of Ray's
-    plain 500, and sends no per-request log datagram; once, in a config HAProxy accepts."""
+    headers in Ray's frontend and hands the replica its own deadline (one second past
+    HAProxy's, so no work outlives the answer), answers its own deadline with a JSON 504
+    instead of Ray's plain 500, and sends no per-request log datagram; once, in a config
+    HAProxy accepts."""
     from tests.utils.haproxy import config_after_wrapper
 
     paths = StatePaths.at(tmp_path)
@@ -140,10 +141,11 @@ def test_every_node_ingress_owns_the_deadline_headers(tmp_path: Path) -> None:
     once = config_after_wrapper(script, ray_template, tmp_path)
     lines = [line.strip() for line in once.splitlines()]
     start = lines.index("frontend http_frontend") + 1
-    assert lines[start : start + 4] == [
+    assert lines[start : start + 3] == [
         *(f"http-request del-header {name}" for name in DROPPED),
-        *(f"http-request set-header {name} {value}" for name, value in DROPPED.items()),
+        f"http-request set-header x-request-timeout-seconds {settings.answer_timeout_s + 1}",
     ]
+    assert not any("x-request-disconnect-disabled ?1" in line for line in lines)
     answer = paths.serve_etc / haproxy_wrapper.ANSWER_TIMEOUT_ERRORFILE
     assert f"errorfile 504 {answer}" in lines
     assert not any(line.startswith("log 127.0.0.1") for line in lines)

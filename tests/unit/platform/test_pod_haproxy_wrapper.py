@@ -24,14 +24,21 @@ def test_the_pod_wrapper_keeps_rays_ports_on_loopback_and_holds_requests_whole(
     assert constants.RAY_SERVE_HAPROXY_METRICS_PORT == haproxy_wrapper.RAY_HAPROXY_METRICS_PORT
     wrapper = haproxy_wrapper.write_pod_wrapper(tmp_path / "pod")
     assert (tmp_path / "pod" / haproxy_wrapper.REQUEST_TIMEOUT_ERRORFILE).exists()
+    answer = tmp_path / "pod" / haproxy_wrapper.ANSWER_TIMEOUT_ERRORFILE
+    assert answer.read_bytes().startswith(b"HTTP/1.1 504")
     rewritten = config_after_wrapper(
         wrapper.read_text(),
-        RAY_DEFAULTS + "listen stats\n  bind *:8404\nfrontend prometheus\n  bind :9101\n",
+        RAY_DEFAULTS
+        + "    errorfile 504 /ray/500.http\n"
+        + "listen stats\n  bind *:8404\nfrontend prometheus\n  bind :9101\n"
+        + "frontend http_frontend\n  bind *:8000\n",
         tmp_path,
     )
     assert "bind 127.0.0.1:8404" in rewritten and "bind 127.0.0.1:9101" in rewritten
     assert "option http-buffer-request" in rewritten
     assert "timeout http-request 10s" in rewritten
+    assert f"errorfile 504 {answer}" in rewritten
+    assert "http-request set-header x-request-timeout-seconds 31" in rewritten
     cfg = tmp_path / "checked.cfg"
     cfg.write_text(rewritten.replace("retry-on", "#") + "backend b\n")
     checked = subprocess.run(

@@ -166,7 +166,14 @@ def test_a_zone_that_plants_links_in_its_folders_gains_nothing_from_the_next_up(
     handover.prepare_folders(settings, paths, identities)
     serve = identities.of(Role.SERVE)
     planted: list[Path] = []
-    for name in ("haproxy", "haproxy-n1", "408.http", "tls-terminator.pem", "balancer.cfg"):
+    for name in (
+        "haproxy",
+        "haproxy-n1",
+        "408.http",
+        "504.http",
+        "tls-terminator.pem",
+        "balancer.cfg",
+    ):
         for folder in (paths.haproxy_dir, paths.haproxy_dir.parent / "lb"):
             folder.mkdir(exist_ok=True)
             os.chown(folder, serve.uid, serve.gid)
@@ -184,7 +191,12 @@ def test_a_zone_that_plants_links_in_its_folders_gains_nothing_from_the_next_up(
     balancer_cfg = paths.serve_etc / "balancer.cfg"
     zone_files.hand_to_zone(balancer_cfg, "global\n", serve.gid)
     assert canaries.unchanged()
-    for path in (paths.serve_etc / "haproxy-n1", paths.serve_etc / "408.http", balancer_cfg):
+    for path in (
+        paths.serve_etc / "haproxy-n1",
+        paths.serve_etc / "408.http",
+        paths.serve_etc / "504.http",
+        balancer_cfg,
+    ):
         written = os.stat(path, follow_symlinks=False)
         assert stat.S_ISREG(written.st_mode) and written.st_uid == 0, path
         assert written.st_gid == serve.gid and not written.st_mode & 0o027, path
