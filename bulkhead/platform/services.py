@@ -263,6 +263,12 @@ def zone_env(settings: PlatformSettings, paths: StatePaths, zone: Zone) -> dict[
         env[DROP_SOCKET_ENV] = str(paths.drop_socket)
         env[REQUEST_ID_KEY_FILE_ENV] = str(paths.handed_request_id_key)
         env.update(serve_ingress_env(settings, paths))
+    # Ray Train's placement-group cleaner (an actor of every training job) looks its
+    # controller up through Ray's state API without an address: with three clusters on one
+    # machine it died at once ("Found multiple active Ray instances"), and a job whose
+    # controller died would have left its placement group behind. Every process of the zone
+    # inherits its own cluster's address instead.
+    env["RAY_ADDRESS"] = f"{settings.zone_host(zone)}:{settings.zone(zone).ports.gcs}"
     if zone in (Zone.TRAIN, Zone.SERVE):
         # Ray starts workers at nice 15; in the train and serve zones the workers (trainers,
         # replicas) are the workload, and at nice 15 they lose CPU to every daemon on the

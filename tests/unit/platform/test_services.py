@@ -84,6 +84,15 @@ def test_train_and_serve_workers_run_at_normal_priority(paths: StatePaths) -> No
     assert "RAY_worker_niceness" not in services.zone_env(settings, paths, Zone.INGEST)
 
 
+def test_every_zone_process_knows_its_own_cluster_address(paths: StatePaths) -> None:
+    """Ray Train's placement-group cleaner asks Ray's state API with no address; with three
+    clusters on one machine it died at once ("Found multiple active Ray instances")."""
+    settings = PlatformSettings()
+    for zone in Zone:
+        env = services.zone_env(settings, paths, zone)
+        assert env["RAY_ADDRESS"] == f"127.0.0.1:{settings.zone(zone).ports.gcs}"
+
+
 def test_serve_zone_runs_haproxy_on_its_own_ports_and_files(paths: StatePaths) -> None:
     settings = PlatformSettings()
     env = services.zone_env(settings, paths, Zone.SERVE)
