@@ -147,7 +147,9 @@ def request_timeout_response(timeout_s: int) -> str:
 
 
 def write_answer_timeout_errorfile(folder: Path, timeout_s: int) -> Path:
-    """Readable by the zone's identity, like the 408 file."""
+    """Readable by the zone's identity, like the 408 file. Written by path only into the
+    container image's own folder while the image is built (write_pod_wrapper), where no zone
+    runs yet; `bulkhead up` writes the platform's copies through zone_files (services.py)."""
     path = folder / ANSWER_TIMEOUT_ERRORFILE
     path.write_text(answer_timeout_response(timeout_s))
     path.chmod(0o644)
