@@ -61,6 +61,7 @@ class Scenario(StrEnum):
 class Stack(StrEnum):
     """bulkhead/harness/bench.py SYSTEMS."""
 
+    NULL = "null"
     FASTAPI = "fastapi"
     MLFLOW = "mlflow"
     KSERVE_V1 = "kserve-v1"

@@ -50,7 +50,7 @@ MAX_POLL_CPU_MS = 10.0
 PRECISIONS = ("fp32", "int8")
 SERVE_CONFIG = Path("serve_config.yaml")
 ALL_CORE_BATCHES = (1, 8, 16)
-SYSTEMS = ("fastapi", "mlflow", *peers.PEERS, "bulkhead")
+SYSTEMS = ("null", "fastapi", "mlflow", *peers.PEERS, "bulkhead")
 
 
 def machine() -> str:
@@ -226,12 +226,16 @@ def run_bench(
     limits = in_process_limits(platform, bundle, texts, precisions)
     all_cores = all_core_limits(platform, bundle, texts, precisions)
     results: list[SystemFigures] = []
+    floor: list[SystemFigures] = []
     unavailable: list[Unavailable] = []
     if no_int8:
         unavailable.append(
             Unavailable(system="Bulkhead int8 (and in-process int8)", reason=no_int8)
         )
         reporter.info(f"  int8 not run: {no_int8}")
+    if "null" in systems:
+        reporter.info(countdown.next("null"))
+        floor = null_floor_figures(platform, out, texts_file)
     if "fastapi" in systems:
         reporter.info(countdown.next("fastapi"))
         results.append(fastapi_figures(platform, bundle, out, texts_file))
@@ -276,6 +280,7 @@ def run_bench(
             in_process=limits,
             all_cores=all_cores,
             systems=results,
+            floor=floor,
             unavailable=unavailable,
             hops=hops,
             idle=idle,
@@ -356,6 +361,36 @@ def fastapi_figures(platform: Platform, bundle: Path, out: Path, texts: Path) ->
     with ServerProcess(name, command, health, out / "fastapi.log"):
         target = LoadTarget(base_url=f"http://127.0.0.1:{port}")
         return measure_system(platform, name, "fp32", target, "fastapi", out, texts)
+
+
+def null_floor_figures(platform: Platform, out: Path, texts: Path) -> list[SystemFigures]:
+    """The floor: a null server (no model; loadtests/bench/null_server.py) directly, then
+    behind one HAProxy (the ingress's binary, one thread): the same Locust legs as every
+    stack, so what the client, kernel and HTTP plumbing cost is visible beside them."""
+    from bulkhead.platform.haproxy_wrapper import haproxy_binary
+    from loadtests.bench.null_server import haproxy_config
+
+    port = free_port()
+    command = [sys.executable, "-m", "loadtests.bench.null_server", "--port", str(port)]
+    figures = []
+    with ServerProcess("null server", command, f"http://127.0.0.1:{port}/health", out / "null.log"):
+        direct = LoadTarget(base_url=f"http://127.0.0.1:{port}")
+        figures.append(
+            measure_system(platform, "null server (no model)", "direct", direct, "null", out, texts)
+        )
+        front = free_port()
+        cfg = out / "null-haproxy.cfg"
+        cfg.write_text(haproxy_config(front, port))
+        haproxy = [str(haproxy_binary()), "-db", "-f", str(cfg)]
+        health = f"http://127.0.0.1:{front}/health"
+        with ServerProcess("HAProxy", haproxy, health, out / "null-haproxy.log"):
+            behind = LoadTarget(base_url=f"http://127.0.0.1:{front}")
+            figures.append(
+                measure_system(
+                    platform, "null server behind HAProxy", "haproxy", behind, "null", out, texts
+                )
+            )
+    return figures
 
 
 def mlflow_figures(platform: Platform, bundle: Path, out: Path, texts: Path) -> SystemFigures:

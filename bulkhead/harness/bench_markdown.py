@@ -41,6 +41,12 @@ def bench_markdown(report: PlatformBenchReport) -> str:
             f"{_f(s.eight_users.p99_ms)} | {s.one_user.failures + s.eight_users.failures} | "
             f"{_f(s.rps_vs_limit, 'x', 2)} | {_f(s.bulkhead_vs_this, 'x', 2)} |"
         )
+    for floor in report.floor:
+        lines.append(
+            f"| {floor.system} | — | {_f(floor.one_user.p50_ms)} | {_f(floor.one_user.p99_ms)} "
+            f"| | {_f(floor.eight_users.rps)} | {_f(floor.eight_users.p99_ms)} | "
+            f"{floor.one_user.failures + floor.eight_users.failures} | | |"
+        )
     for missing in report.unavailable:
         lines.append(f"| {missing.system} | not run: {missing.reason} | | | | | | | | |")
     if report.hops:

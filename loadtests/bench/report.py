@@ -57,6 +57,11 @@ class BenchReport(BaseModel):
     in_process: list[InProcessFigures]
     all_cores: list[AllCoreFigures] = Field(default_factory=list)
     systems: list[SystemFigures]
+    floor: list[SystemFigures] = Field(
+        default_factory=list,
+        description="A null server (no model) directly and behind HAProxy: what the client, "
+        "the kernel and the HTTP plumbing cost. Not a peer: no goal compares against it.",
+    )
     unavailable: list[Unavailable] = Field(default_factory=list)
     hops: dict[str, float] = Field(
         default_factory=dict, description="Median ms per hop at one client (bench --hops)."

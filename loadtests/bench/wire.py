@@ -32,6 +32,7 @@ def _kserve_v1(text: str) -> dict[str, Any]:
 # target -> (route with {model} for the model's name, body for one text)
 TARGETS: dict[str, tuple[str, Body]] = {
     "bulkhead": ("/v1/predict", _texts),
+    "null": ("/predict", _texts),
     "fastapi": ("/predict", _texts),
     "bentoml": ("/predict", _texts),
     "rayserve": ("/predict", _texts),
