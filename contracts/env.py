@@ -44,5 +44,8 @@ LOAD_PROFILE = "BULKHEAD_PROFILE"
 LOADTEST_TEXTS = "BULKHEAD_LOADTEST_TEXTS"
 REQUEST_LOG = "BULKHEAD_REQUEST_LOG"
 BENCH_TARGET = "BULKHEAD_BENCH_TARGET"
+# "1": every bench request on a new TCP connection (`Connection: close`), as urllib,
+# requests.post without a session or curl in a loop send them.
+BENCH_NEW_CONNECTION = "BULKHEAD_BENCH_NEW_CONNECTION"
 # Members one model family replica holds at once (serving/family.py; Serve's LRU beyond it).
 FAMILY_MODELS_PER_REPLICA = "BULKHEAD_FAMILY_MODELS_PER_REPLICA"

@@ -38,6 +38,10 @@ events.init.add_listener(_record_requests)  # type: ignore[no-untyped-call]
 
 
 HEADERS = auth_headers() if TARGET == "bulkhead" else {}
+if os.environ.get(env.BENCH_NEW_CONNECTION) == "1":
+    # The server answers `Connection: close` too, and the client opens a new connection for
+    # the next request: what a client without a session pays.
+    HEADERS = {**HEADERS, "Connection": "close"}
 
 
 class BenchUser(FastHttpUser):

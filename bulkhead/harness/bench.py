@@ -84,9 +84,15 @@ def measure_system(
     texts: Path,
 ) -> SystemFigures:
     legs = {}
-    for profile_name in ("latency", "throughput"):
+    # (leg, profile, a new connection per request): one client on a new connection is what
+    # urllib, requests.post without a session or curl in a loop send.
+    for leg, profile_name, fresh in (
+        ("latency", "latency", False),
+        ("latency-new-connection", "latency", True),
+        ("throughput", "throughput", False),
+    ):
         profile = get_profile(profile_name)
-        folder = out / f"{kind}-{precision}" / profile_name
+        folder = out / f"{kind}-{precision}" / leg
         summary = run_with_progress(
             platform,
             profile,
@@ -94,16 +100,21 @@ def measure_system(
             folder,
             texts,
             locustfile=BENCH_LOCUSTFILE,
-            extra_env={env.BENCH_TARGET: kind},
+            extra_env={env.BENCH_TARGET: kind, env.BENCH_NEW_CONNECTION: "1" if fresh else "0"},
         )
-        legs[profile_name] = summary.overall
+        legs[leg] = summary.overall
+        how = ", a new connection per request" if fresh else ""
         platform.reporter.info(
-            f"  {name} {precision} {profile.description} → {summary.overall.rps:.1f} req/s, "
-            f"p50 {summary.overall.p50_ms} ms, p99 {summary.overall.p99_ms} ms, "
+            f"  {name} {precision} {profile.description}{how} → {summary.overall.rps:.1f} "
+            f"req/s, p50 {summary.overall.p50_ms} ms, p99 {summary.overall.p99_ms} ms, "
             f"{summary.overall.failures} failed"
         )
     return SystemFigures(
-        system=name, precision=precision, one_user=legs["latency"], eight_users=legs["throughput"]
+        system=name,
+        precision=precision,
+        one_user=legs["latency"],
+        eight_users=legs["throughput"],
+        one_user_new_connection=legs["latency-new-connection"],
     )
 
 

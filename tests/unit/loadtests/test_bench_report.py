@@ -113,3 +113,17 @@ def test_the_markdown_report_carries_every_row_and_goal() -> None:
     assert "| KServe (v1) | fp32 |" in text and "1.56x" in text
     assert "not run: pip failed" in text
     assert text.count("| not met |") == sum(not t.met for t in report.targets)
+
+
+def test_a_new_connection_per_request_is_judged_against_its_own_goal() -> None:
+    """One client without keep-alive (urllib, requests without a session, curl in a loop)
+    pays a connection per request: its own leg, its own goal (2.0 ms over in-process)."""
+    report = _report()
+    ours = report.systems[2]
+    ours.one_user_new_connection = _figures(150, 7.8)
+    verdicts = {t.name: (t.met, t.measured) for t in add_ratios(report).targets}
+    name = "1 client, a new connection per request: p50 over in-process (fp32)"
+    assert report.systems[2].new_connection_overhead_ms == 2.8  # 7.8 - 5.0
+    assert verdicts[name] == (False, "2.80 ms")
+    ours.one_user_new_connection = _figures(150, 6.5)
+    assert {t.name: t.met for t in add_ratios(report).targets}[name] is True
