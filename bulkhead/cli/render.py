@@ -157,6 +157,7 @@ def bench_table(report: BenchReport) -> Table:
         "failed",
         "÷ all-core limit",
         "Bulkhead ÷ this",
+        "1 client p50, new connection",
     ):
         table.add_column(column, justify="left" if column in {"stack", "precision"} else "right")
 
@@ -170,7 +171,7 @@ def bench_table(report: BenchReport) -> Table:
             single.precision,
             f(single.p50_ms),
             f(single.p99_ms),
-            *[""] * 6,
+            *[""] * 7,
         )
     for limit in report.all_cores:
         table.add_row(
@@ -181,9 +182,10 @@ def bench_table(report: BenchReport) -> Table:
             "",
             f(limit.texts_per_s) + " texts/s",
             f(limit.p99_ms),
-            *[""] * 3,
+            *[""] * 4,
         )
-    for s in report.systems:
+    for s in [*report.floor, *report.systems]:
+        fresh = s.one_user_new_connection
         table.add_row(
             s.system,
             s.precision,
@@ -195,9 +197,10 @@ def bench_table(report: BenchReport) -> Table:
             str(s.one_user.failures + s.eight_users.failures),
             f(s.rps_vs_limit, "x"),
             f(s.bulkhead_vs_this, "x"),
+            f(fresh.p50_ms if fresh is not None else None),
         )
     for missing in report.unavailable:
-        table.add_row(missing.system, "", "not run: " + missing.reason[:80], *[""] * 7)
+        table.add_row(missing.system, "", "not run: " + missing.reason[:80], *[""] * 8)
     return table
 
 
