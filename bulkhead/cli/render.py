@@ -175,7 +175,8 @@ def bench_table(report: BenchReport) -> Table:
         )
     for limit in report.all_cores:
         table.add_row(
-            f"in-process, {limit.processes} processes, batch {limit.batch_size}",
+            f"in-process, {limit.processes} processes, batch {limit.batch_size}"
+            + (", grouped by length" if limit.grouped else ""),
             limit.precision,
             "",
             "",

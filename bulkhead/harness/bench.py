@@ -50,7 +50,9 @@ MAX_IDLE_PSS_MB = 3000.0
 MAX_POLL_CPU_MS = 10.0
 PRECISIONS = ("fp32", "int8")
 SERVE_CONFIG = Path("serve_config.yaml")
-ALL_CORE_BATCHES = (1, 8, 16)
+# (batch size, grouped by token length): random batches pad to their longest text; batches of
+# texts of similar length show what length-grouped batching could add.
+ALL_CORE_BATCHES = ((1, False), (8, False), (16, False), (4, True), (8, True))
 SYSTEMS = ("null", "fastapi", "mlflow", *peers.PEERS, "bulkhead")
 
 
@@ -331,17 +333,19 @@ def all_core_limits(
     platform: Platform, bundle: Path, texts: list[str], precisions: tuple[str, ...] = PRECISIONS
 ) -> list[inprocess.AllCoreFigures]:
     """The model alone on every core (one single-thread process each): the throughput ceiling
-    at batch 1, and what batching could add on top of it."""
+    at batch 1, and what batching could add on top of it (random batches, and batches of
+    texts of similar length)."""
     limits = []
     for precision in precisions:
-        for batch in ALL_CORE_BATCHES:
-            with platform.reporter.step(f"in-process {precision}, all cores, batch {batch}"):
+        for batch, grouped in ALL_CORE_BATCHES:
+            label = f"batch {batch}" + (", grouped by length" if grouped else "")
+            with platform.reporter.step(f"in-process {precision}, all cores, {label}"):
                 figures = inprocess.measure_all_cores(
-                    bundle, texts, precision=precision, batch_size=batch
+                    bundle, texts, precision=precision, batch_size=batch, grouped=grouped
                 )
             limits.append(figures)
             platform.reporter.info(
-                f"  {figures.processes} processes {precision} batch {batch}: "
+                f"  {figures.processes} processes {precision} {label}: "
                 f"{figures.texts_per_s} texts/s, p99 {figures.p99_ms} ms"
             )
     return limits

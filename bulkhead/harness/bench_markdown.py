@@ -39,7 +39,8 @@ def bench_markdown(report: PlatformBenchReport) -> str:
         )
     for limit in report.all_cores:
         lines.append(
-            f"| in-process, {limit.processes} processes, batch {limit.batch_size} | "
+            f"| in-process, {limit.processes} processes, batch {limit.batch_size}"
+            f"{', grouped by length' if limit.grouped else ''} | "
             f"{limit.precision} | | | | {_f(limit.texts_per_s)} texts/s | {_f(limit.p99_ms)} "
             "| | | | |"
         )

@@ -58,17 +58,45 @@ def measure(
 
 
 def _closed_loop(
-    predictor: Predictor, texts: list[str], batch_size: int, seconds: float, rng: random.Random
+    predictor: Predictor,
+    texts: list[str],
+    batch_size: int,
+    seconds: float,
+    rng: random.Random,
+    by_length: list[str] | None = None,
 ) -> list[float]:
-    """Milliseconds of each call, calls back to back for ``seconds``."""
+    """Milliseconds of each call, calls back to back for ``seconds``. ``by_length``: the
+    texts sorted by token count; each batch is then that many neighbours of it (texts within a
+    few tokens of each other, so the batch pads little) instead of a random draw."""
     latencies = []
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline:
-        batch = rng.choices(texts, k=batch_size)
+        batch = _batch(texts, batch_size, rng, by_length)
         t0 = time.perf_counter()
         predictor.predict(batch)
         latencies.append((time.perf_counter() - t0) * 1000)
     return latencies
+
+
+def _batch(
+    texts: list[str], size: int, rng: random.Random, by_length: list[str] | None
+) -> list[str]:
+    if by_length is None or size == 1 or len(by_length) <= size:
+        return rng.choices(texts, k=size)
+    start = rng.randrange(0, len(by_length) - size)
+    return by_length[start : start + size]
+
+
+def sorted_by_tokens(bundle: Path, texts: list[str]) -> list[str]:
+    """``texts`` in order of their token count under the bundle's own tokenizer."""
+    from tokenizers import Tokenizer
+
+    from contracts.bundle import TOKENIZER_DIR
+
+    tokenizer = Tokenizer.from_file(str(bundle / TOKENIZER_DIR / "tokenizer.json"))
+    tokenizer.no_padding()
+    counts = [len(encoding.ids) for encoding in tokenizer.encode_batch(texts)]
+    return [text for _, text in sorted(zip(counts, texts, strict=True), key=lambda p: p[0])]
 
 
 class AllCoreFigures(BaseModel):
@@ -76,6 +104,7 @@ class AllCoreFigures(BaseModel):
 
     precision: str
     batch_size: int
+    grouped: bool = False  # each batch of texts within a few tokens of each other
     processes: int
     calls: int
     p50_ms: float
@@ -92,15 +121,17 @@ def _worker(
     seed: int,
     barrier: Any,
     results: Any,
+    grouped: bool = False,
 ) -> None:
     predictor = Predictor(
         Path(bundle), ModelInfo("bench", "0", None, precision), threads=1, precision=precision
     )
+    by_length = sorted_by_tokens(Path(bundle), texts) if grouped else None
     rng = random.Random(seed)
     for _ in range(20):
-        predictor.predict(rng.choices(texts, k=batch_size))
+        predictor.predict(_batch(texts, batch_size, rng, by_length))
     barrier.wait()
-    results.put(_closed_loop(predictor, texts, batch_size, seconds, rng))
+    results.put(_closed_loop(predictor, texts, batch_size, seconds, rng, by_length))
 
 
 def measure_all_cores(
@@ -111,8 +142,11 @@ def measure_all_cores(
     batch_size: int = 1,
     processes: int | None = None,
     seconds: float = 8.0,
+    grouped: bool = False,
 ) -> AllCoreFigures:
-    """Every core busy with its own process and a one-thread session, started together."""
+    """Every core busy with its own process and a one-thread session, started together.
+    ``grouped``: each batch holds texts of similar token length (a batch pads to its
+    longest text, which is what ate batching's gain)."""
     import multiprocessing
 
     count = processes or os.cpu_count() or 1
@@ -121,7 +155,17 @@ def measure_all_cores(
     workers = [
         context.Process(
             target=_worker,
-            args=(str(bundle), texts, precision, batch_size, seconds, seed, barrier, results),
+            args=(
+                str(bundle),
+                texts,
+                precision,
+                batch_size,
+                seconds,
+                seed,
+                barrier,
+                results,
+                grouped,
+            ),
         )
         for seed in range(count)
     ]
@@ -140,6 +184,7 @@ def measure_all_cores(
     return AllCoreFigures(
         precision=precision,
         batch_size=batch_size,
+        grouped=grouped,
         processes=count,
         calls=len(latencies),
         p50_ms=round(float(np.percentile(arr, 50)), 2),

@@ -78,7 +78,11 @@ class BenchReport(BaseModel):
 
     def limit(self, precision: str, batch_size: int = 1) -> AllCoreFigures | None:
         return next(
-            (f for f in self.all_cores if f.precision == precision and f.batch_size == batch_size),
+            (
+                f
+                for f in self.all_cores
+                if f.precision == precision and f.batch_size == batch_size and not f.grouped
+            ),
             None,
         )
 
@@ -229,7 +233,10 @@ def plot(report: BenchReport, path: Path) -> Path:
             if figures is None:
                 continue
             ax_rps.axhline(figures.texts_per_s, ls=style, color=colour)
-            label = f"{what} {precision}" + (f" (b{figures.batch_size})" if ":" in style else "")
+            grouped = ", by length" if figures.grouped else ""
+            label = f"{what} {precision}" + (
+                f" (b{figures.batch_size}{grouped})" if ":" in style else ""
+            )
             ax_rps.text(-0.4, figures.texts_per_s, label, va="bottom", fontsize=7)
     ax_rps.set_title("8 clients: requests/s (one text each)")
     x = range(len(report.systems))
