@@ -17,7 +17,22 @@ from tests.utils.bundles import make_bundle
 def test_each_text_gets_its_own_logits_whatever_the_batching(tmp_path: Path) -> None:
     folder = make_bundle(tmp_path / "b")
     manifest = bundle.BundleManifest.model_validate_json((folder / bundle.MANIFEST).read_text())
-    words = "a fine film with a long tale of woe and wonder across many years".split()
+    words = [
+        "a",
+        "fine",
+        "film",
+        "with",
+        "a",
+        "long",
+        "tale",
+        "of",
+        "woe",
+        "and",
+        "wonder",
+        "across",
+        "many",
+        "years",
+    ]
     # Lengths out of order, and more texts than one batch.
     texts = [" ".join(words[: 1 + (i * 7) % len(words)]) for i in range(BATCH + 9)]
     together = logits(folder, manifest, texts)
