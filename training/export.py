@@ -82,18 +82,31 @@ def ort_session(path: Path, threads: int = 1) -> Any:
 def ort_logits(
     session: Any, tokenizer: Any, texts: list[str], names: list[str], max_length: int
 ) -> np.ndarray:
-    outputs = []
-    for start in range(0, len(texts), 64):
+    """Each text's logits, in the order given. Batched by token length: a batch pads to its
+    longest text, and in the split's order every batch of short reviews carried a long one
+    (the serve zone's signer measures the same way: signer/evaluate.py)."""
+    order = list(range(len(texts)))
+    if len(texts) > 64:  # one batch pads to its longest text however it is ordered
+        encoded = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+        order.sort(key=lambda row: len(encoded[row]))
+    result: np.ndarray | None = None
+    for start in range(0, len(order), 64):
+        rows = order[start : start + 64]
         enc = tokenizer(
-            texts[start : start + 64],
+            [texts[i] for i in rows],
             padding=True,
             truncation=True,
             max_length=max_length,
             return_tensors="np",
         )
         feeds = {name: enc[name].astype(np.int64) for name in names}
-        outputs.append(session.run(["logits"], feeds)[0])
-    return np.concatenate(outputs)
+        out = session.run(["logits"], feeds)[0]
+        if result is None:
+            result = np.zeros((len(texts), out.shape[1]), dtype=out.dtype)
+        result[rows] = out
+    if result is None:
+        raise ValueError("no texts to evaluate")
+    return result
 
 
 def torch_logits(model: Any, tokenizer: Any, texts: list[str], max_length: int) -> np.ndarray:
