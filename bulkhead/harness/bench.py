@@ -395,7 +395,7 @@ def null_floor_figures(platform: Platform, out: Path, texts: Path) -> list[Syste
             measure_system(platform, "null server (no model)", "direct", direct, "null", out, texts)
         )
         front = free_port()
-        cfg = out / "null-haproxy.cfg"
+        cfg = out / "null-haproxy.cfg"  # the operator's report folder: no zone writes there
         cfg.write_text(haproxy_config(front, port))
         haproxy = [str(haproxy_binary()), "-db", "-f", str(cfg)]
         health = f"http://127.0.0.1:{front}/health"
