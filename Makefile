@@ -47,7 +47,7 @@ status: $(STAMP)
 test: test-unit test-standalone test-shared
 
 test-unit: $(STAMP)
-	$(BIN)/python -m pytest tests/unit --durations=10
+	$(BIN)/python -m pytest tests/unit -n 2 --durations=10
 
 test-standalone: $(STAMP)
 	$(BIN)/python -m pytest tests/standalone --durations=20

@@ -37,11 +37,6 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _skipped.append((report.nodeid, reason))
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if _skipped and not os.environ.get(ALLOW_SKIPS_ENV) and exitstatus == pytest.ExitCode.OK:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
-
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not _skipped:
         return
@@ -71,14 +66,30 @@ def _cmdline(proc: psutil.Process) -> list[str]:
         return []
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _leave_no_platform_tmp_folder() -> Iterator[None]:
+_TMP_FOLDERS_BEFORE = "_bulkhead_tmp_folders_before"
+
+
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    setattr(session.config, _TMP_FOLDERS_BEFORE, set(glob.glob("/tmp/bulkhead-*")))
+
+
+@pytest.hookimpl(trylast=True)  # after the session's fixtures (the platform) are torn down
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Every platform a test lays out (a unit test's temporary home, or a whole platform)
     has a /tmp/bulkhead-<key> folder of its own (sockets, HAProxy's state, the serve zone's
     read-only files): those the session made are removed when it ends (after every
-    platform is down), so the suite leaves nothing in /tmp."""
-    before = set(glob.glob("/tmp/bulkhead-*"))
-    yield
+    platform is down), so the suite leaves nothing in /tmp. Under `pytest -n` only the
+    controller removes them, once every worker has ended: a worker that finished first would
+    remove the folder of a test another worker is still running."""
+    if _skipped and not os.environ.get(ALLOW_SKIPS_ENV) and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if _is_xdist_worker(session.config):
+        return
+    before: set[str] = getattr(session.config, _TMP_FOLDERS_BEFORE, set())
     # A folder made meanwhile by a platform that runs beside this session (a developer's
     # `make up`, another suite) is in use by its processes: kept. (Removing every new one
     # once cost a two-node platform its HAProxy wrapper mid-`deploy`.)

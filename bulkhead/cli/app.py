@@ -427,9 +427,9 @@ def chaos(
         bool,
         typer.Option(
             "--quick",
-            help="Smoke run: shadow-cost measures one round of windows instead of three, "
-            "model-scaling ends with its load step instead of waiting out Serve's downscale "
-            "delay. Same goals; figures less steady.",
+            help="Smoke run: steady windows of 2 s around each fault (not 5), shorter "
+            "outages, rollout phases of 5 s (same sample minimums), shadow-cost one round of "
+            "windows, model-scaling ends with its load step. Same goals; figures less steady.",
         ),
     ] = False,
     as_json: JsonOption = False,

@@ -29,7 +29,7 @@ from bulkhead.platform.errors import PlatformError
 from bulkhead.platform.paths import StatePaths
 from bulkhead.platform.procs import ServiceStartError, stop_session
 from bulkhead.platform.report import LogReporter, Reporter
-from bulkhead.platform.service import Context, Service, stop_batches
+from bulkhead.platform.service import Context, Service, start_batches, stop_batches, up_together
 from bulkhead.platform.service_list import SERVICES
 from bulkhead.platform.settings import ModelSpec, PlatformSettings, Zone
 from bulkhead.platform.state import PlatformState
@@ -151,9 +151,12 @@ class Platform:
                 except provision.SecretsError as err:
                     raise PlatformError(str(err)) from err
             self._up_identities(state)
-            for service in self.services:
-                if service.wanted(self.settings):
-                    service.up(ctx)
+            wanted = [service for service in self.services if service.wanted(self.settings)]
+            for batch in start_batches(wanted):
+                if len(batch) > 1:
+                    up_together(batch, ctx)
+                else:
+                    batch[0].up(ctx)
         except (PlatformError, KeyboardInterrupt):
             if ctx.started:
                 self.reporter.warn(f"stopping the {len(ctx.started)} service(s) this call started")

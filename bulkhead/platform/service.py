@@ -12,6 +12,7 @@ class and one line in the list.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -63,6 +64,10 @@ class Service:
     # Stopped together with its neighbours in the list that say so too (Ray nodes: each
     # stop waits out its processes' grace period, so they are stopped at once).
     stops_in_parallel: ClassVar[bool] = False
+    # Started together with its neighbours in the list that say so too (Ray heads: each waits
+    # seconds for its GCS and dashboard, much of it not on a CPU; three in a row cost the
+    # sum, three at once little more than the slowest).
+    starts_in_parallel: ClassVar[bool] = False
 
     def wanted(self, settings: PlatformSettings) -> bool:
         return True
@@ -143,11 +148,43 @@ class Service:
         return ServiceStatus(name=self.name, state=state, pids=alive)
 
 
+def up_together(services: list[Service], ctx: Context) -> None:
+    """`up` for a batch of services that start in parallel: those not running are started at
+    once, as one step; the state is saved once every start has ended (a failure is raised
+    then, with what did start recorded in ``ctx.started`` for `up` to stop)."""
+    waiting = []
+    for service in services:
+        if service.running(ctx):
+            ctx.reporter.done(f"{service.title(ctx)} (already running)")
+        else:
+            waiting.append(service)
+    if waiting:
+        with ctx.step("; ".join(service.title(ctx) for service in waiting)):
+            with ThreadPoolExecutor(len(waiting)) as pool:
+                futures = [pool.submit(service.start, ctx) for service in waiting]
+            ctx.save()
+            for future in futures:
+                future.result()  # the first failure, once all have ended
+    for service in services:
+        service.after_start(ctx)
+
+
+def start_batches(services: list[Service]) -> Iterator[list[Service]]:
+    """``services`` in order, neighbours that start in parallel grouped into one batch."""
+    return _batches(services, lambda service: service.starts_in_parallel)
+
+
 def stop_batches(services: list[Service]) -> Iterator[list[Service]]:
     """``services`` in order, neighbours that stop in parallel grouped into one batch."""
+    return _batches(services, lambda service: service.stops_in_parallel)
+
+
+def _batches(
+    services: list[Service], together: Callable[[Service], bool]
+) -> Iterator[list[Service]]:
     batch: list[Service] = []
     for service in services:
-        if service.stops_in_parallel:
+        if together(service):
             batch.append(service)
             continue
         if batch:

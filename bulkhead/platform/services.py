@@ -581,6 +581,7 @@ class ZoneService(Service):
     """One zone's Ray head (`ray start --head --block`, the session leader `down` stops)."""
 
     stops_in_parallel = True
+    starts_in_parallel = True
 
     def __init__(self, zone: Zone) -> None:
         self.zone = zone

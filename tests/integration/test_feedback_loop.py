@@ -137,7 +137,15 @@ def test_the_loop_retrains_on_labelled_feedback_and_the_controller_promotes_it(
         "BULKHEAD_LOOP_HELD_OUT": "40",
     }
     done = platform.cli(
-        "chaos", "--scenario", "drift", "--model", SECOND_MODEL, "--json", env=loop_env, timeout=900
+        "chaos",
+        "--scenario",
+        "drift",
+        "--model",
+        SECOND_MODEL,
+        "--quick",  # rollout phases of 5 s, each still on 100 samples
+        "--json",
+        env=loop_env,
+        timeout=900,
     )
     try:
         results = json.loads(done.stdout) if done.stdout.strip() else []

@@ -40,6 +40,10 @@ class ScenarioResult(BaseModel):
     figures: dict[str, float] = {}
 
 
+STEADY_S = 5.0
+QUICK_STEADY_S = 2.0
+
+
 @dataclass
 class ChaosContext:
     platform: Platform
@@ -51,8 +55,21 @@ class ChaosContext:
     model: str | None = None
     # `chaos --quick`: a smoke run. Scenarios whose length buys only steadier figures take the
     # shortest form that still checks their goal (shadow-cost one round of windows; model
-    # scaling ends with its step instead of waiting out Serve's downscale delay).
+    # scaling ends with its step instead of waiting out Serve's downscale delay; shorter
+    # steady windows around each fault, outages and rollout phases).
     quick: bool = False
+
+    @property
+    def steady_s(self) -> float:
+        """Load before a fault and after recovery: what the fault is measured against and what
+        shows the platform serving again. Hundreds of requests either way; five seconds only
+        steady the rates the table prints."""
+        return QUICK_STEADY_S if self.quick else STEADY_S
+
+    def length(self, full_s: float, quick_s: float) -> float:
+        """A scenario's own window (an outage, a node's time away): ``quick_s`` under
+        `--quick`."""
+        return quick_s if self.quick else full_s
 
     @property
     def application(self) -> str:

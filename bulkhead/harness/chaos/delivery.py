@@ -38,6 +38,9 @@ QUICK = RolloutPolicy(
 # Closed-loop clients with think time: 4 x 12 requests/s. A closed loop without think time on
 # the server's own two cores (the load generator included) leaves the replica no idle moment,
 # and shadow copies run only in idle moments: agreement would never be measured.
+# `--quick`: phases of 5 s; each still needs its 100 samples of every kind (the 25 % step's
+# 100 candidate calls take ~8 s at this load), so the controller decides on the same evidence.
+QUICK_PHASE_S = 5.0
 CLIENTS = 4
 PER_CLIENT_RPS = 12.0
 REPORTS = Path("reports") / "chaos-rollouts"
@@ -111,7 +114,7 @@ def run_case(ctx: ChaosContext, key: str, max_s: float = 240.0) -> ScenarioResul
     )
     with ctx.load(clients=CLIENTS, per_client_rps=PER_CLIENT_RPS) as load:
         time.sleep(2)
-        state = rollouts.start(candidate, case.policy, reason=f"chaos: {case.name}")
+        state = rollouts.start(candidate, quicker(ctx, case.policy), reason=f"chaos: {case.name}")
         started_at = load.elapsed()
         final, plot = drive_rollout(ctx, rollouts, state, f"{key}-{state.id}", max_s)
         decided_at = load.elapsed()
@@ -144,6 +147,19 @@ def run_case(ctx: ChaosContext, key: str, max_s: float = 240.0) -> ScenarioResul
         f"{len(before_decision)} answers ({share:.1%}) from v{candidate} before the decision, "
         f"all answers on v{target} {_seconds(settled)} after it; {decisions} controller "
         f"decisions; plot {plot}",
+    )
+
+
+def quicker(ctx: ChaosContext, policy: RolloutPolicy) -> RolloutPolicy:
+    """``policy`` with phases of ``QUICK_PHASE_S`` under `--quick`; its sample minimums and
+    limits unchanged."""
+    if not ctx.quick:
+        return policy
+    return policy.model_copy(
+        update={
+            "shadow_for_s": min(policy.shadow_for_s, QUICK_PHASE_S),
+            "step_for_s": min(policy.step_for_s, QUICK_PHASE_S),
+        }
     )
 
 

@@ -27,7 +27,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from bulkhead.harness.chaos.base import ChaosContext, ScenarioResult, scenario_result, skipped, wait
-from bulkhead.harness.chaos.delivery import drive_rollout
+from bulkhead.harness.chaos.delivery import drive_rollout, quicker
 from bulkhead.harness.chaos.models import settled_on
 from contracts.rollout import RolloutPolicy
 from contracts.tags import CHAMPION, SIGNATURE_REFUSED_TAG, SIGNATURE_TAG
@@ -263,7 +263,9 @@ def drift(ctx: ChaosContext) -> ScenarioResult:
             if SIGNATURE_TAG not in rollouts.writer.tags(version):
                 report.rollout = f"not rolled out: the signer refused it ({refusal})"
             else:
-                state = rollouts.start(version, LOOP_POLICY, reason="loop: retrained on feedback")
+                state = rollouts.start(
+                    version, quicker(ctx, LOOP_POLICY), reason="loop: retrained on feedback"
+                )
                 final, _ = drive_rollout(ctx, rollouts, state, f"loop-{state.id}", 300)
                 decided_at = load.elapsed()
                 if final is None or final.active:

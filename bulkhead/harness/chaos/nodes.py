@@ -52,8 +52,9 @@ def _check(ctx: ChaosContext, node: int) -> str | None:
 
 
 def node_loss(
-    ctx: ChaosContext, serve_alone_s: float = 10.0, back_limit_s: float = 180.0
+    ctx: ChaosContext, serve_alone_s: float | None = None, back_limit_s: float = 180.0
 ) -> ScenarioResult:
+    serve_alone_s = serve_alone_s or ctx.length(10.0, 5.0)
     scenario, fault = "node loss", "every process of a serve worker node SIGKILLed"
     state = ctx.platform.load_state()
     workers = state.serve_workers()
@@ -67,7 +68,7 @@ def node_loss(
     replicas_before = _replica_count(ctx)
     on_node = len([p for p in members if "ray::ServeReplica:" in process_title(p)])
     with ctx.load() as load:
-        time.sleep(5)
+        time.sleep(ctx.steady_s)
         killed_at = load.elapsed()
         for proc in members:
             with contextlib.suppress(psutil.Error):
@@ -81,7 +82,7 @@ def node_loss(
             back_limit_s,
             1.0,
         )
-        time.sleep(5)
+        time.sleep(ctx.steady_s)
     counts = load.counts()
     passed = back_s is not None and counts.failed <= 0.001 * counts.requests
     out = "never" if out_s is None else f"{out_s:.1f} s after the kill"
@@ -148,7 +149,7 @@ def rolling_restart(
     took: dict[int, float | None] = {}
     moved: dict[int, str] = {}
     with ctx.load() as load:
-        time.sleep(5)
+        time.sleep(ctx.steady_s)
         for node in workers:
             started = time.monotonic()
             balancer.set_node(paths, node, "drain")
@@ -162,7 +163,7 @@ def rolling_restart(
             balancer.set_node(paths, node, "ready")
             wait(partial(_in_rotation, ctx, node), 15, 0.25)
             took[node] = None if back is None else time.monotonic() - started
-        time.sleep(5)
+        time.sleep(ctx.steady_s)
     counts = load.counts()
     done = all(t is not None for t in took.values())
     passed = done and counts.failed == 0

@@ -60,13 +60,13 @@ def replica_crash(ctx: ChaosContext) -> ScenarioResult:
     if not before:
         raise RuntimeError("no Serve replica process found in the serve zone")
     with ctx.load() as load:
-        time.sleep(5)
+        time.sleep(ctx.steady_s)
         victim = before[0]
         killed_at = load.elapsed()
         os.kill(victim.pid, signal.SIGKILL)
         alive = lambda: len([p for p in ctx.replicas() if p.pid != victim.pid]) >= len(before)  # noqa: E731
         back = wait(alive, 90)
-        time.sleep(5)
+        time.sleep(ctx.steady_s)
     counts = load.counts()
     ok_again = load.first_ok_after(killed_at)
     goal = "≤ 0.1% failed; Serve replaces the replica"
@@ -101,7 +101,7 @@ def ingress_crash(ctx: ChaosContext) -> ScenarioResult:
         return skipped(scenario, fault, goal, "no HAProxy process in the serve zone")
     logged_from = balancer.log_size(ctx.platform.paths)
     with ctx.load() as load:
-        time.sleep(5)
+        time.sleep(ctx.steady_s)
         killed_at = load.elapsed()
         killed = 0
         for proc in before:
@@ -110,7 +110,7 @@ def ingress_crash(ctx: ChaosContext) -> ScenarioResult:
                 os.kill(proc.pid, signal.SIGKILL)
                 killed += 1
         back = wait(lambda: ctx.node_ingress_ready(0) if nodes > 1 else ctx.predict_ok(), 90)
-        time.sleep(5)
+        time.sleep(ctx.steady_s)
     counts = load.counts()
     logged = ""
     if nodes > 1:
@@ -136,7 +136,9 @@ def ingress_crash(ctx: ChaosContext) -> ScenarioResult:
     )
 
 
-def overload(ctx: ChaosContext, clients: int = 96, seconds: float = 12.0) -> ScenarioResult:
+def overload(ctx: ChaosContext, clients: int = 96, seconds: float | None = None) -> ScenarioResult:
+    # Thousands of requests past the queue limit either way; 12 s steady the p99 printed.
+    seconds = seconds or ctx.length(12.0, 8.0)
     with ctx.load(clients=clients, timeout_s=30) as load:
         time.sleep(seconds)
     spike = load.counts()

@@ -13,14 +13,16 @@ from bulkhead.platform.balancer import admin_command, stat_rows
 from bulkhead.platform.procs import stop_session
 
 
-def registry_outage(ctx: ChaosContext, outage_s: float = 15.0) -> ScenarioResult:
+def registry_outage(ctx: ChaosContext, outage_s: float | None = None) -> ScenarioResult:
+    # Long enough for every replica to poll the stopped registry several times (every 2 s).
+    outage_s = outage_s or ctx.length(15.0, 8.0)
     platform = ctx.platform
     state = platform.load_state()
     if state.registry is None:
         raise RuntimeError("the registry is not running")
     ready_codes: list[int] = []
     with ctx.load() as load:
-        time.sleep(3)
+        time.sleep(ctx.steady_s)
         stop_session(state.registry.process)
         deadline = time.monotonic() + outage_s
         while time.monotonic() < deadline:
@@ -29,7 +31,7 @@ def registry_outage(ctx: ChaosContext, outage_s: float = 15.0) -> ScenarioResult
         restarted = time.monotonic()
         platform.up()
         back = time.monotonic() - restarted
-        time.sleep(3)
+        time.sleep(ctx.steady_s)
     counts = load.counts()
     passed = counts.failed == 0 and all(code == 200 for code in ready_codes)
     return scenario_result(
@@ -151,7 +153,7 @@ def replica_without_model(
 
     entered: dict[str, str] = {}  # replicas that entered an ingress's list during the outage
     with ctx.load() as load:
-        time.sleep(3)
+        time.sleep(ctx.steady_s)
         stop_session(state.registry.process)
         victim = before[-1]
         with contextlib.suppress(ProcessLookupError):

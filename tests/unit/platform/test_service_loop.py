@@ -7,6 +7,7 @@ Covers: bulkhead/platform/core.py, bulkhead/platform/service.py, bulkhead/platfo
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -32,12 +33,16 @@ class FakeService(Service):
         wanted: bool = True,
         fails: bool = False,
         parallel: bool = False,
+        meet: threading.Barrier | None = None,
     ) -> None:
         self.name = name
         self.journal = journal
         self._wanted = wanted
         self.fails = fails
         self.stops_in_parallel = parallel  # type: ignore[misc]
+        self.starts_in_parallel = meet is not None  # type: ignore[misc]
+        # Parallel starts wait here for each other: only starts that run at once get through.
+        self.meet = meet
         self.held: list[ProcessRecord] = []
 
     def wanted(self, settings: PlatformSettings) -> bool:
@@ -54,6 +59,8 @@ class FakeService(Service):
 
     def start(self, ctx: Context) -> None:
         self.journal.append(f"start {self.name}")
+        if self.meet is not None:
+            self.meet.wait()
         if self.fails:
             raise ServiceStartError(f"{self.name} would not start")
         record = spawn(["sleep", "60"], {}, ctx.paths.log_file(self.name), ctx.paths.home)
@@ -127,6 +134,33 @@ def test_a_failed_start_stops_what_this_up_started_and_leaves_the_rest(
         platform.up()
     assert is_alive(kept)  # running before this `up`: left alone
     assert not second.held or not any(is_alive(r) for r in second.held)  # started, then stopped
+
+
+def test_neighbours_that_start_in_parallel_start_at_once_and_fail_together(
+    platform_of: MakePlatform,
+    journal: list[str],
+) -> None:
+    meet = threading.Barrier(2, timeout=10)  # broken (an error) unless both starts overlap
+    zones = [FakeService(f"zone-{i}", journal, meet=meet) for i in (1, 2)]
+    platform = platform_of((FakeService("registry", journal), *zones))
+    platform.up()
+    assert journal[0] == "start registry" and sorted(journal[1:]) == [
+        "start zone-1",
+        "start zone-2",
+    ]
+    assert all(is_alive(record) for zone in zones for record in zone.held)
+    platform.down()
+
+    # One of a parallel batch fails: the other, started at the same time, is stopped again.
+    journal.clear()
+    meet = threading.Barrier(2, timeout=10)
+    good = FakeService("zone-1", journal, meet=meet)
+    bad = FakeService("zone-2", journal, meet=meet, fails=True)
+    platform = platform_of((good, bad))
+    with pytest.raises(PlatformError, match="zone-2 would not start"):
+        platform.up()
+    assert "start zone-1" in journal
+    assert not good.held  # stopped, then forgotten as dead
 
 
 def test_down_stops_in_reverse_with_ray_nodes_at_once_then_cleans_up(
