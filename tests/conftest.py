@@ -103,7 +103,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPlatform]:
     home = Path(tmp_path_factory.mktemp("platform")) / ".bulkhead"
     test_platform = TestPlatform(
-        home=home, registry_port=15500, serve_http_port=18500, port_base=24000
+        home=home,
+        registry_port=15500,
+        serve_http_port=18500,
+        port_base=24000,
+        # Three train CPUs for the scheduler (two by default), on the same two cores: the
+        # training tests run three one-worker jobs at once where each mostly waits on Ray.
+        extra_env=(("BULKHEAD_TRAIN__NUM_CPUS", "3"),),
     )
     done = test_platform.cli("up", "--no-pipeline", timeout=300)
     if done.returncode != 0:

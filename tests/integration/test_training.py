@@ -6,7 +6,8 @@ import json
 import re
 import subprocess
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -214,6 +215,53 @@ def test_server_user_reads_the_champion_bundle_but_cannot_write(
     assert [r.status_code for r in attempts] == [403, 403, 403, 403]
 
 
+class FaultedRuns:
+    """The last test's two fault-injected jobs, started in the background as soon as the
+    test before it has killed its worker (from then on nothing there tells jobs apart by
+    their processes or checkpoints): they run while the killed job resumes, on the session
+    platform's three train CPUs, instead of after it."""
+
+    def __init__(self, platform: TestPlatform, snapshot: Path, config: Path) -> None:
+        self.platform, self.snapshot, self.config = platform, snapshot, config
+        self.pool = ThreadPoolExecutor(max_workers=len(FAULT_POINTS))
+        self.runs: dict[str, Future[subprocess.CompletedProcess[str]]] = {}
+        self.champion_before: str | None = None
+
+    def start(self) -> None:
+        if self.runs:
+            return
+        self.champion_before = self.platform.cli_json("status")["champion_version"]
+        for point in FAULT_POINTS:
+            self.runs[point] = self.pool.submit(
+                _train,
+                self.platform,
+                self.snapshot,
+                "--preset",
+                "tiny",
+                "--config",
+                str(self.config),
+                "--no-auto-promote",
+                "--inject-fault",
+                point,
+            )
+
+    def results(self) -> dict[str, subprocess.CompletedProcess[str]]:
+        self.start()
+        return {point: run.result() for point, run in self.runs.items()}
+
+
+FAULT_POINTS = ("after-register", "after-gate")
+
+
+@pytest.fixture(scope="module")
+def faulted_runs(
+    platform: TestPlatform, snapshot: Path, tiny_config: Path
+) -> Iterator[FaultedRuns]:
+    runs = FaultedRuns(platform, snapshot, tiny_config)
+    yield runs
+    runs.pool.shutdown(wait=True)
+
+
 def _train_workers(platform: TestPlatform) -> list[psutil.Process]:
     state = PlatformState.load(platform.paths.state_file)
     members = session_members(state.zones[Zone.TRAIN].process.pid)
@@ -228,8 +276,13 @@ def _train_workers(platform: TestPlatform) -> list[psutil.Process]:
 
 
 def test_killed_worker_resumes_from_its_checkpoint(
-    platform: TestPlatform, snapshot: Path, tiny_config: Path
+    platform: TestPlatform, snapshot: Path, tmp_path: Path, faulted_runs: FaultedRuns
 ) -> None:
+    """Alone until its worker is killed; the next test's two jobs start then and run while
+    this one resumes (``faulted_runs``). Its gate cannot pass (accuracy 1.0 asked): the job
+    registers its version and sets no alias, so the next test's aliases are theirs alone."""
+    unpassable = tmp_path / "unpassable.yaml"
+    unpassable.write_text("gate:\n  min_accuracy: 1.0\n  min_macro_f1: 0.0\n")
     storage = platform.paths.home.resolve() / "train-runs"
     before = set(storage.rglob("checkpoint_*")) if storage.exists() else set()
     proc = subprocess.Popen(
@@ -241,7 +294,7 @@ def test_killed_worker_resumes_from_its_checkpoint(
             "--preset",
             "tiny",
             "--config",
-            str(tiny_config),
+            str(unpassable),
             "--epochs",
             "5",
             "--max-train-examples",
@@ -268,12 +321,13 @@ def test_killed_worker_resumes_from_its_checkpoint(
                     killed += 1
                 break
             time.sleep(0.2)
+        faulted_runs.start()
         out, err = proc.communicate(timeout=600)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert killed >= 1, "no checkpoint appeared while a worker was alive"
-    assert proc.returncode == 0, err[-3000:]
+    assert proc.returncode == 3 and "gate failed" in err, err[-3000:]  # exit 3: gate failed
     assert "resumed from checkpoint at epoch" in err
     assert err.count("epoch 1/5:") == 1  # epoch 1 was not trained twice
     result = json.loads(out)
@@ -281,30 +335,14 @@ def test_killed_worker_resumes_from_its_checkpoint(
 
 
 def test_a_job_dying_between_registration_and_aliasing_leaves_no_half_promotion(
-    platform: TestPlatform, snapshot: Path, tiny_config: Path
+    platform: TestPlatform, faulted_runs: FaultedRuns
 ) -> None:
     """Two runs on the same snapshot and config, each killed at a different point:
     champion untouched both times; the version killed before its gate is unapproved (serving
     and `promote` refuse it); the one killed after its gate is a plain challenger. The two runs
     also show that training twice on one snapshot gives the same dataset digest and metrics."""
-    champion_before = platform.cli_json("status")["champion_version"]
-    points = ("after-register", "after-gate")
-    with ThreadPoolExecutor(max_workers=2) as pool:  # the two jobs run at once
-        runs = pool.map(
-            lambda point: _train(
-                platform,
-                snapshot,
-                "--preset",
-                "tiny",
-                "--config",
-                str(tiny_config),
-                "--no-auto-promote",
-                "--inject-fault",
-                point,
-            ),
-            points,
-        )
-        done_by_point = dict(zip(points, runs, strict=True))
+    done_by_point = faulted_runs.results()  # the two jobs ran at once (see FaultedRuns)
+    champion_before = faulted_runs.champion_before
     versions = {}
     for point, done in done_by_point.items():
         assert done.returncode == 1, done.stderr[-2000:]
