@@ -160,7 +160,9 @@ def test_a_promotion_made_during_a_registry_partition_is_served_when_it_heals(
     assert isolated.cli("promote", first, "--reason", "isolation test").returncode == 0
     deployed = isolated.cli("deploy", timeout=400)
     assert deployed.returncode == 0, deployed.stderr[-3000:]
-    done = isolated.cli("chaos", "--scenario", "registry-partition", "--json", timeout=400)
+    done = isolated.cli(
+        "chaos", "--scenario", "registry-partition", "--quick", "--json", timeout=400
+    )
     (result,) = json.loads(done.stdout)
     print(
         f"\nregistry partition: {result['requests']} requests, {result['failed']} failed; "
