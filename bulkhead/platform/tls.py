@@ -212,17 +212,29 @@ def exist(paths: StatePaths) -> bool:
     return all((folder / f"{name}.pem").exists() for name in [*cas, *_all_names()])
 
 
+def _owner_only(folder: Path) -> None:
+    """Certificates an earlier version wrote 0644 made owner-only (a link is left alone:
+    nothing but the operator writes this 0700 folder, and the audit names a link)."""
+    for path in folder.glob("*.pem"):
+        if not path.is_symlink() and path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+
+
 def _write_pair(
     folder: Path, name: str, cert: x509.Certificate, key: ec.EllipticCurvePrivateKey
 ) -> None:
     write_secret(folder / f"{name}-key.pem", _pem_key(key))
-    (folder / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    # A certificate is public, but it lies in the operator's secrets folder, where
+    # `check-isolation` holds every file owner-only; nobody else reads it there (each
+    # service gets its own copy).
+    write_secret(folder / f"{name}.pem", cert.public_bytes(serialization.Encoding.PEM).decode())
 
 
 def ensure(settings: PlatformSettings, paths: StatePaths, force: bool = False) -> TlsFiles:
     """Create the CA and service certificates unless they exist (or ``force``)."""
     folder = tls_dir(paths)
     if exist(paths) and not force:
+        _owner_only(folder)
         return files(paths)
     shutil.rmtree(folder, ignore_errors=True)  # never a mix of old and new certificates
     ensure_secret_dir(paths.secrets)

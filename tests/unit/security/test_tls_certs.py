@@ -55,3 +55,26 @@ def test_tls_keeps_the_haproxy_ingress_behind_a_terminator(tmp_path: Path) -> No
         update={"serve": settings.serve.model_copy(update={"haproxy_ingress": False})}
     )
     assert not tls_terminator.used(plain)
+
+
+def test_every_tls_file_in_the_operators_secrets_passes_check_isolations_audit(
+    tmp_path: Path,
+) -> None:
+    """`up --isolate --tls`, first run together in session 23: `check-isolation` said the
+    platform did not hold because the certificates in `.bulkhead/secrets/tls` were 0644 (its
+    audit wants every file in a secrets folder owner-only). Nothing but the operator reads
+    them (the folder is 0700; each service gets its own copy), so they are written 0600, and
+    a platform made before this is tightened by its next `up`."""
+    from bulkhead.security.audit import audit_secrets
+
+    settings = PlatformSettings(home=tmp_path / ".bulkhead")
+    paths = StatePaths.at(settings.home)
+    files = tls.ensure(settings, paths)
+    written = sorted(tls.tls_dir(paths).glob("*.pem"))
+    assert written and all(path.stat().st_mode & 0o077 == 0 for path in written)
+    assert all(finding.ok for finding in audit_secrets(paths, None)), [
+        (f.path, f.mode) for f in audit_secrets(paths, None) if not f.ok
+    ]
+    files.ca_cert.chmod(0o644)  # as an earlier version wrote it
+    assert tls.ensure(settings, paths) == files  # kept, not made again ...
+    assert files.ca_cert.stat().st_mode & 0o777 == 0o600  # ... but owner-only
