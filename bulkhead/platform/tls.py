@@ -217,7 +217,7 @@ def _owner_only(folder: Path) -> None:
     nothing but the operator writes this 0700 folder, and the audit names a link)."""
     for path in folder.glob("*.pem"):
         if not path.is_symlink() and path.stat().st_mode & 0o077:
-            path.chmod(0o600)
+            path.chmod(0o600)  # the operator's own 0700 folder: no zone can plant a link
 
 
 def _write_pair(
