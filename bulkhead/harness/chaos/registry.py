@@ -22,7 +22,7 @@ def registry_outage(ctx: ChaosContext, outage_s: float | None = None) -> Scenari
         raise RuntimeError("the registry is not running")
     ready_codes: list[int] = []
     with ctx.load() as load:
-        time.sleep(ctx.steady_s)
+        time.sleep(ctx.length(3.0, 2.0))
         stop_session(state.registry.process)
         deadline = time.monotonic() + outage_s
         while time.monotonic() < deadline:
@@ -31,7 +31,7 @@ def registry_outage(ctx: ChaosContext, outage_s: float | None = None) -> Scenari
         restarted = time.monotonic()
         platform.up()
         back = time.monotonic() - restarted
-        time.sleep(ctx.steady_s)
+        time.sleep(ctx.length(3.0, 2.0))
     counts = load.counts()
     passed = counts.failed == 0 and all(code == 200 for code in ready_codes)
     return scenario_result(
@@ -154,7 +154,7 @@ def replica_without_model(
 
     entered: dict[str, str] = {}  # replicas that entered an ingress's list during the outage
     with ctx.load() as load:
-        time.sleep(ctx.steady_s)
+        time.sleep(ctx.length(3.0, 2.0))
         stop_session(state.registry.process)
         victim = before[-1]
         with contextlib.suppress(ProcessLookupError):
